@@ -1,0 +1,106 @@
+//! # dagent-adapters
+//!
+//! Plan formats in and out of dagent: the native format in TOML or JSON, and DeerFlow plan
+//! JSON as DeerFlow writes it. Loading returns a [`LoadedPlan`]: the domain [`Plan`] plus
+//! what is needed to report problems at a `line:column` of the original file
+//! ([`SourceMap`]) and to write the plan back with dependencies added while preserving
+//! everything else (comments and formatting in TOML, every unknown field in JSON).
+//!
+//! The design choice to know: parsing is strict for the native format (unknown fields are
+//! errors, since a typo like `depend_on` would otherwise silently drop a dependency) and
+//! lenient for DeerFlow (whose plans carry fields dagent does not use and must preserve).
+//!
+//! [`Plan`]: dagent_core::Plan
+#![deny(missing_docs)]
+
+mod deerflow;
+mod error;
+mod format;
+mod native;
+mod source;
+mod writeback;
+
+pub use error::{PlanError, PlanErrorKind};
+pub use format::PlanFormat;
+pub use source::{Location, SourceMap, Span};
+pub use writeback::annotate;
+
+use std::path::Path;
+
+use dagent_core::Plan;
+
+/// A plan as read from a file or string, with what is needed to point at its text.
+#[derive(Debug, Clone)]
+pub struct LoadedPlan {
+    /// The plan.
+    pub plan: Plan,
+    /// The format it was read in.
+    pub format: PlanFormat,
+    /// Where it came from (a path, or a name given by the caller).
+    pub origin: String,
+    /// The original text.
+    pub source: String,
+    /// Spans of ids and dependency entries, for diagnostics.
+    pub spans: SourceMap,
+}
+
+impl LoadedPlan {
+    /// A diagnostic located at task `index`'s id (or its `dep`-th dependency entry when known).
+    #[must_use]
+    pub fn error_at_task(
+        &self,
+        kind: PlanErrorKind,
+        index: usize,
+        dep: Option<usize>,
+        message: impl Into<String>,
+    ) -> PlanError {
+        let span = dep
+            .and_then(|d| self.spans.dep_span(index, d))
+            .or_else(|| self.spans.task_span(index));
+        PlanError::new(kind, &self.origin, message).with_span(&self.source, span)
+    }
+}
+
+/// Reads and parses a plan file. The format is `format` when given, otherwise chosen by
+/// extension (`.toml`; `.json` is DeerFlow when its top level has `steps`, else native).
+///
+/// # Errors
+/// A [`PlanError`] naming the file — and `line:column` where it applies — for a missing
+/// file, a directory, non-UTF-8 text, malformed TOML/JSON, wrong types, unknown fields,
+/// missing or empty ids, bad estimates and empty plans.
+pub fn load_plan(path: &Path, format: Option<PlanFormat>) -> Result<LoadedPlan, PlanError> {
+    let origin = path.display().to_string();
+    let text = source::read_text(path, &origin)?;
+    let format = match format {
+        Some(f) => f,
+        None => PlanFormat::detect(path, &text)
+            .ok_or_else(|| PlanError::new(PlanErrorKind::Format, &origin, format::UNKNOWN_FORMAT))?,
+    };
+    parse_plan(text, format, origin)
+}
+
+/// Parses plan text in a given format. `origin` names it in errors.
+///
+/// # Errors
+/// As [`load_plan`], minus the file-system cases.
+pub fn parse_plan(
+    text: String,
+    format: PlanFormat,
+    origin: impl Into<String>,
+) -> Result<LoadedPlan, PlanError> {
+    let origin = origin.into();
+    let (plan, spans) = match format {
+        PlanFormat::Toml => native::parse_toml(&text, &origin)?,
+        PlanFormat::Json => native::parse_json(&text, &origin)?,
+        PlanFormat::DeerFlow => deerflow::parse(&text, &origin)?,
+    };
+    if plan.tasks.is_empty() {
+        let what = if format == PlanFormat::DeerFlow { "steps" } else { "tasks" };
+        return Err(PlanError::new(
+            PlanErrorKind::Empty,
+            &origin,
+            format!("the plan has no {what}: add at least one to analyse or run it"),
+        ));
+    }
+    Ok(LoadedPlan { plan, format, origin, source: text, spans })
+}

@@ -1,0 +1,204 @@
+//! The native plan format, in TOML and JSON.
+
+use std::fmt;
+
+use dagent_core::{Estimate, FailureKind, Plan, SimulateSpec, Task, TaskId, TaskKind, parse_duration};
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+use crate::source::{Location, SourceMap, Span, json_string_spans};
+use crate::{PlanError, PlanErrorKind};
+
+/// An id as the parser gives it: with a span (TOML) or without (JSON).
+pub(crate) trait RawId {
+    fn into_parts(self) -> (String, Option<Span>);
+}
+
+impl RawId for String {
+    fn into_parts(self) -> (String, Option<Span>) {
+        (self, None)
+    }
+}
+
+impl RawId for toml::Spanned<String> {
+    fn into_parts(self) -> (String, Option<Span>) {
+        let span = self.span();
+        (self.into_inner(), Some(span))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan<I> {
+    title: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default = "Vec::new")]
+    tasks: Vec<RawTask<I>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask<I> {
+    id: I,
+    title: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    kind: Option<String>,
+    role: Option<String>,
+    estimate: Option<RawEstimate>,
+    depends_on: Option<Vec<I>>,
+    model: Option<String>,
+    simulate: Option<RawSimulate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSimulate {
+    fail: RawFailure,
+    times: Option<u32>,
+}
+
+struct RawFailure(FailureKind);
+
+impl<'de> Deserialize<'de> for RawFailure {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FailureKind::parse(&s).map(RawFailure).ok_or_else(|| {
+            de::Error::custom(format!(
+                "unknown failure kind {s:?}: expected \"transient\", \"permanent\" or \"timeout\""
+            ))
+        })
+    }
+}
+
+/// `estimate = "45s"`, `estimate = 45` (seconds) or `estimate = { duration = "45s", tokens = 1200 }`.
+pub(crate) struct RawEstimate(pub(crate) Estimate);
+
+impl<'de> Deserialize<'de> for RawEstimate {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEstimate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration like \"45s\", a number of seconds, or { duration = \"45s\", tokens = 1200 }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawEstimate, E> {
+                parse_duration(v).map(|d| RawEstimate(Estimate::from_duration(d))).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawEstimate, E> {
+                Ok(RawEstimate(Estimate::from_duration(std::time::Duration::from_secs(v))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawEstimate, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("an estimate cannot be negative"))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawEstimate, E> {
+                if !(v.is_finite() && v >= 0.0 && v < 1e12) {
+                    return Err(E::custom("an estimate must be a non-negative number of seconds"));
+                }
+                Ok(RawEstimate(Estimate::from_duration(std::time::Duration::from_secs_f64(v))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEstimate, A::Error> {
+                let mut duration = None;
+                let mut tokens = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "duration" => duration = Some(map.next_value::<RawEstimate>()?.0.duration),
+                        "tokens" => tokens = Some(map.next_value::<u64>()?),
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["duration", "tokens"]));
+                        }
+                    }
+                }
+                let duration = duration.ok_or_else(|| de::Error::missing_field("duration"))?;
+                Ok(RawEstimate(Estimate { duration, tokens }))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn build<I: RawId>(raw: RawPlan<I>, origin: &str, text: &str) -> Result<(Plan, SourceMap), PlanError> {
+    let mut spans = SourceMap::default();
+    let mut tasks = Vec::with_capacity(raw.tasks.len());
+    for (n, rt) in raw.tasks.into_iter().enumerate() {
+        let (id, id_span) = rt.id.into_parts();
+        if id.trim().is_empty() {
+            return Err(PlanError::new(
+                PlanErrorKind::EmptyId,
+                origin,
+                format!("task #{} has an empty id: every task needs a unique, non-empty id", n + 1),
+            )
+            .with_span(text, id_span));
+        }
+        let (depends_on, dep_spans) = match rt.depends_on {
+            None => (None, Vec::new()),
+            Some(list) => {
+                let (ids, spans): (Vec<TaskId>, Vec<Option<Span>>) = list
+                    .into_iter()
+                    .map(|d| {
+                        let (s, sp) = d.into_parts();
+                        (TaskId::new(s), sp)
+                    })
+                    .unzip();
+                (Some(ids), spans)
+            }
+        };
+        spans.ids.push(id_span);
+        spans.deps.push(dep_spans);
+        tasks.push(Task {
+            title: rt.title.unwrap_or_else(|| id.clone()),
+            id: TaskId::new(id),
+            description: rt.description,
+            kind: rt.kind.as_deref().map(TaskKind::parse).unwrap_or_default(),
+            role: rt.role,
+            estimate: rt.estimate.map(|e| e.0),
+            depends_on,
+            model: rt.model,
+            simulate: rt.simulate.map(|s| SimulateSpec { fail: s.fail.0, times: s.times }),
+        });
+    }
+    Ok((Plan { title: raw.title, tasks }, spans))
+}
+
+pub(crate) fn parse_toml(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
+    let raw: RawPlan<toml::Spanned<String>> = toml::from_str(text).map_err(|e| {
+        let msg = e.message().trim().to_owned();
+        let kind = if looks_like_schema_error(&msg) { PlanErrorKind::Schema } else { PlanErrorKind::Syntax };
+        PlanError::new(kind, origin, msg).with_span(text, e.span())
+    })?;
+    build(raw, origin, text)
+}
+
+pub(crate) fn parse_json(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
+    let raw: RawPlan<String> = serde_json::from_str(text).map_err(|e| json_error(&e, origin, text))?;
+    let (plan, mut spans) = build(raw, origin, text)?;
+    spans.ids = json_string_spans(text, "id", plan.tasks.iter().map(|t| t.id.as_str()));
+    Ok((plan, spans))
+}
+
+fn looks_like_schema_error(msg: &str) -> bool {
+    ["unknown field", "missing field", "invalid type", "invalid value", "invalid duration", "unknown failure", "estimate"]
+        .iter()
+        .any(|p| msg.contains(p))
+}
+
+pub(crate) fn json_error(e: &serde_json::Error, origin: &str, text: &str) -> PlanError {
+    use serde_json::error::Category;
+    let kind = match e.classify() {
+        Category::Data => PlanErrorKind::Schema,
+        _ => PlanErrorKind::Syntax,
+    };
+    // serde_json appends " at line L column C" to its messages; we report that ourselves.
+    let full = e.to_string();
+    let msg = full.rsplit_once(" at line ").map_or(full.as_str(), |(m, _)| m).to_owned();
+    let err = PlanError::new(kind, origin, msg);
+    if e.line() == 0 {
+        return err;
+    }
+    err.with_location(text, Location { line: e.line(), column: e.column().max(1) })
+}

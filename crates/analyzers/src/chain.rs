@@ -1,0 +1,177 @@
+//! The fallback chain of strategies.
+
+use std::fmt;
+use std::str::FromStr;
+
+use dagent_core::{DependencyAnalyzer, DependencyMap, Plan};
+
+use crate::{
+    ExplicitAnalyzer, GraphError, HeuristicAnalyzer, SequentialAnalyzer, TaskGraph, transitive_reduction,
+};
+
+/// A strategy a user can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// The plan's `depends_on` fields.
+    Explicit,
+    /// Rules over kinds and wording.
+    Heuristic,
+    /// Ask an LLM (needs a configured provider).
+    Llm,
+    /// Every task after the previous one.
+    Sequential,
+    /// Explicit when the plan declares dependencies, else heuristic, else sequential.
+    Auto,
+}
+
+impl Strategy {
+    /// The command-line name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Explicit => "explicit",
+            Self::Heuristic => "heuristic",
+            Self::Llm => "llm",
+            Self::Sequential => "sequential",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "explicit" => Ok(Self::Explicit),
+            "heuristic" => Ok(Self::Heuristic),
+            "llm" | "llm_based" => Ok(Self::Llm),
+            "sequential" => Ok(Self::Sequential),
+            "auto" => Ok(Self::Auto),
+            other => Err(format!(
+                "unknown dependency strategy {other:?}: expected explicit, heuristic, llm, sequential or auto"
+            )),
+        }
+    }
+}
+
+/// A strategy that did not produce the graph, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedAttempt {
+    /// The strategy's name.
+    pub strategy: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// The graph a chain settled on, which strategy produced it, and why earlier ones failed.
+#[derive(Clone, Debug)]
+pub struct Resolution {
+    /// The validated graph (transitively reduced unless it came from `explicit`).
+    pub graph: TaskGraph,
+    /// The strategy that produced it.
+    pub strategy: String,
+    /// Strategies tried before it, in order.
+    pub attempts: Vec<FailedAttempt>,
+    /// Edges removed by transitive reduction.
+    pub reduced_edges: usize,
+}
+
+/// Tries dependency analyzers in order until one produces a valid graph.
+///
+/// An analyzer fails when it returns an error or a map that is not a valid DAG for the plan;
+/// either way the chain records the reason and moves on. Graphs from every strategy but
+/// `explicit` are transitively reduced.
+pub struct FallbackChain {
+    analyzers: Vec<Box<dyn DependencyAnalyzer>>,
+}
+
+impl fmt::Debug for FallbackChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.analyzers.iter().map(|a| a.name())).finish()
+    }
+}
+
+impl FallbackChain {
+    /// A chain of the given analyzers, tried in order.
+    #[must_use]
+    pub fn new(analyzers: Vec<Box<dyn DependencyAnalyzer>>) -> Self {
+        Self { analyzers }
+    }
+
+    /// The built-in chain for a strategy: the strategy itself, then (for `auto`) heuristic,
+    /// then sequential as the last resort. `llm` is supplied by the caller, who owns the
+    /// provider; here it is treated as `auto` without the LLM step.
+    #[must_use]
+    pub fn for_strategy(strategy: Strategy) -> Self {
+        let analyzers: Vec<Box<dyn DependencyAnalyzer>> = match strategy {
+            Strategy::Explicit => vec![Box::new(ExplicitAnalyzer), Box::new(SequentialAnalyzer)],
+            Strategy::Heuristic => vec![Box::new(HeuristicAnalyzer), Box::new(SequentialAnalyzer)],
+            Strategy::Sequential => vec![Box::new(SequentialAnalyzer)],
+            Strategy::Auto | Strategy::Llm => {
+                vec![Box::new(ExplicitAnalyzer), Box::new(HeuristicAnalyzer), Box::new(SequentialAnalyzer)]
+            }
+        };
+        Self { analyzers }
+    }
+
+    /// Inserts an analyzer at `position` (e.g. an LLM analyzer after `explicit`).
+    pub fn insert(&mut self, position: usize, analyzer: Box<dyn DependencyAnalyzer>) {
+        let at = position.min(self.analyzers.len());
+        self.analyzers.insert(at, analyzer);
+    }
+
+    /// The analyzers' names, in order.
+    #[must_use]
+    pub fn names(&self) -> Vec<&str> {
+        self.analyzers.iter().map(|a| a.name()).collect()
+    }
+
+    /// Runs the chain on a plan.
+    ///
+    /// # Errors
+    /// When every analyzer failed; the error lists each reason.
+    pub async fn resolve(&self, plan: &Plan) -> Result<Resolution, GraphError> {
+        let mut attempts = Vec::new();
+        for analyzer in &self.analyzers {
+            let name = analyzer.name().to_owned();
+            let map = match analyzer.analyze(plan).await {
+                Ok(map) => map,
+                Err(e) => {
+                    attempts.push(FailedAttempt { strategy: name, reason: e.message().to_owned() });
+                    continue;
+                }
+            };
+            match finish(plan, map, name != "explicit") {
+                Ok((graph, reduced_edges)) => {
+                    return Ok(Resolution { graph, strategy: name, attempts, reduced_edges });
+                }
+                Err(e) => attempts.push(FailedAttempt { strategy: name, reason: e.message().to_owned() }),
+            }
+        }
+        let reasons: Vec<String> = attempts.iter().map(|a| format!("{}: {}", a.strategy, a.reason)).collect();
+        Err(GraphError::new(
+            crate::GraphErrorKind::Malformed { detail: reasons.join("; ") },
+            format!("no dependency strategy produced a valid graph ({})", reasons.join("; ")),
+        ))
+    }
+}
+
+fn finish(plan: &Plan, map: DependencyMap, reduce: bool) -> Result<(TaskGraph, usize), GraphError> {
+    let graph = TaskGraph::new(plan, map)?;
+    if !reduce {
+        return Ok((graph, 0));
+    }
+    let before = graph.deps().edge_count();
+    let reduced = transitive_reduction(&graph);
+    let removed = before - reduced.edge_count();
+    if removed == 0 {
+        return Ok((graph, 0));
+    }
+    Ok((TaskGraph::new(plan, reduced)?, removed))
+}

@@ -1,0 +1,261 @@
+//! Rule-based dependency inference over task kinds and text (no LLM).
+//!
+//! For each task, in plan order, only earlier tasks can be dependencies (so the result is
+//! always acyclic). The rules, from strongest to weakest:
+//!
+//! 1. **Subject references**: the task's text names a distinctive word of an earlier task's
+//!    title ("Analyze the *technology* sector" → "Research the *technology* sector"). A word
+//!    is distinctive when at most two titles in the plan use it.
+//! 2. **Aggregation** ("all", "each", "across", "compare", "combine", "summarise", …): the
+//!    task needs every earlier task nothing has consumed yet (the current *frontier*).
+//! 3. **Artefact references**: "the analysis", "the findings", "the report", "the dataset"
+//!    point at the latest earlier task of the matching kind or wording.
+//! 4. **Ordering words**: "then", "next", "after that" → the previous task; "finally" → the
+//!    frontier.
+//! 5. **Kind defaults** when nothing was said: research tasks are independent; analysis and
+//!    processing follow the unconsumed research (or the previous task); reports follow the
+//!    frontier; anything else follows the previous task (a missed dependency is worse than
+//!    an extra one).
+//!
+//! Research tasks only gain dependencies from explicit wording (rules 3–4 and "based on").
+
+use std::collections::{HashMap, HashSet};
+
+use dagent_core::{AnalyzeError, BoxFuture, DependencyAnalyzer, DependencyMap, Plan, TaskKind};
+
+/// Infers dependencies from task kinds and wording; deterministic and linear-ish in plan
+/// size. See the module documentation for the rules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HeuristicAnalyzer;
+
+impl DependencyAnalyzer for HeuristicAnalyzer {
+    fn name(&self) -> &str {
+        "heuristic"
+    }
+
+    fn analyze<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<DependencyMap, AnalyzeError>> {
+        Box::pin(async move { Ok(infer(plan)) })
+    }
+}
+
+const STOP: &[&str] = &[
+    "a", "an", "the", "of", "for", "and", "or", "to", "in", "on", "with", "from", "by", "at", "as",
+    "is", "are", "be", "this", "that", "these", "those", "it", "its", "their", "them", "they", "into",
+    "about", "our", "we", "you", "your", "any", "some", "such", "than", "then", "there", "which", "who",
+    "what", "how", "why", "when", "where", "will", "should", "can", "may", "must", "per", "via", "each",
+    "all", "every", "both", "other", "more", "most", "new", "up", "out", "over", "under", "between",
+    "across", "also", "using", "use", "based", "make", "get", "do", "set", "one", "two", "three",
+    "first", "second", "third", "final", "finally", "next", "after", "before", "step", "task",
+];
+
+/// Process words that say what is done, not what it is about.
+const GENERIC: &[&str] = &[
+    "research", "analy", "find", "search", "web", "collect", "gather", "study", "investigat",
+    "look", "identify", "review", "writ", "write", "draft", "creat", "generat", "produc", "prepar",
+    "build", "compil", "report", "summar", "overview", "information", "result", "finding",
+    "insight", "detail", "top", "key", "main", "common", "pattern", "list", "document", "compar",
+    "combin", "synthes", "aggregat", "examin", "evaluat", "assess", "explor", "understand",
+    "determin", "calculat", "comput", "process", "data", "source", "trend", "theme", "material",
+];
+
+const AGGREGATION: &[&str] = &[
+    "all", "each", "every", "across", "compar", "combin", "summar", "synthes", "aggregat", "overall",
+    "consolidat", "together", "both", "merg", "collect", "integrat",
+];
+
+const BASED_ON: &[&[&str]] = &[
+    &["based", "on"],
+    &["building", "on"],
+    &["build", "on"],
+    &["results", "of"],
+    &["output", "of"],
+    &["drawing", "on"],
+];
+
+/// Lower-cased, crudely stemmed words (enough to match "cities"/"city", "cleaned"/"clean").
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| stem(&w.to_lowercase()))
+        .collect()
+}
+
+fn stem(w: &str) -> String {
+    fn strip(s: &mut String, suffix: &str, min: usize, repl: &str) -> bool {
+        if s.len() >= min && s.ends_with(suffix) {
+            s.truncate(s.len() - suffix.len());
+            s.push_str(repl);
+            true
+        } else {
+            false
+        }
+    }
+    let mut s = w.to_owned();
+    let keeps_s = s.ends_with("ss") || s.ends_with("us") || s.ends_with("is");
+    if !strip(&mut s, "ies", 5, "y") && !keeps_s && !strip(&mut s, "es", 5, "") {
+        strip(&mut s, "s", 4, "");
+    }
+    if !strip(&mut s, "ing", 6, "") {
+        strip(&mut s, "ed", 5, "");
+    }
+    strip(&mut s, "e", 4, "");
+    for canon in ["analy", "summar", "compar", "synthes"] {
+        if s.starts_with(canon) {
+            return canon.to_owned();
+        }
+    }
+    s
+}
+
+fn has_prefix_word(words: &[String], prefixes: &[&str]) -> bool {
+    words.iter().any(|w| prefixes.iter().any(|p| w.starts_with(p) && (w.len() - p.len()) <= 4))
+}
+
+fn contains_phrase(raw: &[String], phrase: &[&str]) -> bool {
+    raw.windows(phrase.len()).any(|win| win.iter().zip(phrase).all(|(a, b)| a == b))
+}
+
+struct Info {
+    kind: TaskKind,
+    title_words: HashSet<String>,
+    text_words: Vec<String>,
+    raw_words: Vec<String>,
+}
+
+fn infer(plan: &Plan) -> DependencyMap {
+    let stop: HashSet<&str> = STOP.iter().copied().collect();
+    let generic = |w: &str| GENERIC.iter().any(|g| w.starts_with(g)) || stop.contains(w) || w.len() < 3;
+    let infos: Vec<Info> = plan
+        .tasks
+        .iter()
+        .map(|t| {
+            let title = words(&t.title);
+            let text = format!("{} {}", t.title, t.description);
+            Info {
+                kind: t.kind.clone(),
+                title_words: title.into_iter().filter(|w| !generic(w)).collect(),
+                text_words: words(&text),
+                raw_words: text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_lowercase)
+                    .collect(),
+            }
+        })
+        .collect();
+    // How many titles use each word: distinctive words are used by at most two.
+    let mut title_df: HashMap<&str, usize> = HashMap::new();
+    for info in &infos {
+        for w in &info.title_words {
+            *title_df.entry(w.as_str()).or_default() += 1;
+        }
+    }
+    // Index: distinctive title word → earlier tasks whose titles use it.
+    let mut by_word: HashMap<&str, Vec<usize>> = HashMap::new();
+    let n = infos.len();
+    let mut lists: Vec<Vec<usize>> = Vec::with_capacity(n);
+    let mut consumed = vec![false; n];
+    let mut frontier: Vec<usize> = Vec::new(); // earlier tasks without dependents yet
+
+    for j in 0..n {
+        let info = &infos[j];
+        let mut deps: Vec<usize> = Vec::new();
+        let is_research = info.kind == TaskKind::Research;
+        let text: HashSet<&str> = info.text_words.iter().map(String::as_str).collect();
+        let says_based_on = BASED_ON.iter().any(|p| contains_phrase(&info.raw_words, p));
+        let own_title: HashSet<&str> = info.title_words.iter().map(String::as_str).collect();
+
+        // 1. Subject references.
+        if !is_research || says_based_on {
+            for w in &text {
+                if own_title.contains(w) && title_df.get(w).copied().unwrap_or(0) > 2 {
+                    continue;
+                }
+                if let Some(owners) = by_word.get(w) {
+                    deps.extend(owners.iter().copied());
+                }
+            }
+        }
+        // 2. Aggregation over the frontier.
+        let aggregates = !is_research && has_prefix_word(&info.text_words, AGGREGATION);
+        if aggregates {
+            deps.extend(frontier.iter().copied());
+        }
+        // 3. Artefact references.
+        let refers = |kind: TaskKind, nouns: &[&str]| -> Option<usize> {
+            let mentioned = nouns.iter().any(|n| text.contains(n));
+            if !mentioned {
+                return None;
+            }
+            (0..j).rev().find(|&i| infos[i].kind == kind || nouns.iter().any(|n| infos[i].title_words.contains(*n)))
+        };
+        if info.kind != TaskKind::Analysis {
+            deps.extend(refers(TaskKind::Analysis, &["analy"]));
+        }
+        if info.kind != TaskKind::Report {
+            deps.extend(refers(TaskKind::Report, &["report", "draft"]).filter(|_| !is_research));
+        }
+        let vague_findings = ["finding", "result", "research", "output"].iter().any(|w| text.contains(w));
+        if !is_research && deps.is_empty() && vague_findings {
+            deps.extend(frontier.iter().copied().filter(|&i| infos[i].kind == TaskKind::Research));
+        }
+        // 4. Ordering words.
+        if j > 0 {
+            let then = ["then", "next", "afterwards", "subsequently"].iter().any(|w| info.raw_words.iter().any(|r| r == w))
+                || contains_phrase(&info.raw_words, &["after", "that"]);
+            if then {
+                deps.push(j - 1);
+            }
+            if info.raw_words.iter().any(|r| r == "finally" || r == "lastly") {
+                deps.extend(frontier.iter().copied());
+            }
+        }
+        // 5. Kind defaults.
+        if deps.is_empty() && j > 0 {
+            match info.kind {
+                TaskKind::Research => {}
+                TaskKind::Analysis | TaskKind::Processing => {
+                    let research: Vec<usize> =
+                        frontier.iter().copied().filter(|&i| infos[i].kind == TaskKind::Research).collect();
+                    if research.is_empty() {
+                        deps.push(j - 1);
+                    } else {
+                        deps.extend(research);
+                    }
+                }
+                TaskKind::Report => deps.extend(frontier.iter().copied()),
+                _ => deps.push(j - 1),
+            }
+        }
+        deps.retain(|&d| d < j);
+        deps.sort_unstable();
+        deps.dedup();
+
+        for &d in &deps {
+            consumed[d] = true;
+        }
+        frontier.retain(|&i| !consumed[i]);
+        frontier.push(j);
+        for w in &info.title_words {
+            if title_df.get(w.as_str()).copied().unwrap_or(0) <= 2 {
+                by_word.entry(w.as_str()).or_default().push(j);
+            }
+        }
+        lists.push(deps);
+    }
+    DependencyMap::from_lists(lists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stem;
+
+    #[test]
+    fn stems_plural_and_tense_together() {
+        assert_eq!(stem("cities"), stem("city"));
+        assert_eq!(stem("cleaned"), stem("clean"));
+        assert_eq!(stem("sources"), stem("source"));
+        assert_eq!(stem("analysis"), stem("analyze"));
+        assert_eq!(stem("sectors"), stem("sector"));
+    }
+}

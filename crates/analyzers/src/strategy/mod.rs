@@ -1,0 +1,9 @@
+//! Dependency-inference strategies (implementations of the core `DependencyAnalyzer` port).
+
+mod explicit;
+mod heuristic;
+mod sequential;
+
+pub use explicit::ExplicitAnalyzer;
+pub use heuristic::HeuristicAnalyzer;
+pub use sequential::SequentialAnalyzer;

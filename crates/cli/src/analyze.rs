@@ -1,0 +1,61 @@
+//! `dagent analyze`: load, validate, resolve dependencies, render.
+
+use std::process::ExitCode;
+
+use dagent_adapters::{LoadedPlan, annotate, load_plan};
+use dagent_analyzers::{Analysis, FailedAttempt, FallbackChain, Resolution, Strategy, validate_plan};
+
+use crate::args::{AnalyzeArgs, OutputFormat, PlanArgs};
+use crate::diag::{Failure, graph_error, write_output};
+use crate::render;
+
+/// A plan loaded, validated and given a dependency graph.
+pub(crate) struct Prepared {
+    pub(crate) loaded: LoadedPlan,
+    pub(crate) resolution: Resolution,
+}
+
+/// Loads and validates the plan, then runs the strategy's fallback chain.
+pub(crate) fn prepare(args: &PlanArgs) -> Result<Prepared, Failure> {
+    let loaded = load_plan(&args.plan, args.input_format)?;
+    validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
+    let chain = FallbackChain::for_strategy(args.strategy);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
+    let mut resolution = runtime
+        .block_on(chain.resolve(&loaded.plan))
+        .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
+    if args.strategy == Strategy::Llm {
+        resolution.attempts.insert(
+            0,
+            FailedAttempt {
+                strategy: "llm".to_owned(),
+                reason: "no model provider is configured for dependency analysis".to_owned(),
+            },
+        );
+    }
+    Ok(Prepared { loaded, resolution })
+}
+
+pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
+    let prepared = prepare(&args.plan)?;
+    let analysis = Analysis::new(&prepared.loaded.plan, &prepared.resolution.graph);
+    let k = args.max_concurrent as usize;
+    let view = render::View { loaded: &prepared.loaded, resolution: &prepared.resolution, analysis: &analysis, k };
+    let out = match args.format {
+        OutputFormat::Text => render::text(&view),
+        OutputFormat::Json => render::json(&view),
+        OutputFormat::Dot => render::dot(&view),
+        OutputFormat::Mermaid => render::mermaid(&view),
+    };
+    if let Some(path) = &args.annotate {
+        let annotated = annotate(&prepared.loaded, prepared.resolution.graph.deps())?;
+        write_output(path, &annotated)?;
+        if path.as_os_str() == "-" {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,25 @@
+//! # dagent — the command line
+//!
+//! Thin by design: parse flags ([`args`]), merge them into validated settings, call the
+//! library crates, render. Exit status: 0 success, 1 a run had failures, 2 bad input
+//! (unreadable or invalid plan or configuration, bad flags).
+
+mod analyze;
+mod args;
+mod diag;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Analyze(a) => analyze::run(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => failure.report(),
+    }
+}

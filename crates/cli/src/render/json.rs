@@ -1,0 +1,159 @@
+//! The stable JSON schema of `dagent analyze --format json` (see docs/analysis-json.md).
+
+use serde::Serialize;
+
+use dagent_analyzers::Weighting;
+
+use super::View;
+
+/// Bumped on any incompatible change.
+const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    schema_version: u32,
+    plan: PlanInfo<'a>,
+    strategy: StrategyInfo<'a>,
+    weighting: WeightingInfo,
+    tasks: Vec<TaskInfo<'a>>,
+    levels: Vec<Vec<&'a str>>,
+    critical_path: PathInfo<'a>,
+    width: usize,
+    total_work: u64,
+    speedup: Speedup,
+}
+
+#[derive(Serialize)]
+struct PlanInfo<'a> {
+    title: Option<&'a str>,
+    source: &'a str,
+    format: &'a str,
+    task_count: usize,
+    edge_count: usize,
+}
+
+#[derive(Serialize)]
+struct StrategyInfo<'a> {
+    used: &'a str,
+    attempts: Vec<Attempt<'a>>,
+    reduced_edges: usize,
+}
+
+#[derive(Serialize)]
+struct Attempt<'a> {
+    strategy: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct WeightingInfo {
+    by: &'static str,
+    unit: &'static str,
+    missing_estimates: usize,
+    assumed_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct TaskInfo<'a> {
+    id: &'a str,
+    title: &'a str,
+    kind: &'a str,
+    role: Option<&'a str>,
+    level: usize,
+    estimate_ms: Option<u64>,
+    depends_on: Vec<&'a str>,
+    on_critical_path: bool,
+}
+
+#[derive(Serialize)]
+struct PathInfo<'a> {
+    tasks: Vec<&'a str>,
+    length: u64,
+}
+
+#[derive(Serialize)]
+struct Speedup {
+    unbounded: f64,
+    max_concurrent: usize,
+    at_max_concurrent: f64,
+    makespan_lower_bound: u64,
+}
+
+fn ms(micros: u64) -> u64 {
+    micros.saturating_add(500) / 1000
+}
+
+pub(crate) fn json(v: &View<'_>) -> String {
+    let a = v.analysis;
+    let plan = &v.loaded.plan;
+    let by_estimate = matches!(a.weighting, Weighting::Estimates { .. });
+    let unit = |w: u64| if by_estimate { ms(w) } else { w };
+    let mut on_path = vec![false; plan.tasks.len()];
+    for &t in &a.critical_path.tasks {
+        on_path[t] = true;
+    }
+    let doc = Doc {
+        schema_version: SCHEMA_VERSION,
+        plan: PlanInfo {
+            title: plan.title.as_deref(),
+            source: &v.loaded.origin,
+            format: v.loaded.format.as_str(),
+            task_count: plan.tasks.len(),
+            edge_count: v.resolution.graph.deps().edge_count(),
+        },
+        strategy: StrategyInfo {
+            used: &v.resolution.strategy,
+            attempts: v
+                .resolution
+                .attempts
+                .iter()
+                .map(|x| Attempt { strategy: &x.strategy, reason: &x.reason })
+                .collect(),
+            reduced_edges: v.resolution.reduced_edges,
+        },
+        weighting: match a.weighting {
+            Weighting::Estimates { assumed, missing } => WeightingInfo {
+                by: "estimate",
+                unit: "ms",
+                missing_estimates: missing,
+                assumed_ms: assumed.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            },
+            Weighting::Count => WeightingInfo { by: "count", unit: "tasks", missing_estimates: plan.tasks.len(), assumed_ms: None },
+        },
+        tasks: plan
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TaskInfo {
+                id: t.id.as_str(),
+                title: &t.title,
+                kind: t.kind.as_str(),
+                role: t.role.as_deref(),
+                level: v.resolution.graph.level_of(i),
+                estimate_ms: t.estimated_duration().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                depends_on: v.resolution.graph.deps_of(i).iter().map(|&d| v.id(d)).collect(),
+                on_critical_path: on_path[i],
+            })
+            .collect(),
+        levels: a.levels.iter().map(|l| l.iter().map(|&t| v.id(t)).collect()).collect(),
+        critical_path: PathInfo {
+            tasks: a.critical_path.tasks.iter().map(|&t| v.id(t)).collect(),
+            length: unit(a.critical_path.length),
+        },
+        width: a.width,
+        total_work: unit(a.total_work),
+        speedup: Speedup {
+            unbounded: round3(a.speedup_unbounded()),
+            max_concurrent: v.k,
+            at_max_concurrent: round3(a.speedup_at(v.k)),
+            makespan_lower_bound: unit(a.makespan_lower_bound(v.k)),
+        },
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,43 @@
+//! Renderers of an analysis: text for people, JSON for tools, DOT and Mermaid for diagrams.
+
+mod graph;
+mod json;
+mod text;
+
+use std::time::Duration;
+
+use dagent_adapters::LoadedPlan;
+use dagent_analyzers::{Analysis, Resolution, Weighting};
+use dagent_core::format_duration;
+
+pub(crate) use graph::{dot, mermaid};
+pub(crate) use json::json;
+pub(crate) use text::text;
+
+/// Everything a renderer needs.
+pub(crate) struct View<'a> {
+    pub(crate) loaded: &'a LoadedPlan,
+    pub(crate) resolution: &'a Resolution,
+    pub(crate) analysis: &'a Analysis,
+    pub(crate) k: usize,
+}
+
+impl View<'_> {
+    /// A weight for people: a duration under estimates, a task count otherwise.
+    pub(crate) fn weight(&self, w: u64) -> String {
+        match self.analysis.weighting {
+            Weighting::Estimates { .. } => format_duration(Duration::from_micros(w)),
+            Weighting::Count => {
+                if w == 1 {
+                    "1 task".to_owned()
+                } else {
+                    format!("{w} tasks")
+                }
+            }
+        }
+    }
+
+    pub(crate) fn id(&self, i: usize) -> &str {
+        self.loaded.plan.tasks[i].id.as_str()
+    }
+}

@@ -1,1 +1,8 @@
+//! dagent's integration tests: one binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod analyze_cli;
+mod core_ports;
+mod formats;
+mod properties;
+mod support;

@@ -122,11 +122,17 @@ impl<'de> Deserialize<'de> for RawEstimate {
     }
 }
 
-fn build<I: RawId>(raw: RawPlan<I>, origin: &str, text: &str) -> Result<(Plan, SourceMap), PlanError> {
+fn build<I: RawId>(
+    raw: RawPlan<I>,
+    origin: &str,
+    text: &str,
+    found_spans: &[Option<Span>],
+) -> Result<(Plan, SourceMap), PlanError> {
     let mut spans = SourceMap::default();
     let mut tasks = Vec::with_capacity(raw.tasks.len());
     for (n, rt) in raw.tasks.into_iter().enumerate() {
         let (id, id_span) = rt.id.into_parts();
+        let id_span = id_span.or_else(|| found_spans.get(n).cloned().flatten());
         if id.trim().is_empty() {
             return Err(PlanError::new(
                 PlanErrorKind::EmptyId,
@@ -171,14 +177,13 @@ pub(crate) fn parse_toml(text: &str, origin: &str) -> Result<(Plan, SourceMap), 
         let kind = if looks_like_schema_error(&msg) { PlanErrorKind::Schema } else { PlanErrorKind::Syntax };
         PlanError::new(kind, origin, msg).with_span(text, e.span())
     })?;
-    build(raw, origin, text)
+    build(raw, origin, text, &[])
 }
 
 pub(crate) fn parse_json(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
     let raw: RawPlan<String> = serde_json::from_str(text).map_err(|e| json_error(&e, origin, text))?;
-    let (plan, mut spans) = build(raw, origin, text)?;
-    spans.ids = json_string_spans(text, "id", plan.tasks.iter().map(|t| t.id.as_str()));
-    Ok((plan, spans))
+    let found = json_string_spans(text, "id", raw.tasks.iter().map(|t| t.id.as_str()));
+    build(raw, origin, text, &found)
 }
 
 fn looks_like_schema_error(msg: &str) -> bool {

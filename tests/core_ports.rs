@@ -1,0 +1,142 @@
+//! dagent-core's architecture invariants: no dependencies; every port is dyn-compatible
+//! with `Send` futures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dagent_core::{
+    AnalyzeError, BoxFuture, ChatProvider, ChatRequest, ChatResponse, CostTracker, DependencyAnalyzer,
+    DependencyMap, Money, Plan, ProviderError, Reservation, RunEvent, RunEventKind, RunObserver, Task,
+    TaskContext, TaskError, TaskErrorKind, TaskId, TaskOutput, TaskRunner, Usage,
+};
+
+#[test]
+fn core_has_no_dependencies() {
+    let manifest = std::fs::read_to_string(crate::support::root().join("crates/core/Cargo.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&manifest).unwrap();
+    let deps = doc.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+    let names: Vec<&String> = deps.keys().collect();
+    assert_eq!(names, vec!["serde"], "dagent-core may depend on optional serde only");
+    assert_eq!(deps["serde"].get("optional").and_then(toml::Value::as_bool), Some(true));
+    assert!(doc.get("build-dependencies").is_none());
+    for key in doc.keys() {
+        assert!(!key.starts_with("target"), "no target-specific dependencies in core");
+    }
+}
+
+struct Chain;
+impl DependencyAnalyzer for Chain {
+    fn name(&self) -> &str {
+        "chain"
+    }
+    fn analyze<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<DependencyMap, AnalyzeError>> {
+        Box::pin(async move {
+            Ok(DependencyMap::from_lists((0..plan.len()).map(|i| (0..i).rev().take(1).collect()).collect()))
+        })
+    }
+}
+
+struct Echo;
+impl TaskRunner for Echo {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
+        Box::pin(async move {
+            let inputs: Vec<String> = ctx.inputs().map(|(t, _)| t.id.to_string()).collect();
+            Ok(TaskOutput::text(format!("{} <- [{}]", ctx.task().id, inputs.join(","))))
+        })
+    }
+}
+
+struct Fixed;
+impl ChatProvider for Fixed {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(async move {
+            Ok(ChatResponse { model: request.model.clone(), content: "ok".into(), usage: Some(Usage::new(3, 1)), ..Default::default() })
+        })
+    }
+}
+
+#[derive(Default)]
+struct Tally(AtomicU64);
+impl CostTracker for Tally {
+    fn reserve(&self, _model: &str, worst_case: Money) -> Result<Reservation, TaskError> {
+        if worst_case > Money::from_dollars(1) {
+            return Err(TaskError::new(TaskErrorKind::Budget, "over budget"));
+        }
+        Ok(Reservation { id: 1, amount: worst_case })
+    }
+    fn settle(&self, _r: Reservation, _task: &TaskId, _model: &str, _usage: Usage, actual: Money) {
+        self.0.fetch_add(actual.nanos(), Ordering::SeqCst);
+    }
+    fn release(&self, _r: Reservation) {}
+    fn spent(&self) -> Money {
+        Money::from_nanos(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[derive(Default)]
+struct Count(AtomicU64);
+impl RunObserver for Count {
+    fn on_event(&self, _event: &RunEvent) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn assert_send<T: Send>(_: &T) {}
+fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+
+#[test]
+fn every_port_works_as_a_trait_object_with_send_futures() {
+    assert_send_sync::<dyn DependencyAnalyzer>();
+    assert_send_sync::<dyn TaskRunner>();
+    assert_send_sync::<dyn ChatProvider>();
+    assert_send_sync::<dyn CostTracker>();
+    assert_send_sync::<dyn RunObserver>();
+
+    let plan = Arc::new(Plan::new(vec![Task::new("a", "A"), Task::new("b", "B")]));
+    let analyzer: Box<dyn DependencyAnalyzer> = Box::new(Chain);
+    let runner: Arc<dyn TaskRunner> = Arc::new(Echo);
+    let provider: Box<dyn ChatProvider> = Box::new(Fixed);
+    let tracker: Arc<dyn CostTracker> = Arc::new(Tally::default());
+    let observer: Arc<dyn RunObserver> = Arc::new(Count::default());
+
+    let fut = analyzer.analyze(&plan);
+    assert_send(&fut);
+    let map = block_on(fut).unwrap();
+    assert_eq!(map.deps_of(1), &[0]);
+
+    let ctx = TaskContext::new(
+        plan.clone(),
+        1,
+        1,
+        vec![(0, dagent_core::DependencyOutcome::Succeeded(Arc::new(TaskOutput::text("a-out"))))],
+    );
+    let fut = runner.run(ctx);
+    assert_send(&fut);
+    assert_eq!(block_on(fut).unwrap().text, "b <- [a]");
+
+    let req = ChatRequest { model: "m".into(), ..Default::default() };
+    let fut = provider.chat(&req);
+    assert_send(&fut);
+    assert_eq!(block_on(fut).unwrap().usage, Some(Usage::new(3, 1)));
+
+    let r = tracker.reserve("m", Money::from_nanos(10)).unwrap();
+    tracker.settle(r, &TaskId::new("a"), "m", Usage::new(1, 1), Money::from_nanos(7));
+    assert_eq!(tracker.spent(), Money::from_nanos(7));
+    assert_eq!(tracker.reserve("m", Money::from_dollars(2)).unwrap_err().kind(), TaskErrorKind::Budget);
+
+    observer.on_event(&RunEvent { at: Default::default(), task: 0, id: TaskId::new("a"), kind: RunEventKind::Succeeded });
+}
+
+/// A minimal executor for futures that complete without waiting on I/O.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}

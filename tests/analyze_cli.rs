@@ -32,17 +32,35 @@ fn examples_as_text_and_json() {
 
 #[test]
 fn examples_as_diagrams() {
-    check("ten-cities-dot", &["examples/ten-cities.toml", "--format", "dot"]);
-    check("five-sectors-mermaid", &["examples/five-sectors.toml", "--format", "mermaid"]);
+    check(
+        "ten-cities-dot",
+        &["examples/ten-cities.toml", "--format", "dot"],
+    );
+    check(
+        "five-sectors-mermaid",
+        &["examples/five-sectors.toml", "--format", "mermaid"],
+    );
 }
 
 #[test]
 fn strategies_and_concurrency() {
-    check("ten-cities-sequential", &["examples/ten-cities.toml", "--strategy", "sequential"]);
+    check(
+        "ten-cities-sequential",
+        &["examples/ten-cities.toml", "--strategy", "sequential"],
+    );
     check("ten-cities-k3", &["examples/ten-cities.toml", "-k", "3"]);
-    check("regional-heuristic", &["examples/regional.toml", "--strategy", "heuristic"]);
-    check("data-pipeline-explicit", &["examples/data-pipeline.toml", "--strategy", "explicit"]);
-    check("ten-cities-llm-without-provider", &["examples/ten-cities.toml", "--strategy", "llm"]);
+    check(
+        "regional-heuristic",
+        &["examples/regional.toml", "--strategy", "heuristic"],
+    );
+    check(
+        "data-pipeline-explicit",
+        &["examples/data-pipeline.toml", "--strategy", "explicit"],
+    );
+    check(
+        "ten-cities-llm-without-provider",
+        &["examples/ten-cities.toml", "--strategy", "llm"],
+    );
 }
 
 #[test]
@@ -65,10 +83,16 @@ fn error_cases() {
         ("unknown-extension", "unknown-ext.yaml"),
         ("missing-file", "does-not-exist.toml"),
     ] {
-        check(&format!("error-{name}"), &[&format!("tests/fixtures/bad/{file}")]);
+        check(
+            &format!("error-{name}"),
+            &[&format!("tests/fixtures/bad/{file}")],
+        );
     }
     check("error-directory", &["tests/fixtures"]);
-    check("error-bad-strategy", &["examples/ten-cities.toml", "--strategy", "magic"]);
+    check(
+        "error-bad-strategy",
+        &["examples/ten-cities.toml", "--strategy", "magic"],
+    );
     check("error-bad-k", &["examples/ten-cities.toml", "-k", "0"]);
 }
 
@@ -79,10 +103,28 @@ fn every_error_exits_2_with_one_error_line_and_no_panic() {
         let path = entry.unwrap().path();
         let out = dagent(&["analyze", path.to_str().unwrap()]);
         assert_eq!(out.status, 2, "{}: {out:?}", path.display());
-        assert!(out.stdout.is_empty(), "{}: printed to stdout", path.display());
-        assert!(out.stderr.starts_with("error: "), "{}: {}", path.display(), out.stderr);
-        assert!(!out.stderr.contains("panicked"), "{}: {}", path.display(), out.stderr);
-        assert!(out.stderr.contains(path.to_str().unwrap()), "error names the file: {}", out.stderr);
+        assert!(
+            out.stdout.is_empty(),
+            "{}: printed to stdout",
+            path.display()
+        );
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{}: {}",
+            path.display(),
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("panicked"),
+            "{}: {}",
+            path.display(),
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(path.to_str().unwrap()),
+            "error names the file: {}",
+            out.stderr
+        );
     }
 }
 
@@ -91,7 +133,14 @@ fn input_format_flag_overrides_extension() {
     let dir = scratch("input-format");
     let plan = dir.join("plan.txt");
     std::fs::copy("../examples/ten-cities.toml", &plan).unwrap();
-    let out = dagent(&["analyze", plan.to_str().unwrap(), "--input-format", "toml", "--format", "json"]);
+    let out = dagent(&[
+        "analyze",
+        plan.to_str().unwrap(),
+        "--input-format",
+        "toml",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["plan"]["task_count"], 12);
@@ -102,22 +151,42 @@ fn input_format_flag_overrides_extension() {
 
 #[test]
 fn json_output_is_consistent_with_the_graph() {
-    let out = dagent(&["analyze", "examples/five-sectors.toml", "--format", "json", "-k", "4"]);
+    let out = dagent(&[
+        "analyze",
+        "examples/five-sectors.toml",
+        "--format",
+        "json",
+        "-k",
+        "4",
+    ]);
     assert_eq!(out.status, 0);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["strategy"]["used"], "heuristic");
     let tasks = v["tasks"].as_array().unwrap();
-    let level_of = |id: &str| tasks.iter().find(|t| t["id"] == id).unwrap()["level"].as_u64().unwrap();
+    let level_of = |id: &str| {
+        tasks.iter().find(|t| t["id"] == id).unwrap()["level"]
+            .as_u64()
+            .unwrap()
+    };
     for t in tasks {
         for d in t["depends_on"].as_array().unwrap() {
             assert!(level_of(d.as_str().unwrap()) < t["level"].as_u64().unwrap());
         }
     }
-    let total: u64 = tasks.iter().map(|t| t["estimate_ms"].as_u64().unwrap()).sum();
+    let total: u64 = tasks
+        .iter()
+        .map(|t| t["estimate_ms"].as_u64().unwrap())
+        .sum();
     assert_eq!(v["total_work"].as_u64().unwrap(), total);
     let bound = v["speedup"]["makespan_lower_bound"].as_u64().unwrap();
-    assert_eq!(bound, v["critical_path"]["length"].as_u64().unwrap().max(total.div_ceil(4)));
+    assert_eq!(
+        bound,
+        v["critical_path"]["length"]
+            .as_u64()
+            .unwrap()
+            .max(total.div_ceil(4))
+    );
 }
 
 #[test]
@@ -128,22 +197,41 @@ fn annotate_writes_back_and_re_reads_as_explicit() {
         ("examples/deerflow-ai-agents.json", "deerflow.json"),
     ] {
         let out_path = dir.join(out_name);
-        let first = dagent(&["analyze", example, "--format", "json", "--annotate", out_path.to_str().unwrap()]);
+        let first = dagent(&[
+            "analyze",
+            example,
+            "--format",
+            "json",
+            "--annotate",
+            out_path.to_str().unwrap(),
+        ]);
         assert_eq!(first.status, 0, "{}", first.stderr);
         let again = dagent(&["analyze", out_path.to_str().unwrap(), "--format", "json"]);
         assert_eq!(again.status, 0, "{}", again.stderr);
         let a: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
         let b: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
         assert_eq!(b["strategy"]["used"], "explicit", "{example}");
-        assert_eq!(a["tasks"], b["tasks"], "{example}: same graph after write-back");
+        assert_eq!(
+            a["tasks"], b["tasks"],
+            "{example}: same graph after write-back"
+        );
     }
     let toml_text = std::fs::read_to_string(dir.join("cities.toml")).unwrap();
-    assert!(toml_text.contains("# The spec's first pattern"), "comments preserved");
-    assert!(toml_text.contains("depends_on = [\"patterns\"]"), "{toml_text}");
+    assert!(
+        toml_text.contains("# The spec's first pattern"),
+        "comments preserved"
+    );
+    assert!(
+        toml_text.contains("depends_on = [\"patterns\"]"),
+        "{toml_text}"
+    );
     let df: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("deerflow.json")).unwrap()).unwrap();
     assert_eq!(df["locale"], "en-US", "other fields preserved");
-    assert_eq!(df["steps"][4]["dependencies"], serde_json::json!(["step-4"]));
+    assert_eq!(
+        df["steps"][4]["dependencies"],
+        serde_json::json!(["step-4"])
+    );
     assert_eq!(df["steps"][0]["need_search"], true);
 }
 
@@ -151,8 +239,18 @@ fn annotate_writes_back_and_re_reads_as_explicit() {
 fn help_teaches() {
     let out = dagent(&["analyze", "--help"]);
     assert_eq!(out.status, 0);
-    for needle in ["--strategy", "--format", "--annotate", "--max-concurrent", "dagent analyze examples/ten-cities.toml"] {
-        assert!(out.stdout.contains(needle), "help lacks {needle}:\n{}", out.stdout);
+    for needle in [
+        "--strategy",
+        "--format",
+        "--annotate",
+        "--max-concurrent",
+        "dagent analyze examples/ten-cities.toml",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "help lacks {needle}:\n{}",
+            out.stdout
+        );
     }
     let top = dagent(&["--help"]);
     assert!(top.stdout.contains("analyze"));

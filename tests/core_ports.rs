@@ -5,22 +5,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dagent_core::{
-    AnalyzeError, BoxFuture, ChatProvider, ChatRequest, ChatResponse, CostTracker, DependencyAnalyzer,
-    DependencyMap, Money, Plan, ProviderError, Reservation, RunEvent, RunEventKind, RunObserver, Task,
-    TaskContext, TaskError, TaskErrorKind, TaskId, TaskOutput, TaskRunner, Usage,
+    AnalyzeError, BoxFuture, ChatProvider, ChatRequest, ChatResponse, CostTracker,
+    DependencyAnalyzer, DependencyMap, Money, Plan, ProviderError, Reservation, RunEvent,
+    RunEventKind, RunObserver, Task, TaskContext, TaskError, TaskErrorKind, TaskId, TaskOutput,
+    TaskRunner, Usage,
 };
 
 #[test]
 fn core_has_no_dependencies() {
-    let manifest = std::fs::read_to_string(crate::support::root().join("crates/core/Cargo.toml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(crate::support::root().join("crates/core/Cargo.toml")).unwrap();
     let doc: toml::Table = toml::from_str(&manifest).unwrap();
-    let deps = doc.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+    let deps = doc
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<&String> = deps.keys().collect();
-    assert_eq!(names, vec!["serde"], "dagent-core may depend on optional serde only");
-    assert_eq!(deps["serde"].get("optional").and_then(toml::Value::as_bool), Some(true));
+    assert_eq!(
+        names,
+        vec!["serde"],
+        "dagent-core may depend on optional serde only"
+    );
+    assert_eq!(
+        deps["serde"].get("optional").and_then(toml::Value::as_bool),
+        Some(true)
+    );
     assert!(doc.get("build-dependencies").is_none());
     for key in doc.keys() {
-        assert!(!key.starts_with("target"), "no target-specific dependencies in core");
+        assert!(
+            !key.starts_with("target"),
+            "no target-specific dependencies in core"
+        );
     }
 }
 
@@ -31,7 +47,11 @@ impl DependencyAnalyzer for Chain {
     }
     fn analyze<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<DependencyMap, AnalyzeError>> {
         Box::pin(async move {
-            Ok(DependencyMap::from_lists((0..plan.len()).map(|i| (0..i).rev().take(1).collect()).collect()))
+            Ok(DependencyMap::from_lists(
+                (0..plan.len())
+                    .map(|i| (0..i).rev().take(1).collect())
+                    .collect(),
+            ))
         })
     }
 }
@@ -41,7 +61,11 @@ impl TaskRunner for Echo {
     fn run(&self, ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
         Box::pin(async move {
             let inputs: Vec<String> = ctx.inputs().map(|(t, _)| t.id.to_string()).collect();
-            Ok(TaskOutput::text(format!("{} <- [{}]", ctx.task().id, inputs.join(","))))
+            Ok(TaskOutput::text(format!(
+                "{} <- [{}]",
+                ctx.task().id,
+                inputs.join(",")
+            )))
         })
     }
 }
@@ -51,9 +75,17 @@ impl ChatProvider for Fixed {
     fn name(&self) -> &str {
         "fixed"
     }
-    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            Ok(ChatResponse { model: request.model.clone(), content: "ok".into(), usage: Some(Usage::new(3, 1)), ..Default::default() })
+            Ok(ChatResponse {
+                model: request.model.clone(),
+                content: "ok".into(),
+                usage: Some(Usage::new(3, 1)),
+                ..Default::default()
+            })
         })
     }
 }
@@ -65,7 +97,10 @@ impl CostTracker for Tally {
         if worst_case > Money::from_dollars(1) {
             return Err(TaskError::new(TaskErrorKind::Budget, "over budget"));
         }
-        Ok(Reservation { id: 1, amount: worst_case })
+        Ok(Reservation {
+            id: 1,
+            amount: worst_case,
+        })
     }
     fn settle(&self, _r: Reservation, _task: &TaskId, _model: &str, _usage: Usage, actual: Money) {
         self.0.fetch_add(actual.nanos(), Ordering::SeqCst);
@@ -111,23 +146,46 @@ fn every_port_works_as_a_trait_object_with_send_futures() {
         plan.clone(),
         1,
         1,
-        vec![(0, dagent_core::DependencyOutcome::Succeeded(Arc::new(TaskOutput::text("a-out"))))],
+        vec![(
+            0,
+            dagent_core::DependencyOutcome::Succeeded(Arc::new(TaskOutput::text("a-out"))),
+        )],
     );
     let fut = runner.run(ctx);
     assert_send(&fut);
     assert_eq!(block_on(fut).unwrap().text, "b <- [a]");
 
-    let req = ChatRequest { model: "m".into(), ..Default::default() };
+    let req = ChatRequest {
+        model: "m".into(),
+        ..Default::default()
+    };
     let fut = provider.chat(&req);
     assert_send(&fut);
     assert_eq!(block_on(fut).unwrap().usage, Some(Usage::new(3, 1)));
 
     let r = tracker.reserve("m", Money::from_nanos(10)).unwrap();
-    tracker.settle(r, &TaskId::new("a"), "m", Usage::new(1, 1), Money::from_nanos(7));
+    tracker.settle(
+        r,
+        &TaskId::new("a"),
+        "m",
+        Usage::new(1, 1),
+        Money::from_nanos(7),
+    );
     assert_eq!(tracker.spent(), Money::from_nanos(7));
-    assert_eq!(tracker.reserve("m", Money::from_dollars(2)).unwrap_err().kind(), TaskErrorKind::Budget);
+    assert_eq!(
+        tracker
+            .reserve("m", Money::from_dollars(2))
+            .unwrap_err()
+            .kind(),
+        TaskErrorKind::Budget
+    );
 
-    observer.on_event(&RunEvent { at: Default::default(), task: 0, id: TaskId::new("a"), kind: RunEventKind::Succeeded });
+    observer.on_event(&RunEvent {
+        at: Default::default(),
+        task: 0,
+        id: TaskId::new("a"),
+        kind: RunEventKind::Succeeded,
+    });
 }
 
 /// A minimal executor for futures that complete without waiting on I/O.

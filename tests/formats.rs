@@ -45,7 +45,10 @@ model = "openrouter/some-model"
     assert_eq!(t.estimate.unwrap().tokens, Some(1200));
     assert_eq!(t.simulate.unwrap().fail, FailureKind::Transient);
     assert_eq!(a.plan.tasks[1].title, "b", "title defaults to the id");
-    assert_eq!(a.plan.tasks[1].model.as_deref(), Some("openrouter/some-model"));
+    assert_eq!(
+        a.plan.tasks[1].model.as_deref(),
+        Some("openrouter/some-model")
+    );
     // Spans point at ids in both formats.
     let span = a.spans.task_span(1).unwrap();
     assert_eq!(&toml[span], "\"b\"");
@@ -67,7 +70,13 @@ fn deerflow_plans_are_read_as_deerflow_writes_them() {
     assert_eq!(ids, ["step-1", "step-2", "step-3"]);
     assert_eq!(loaded.plan.tasks[1].kind, TaskKind::Processing);
     assert_eq!(loaded.plan.tasks[1].role.as_deref(), Some("coder"));
-    let deps: Vec<&str> = loaded.plan.tasks[2].depends_on.as_ref().unwrap().iter().map(|d| d.as_str()).collect();
+    let deps: Vec<&str> = loaded.plan.tasks[2]
+        .depends_on
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
     assert_eq!(deps, ["step-2", "step-1"]);
     validate_plan(&loaded.plan).unwrap();
 }
@@ -82,24 +91,72 @@ fn annotate_toml_preserves_comments_and_replaces_existing_dependencies() {
     assert!(out.starts_with("# header comment\n"));
     assert!(out.contains("id = \"a\" # the first"));
     let again = parse_plan(out, PlanFormat::Toml, "t.toml").unwrap();
-    assert_eq!(again.plan.tasks[1].depends_on.as_ref().unwrap()[0].as_str(), "a");
+    assert_eq!(
+        again.plan.tasks[1].depends_on.as_ref().unwrap()[0].as_str(),
+        "a"
+    );
     assert_eq!(again.plan.tasks[0].depends_on.as_deref(), Some(&[][..]));
 }
 
 #[test]
 fn errors_carry_kind_and_location() {
-    let cases: &[(&str, PlanFormat, PlanErrorKind, Option<(usize, usize)>)] = &[
-        ("[[tasks]]\nid = 3\n", PlanFormat::Toml, PlanErrorKind::Schema, Some((2, 6))),
-        ("[[tasks]]\nid = \"a\"\nbogus = 1\n", PlanFormat::Toml, PlanErrorKind::Schema, Some((3, 1))),
-        ("{\"tasks\": [{\"id\": \"a\",}]}", PlanFormat::Json, PlanErrorKind::Syntax, Some((1, 23))),
-        ("{\"tasks\": []}", PlanFormat::Json, PlanErrorKind::Empty, None),
-        ("{\"steps\": [{\"title\": 1}]}", PlanFormat::DeerFlow, PlanErrorKind::Schema, Some((1, 22))),
-        ("[[tasks]]\nid = \"a\"\nestimate = \"-3s\"\n", PlanFormat::Toml, PlanErrorKind::Schema, Some((3, 12))),
-        ("[[tasks]]\nid = \"a\"\nsimulate = { fail = \"sometimes\" }\n", PlanFormat::Toml, PlanErrorKind::Schema, Some((3, 21))),
+    type Case = (
+        &'static str,
+        PlanFormat,
+        PlanErrorKind,
+        Option<(usize, usize)>,
+    );
+    let cases: &[Case] = &[
+        (
+            "[[tasks]]\nid = 3\n",
+            PlanFormat::Toml,
+            PlanErrorKind::Schema,
+            Some((2, 6)),
+        ),
+        (
+            "[[tasks]]\nid = \"a\"\nbogus = 1\n",
+            PlanFormat::Toml,
+            PlanErrorKind::Schema,
+            Some((3, 1)),
+        ),
+        (
+            "{\"tasks\": [{\"id\": \"a\",}]}",
+            PlanFormat::Json,
+            PlanErrorKind::Syntax,
+            Some((1, 23)),
+        ),
+        (
+            "{\"tasks\": []}",
+            PlanFormat::Json,
+            PlanErrorKind::Empty,
+            None,
+        ),
+        (
+            "{\"steps\": [{\"title\": 1}]}",
+            PlanFormat::DeerFlow,
+            PlanErrorKind::Schema,
+            Some((1, 22)),
+        ),
+        (
+            "[[tasks]]\nid = \"a\"\nestimate = \"-3s\"\n",
+            PlanFormat::Toml,
+            PlanErrorKind::Schema,
+            Some((3, 12)),
+        ),
+        (
+            "[[tasks]]\nid = \"a\"\nsimulate = { fail = \"sometimes\" }\n",
+            PlanFormat::Toml,
+            PlanErrorKind::Schema,
+            Some((3, 21)),
+        ),
     ];
     for (text, format, kind, loc) in cases {
         let err = parse_plan((*text).to_owned(), *format, "x").unwrap_err();
         assert_eq!(err.kind(), *kind, "{text}: {err}");
-        assert_eq!(err.location().map(|l| (l.line, l.column)), *loc, "{text}: {err}");
+        assert_eq!(
+            err.location().map(|l| (l.line, l.column)),
+            *loc,
+            "{text}: {err}"
+        );
     }
 }

@@ -80,12 +80,21 @@ fn brute_longest(deps: &DependencyMap, weights: &[u64]) -> u64 {
         if let Some(x) = memo[v] {
             return x;
         }
-        let x = w[v] + deps.deps_of(v).iter().map(|&d| best(d, deps, w, memo)).max().unwrap_or(0);
+        let x = w[v]
+            + deps
+                .deps_of(v)
+                .iter()
+                .map(|&d| best(d, deps, w, memo))
+                .max()
+                .unwrap_or(0);
         memo[v] = Some(x);
         x
     }
     let mut memo = vec![None; deps.len()];
-    (0..deps.len()).map(|v| best(v, deps, weights, &mut memo)).max().unwrap_or(0)
+    (0..deps.len())
+        .map(|v| best(v, deps, weights, &mut memo))
+        .max()
+        .unwrap_or(0)
 }
 
 proptest! {

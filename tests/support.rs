@@ -8,7 +8,9 @@ use serde::Serialize;
 
 /// The workspace root (tests run commands from there so paths in messages are relative).
 pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
 }
 
 /// Path to the `dagent` binary, built once per test run with the same profile.
@@ -17,12 +19,23 @@ pub fn dagent_bin() -> &'static Path {
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
         // target/<profile>/deps/tests-<hash> → target/<profile>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
         let target_dir = profile_dir.parent().expect("target dir");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(root())
-            .args(["build", "--quiet", "--package", "dagent-cli", "--bin", "dagent", "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "dagent-cli",
+                "--bin",
+                "dagent",
+                "--target-dir",
+            ])
             .arg(target_dir);
         if !cfg!(debug_assertions) {
             cmd.arg("--release");

@@ -6,3 +6,4 @@ mod core_ports;
 mod formats;
 mod properties;
 mod support;
+mod tidy;

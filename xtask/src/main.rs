@@ -1,1 +1,36 @@
-fn main() {}
+//! Development tasks for dagent: `cargo xtask <task>`.
+//!
+//! * `bench` — the benchmark suite of the design brief's bars; prints a table and writes
+//!   `target/bench/report.json` and `target/bench/report.md`.
+//! * `gen-plan` — writes a large random plan with explicit dependencies (for timing
+//!   `dagent analyze` by hand).
+
+mod bench;
+mod gen_plan;
+mod rng;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
+        Some("gen-plan") => gen_plan::run(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 bench [--quick]                  run the benchmark suite (target/bench/report.{{json,md}})\n  \
+                 gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -48,7 +48,11 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanE
     let raw: DfPlan = serde_json::from_str(text).map_err(|e| json_error(&e, origin, text))?;
     let mut tasks = Vec::with_capacity(raw.steps.len());
     for (n, step) in raw.steps.into_iter().enumerate() {
-        let kind = step.step_type.as_deref().map(TaskKind::parse).unwrap_or_default();
+        let kind = step
+            .step_type
+            .as_deref()
+            .map(TaskKind::parse)
+            .unwrap_or_default();
         let role = match kind {
             TaskKind::Research => Some("researcher"),
             TaskKind::Processing => Some("coder"),
@@ -63,7 +67,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanE
                 })
                 .collect()
         });
-        if step.title.trim().is_empty() && step.description.as_deref().unwrap_or("").trim().is_empty() {
+        if step.title.trim().is_empty()
+            && step.description.as_deref().unwrap_or("").trim().is_empty()
+        {
             let spans = json_string_spans(text, "title", std::iter::once(step.title.as_str()));
             return Err(PlanError::new(
                 PlanErrorKind::Schema,
@@ -89,5 +95,11 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanE
         deps: Vec::new(),
     };
     spans.deps.resize(tasks.len(), Vec::new());
-    Ok((Plan { title: raw.title, tasks }, spans))
+    Ok((
+        Plan {
+            title: raw.title,
+            tasks,
+        },
+        spans,
+    ))
 }

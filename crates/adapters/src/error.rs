@@ -52,7 +52,13 @@ struct Snippet {
 impl PlanError {
     /// A new error about `origin`.
     pub fn new(kind: PlanErrorKind, origin: &str, message: impl Into<String>) -> Self {
-        Self { kind, origin: origin.to_owned(), message: message.into(), location: None, snippet: None }
+        Self {
+            kind,
+            origin: origin.to_owned(),
+            message: message.into(),
+            location: None,
+            snippet: None,
+        }
     }
 
     /// Locates the error at a byte span of `source` (no-op for `None`).
@@ -63,9 +69,14 @@ impl PlanError {
             let loc = line_col(source, start);
             let text = line_text(source, start);
             let end = span.end.clamp(start, source.len());
-            let len = source.get(start..end).map_or(1, |s| s.lines().next().unwrap_or("").chars().count());
+            let len = source
+                .get(start..end)
+                .map_or(1, |s| s.lines().next().unwrap_or("").chars().count());
             self.location = Some(loc);
-            self.snippet = Some(Snippet { line_text: text.to_owned(), underline_len: len.max(1) });
+            self.snippet = Some(Snippet {
+                line_text: text.to_owned(),
+                underline_len: len.max(1),
+            });
         }
         self
     }
@@ -75,7 +86,10 @@ impl PlanError {
     pub fn with_location(mut self, source: &str, location: Location) -> Self {
         self.location = Some(location);
         if let Some(text) = source.lines().nth(location.line.saturating_sub(1)) {
-            self.snippet = Some(Snippet { line_text: text.to_owned(), underline_len: 1 });
+            self.snippet = Some(Snippet {
+                line_text: text.to_owned(),
+                underline_len: 1,
+            });
         }
         self
     }
@@ -138,7 +152,11 @@ impl PlanError {
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.location {
-            Some(l) => write!(f, "{}:{}:{}: {}", self.origin, l.line, l.column, self.message),
+            Some(l) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.origin, l.line, l.column, self.message
+            ),
             None => write!(f, "{}: {}", self.origin, self.message),
         }
     }

@@ -25,7 +25,11 @@ impl PlanFormat {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "toml" => Some(Self::Toml),
-            "json" => Some(if looks_like_deerflow(text) { Self::DeerFlow } else { Self::Json }),
+            "json" => Some(if looks_like_deerflow(text) {
+                Self::DeerFlow
+            } else {
+                Self::Json
+            }),
             _ => None,
         }
     }
@@ -42,10 +46,13 @@ impl PlanFormat {
 }
 
 fn looks_like_deerflow(text: &str) -> bool {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(map)) => map.contains_key("steps") && !map.contains_key("tasks"),
-        _ => false,
+    /// Top-level keys only; values are skipped without being built.
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        steps: Option<serde::de::IgnoredAny>,
+        tasks: Option<serde::de::IgnoredAny>,
     }
+    serde_json::from_str::<Keys>(text).is_ok_and(|k| k.steps.is_some() && k.tasks.is_none())
 }
 
 impl fmt::Display for PlanFormat {
@@ -61,7 +68,9 @@ impl FromStr for PlanFormat {
             "toml" => Ok(Self::Toml),
             "json" => Ok(Self::Json),
             "deerflow" => Ok(Self::DeerFlow),
-            other => Err(format!("unknown plan format {other:?}: expected toml, json or deerflow")),
+            other => Err(format!(
+                "unknown plan format {other:?}: expected toml, json or deerflow"
+            )),
         }
     }
 }

@@ -73,8 +73,9 @@ pub fn load_plan(path: &Path, format: Option<PlanFormat>) -> Result<LoadedPlan, 
     let text = source::read_text(path, &origin)?;
     let format = match format {
         Some(f) => f,
-        None => PlanFormat::detect(path, &text)
-            .ok_or_else(|| PlanError::new(PlanErrorKind::Format, &origin, format::UNKNOWN_FORMAT))?,
+        None => PlanFormat::detect(path, &text).ok_or_else(|| {
+            PlanError::new(PlanErrorKind::Format, &origin, format::UNKNOWN_FORMAT)
+        })?,
     };
     parse_plan(text, format, origin)
 }
@@ -95,12 +96,22 @@ pub fn parse_plan(
         PlanFormat::DeerFlow => deerflow::parse(&text, &origin)?,
     };
     if plan.tasks.is_empty() {
-        let what = if format == PlanFormat::DeerFlow { "steps" } else { "tasks" };
+        let what = if format == PlanFormat::DeerFlow {
+            "steps"
+        } else {
+            "tasks"
+        };
         return Err(PlanError::new(
             PlanErrorKind::Empty,
             &origin,
             format!("the plan has no {what}: add at least one to analyse or run it"),
         ));
     }
-    Ok(LoadedPlan { plan, format, origin, source: text, spans })
+    Ok(LoadedPlan {
+        plan,
+        format,
+        origin,
+        source: text,
+        spans,
+    })
 }

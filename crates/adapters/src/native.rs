@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use dagent_core::{Estimate, FailureKind, Plan, SimulateSpec, Task, TaskId, TaskKind, parse_duration};
+use dagent_core::{
+    Estimate, FailureKind, Plan, SimulateSpec, Task, TaskId, TaskKind, parse_duration,
+};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
@@ -86,10 +88,14 @@ impl<'de> Deserialize<'de> for RawEstimate {
                 f.write_str("a duration like \"45s\", a number of seconds, or { duration = \"45s\", tokens = 1200 }")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawEstimate, E> {
-                parse_duration(v).map(|d| RawEstimate(Estimate::from_duration(d))).map_err(E::custom)
+                parse_duration(v)
+                    .map(|d| RawEstimate(Estimate::from_duration(d)))
+                    .map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawEstimate, E> {
-                Ok(RawEstimate(Estimate::from_duration(std::time::Duration::from_secs(v))))
+                Ok(RawEstimate(Estimate::from_duration(
+                    std::time::Duration::from_secs(v),
+                )))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawEstimate, E> {
                 u64::try_from(v)
@@ -97,10 +103,14 @@ impl<'de> Deserialize<'de> for RawEstimate {
                     .and_then(|v| self.visit_u64(v))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawEstimate, E> {
-                if !(v.is_finite() && v >= 0.0 && v < 1e12) {
-                    return Err(E::custom("an estimate must be a non-negative number of seconds"));
+                if !(v.is_finite() && (0.0..1e12).contains(&v)) {
+                    return Err(E::custom(
+                        "an estimate must be a non-negative number of seconds",
+                    ));
                 }
-                Ok(RawEstimate(Estimate::from_duration(std::time::Duration::from_secs_f64(v))))
+                Ok(RawEstimate(Estimate::from_duration(
+                    std::time::Duration::from_secs_f64(v),
+                )))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEstimate, A::Error> {
                 let mut duration = None;
@@ -137,7 +147,10 @@ fn build<I: RawId>(
             return Err(PlanError::new(
                 PlanErrorKind::EmptyId,
                 origin,
-                format!("task #{} has an empty id: every task needs a unique, non-empty id", n + 1),
+                format!(
+                    "task #{} has an empty id: every task needs a unique, non-empty id",
+                    n + 1
+                ),
             )
             .with_span(text, id_span));
         }
@@ -165,31 +178,53 @@ fn build<I: RawId>(
             estimate: rt.estimate.map(|e| e.0),
             depends_on,
             model: rt.model,
-            simulate: rt.simulate.map(|s| SimulateSpec { fail: s.fail.0, times: s.times }),
+            simulate: rt.simulate.map(|s| SimulateSpec {
+                fail: s.fail.0,
+                times: s.times,
+            }),
         });
     }
-    Ok((Plan { title: raw.title, tasks }, spans))
+    Ok((
+        Plan {
+            title: raw.title,
+            tasks,
+        },
+        spans,
+    ))
 }
 
 pub(crate) fn parse_toml(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
     let raw: RawPlan<toml::Spanned<String>> = toml::from_str(text).map_err(|e| {
         let msg = e.message().trim().to_owned();
-        let kind = if looks_like_schema_error(&msg) { PlanErrorKind::Schema } else { PlanErrorKind::Syntax };
+        let kind = if looks_like_schema_error(&msg) {
+            PlanErrorKind::Schema
+        } else {
+            PlanErrorKind::Syntax
+        };
         PlanError::new(kind, origin, msg).with_span(text, e.span())
     })?;
     build(raw, origin, text, &[])
 }
 
 pub(crate) fn parse_json(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
-    let raw: RawPlan<String> = serde_json::from_str(text).map_err(|e| json_error(&e, origin, text))?;
+    let raw: RawPlan<String> =
+        serde_json::from_str(text).map_err(|e| json_error(&e, origin, text))?;
     let found = json_string_spans(text, "id", raw.tasks.iter().map(|t| t.id.as_str()));
     build(raw, origin, text, &found)
 }
 
 fn looks_like_schema_error(msg: &str) -> bool {
-    ["unknown field", "missing field", "invalid type", "invalid value", "invalid duration", "unknown failure", "estimate"]
-        .iter()
-        .any(|p| msg.contains(p))
+    [
+        "unknown field",
+        "missing field",
+        "invalid type",
+        "invalid value",
+        "invalid duration",
+        "unknown failure",
+        "estimate",
+    ]
+    .iter()
+    .any(|p| msg.contains(p))
 }
 
 pub(crate) fn json_error(e: &serde_json::Error, origin: &str, text: &str) -> PlanError {
@@ -200,10 +235,19 @@ pub(crate) fn json_error(e: &serde_json::Error, origin: &str, text: &str) -> Pla
     };
     // serde_json appends " at line L column C" to its messages; we report that ourselves.
     let full = e.to_string();
-    let msg = full.rsplit_once(" at line ").map_or(full.as_str(), |(m, _)| m).to_owned();
+    let msg = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(m, _)| m)
+        .to_owned();
     let err = PlanError::new(kind, origin, msg);
     if e.line() == 0 {
         return err;
     }
-    err.with_location(text, Location { line: e.line(), column: e.column().max(1) })
+    err.with_location(
+        text,
+        Location {
+            line: e.line(),
+            column: e.column().max(1),
+        },
+    )
 }

@@ -33,7 +33,11 @@ impl SourceMap {
     /// The span of the `dep`-th entry of task `index`'s `depends_on`.
     #[must_use]
     pub fn dep_span(&self, index: usize, dep: usize) -> Option<Span> {
-        self.deps.get(index).and_then(|d| d.get(dep)).cloned().flatten()
+        self.deps
+            .get(index)
+            .and_then(|d| d.get(dep))
+            .cloned()
+            .flatten()
     }
 }
 
@@ -64,11 +68,15 @@ pub(crate) fn read_text(path: &Path, origin: &str) -> Result<String, PlanError> 
     let io_err = |msg: String| PlanError::new(PlanErrorKind::Io, origin, msg);
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => io_err("no such file: check the path".to_owned()),
-        std::io::ErrorKind::PermissionDenied => io_err("permission denied reading the plan".to_owned()),
+        std::io::ErrorKind::PermissionDenied => {
+            io_err("permission denied reading the plan".to_owned())
+        }
         _ => io_err(format!("cannot read the plan: {e}")),
     })?;
     if meta.is_dir() {
-        return Err(io_err("is a directory, not a plan file: pass the path of a .toml or .json plan".to_owned()));
+        return Err(io_err(
+            "is a directory, not a plan file: pass the path of a .toml or .json plan".to_owned(),
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| io_err(format!("cannot read the plan: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {

@@ -16,11 +16,18 @@ pub fn annotate(loaded: &LoadedPlan, deps: &DependencyMap) -> Result<String, Pla
         return Err(PlanError::new(
             PlanErrorKind::Schema,
             &loaded.origin,
-            format!("dependency map covers {} tasks, the plan has {}", deps.len(), loaded.plan.tasks.len()),
+            format!(
+                "dependency map covers {} tasks, the plan has {}",
+                deps.len(),
+                loaded.plan.tasks.len()
+            ),
         ));
     }
     let ids_of = |i: usize| -> Vec<String> {
-        deps.deps_of(i).iter().map(|&d| loaded.plan.tasks[d].id.to_string()).collect()
+        deps.deps_of(i)
+            .iter()
+            .map(|&d| loaded.plan.tasks[d].id.to_string())
+            .collect()
     };
     match loaded.format {
         PlanFormat::Toml => annotate_toml(loaded, ids_of),
@@ -30,11 +37,21 @@ pub fn annotate(loaded: &LoadedPlan, deps: &DependencyMap) -> Result<String, Pla
 }
 
 fn reparse_error(loaded: &LoadedPlan, e: impl std::fmt::Display) -> PlanError {
-    PlanError::new(PlanErrorKind::Syntax, &loaded.origin, format!("cannot re-read the plan to annotate it: {e}"))
+    PlanError::new(
+        PlanErrorKind::Syntax,
+        &loaded.origin,
+        format!("cannot re-read the plan to annotate it: {e}"),
+    )
 }
 
-fn annotate_toml(loaded: &LoadedPlan, ids_of: impl Fn(usize) -> Vec<String>) -> Result<String, PlanError> {
-    let mut doc: toml_edit::DocumentMut = loaded.source.parse().map_err(|e| reparse_error(loaded, e))?;
+fn annotate_toml(
+    loaded: &LoadedPlan,
+    ids_of: impl Fn(usize) -> Vec<String>,
+) -> Result<String, PlanError> {
+    let mut doc: toml_edit::DocumentMut = loaded
+        .source
+        .parse()
+        .map_err(|e| reparse_error(loaded, e))?;
     let tasks = doc
         .get_mut("tasks")
         .and_then(toml_edit::Item::as_array_of_tables_mut)
@@ -52,7 +69,8 @@ fn annotate_json(
     deps_key: &str,
     ids_of: impl Fn(usize) -> Vec<String>,
 ) -> Result<String, PlanError> {
-    let mut doc: Value = serde_json::from_str(&loaded.source).map_err(|e| reparse_error(loaded, e))?;
+    let mut doc: Value =
+        serde_json::from_str(&loaded.source).map_err(|e| reparse_error(loaded, e))?;
     let items = doc
         .get_mut(list_key)
         .and_then(Value::as_array_mut)

@@ -56,7 +56,14 @@ impl Analysis {
         let (tasks, length) = graph.longest_path(&weights);
         let width = levels.iter().map(Vec::len).max().unwrap_or(0);
         let total_work = weights.iter().fold(0u64, |a, &w| a.saturating_add(w));
-        Self { levels, critical_path: CriticalPath { tasks, length }, width, total_work, weighting, weights }
+        Self {
+            levels,
+            critical_path: CriticalPath { tasks, length },
+            width,
+            total_work,
+            weighting,
+            weights,
+        }
     }
 
     /// Sequential time ÷ critical path: the speed-up with unlimited concurrency.
@@ -76,7 +83,9 @@ impl Analysis {
     /// The lower bound on makespan at concurrency `k`: `max(critical path, work ÷ k)`.
     #[must_use]
     pub fn makespan_lower_bound(&self, k: usize) -> u64 {
-        self.critical_path.length.max(self.total_work.div_ceil(k.max(1) as u64))
+        self.critical_path
+            .length
+            .max(self.total_work.div_ceil(k.max(1) as u64))
     }
 
     /// A weight as a duration (under [`Weighting::Estimates`]).
@@ -96,7 +105,12 @@ fn micros(d: Duration) -> u64 {
 }
 
 fn weights_of(plan: &Plan) -> (Vec<u64>, Weighting) {
-    let mut given: Vec<u64> = plan.tasks.iter().filter_map(|t| t.estimated_duration()).map(micros).collect();
+    let mut given: Vec<u64> = plan
+        .tasks
+        .iter()
+        .filter_map(|t| t.estimated_duration())
+        .map(micros)
+        .collect();
     if given.is_empty() {
         return (vec![1; plan.tasks.len()], Weighting::Count);
     }

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use dagent_core::{DependencyAnalyzer, DependencyMap, Plan};
 
 use crate::{
-    ExplicitAnalyzer, GraphError, HeuristicAnalyzer, SequentialAnalyzer, TaskGraph, transitive_reduction,
+    ExplicitAnalyzer, GraphError, HeuristicAnalyzer, SequentialAnalyzer, TaskGraph,
+    transitive_reduction,
 };
 
 /// A strategy a user can ask for.
@@ -93,7 +94,9 @@ pub struct FallbackChain {
 
 impl fmt::Debug for FallbackChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.analyzers.iter().map(|a| a.name())).finish()
+        f.debug_list()
+            .entries(self.analyzers.iter().map(|a| a.name()))
+            .finish()
     }
 }
 
@@ -114,7 +117,11 @@ impl FallbackChain {
             Strategy::Heuristic => vec![Box::new(HeuristicAnalyzer), Box::new(SequentialAnalyzer)],
             Strategy::Sequential => vec![Box::new(SequentialAnalyzer)],
             Strategy::Auto | Strategy::Llm => {
-                vec![Box::new(ExplicitAnalyzer), Box::new(HeuristicAnalyzer), Box::new(SequentialAnalyzer)]
+                vec![
+                    Box::new(ExplicitAnalyzer),
+                    Box::new(HeuristicAnalyzer),
+                    Box::new(SequentialAnalyzer),
+                ]
             }
         };
         Self { analyzers }
@@ -143,21 +150,40 @@ impl FallbackChain {
             let map = match analyzer.analyze(plan).await {
                 Ok(map) => map,
                 Err(e) => {
-                    attempts.push(FailedAttempt { strategy: name, reason: e.message().to_owned() });
+                    attempts.push(FailedAttempt {
+                        strategy: name,
+                        reason: e.message().to_owned(),
+                    });
                     continue;
                 }
             };
             match finish(plan, map, name != "explicit") {
                 Ok((graph, reduced_edges)) => {
-                    return Ok(Resolution { graph, strategy: name, attempts, reduced_edges });
+                    return Ok(Resolution {
+                        graph,
+                        strategy: name,
+                        attempts,
+                        reduced_edges,
+                    });
                 }
-                Err(e) => attempts.push(FailedAttempt { strategy: name, reason: e.message().to_owned() }),
+                Err(e) => attempts.push(FailedAttempt {
+                    strategy: name,
+                    reason: e.message().to_owned(),
+                }),
             }
         }
-        let reasons: Vec<String> = attempts.iter().map(|a| format!("{}: {}", a.strategy, a.reason)).collect();
+        let reasons: Vec<String> = attempts
+            .iter()
+            .map(|a| format!("{}: {}", a.strategy, a.reason))
+            .collect();
         Err(GraphError::new(
-            crate::GraphErrorKind::Malformed { detail: reasons.join("; ") },
-            format!("no dependency strategy produced a valid graph ({})", reasons.join("; ")),
+            crate::GraphErrorKind::Malformed {
+                detail: reasons.join("; "),
+            },
+            format!(
+                "no dependency strategy produced a valid graph ({})",
+                reasons.join("; ")
+            ),
         ))
     }
 }

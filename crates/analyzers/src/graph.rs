@@ -1,7 +1,7 @@
 //! The validated task graph.
 
-use daggy::{Dag, NodeIndex};
 use dagent_core::{DependencyMap, Plan};
+use daggy::{Dag, NodeIndex};
 
 use crate::{GraphError, GraphErrorKind};
 
@@ -30,8 +30,13 @@ impl TaskGraph {
         let n = plan.tasks.len();
         if deps.len() != n {
             return Err(GraphError::new(
-                GraphErrorKind::Malformed { detail: format!("{} entries for {n} tasks", deps.len()) },
-                format!("dependency map has {} entries but the plan has {n} tasks", deps.len()),
+                GraphErrorKind::Malformed {
+                    detail: format!("{} entries for {n} tasks", deps.len()),
+                },
+                format!(
+                    "dependency map has {} entries but the plan has {n} tasks",
+                    deps.len()
+                ),
             ));
         }
         let mut dependents = vec![Vec::new(); n];
@@ -40,8 +45,13 @@ impl TaskGraph {
             for &d in list {
                 if d >= n {
                     return Err(GraphError::new(
-                        GraphErrorKind::Malformed { detail: format!("position {d} out of range") },
-                        format!("task \"{}\" depends on position {d}, outside the plan", plan.tasks[task].id),
+                        GraphErrorKind::Malformed {
+                            detail: format!("position {d} out of range"),
+                        },
+                        format!(
+                            "task \"{}\" depends on position {d}, outside the plan",
+                            plan.tasks[task].id
+                        ),
                     ));
                 }
                 if d == task {
@@ -90,17 +100,26 @@ impl TaskGraph {
         for i in 0..n {
             dag.add_node(i);
         }
-        let edges = deps
-            .iter()
-            .flat_map(|(t, list)| list.iter().map(move |&d| (NodeIndex::new(d), NodeIndex::new(t), ())));
+        let edges = deps.iter().flat_map(|(t, list)| {
+            list.iter()
+                .map(move |&d| (NodeIndex::new(d), NodeIndex::new(t), ()))
+        });
         // Acyclicity was established above, so this cannot fail; map it to an error anyway.
         dag.add_edges(edges).map_err(|_| {
             GraphError::new(
-                GraphErrorKind::Malformed { detail: "daggy rejected an acyclic graph".to_owned() },
+                GraphErrorKind::Malformed {
+                    detail: "daggy rejected an acyclic graph".to_owned(),
+                },
                 "internal error: graph construction failed".to_owned(),
             )
         })?;
-        Ok(Self { deps, dependents, topo, level, dag })
+        Ok(Self {
+            deps,
+            dependents,
+            topo,
+            level,
+            dag,
+        })
     }
 
     /// Number of tasks.
@@ -168,7 +187,11 @@ impl TaskGraph {
     pub fn remaining_path(&self, weights: &[u64]) -> Vec<u64> {
         let mut rest = vec![0u64; self.len()];
         for &v in self.topo.iter().rev() {
-            let tail = self.dependents[v].iter().map(|&w| rest[w]).max().unwrap_or(0);
+            let tail = self.dependents[v]
+                .iter()
+                .map(|&w| rest[w])
+                .max()
+                .unwrap_or(0);
             rest[v] = weights.get(v).copied().unwrap_or(0).saturating_add(tail);
         }
         rest
@@ -190,7 +213,9 @@ impl TaskGraph {
                 }
             }
             pred[v] = best.unwrap_or(usize::MAX);
-            dist[v] = best.map_or(0, |b| dist[b]).saturating_add(weights.get(v).copied().unwrap_or(0));
+            dist[v] = best
+                .map_or(0, |b| dist[b])
+                .saturating_add(weights.get(v).copied().unwrap_or(0));
         }
         let Some(end) = (0..n).max_by(|&a, &b| dist[a].cmp(&dist[b]).then(b.cmp(&a))) else {
             return (Vec::new(), 0);
@@ -213,7 +238,9 @@ fn find_cycle(deps: &DependencyMap, remaining: &[usize]) -> Vec<usize> {
     let stuck = |v: usize| remaining[v] > 0;
     // Every stuck task has a stuck dependency, so walking "depends on" edges among stuck
     // tasks must revisit a task; the first revisit closes a cycle.
-    let Some(start) = (0..n).find(|&v| stuck(v)) else { return Vec::new() };
+    let Some(start) = (0..n).find(|&v| stuck(v)) else {
+        return Vec::new();
+    };
     let mut seen_at = vec![usize::MAX; n];
     let mut walk = Vec::new();
     let mut v = start;

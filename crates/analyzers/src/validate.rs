@@ -37,7 +37,10 @@ impl PlanIndex {
     /// [`GraphErrorKind::Empty`], [`GraphErrorKind::EmptyId`] or [`GraphErrorKind::DuplicateId`].
     pub fn build(plan: &Plan) -> Result<Self, GraphError> {
         if plan.tasks.is_empty() {
-            return Err(GraphError::new(GraphErrorKind::Empty, "the plan has no tasks".to_owned()));
+            return Err(GraphError::new(
+                GraphErrorKind::Empty,
+                "the plan has no tasks".to_owned(),
+            ));
         }
         let mut by_id = HashMap::with_capacity(plan.tasks.len());
         for (i, t) in plan.tasks.iter().enumerate() {
@@ -49,7 +52,11 @@ impl PlanIndex {
             }
             if let Some(&first) = by_id.get(&t.id) {
                 return Err(GraphError::new(
-                    GraphErrorKind::DuplicateId { id: t.id.clone(), first, second: i },
+                    GraphErrorKind::DuplicateId {
+                        id: t.id.clone(),
+                        first,
+                        second: i,
+                    },
                     format!(
                         "duplicate task id \"{}\": tasks #{} and #{} both use it; ids must be unique",
                         t.id,
@@ -86,12 +93,18 @@ impl PlanIndex {
                             dependency: dep.clone(),
                             suggestion,
                         },
-                        format!("task \"{}\" depends on \"{dep}\", but no task has that id{hint}", t.id),
+                        format!(
+                            "task \"{}\" depends on \"{dep}\", but no task has that id{hint}",
+                            t.id
+                        ),
                     ));
                 };
                 if pos == i {
                     return Err(GraphError::new(
-                        GraphErrorKind::SelfDependency { task: i, entry: Some(entry) },
+                        GraphErrorKind::SelfDependency {
+                            task: i,
+                            entry: Some(entry),
+                        },
                         format!("task \"{}\" depends on itself", t.id),
                     ));
                 }

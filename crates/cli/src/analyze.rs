@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use dagent_adapters::{LoadedPlan, annotate, load_plan};
-use dagent_analyzers::{Analysis, FailedAttempt, FallbackChain, Resolution, Strategy, validate_plan};
+use dagent_analyzers::{
+    Analysis, FailedAttempt, FallbackChain, Resolution, Strategy, validate_plan,
+};
 
 use crate::args::{AnalyzeArgs, OutputFormat, PlanArgs};
 use crate::diag::{Failure, graph_error, write_output};
@@ -42,7 +44,12 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
     let prepared = prepare(&args.plan)?;
     let analysis = Analysis::new(&prepared.loaded.plan, &prepared.resolution.graph);
     let k = args.max_concurrent as usize;
-    let view = render::View { loaded: &prepared.loaded, resolution: &prepared.resolution, analysis: &analysis, k };
+    let view = render::View {
+        loaded: &prepared.loaded,
+        resolution: &prepared.resolution,
+        analysis: &analysis,
+        k,
+    };
     let out = match args.format {
         OutputFormat::Text => render::text(&view),
         OutputFormat::Json => render::json(&view),

@@ -12,7 +12,12 @@ use dagent_analyzers::Strategy;
 /// report") and run them one step at a time. dagent works out which steps depend on which,
 /// shows the critical path and the speed-up to expect, and runs the steps concurrently.
 #[derive(Debug, Parser)]
-#[command(name = "dagent", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "dagent",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -17,7 +17,10 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn bad_input(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: BAD_INPUT }
+        Self {
+            message: message.into(),
+            code: BAD_INPUT,
+        }
     }
 
     pub(crate) fn report(&self) -> ExitCode {
@@ -45,9 +48,13 @@ pub(crate) fn graph_error(loaded: &LoadedPlan, e: &GraphError) -> PlanError {
     let mut message = e.message().to_owned();
     if let GraphErrorKind::DuplicateId { first, .. } = e.kind() {
         if let Some(span) = loaded.spans.task_span(*first) {
-            let first_err = PlanError::new(kind, &loaded.origin, "").with_span(&loaded.source, Some(span));
+            let first_err =
+                PlanError::new(kind, &loaded.origin, "").with_span(&loaded.source, Some(span));
             if let Some(loc) = first_err.location() {
-                message.push_str(&format!(" (first used at line {}, column {})", loc.line, loc.column));
+                message.push_str(&format!(
+                    " (first used at line {}, column {})",
+                    loc.line, loc.column
+                ));
             }
         }
     }

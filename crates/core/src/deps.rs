@@ -15,7 +15,9 @@ impl DependencyMap {
     /// A map of `len` tasks with no dependencies.
     #[must_use]
     pub fn new(len: usize) -> Self {
-        Self { deps: vec![Vec::new(); len] }
+        Self {
+            deps: vec![Vec::new(); len],
+        }
     }
 
     /// Builds a map from per-task dependency lists (sorted and deduplicated here).

@@ -51,7 +51,11 @@ pub struct TaskError {
 impl TaskError {
     /// A new error.
     pub fn new(kind: TaskErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), retry_after: None }
+        Self {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// A transient (retryable) error.
@@ -108,7 +112,9 @@ pub struct AnalyzeError {
 impl AnalyzeError {
     /// A new error with a message for people.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 
     /// The message.
@@ -156,7 +162,11 @@ impl ProviderErrorKind {
     pub const fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::RateLimited | Self::Timeout | Self::Connection | Self::Server | Self::InvalidResponse
+            Self::RateLimited
+                | Self::Timeout
+                | Self::Connection
+                | Self::Server
+                | Self::InvalidResponse
         )
     }
 }
@@ -174,7 +184,12 @@ pub struct ProviderError {
 impl ProviderError {
     /// A new error.
     pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, status: None, message: message.into(), retry_after: None }
+        Self {
+            kind,
+            status: None,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Adds the HTTP status (builder style).

@@ -32,5 +32,5 @@ pub use ports::{
     TaskContext, TaskRunner,
 };
 pub use task::{Estimate, FailureKind, SimulateSpec, Task, TaskId, TaskKind, TaskOutput};
-pub use time::{format_duration, parse_duration, ParseDurationError};
+pub use time::{ParseDurationError, format_duration, parse_duration};
 pub use usage::Usage;

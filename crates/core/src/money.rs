@@ -80,7 +80,9 @@ impl FromStr for Money {
 
     /// Parses `"0.15"`, `"$3"`, `"12.000000001"` exactly.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseMoneyError { input: s.to_owned() };
+        let err = || ParseMoneyError {
+            input: s.to_owned(),
+        };
         let t = s.trim();
         let t = t.strip_prefix('$').unwrap_or(t);
         if t.is_empty() {
@@ -94,7 +96,11 @@ impl FromStr for Money {
         {
             return Err(err());
         }
-        let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| err())? };
+        let whole: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| err())?
+        };
         let mut frac_nanos: u64 = 0;
         for (i, b) in frac.bytes().enumerate() {
             frac_nanos += u64::from(b - b'0') * 10u64.pow(8 - u32::try_from(i).map_err(|_| err())?);
@@ -153,7 +159,10 @@ impl Price {
     /// A price from per-1M amounts.
     #[must_use]
     pub const fn new(input_per_million: Money, output_per_million: Money) -> Self {
-        Self { input_per_million, output_per_million }
+        Self {
+            input_per_million,
+            output_per_million,
+        }
     }
 
     /// The cost of `usage` at this price. Each side is rounded **up** to the next

@@ -73,7 +73,12 @@ impl TaskContext {
         attempt: u32,
         inputs: Vec<(usize, DependencyOutcome)>,
     ) -> Self {
-        Self { plan, index, attempt, inputs }
+        Self {
+            plan,
+            index,
+            attempt,
+            inputs,
+        }
     }
 
     /// The task to run.
@@ -170,11 +175,17 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: ChatRole::System, content: content.into() }
+        Self {
+            role: ChatRole::System,
+            content: content.into(),
+        }
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: ChatRole::User, content: content.into() }
+        Self {
+            role: ChatRole::User,
+            content: content.into(),
+        }
     }
 }
 
@@ -216,7 +227,10 @@ pub trait ChatProvider: Send + Sync {
     fn name(&self) -> &str;
 
     /// Sends one chat completion request.
-    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
 }
 
 /// Money set aside for a call that has not finished; settle or release it exactly once.
@@ -240,7 +254,14 @@ pub trait CostTracker: Send + Sync {
     fn reserve(&self, model: &str, worst_case: Money) -> Result<Reservation, TaskError>;
 
     /// Replaces a reservation by the actual cost of the call.
-    fn settle(&self, reservation: Reservation, task: &TaskId, model: &str, usage: Usage, actual: Money);
+    fn settle(
+        &self,
+        reservation: Reservation,
+        task: &TaskId,
+        model: &str,
+        usage: Usage,
+        actual: Money,
+    );
 
     /// Gives a reservation back unused (the call failed before costing anything).
     fn release(&self, reservation: Reservation);

@@ -134,7 +134,10 @@ impl Estimate {
     /// An estimate of a duration alone.
     #[must_use]
     pub const fn from_duration(duration: Duration) -> Self {
-        Self { duration, tokens: None }
+        Self {
+            duration,
+            tokens: None,
+        }
     }
 }
 
@@ -214,7 +217,11 @@ impl Default for TaskId {
 impl Task {
     /// A task with an id and title; everything else default.
     pub fn new(id: impl Into<TaskId>, title: impl Into<String>) -> Self {
-        Self { id: id.into(), title: title.into(), ..Self::default() }
+        Self {
+            id: id.into(),
+            title: title.into(),
+            ..Self::default()
+        }
     }
 
     /// Sets the kind (builder style).
@@ -272,6 +279,9 @@ pub struct TaskOutput {
 impl TaskOutput {
     /// An output of text alone.
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into(), ..Self::default() }
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
     }
 }

@@ -27,7 +27,9 @@ impl std::error::Error for ParseDurationError {}
 /// # Errors
 /// Returns [`ParseDurationError`] for empty input, unknown units, or values that overflow.
 pub fn parse_duration(input: &str) -> Result<Duration, ParseDurationError> {
-    let err = || ParseDurationError { input: input.to_owned() };
+    let err = || ParseDurationError {
+        input: input.to_owned(),
+    };
     let s = input.trim();
     if s.is_empty() {
         return Err(err());

@@ -16,7 +16,10 @@ impl Usage {
     /// A usage record.
     #[must_use]
     pub const fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
-        Self { prompt_tokens, completion_tokens }
+        Self {
+            prompt_tokens,
+            completion_tokens,
+        }
     }
 
     /// Prompt plus completion tokens.

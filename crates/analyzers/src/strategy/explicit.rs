@@ -21,7 +21,9 @@ impl DependencyAnalyzer for ExplicitAnalyzer {
                 return Err(AnalyzeError::new("no task declares depends_on"));
             }
             let index = PlanIndex::build(plan).map_err(|e| AnalyzeError::new(e.message()))?;
-            index.explicit_map(plan).map_err(|e| AnalyzeError::new(e.message()))
+            index
+                .explicit_map(plan)
+                .map_err(|e| AnalyzeError::new(e.message()))
         })
     }
 }

@@ -40,27 +40,90 @@ impl DependencyAnalyzer for HeuristicAnalyzer {
 
 const STOP: &[&str] = &[
     "a", "an", "the", "of", "for", "and", "or", "to", "in", "on", "with", "from", "by", "at", "as",
-    "is", "are", "be", "this", "that", "these", "those", "it", "its", "their", "them", "they", "into",
-    "about", "our", "we", "you", "your", "any", "some", "such", "than", "then", "there", "which", "who",
-    "what", "how", "why", "when", "where", "will", "should", "can", "may", "must", "per", "via", "each",
-    "all", "every", "both", "other", "more", "most", "new", "up", "out", "over", "under", "between",
-    "across", "also", "using", "use", "based", "make", "get", "do", "set", "one", "two", "three",
-    "first", "second", "third", "final", "finally", "next", "after", "before", "step", "task",
+    "is", "are", "be", "this", "that", "these", "those", "it", "its", "their", "them", "they",
+    "into", "about", "our", "we", "you", "your", "any", "some", "such", "than", "then", "there",
+    "which", "who", "what", "how", "why", "when", "where", "will", "should", "can", "may", "must",
+    "per", "via", "each", "all", "every", "both", "other", "more", "most", "new", "up", "out",
+    "over", "under", "between", "across", "also", "using", "use", "based", "make", "get", "do",
+    "set", "one", "two", "three", "first", "second", "third", "final", "finally", "next", "after",
+    "before", "step", "task",
 ];
 
 /// Process words that say what is done, not what it is about.
 const GENERIC: &[&str] = &[
-    "research", "analy", "find", "search", "web", "collect", "gather", "study", "investigat",
-    "look", "identify", "review", "writ", "write", "draft", "creat", "generat", "produc", "prepar",
-    "build", "compil", "report", "summar", "overview", "information", "result", "finding",
-    "insight", "detail", "top", "key", "main", "common", "pattern", "list", "document", "compar",
-    "combin", "synthes", "aggregat", "examin", "evaluat", "assess", "explor", "understand",
-    "determin", "calculat", "comput", "process", "data", "source", "trend", "theme", "material",
+    "research",
+    "analy",
+    "find",
+    "search",
+    "web",
+    "collect",
+    "gather",
+    "study",
+    "investigat",
+    "look",
+    "identify",
+    "review",
+    "writ",
+    "write",
+    "draft",
+    "creat",
+    "generat",
+    "produc",
+    "prepar",
+    "build",
+    "compil",
+    "report",
+    "summar",
+    "overview",
+    "information",
+    "result",
+    "finding",
+    "insight",
+    "detail",
+    "top",
+    "key",
+    "main",
+    "common",
+    "pattern",
+    "list",
+    "document",
+    "compar",
+    "combin",
+    "synthes",
+    "aggregat",
+    "examin",
+    "evaluat",
+    "assess",
+    "explor",
+    "understand",
+    "determin",
+    "calculat",
+    "comput",
+    "process",
+    "data",
+    "source",
+    "trend",
+    "theme",
+    "material",
 ];
 
 const AGGREGATION: &[&str] = &[
-    "all", "each", "every", "across", "compar", "combin", "summar", "synthes", "aggregat", "overall",
-    "consolidat", "together", "both", "merg", "collect", "integrat",
+    "all",
+    "each",
+    "every",
+    "across",
+    "compar",
+    "combin",
+    "summar",
+    "synthes",
+    "aggregat",
+    "overall",
+    "consolidat",
+    "together",
+    "both",
+    "merg",
+    "collect",
+    "integrat",
 ];
 
 const BASED_ON: &[&[&str]] = &[
@@ -108,11 +171,16 @@ fn stem(w: &str) -> String {
 }
 
 fn has_prefix_word(words: &[String], prefixes: &[&str]) -> bool {
-    words.iter().any(|w| prefixes.iter().any(|p| w.starts_with(p) && (w.len() - p.len()) <= 4))
+    words.iter().any(|w| {
+        prefixes
+            .iter()
+            .any(|p| w.starts_with(p) && (w.len() - p.len()) <= 4)
+    })
 }
 
 fn contains_phrase(raw: &[String], phrase: &[&str]) -> bool {
-    raw.windows(phrase.len()).any(|win| win.iter().zip(phrase).all(|(a, b)| a == b))
+    raw.windows(phrase.len())
+        .any(|win| win.iter().zip(phrase).all(|(a, b)| a == b))
 }
 
 struct Info {
@@ -124,7 +192,8 @@ struct Info {
 
 fn infer(plan: &Plan) -> DependencyMap {
     let stop: HashSet<&str> = STOP.iter().copied().collect();
-    let generic = |w: &str| GENERIC.iter().any(|g| w.starts_with(g)) || stop.contains(w) || w.len() < 3;
+    let generic =
+        |w: &str| GENERIC.iter().any(|g| w.starts_with(g)) || stop.contains(w) || w.len() < 3;
     let infos: Vec<Info> = plan
         .tasks
         .iter()
@@ -187,7 +256,9 @@ fn infer(plan: &Plan) -> DependencyMap {
             if !mentioned {
                 return None;
             }
-            (0..j).rev().find(|&i| infos[i].kind == kind || nouns.iter().any(|n| infos[i].title_words.contains(*n)))
+            (0..j).rev().find(|&i| {
+                infos[i].kind == kind || nouns.iter().any(|n| infos[i].title_words.contains(*n))
+            })
         };
         if info.kind != TaskKind::Analysis {
             deps.extend(refers(TaskKind::Analysis, &["analy"]));
@@ -195,18 +266,31 @@ fn infer(plan: &Plan) -> DependencyMap {
         if info.kind != TaskKind::Report {
             deps.extend(refers(TaskKind::Report, &["report", "draft"]).filter(|_| !is_research));
         }
-        let vague_findings = ["finding", "result", "research", "output"].iter().any(|w| text.contains(w));
+        let vague_findings = ["finding", "result", "research", "output"]
+            .iter()
+            .any(|w| text.contains(w));
         if !is_research && deps.is_empty() && vague_findings {
-            deps.extend(frontier.iter().copied().filter(|&i| infos[i].kind == TaskKind::Research));
+            deps.extend(
+                frontier
+                    .iter()
+                    .copied()
+                    .filter(|&i| infos[i].kind == TaskKind::Research),
+            );
         }
         // 4. Ordering words.
         if j > 0 {
-            let then = ["then", "next", "afterwards", "subsequently"].iter().any(|w| info.raw_words.iter().any(|r| r == w))
+            let then = ["then", "next", "afterwards", "subsequently"]
+                .iter()
+                .any(|w| info.raw_words.iter().any(|r| r == w))
                 || contains_phrase(&info.raw_words, &["after", "that"]);
             if then {
                 deps.push(j - 1);
             }
-            if info.raw_words.iter().any(|r| r == "finally" || r == "lastly") {
+            if info
+                .raw_words
+                .iter()
+                .any(|r| r == "finally" || r == "lastly")
+            {
                 deps.extend(frontier.iter().copied());
             }
         }
@@ -215,8 +299,11 @@ fn infer(plan: &Plan) -> DependencyMap {
             match info.kind {
                 TaskKind::Research => {}
                 TaskKind::Analysis | TaskKind::Processing => {
-                    let research: Vec<usize> =
-                        frontier.iter().copied().filter(|&i| infos[i].kind == TaskKind::Research).collect();
+                    let research: Vec<usize> = frontier
+                        .iter()
+                        .copied()
+                        .filter(|&i| infos[i].kind == TaskKind::Research)
+                        .collect();
                     if research.is_empty() {
                         deps.push(j - 1);
                     } else {

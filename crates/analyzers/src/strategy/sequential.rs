@@ -11,7 +11,11 @@ impl SequentialAnalyzer {
     /// The chain map for `n` tasks.
     #[must_use]
     pub fn map(n: usize) -> DependencyMap {
-        DependencyMap::from_lists((0..n).map(|i| if i == 0 { vec![] } else { vec![i - 1] }).collect())
+        DependencyMap::from_lists(
+            (0..n)
+                .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
+                .collect(),
+        )
     }
 }
 

@@ -30,20 +30,44 @@ fn critical_edge(v: &View<'_>, on: &[bool], from: usize, to: usize) -> bool {
 }
 
 pub(crate) fn dot(v: &View<'_>) -> String {
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
     let on = on_path(v);
-    let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
+    let mut out = String::from(
+        "digraph plan {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n",
+    );
     if let Some(title) = &v.loaded.plan.title {
         let _ = writeln!(out, "  label=\"{}\";\n  labelloc=t;", esc(title));
     }
     for (i, t) in v.loaded.plan.tasks.iter().enumerate() {
-        let bold = if on[i] { ", penwidth=2, color=\"#c0392b\"" } else { "" };
-        let _ = writeln!(out, "  \"{}\" [label=\"{}\"{bold}];", esc(t.id.as_str()), esc(&label(v, i)));
+        let bold = if on[i] {
+            ", penwidth=2, color=\"#c0392b\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  \"{}\" [label=\"{}\"{bold}];",
+            esc(t.id.as_str()),
+            esc(&label(v, i))
+        );
     }
     for i in 0..v.loaded.plan.tasks.len() {
         for &d in v.resolution.graph.deps_of(i) {
-            let style = if critical_edge(v, &on, d, i) { " [penwidth=2, color=\"#c0392b\"]" } else { "" };
-            let _ = writeln!(out, "  \"{}\" -> \"{}\"{style};", esc(v.id(d)), esc(v.id(i)));
+            let style = if critical_edge(v, &on, d, i) {
+                " [penwidth=2, color=\"#c0392b\"]"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\"{style};",
+                esc(v.id(d)),
+                esc(v.id(i))
+            );
         }
     }
     out.push_str("}\n");
@@ -68,13 +92,23 @@ pub(crate) fn mermaid(v: &View<'_>) -> String {
             edge_no += 1;
         }
     }
-    let path: Vec<String> = v.analysis.critical_path.tasks.iter().map(|t| format!("t{t}")).collect();
+    let path: Vec<String> = v
+        .analysis
+        .critical_path
+        .tasks
+        .iter()
+        .map(|t| format!("t{t}"))
+        .collect();
     if !path.is_empty() {
         let _ = writeln!(out, "  classDef critical stroke:#c0392b,stroke-width:2px");
         let _ = writeln!(out, "  class {} critical", path.join(","));
     }
     if !critical_edges.is_empty() {
-        let _ = writeln!(out, "  linkStyle {} stroke:#c0392b,stroke-width:2px", critical_edges.join(","));
+        let _ = writeln!(
+            out,
+            "  linkStyle {} stroke:#c0392b,stroke-width:2px",
+            critical_edges.join(",")
+        );
     }
     out
 }

@@ -107,7 +107,10 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 .resolution
                 .attempts
                 .iter()
-                .map(|x| Attempt { strategy: &x.strategy, reason: &x.reason })
+                .map(|x| Attempt {
+                    strategy: &x.strategy,
+                    reason: &x.reason,
+                })
                 .collect(),
             reduced_edges: v.resolution.reduced_edges,
         },
@@ -118,7 +121,12 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 missing_estimates: missing,
                 assumed_ms: assumed.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             },
-            Weighting::Count => WeightingInfo { by: "count", unit: "tasks", missing_estimates: plan.tasks.len(), assumed_ms: None },
+            Weighting::Count => WeightingInfo {
+                by: "count",
+                unit: "tasks",
+                missing_estimates: plan.tasks.len(),
+                assumed_ms: None,
+            },
         },
         tasks: plan
             .tasks
@@ -130,12 +138,24 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 kind: t.kind.as_str(),
                 role: t.role.as_deref(),
                 level: v.resolution.graph.level_of(i),
-                estimate_ms: t.estimated_duration().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                depends_on: v.resolution.graph.deps_of(i).iter().map(|&d| v.id(d)).collect(),
+                estimate_ms: t
+                    .estimated_duration()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                depends_on: v
+                    .resolution
+                    .graph
+                    .deps_of(i)
+                    .iter()
+                    .map(|&d| v.id(d))
+                    .collect(),
                 on_critical_path: on_path[i],
             })
             .collect(),
-        levels: a.levels.iter().map(|l| l.iter().map(|&t| v.id(t)).collect()).collect(),
+        levels: a
+            .levels
+            .iter()
+            .map(|l| l.iter().map(|&t| v.id(t)).collect())
+            .collect(),
         critical_path: PathInfo {
             tasks: a.critical_path.tasks.iter().map(|&t| v.id(t)).collect(),
             length: unit(a.critical_path.length),
@@ -149,7 +169,8 @@ pub(crate) fn json(v: &View<'_>) -> String {
             makespan_lower_bound: unit(a.makespan_lower_bound(v.k)),
         },
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }

@@ -18,14 +18,22 @@ pub(crate) fn text(v: &View<'_>) -> String {
 
     let mut decided = format!("Dependencies: {}", strategy_phrase(&v.resolution.strategy));
     for attempt in &v.resolution.attempts {
-        let _ = write!(decided, "; {} not used: {}", attempt.strategy, attempt.reason);
+        let _ = write!(
+            decided,
+            "; {} not used: {}",
+            attempt.strategy, attempt.reason
+        );
     }
     if v.resolution.reduced_edges > 0 {
         let e = v.resolution.reduced_edges;
         let _ = write!(decided, "; {e} implied edge{} removed", plural(e));
     }
     let _ = writeln!(out, "{decided}");
-    if let Weighting::Estimates { assumed: Some(d), missing } = a.weighting {
+    if let Weighting::Estimates {
+        assumed: Some(d),
+        missing,
+    } = a.weighting
+    {
         let _ = writeln!(
             out,
             "Estimates: {missing} task{} without one counted at the median, {}",
@@ -34,15 +42,33 @@ pub(crate) fn text(v: &View<'_>) -> String {
         );
     }
 
-    let id_width = plan.tasks.iter().map(|t| t.id.as_str().chars().count()).max().unwrap_or(0).min(24);
-    let title_width = plan.tasks.iter().map(|t| t.title.chars().count()).max().unwrap_or(0).min(48);
+    let id_width = plan
+        .tasks
+        .iter()
+        .map(|t| t.id.as_str().chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(24);
+    let title_width = plan
+        .tasks
+        .iter()
+        .map(|t| t.title.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(48);
     for (b, batch) in a.levels.iter().enumerate() {
         let longest = batch.iter().map(|&t| a.weights[t]).max().unwrap_or(0);
         let span = match a.weighting {
             Weighting::Estimates { .. } => format!(" · {}", v.weight(longest)),
             Weighting::Count => String::new(),
         };
-        let _ = writeln!(out, "\nBatch {} · {} task{}{span}", b + 1, batch.len(), plural(batch.len()));
+        let _ = writeln!(
+            out,
+            "\nBatch {} · {} task{}{span}",
+            b + 1,
+            batch.len(),
+            plural(batch.len())
+        );
         for &t in batch {
             let task = &plan.tasks[t];
             let est = match a.weighting {
@@ -56,9 +82,17 @@ pub(crate) fn text(v: &View<'_>) -> String {
             );
             let deps = v.resolution.graph.deps_of(t);
             if !deps.is_empty() {
-                let mut names: Vec<&str> = deps.iter().take(MAX_LISTED_DEPS).map(|&d| v.id(d)).collect();
+                let mut names: Vec<&str> = deps
+                    .iter()
+                    .take(MAX_LISTED_DEPS)
+                    .map(|&d| v.id(d))
+                    .collect();
                 let more = deps.len().saturating_sub(MAX_LISTED_DEPS);
-                let extra = if more > 0 { format!(", +{more} more") } else { String::new() };
+                let extra = if more > 0 {
+                    format!(", +{more} more")
+                } else {
+                    String::new()
+                };
                 names.dedup();
                 let _ = write!(line, "  ← {}{extra}", names.join(", "));
             }
@@ -69,14 +103,28 @@ pub(crate) fn text(v: &View<'_>) -> String {
     let cp = &a.critical_path;
     let path: Vec<&str> = cp.tasks.iter().map(|&t| v.id(t)).collect();
     let path = if path.len() > 8 {
-        format!("{} → … ({} more) … → {}", path[..3].join(" → "), path.len() - 6, path[path.len() - 3..].join(" → "))
+        format!(
+            "{} → … ({} more) … → {}",
+            path[..3].join(" → "),
+            path.len() - 6,
+            path[path.len() - 3..].join(" → ")
+        )
     } else {
         path.join(" → ")
     };
     let _ = writeln!(out);
     let _ = writeln!(out, "Critical path  {path}  ({})", v.weight(cp.length));
-    let _ = writeln!(out, "Width          {} task{} at most in one batch", a.width, plural(a.width));
-    let _ = writeln!(out, "Total work     {} if run one at a time", v.weight(a.total_work));
+    let _ = writeln!(
+        out,
+        "Width          {} task{} at most in one batch",
+        a.width,
+        plural(a.width)
+    );
+    let _ = writeln!(
+        out,
+        "Total work     {} if run one at a time",
+        v.weight(a.total_work)
+    );
     let _ = writeln!(
         out,
         "Speed-up       {:.2}× with unlimited concurrency · {:.2}× at most with {} at a time",
@@ -85,7 +133,10 @@ pub(crate) fn text(v: &View<'_>) -> String {
         v.k
     );
     if a.weighting == Weighting::Count {
-        let _ = writeln!(out, "               (no estimates in the plan: every task counts as 1; add estimate = \"45s\" for timing)");
+        let _ = writeln!(
+            out,
+            "               (no estimates in the plan: every task counts as 1; add estimate = \"45s\" for timing)"
+        );
     }
     out
 }

@@ -1,0 +1,135 @@
+//! `cargo xtask bench`: measures the brief's bars and writes a report.
+//!
+//! Inputs are fixed by seeds; each measurement is repeated and the median reported.
+//! Benchmarks print figures; they never fail on a slow machine.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dagent_adapters::{PlanFormat, parse_plan};
+use dagent_analyzers::{Analysis, TaskGraph, validate_plan};
+
+use crate::gen_plan::{plan_json, plan_toml, random_deps};
+
+struct Row {
+    name: String,
+    value: f64,
+    unit: &'static str,
+    bar: &'static str,
+    note: String,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux; 0 elsewhere).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn analyse_text(text: &str, format: PlanFormat) -> Result<(usize, Duration), String> {
+    let start = Instant::now();
+    let loaded = parse_plan(text.to_owned(), format, "bench").map_err(|e| e.to_string())?;
+    let index = validate_plan(&loaded.plan).map_err(|e| e.to_string())?;
+    let map = index
+        .explicit_map(&loaded.plan)
+        .map_err(|e| e.to_string())?;
+    let graph = TaskGraph::new(&loaded.plan, map).map_err(|e| e.to_string())?;
+    let analysis = Analysis::new(&loaded.plan, &graph);
+    let elapsed = start.elapsed();
+    Ok((analysis.levels.len(), elapsed))
+}
+
+fn analysis_rows(reps: usize) -> Result<Vec<Row>, String> {
+    let n = 100_000;
+    let deps = random_deps(n, 2, 42);
+    let mut rows = Vec::new();
+    for (label, text, format) in [
+        (
+            "analysis: 100k-task plan, JSON",
+            plan_json(&deps, 42),
+            PlanFormat::Json,
+        ),
+        (
+            "analysis: 100k-task plan, TOML",
+            plan_toml(&deps, 42),
+            PlanFormat::Toml,
+        ),
+    ] {
+        let mut times = Vec::new();
+        let mut levels = 0;
+        for _ in 0..reps {
+            let (l, t) = analyse_text(&text, format)?;
+            levels = l;
+            times.push(t.as_secs_f64() * 1000.0);
+        }
+        rows.push(Row {
+            name: label.to_owned(),
+            value: median(times),
+            unit: "ms",
+            bar: "< 1000 ms",
+            note: format!(
+                "parse + validate + levels + critical path; {levels} levels; {} KiB input",
+                text.len() / 1024
+            ),
+        });
+    }
+    rows.push(Row {
+        name: "analysis: peak memory (whole bench process)".to_owned(),
+        value: peak_rss_mib(),
+        unit: "MiB",
+        bar: "< 300 MiB",
+        note: "VmHWM after the analysis runs".to_owned(),
+    });
+    Ok(rows)
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let reps = if quick { 1 } else { 5 };
+    let mut rows = Vec::new();
+    rows.extend(analysis_rows(reps)?);
+    report(&rows)
+}
+
+fn report(rows: &[Row]) -> Result<(), String> {
+    let mut md = String::from(
+        "# dagent benchmark report\n\n| benchmark | value | bar | notes |\n|---|---:|---|---|\n",
+    );
+    println!("{:<52} {:>12}  {:<12} notes", "benchmark", "value", "bar");
+    for r in rows {
+        println!(
+            "{:<52} {:>9.3} {:<3} {:<12} {}",
+            r.name, r.value, r.unit, r.bar, r.note
+        );
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} {} | {} | {} |",
+            r.name, r.value, r.unit, r.bar, r.note
+        );
+    }
+    let json_rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::json!({ "name": r.name, "value": r.value, "unit": r.unit, "bar": r.bar, "note": r.note }))
+        .collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "benchmarks": json_rows }))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("report.json"), json).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("report.md"), md).map_err(|e| e.to_string())?;
+    println!("\nwrote target/bench/report.json and target/bench/report.md");
+    Ok(())
+}

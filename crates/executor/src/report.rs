@@ -1,0 +1,147 @@
+//! What a run did to every task.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dagent_core::{TaskError, TaskId, TaskOutput};
+
+use crate::{FailureMode, Mode};
+
+/// A task's terminal state. Every task of a run ends in exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskStatus {
+    /// It ran and produced an output.
+    Succeeded,
+    /// It ran and its last attempt failed.
+    Failed,
+    /// It never started: a dependency failed, the breaker opened, fail-fast stopped the run,
+    /// or its batch timed out first.
+    Skipped,
+    /// The run was cancelled (or stopped) while it was in flight or before it started.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Stable lower-case name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One task's record.
+#[derive(Clone, Debug)]
+pub struct TaskReport {
+    /// The task's id.
+    pub id: TaskId,
+    /// Its terminal state.
+    pub status: TaskStatus,
+    /// Attempts started (0 when it never ran).
+    pub attempts: u32,
+    /// When its first attempt started, from the start of the run.
+    pub start: Option<Duration>,
+    /// When it reached its terminal state, from the start of the run.
+    pub end: Option<Duration>,
+    /// Time spent in attempts (back-off waits excluded).
+    pub busy: Duration,
+    /// The last error, for failed tasks (and cancelled ones that had failed before).
+    pub error: Option<TaskError>,
+    /// Why it was skipped or cancelled.
+    pub reason: Option<String>,
+    /// Its output, when it succeeded.
+    pub output: Option<Arc<TaskOutput>>,
+}
+
+/// Why a run stopped launching tasks before finishing the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The cancellation token fired (Ctrl-C).
+    Cancelled,
+    /// `fail_fast`: this task failed.
+    FailFast(TaskId),
+    /// The circuit breaker opened, with its explanation.
+    Breaker(String),
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cancelled => f.write_str("run cancelled"),
+            Self::FailFast(id) => write!(
+                f,
+                "fail_fast: task \"{id}\" failed, everything else was stopped"
+            ),
+            Self::Breaker(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// Every task, in plan order.
+    pub tasks: Vec<TaskReport>,
+    /// From the start of the run to the last terminal state.
+    pub makespan: Duration,
+    /// Sum of every task's busy time (what a one-at-a-time run would have taken).
+    pub total_task_time: Duration,
+    /// Retries performed (attempts beyond each task's first).
+    pub retries: u32,
+    /// The scheduling mode used.
+    pub mode: Mode,
+    /// The concurrency limit used.
+    pub max_concurrent: usize,
+    /// The failure mode used.
+    pub failure_mode: FailureMode,
+    /// Why launching stopped early, if it did.
+    pub stopped: Option<StopReason>,
+}
+
+impl RunReport {
+    /// `total_task_time ÷ makespan`.
+    #[must_use]
+    pub fn speedup(&self) -> f64 {
+        let m = self.makespan.as_secs_f64();
+        if m == 0.0 {
+            1.0
+        } else {
+            self.total_task_time.as_secs_f64() / m
+        }
+    }
+
+    /// Average fraction of concurrency slots busy: `total_task_time ÷ (makespan × k)`.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn utilisation(&self) -> f64 {
+        let cap = self.makespan.as_secs_f64() * self.max_concurrent as f64;
+        if cap == 0.0 {
+            0.0
+        } else {
+            self.total_task_time.as_secs_f64() / cap
+        }
+    }
+
+    /// Tasks in the given state.
+    #[must_use]
+    pub fn count(&self, status: TaskStatus) -> usize {
+        self.tasks.iter().filter(|t| t.status == status).count()
+    }
+
+    /// Whether every task succeeded.
+    #[must_use]
+    pub fn all_succeeded(&self) -> bool {
+        self.tasks.iter().all(|t| t.status == TaskStatus::Succeeded)
+    }
+}

@@ -1,0 +1,573 @@
+//! The scheduler on tokio's paused clock: simulated durations are exact and instant.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dagent_adapters::load_plan;
+use dagent_analyzers::{FallbackChain, Strategy};
+use dagent_core::{
+    BoxFuture, DependencyMap, Plan, RunEvent, RunEventKind, RunObserver, SimulateSpec, Task,
+    TaskContext, TaskError, TaskErrorKind, TaskOutput, TaskRunner,
+};
+use dagent_executor::{
+    BreakerPolicy, CancellationToken, Executor, ExecutorConfig, FailureMode, Mode, PlanGraph,
+    RetryPolicy, RunReport, SimulatedRunner, StopReason, TaskStatus,
+};
+
+const S: Duration = Duration::from_secs(1);
+
+/// Collects every event.
+#[derive(Default)]
+pub struct Recorder(Mutex<Vec<RunEvent>>);
+
+impl RunObserver for Recorder {
+    fn on_event(&self, event: &RunEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorder {
+    fn starts(&self) -> Vec<(String, Duration)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e.kind, RunEventKind::Started { .. }))
+            .map(|e| (e.id.to_string(), e.at))
+            .collect()
+    }
+}
+
+async fn example(name: &str) -> (Arc<Plan>, PlanGraph) {
+    let loaded = load_plan(&crate::support::root().join("examples").join(name), None).unwrap();
+    let chain = FallbackChain::for_strategy(Strategy::Auto);
+    let res = chain.resolve(&loaded.plan).await.unwrap();
+    let graph = PlanGraph::new(&loaded.plan, res.graph.deps().clone()).unwrap();
+    (Arc::new(loaded.plan), graph)
+}
+
+fn plan_of(tasks: Vec<Task>, deps: Vec<Vec<usize>>) -> (Arc<Plan>, PlanGraph) {
+    let plan = Plan::new(tasks);
+    let graph = PlanGraph::new(&plan, DependencyMap::from_lists(deps)).unwrap();
+    (Arc::new(plan), graph)
+}
+
+fn task(id: &str, secs: u64) -> Task {
+    Task::new(id, id).with_estimate(Duration::from_secs(secs))
+}
+
+fn cfg(k: usize) -> ExecutorConfig {
+    ExecutorConfig {
+        max_concurrent: k,
+        retry: RetryPolicy::none(),
+        ..ExecutorConfig::default()
+    }
+}
+
+async fn run(
+    config: ExecutorConfig,
+    plan: Arc<Plan>,
+    graph: &PlanGraph,
+) -> (RunReport, Arc<Recorder>) {
+    let rec = Arc::new(Recorder::default());
+    let runner = Arc::new(SimulatedRunner::new(S).with_task_timeout(config.task_timeout));
+    let report = Executor::new(config)
+        .with_observer(rec.clone())
+        .run(plan, graph, runner)
+        .await;
+    assert_terminal_once(&report, &rec);
+    (report, rec)
+}
+
+/// Every task has exactly one terminal event, matching its reported status.
+pub fn assert_terminal_once(report: &RunReport, rec: &Recorder) {
+    let events = rec.0.lock().unwrap();
+    for (i, t) in report.tasks.iter().enumerate() {
+        let terminal: Vec<&RunEvent> = events
+            .iter()
+            .filter(|e| e.task == i)
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    RunEventKind::Succeeded
+                        | RunEventKind::Failed { .. }
+                        | RunEventKind::Skipped { .. }
+                        | RunEventKind::Cancelled
+                )
+            })
+            .collect();
+        assert_eq!(
+            terminal.len(),
+            1,
+            "task {} has {} terminal events",
+            t.id,
+            terminal.len()
+        );
+        let status = match terminal[0].kind {
+            RunEventKind::Succeeded => TaskStatus::Succeeded,
+            RunEventKind::Failed { .. } => TaskStatus::Failed,
+            RunEventKind::Skipped { .. } => TaskStatus::Skipped,
+            _ => TaskStatus::Cancelled,
+        };
+        assert_eq!(status, t.status, "task {}", t.id);
+        match t.status {
+            TaskStatus::Succeeded => assert!(t.output.is_some()),
+            TaskStatus::Failed => assert!(t.error.is_some()),
+            TaskStatus::Skipped | TaskStatus::Cancelled => {
+                assert!(t.reason.is_some() || t.error.is_some())
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_cities_at_k10_is_slowest_research_plus_analysis_plus_report() {
+    let (plan, graph) = example("ten-cities.toml").await;
+    let (report, _) = run(cfg(10), plan, &graph).await;
+    assert!(report.all_succeeded());
+    assert_eq!(report.makespan, Duration::from_secs(50 + 30 + 30));
+    assert_eq!(report.total_task_time, Duration::from_secs(481));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_cities_at_k3_follows_longest_path_first() {
+    let (plan, graph) = example("ten-cities.toml").await;
+    let (report, rec) = run(cfg(3), plan, &graph).await;
+    // Research by remaining path: new-york 50, sydney 47, tokyo 45 start first; then rome,
+    // london, bangkok as slots free; paris, barcelona, singapore; dubai last (ends 163 s).
+    assert_eq!(report.makespan, Duration::from_secs(163 + 30 + 30));
+    let lower_bound = Duration::from_secs(481)
+        .div_f64(3.0)
+        .max(Duration::from_secs(110));
+    assert!(report.makespan >= lower_bound);
+    let first: Vec<String> = rec.starts().into_iter().take(3).map(|(id, _)| id).collect();
+    assert_eq!(first, ["new-york", "sydney", "tokyo"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn eager_beats_level_barriers() {
+    // a(10) → c(1); b(1) → d(10). Eager: d starts at 1 s. Batched: d waits for a.
+    let (plan, graph) = plan_of(
+        vec![task("a", 10), task("b", 1), task("c", 1), task("d", 10)],
+        vec![vec![], vec![], vec![0], vec![1]],
+    );
+    let (eager, _) = run(cfg(4), plan.clone(), &graph).await;
+    assert_eq!(eager.makespan, Duration::from_secs(11));
+    let (batched, rec) = run(
+        ExecutorConfig {
+            mode: Mode::Batched,
+            ..cfg(4)
+        },
+        plan,
+        &graph,
+    )
+    .await;
+    assert_eq!(batched.makespan, Duration::from_secs(20));
+    let starts = rec.starts();
+    assert!(
+        starts.contains(&("d".to_owned(), Duration::from_secs(10))),
+        "{starts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn priority_is_longest_remaining_path_then_plan_order() {
+    // x(1) and y(1) are independent; y heads a 5 s chain, so y goes first at k = 1.
+    let (plan, graph) = plan_of(
+        vec![task("x", 1), task("y", 1), task("z", 5), task("w", 1)],
+        vec![vec![], vec![], vec![1], vec![]],
+    );
+    let (_, rec) = run(cfg(1), plan, &graph).await;
+    let order: Vec<String> = rec.starts().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(order, ["y", "z", "x", "w"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn inputs_arrive_in_plan_order_and_sequential_gives_the_same_outputs() {
+    // d depends on a, b, c which finish in the order c, b, a.
+    let (plan, graph) = plan_of(
+        vec![task("a", 3), task("b", 2), task("c", 1), task("d", 1)],
+        vec![vec![], vec![], vec![], vec![2, 0, 1]],
+    );
+    let (parallel, _) = run(cfg(10), plan.clone(), &graph).await;
+    let (sequential, _) = run(cfg(1), plan, &graph).await;
+    let out = |r: &RunReport| {
+        r.tasks
+            .iter()
+            .map(|t| t.output.as_ref().unwrap().text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(out(&parallel)[3], "simulated output of d from [a, b, c]");
+    assert_eq!(out(&parallel), out(&sequential));
+    assert_eq!(parallel.makespan, Duration::from_secs(4));
+    assert_eq!(sequential.makespan, Duration::from_secs(7));
+}
+
+fn failing(id: &str, secs: u64, kind: dagent_core::FailureKind, times: Option<u32>) -> Task {
+    let mut t = task(id, secs);
+    t.simulate = Some(SimulateSpec { fail: kind, times });
+    t
+}
+
+fn diamond_with_failure() -> (Arc<Plan>, PlanGraph) {
+    // a fails; b independent; c needs a and b; d needs c; e needs b.
+    plan_of(
+        vec![
+            failing("a", 1, dagent_core::FailureKind::Permanent, None),
+            task("b", 2),
+            task("c", 1),
+            task("d", 1),
+            task("e", 1),
+        ],
+        vec![vec![], vec![], vec![0, 1], vec![2], vec![1]],
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_dependents_skips_descendants_only() {
+    let (plan, graph) = diamond_with_failure();
+    let (r, _) = run(cfg(4), plan, &graph).await;
+    let st: Vec<TaskStatus> = r.tasks.iter().map(|t| t.status).collect();
+    use TaskStatus::*;
+    assert_eq!(st, [Failed, Succeeded, Skipped, Skipped, Succeeded]);
+    assert_eq!(
+        r.tasks[2].reason.as_deref(),
+        Some("dependency \"a\" failed")
+    );
+    assert_eq!(
+        r.tasks[3].reason.as_deref(),
+        Some("dependency \"c\" did not run")
+    );
+    assert_eq!(
+        r.tasks[0].error.as_ref().unwrap().kind(),
+        TaskErrorKind::Permanent
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_completion_runs_dependents_with_the_failure() {
+    let (plan, graph) = diamond_with_failure();
+    let config = ExecutorConfig {
+        failure_mode: FailureMode::PartialCompletion,
+        ..cfg(4)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    assert_eq!(r.tasks[2].status, TaskStatus::Succeeded);
+    assert_eq!(
+        r.tasks[2].output.as_ref().unwrap().text,
+        "simulated output of c from [a (failed), b]"
+    );
+    assert_eq!(r.tasks[3].status, TaskStatus::Succeeded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_fast_cancels_in_flight_and_skips_the_rest() {
+    let (plan, graph) = diamond_with_failure();
+    let config = ExecutorConfig {
+        failure_mode: FailureMode::FailFast,
+        ..cfg(4)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    use TaskStatus::*;
+    let st: Vec<TaskStatus> = r.tasks.iter().map(|t| t.status).collect();
+    assert_eq!(st, [Failed, Cancelled, Skipped, Skipped, Skipped]);
+    assert_eq!(r.stopped, Some(StopReason::FailFast("a".into())));
+    assert_eq!(r.makespan, S);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_retry_with_exponential_backoff() {
+    let (plan, graph) = plan_of(
+        vec![failing(
+            "a",
+            1,
+            dagent_core::FailureKind::Transient,
+            Some(2),
+        )],
+        vec![vec![]],
+    );
+    let retry = RetryPolicy {
+        max_retries: 3,
+        initial_backoff: S,
+        factor: 2.0,
+        jitter: false,
+        ..RetryPolicy::default()
+    };
+    let (r, rec) = run(ExecutorConfig { retry, ..cfg(1) }, plan, &graph).await;
+    assert_eq!(r.tasks[0].status, TaskStatus::Succeeded);
+    assert_eq!(r.tasks[0].attempts, 3);
+    assert_eq!(r.retries, 2);
+    // Attempt 1: 0–1 s; wait 1 s; attempt 2: 2–3 s; wait 2 s; attempt 3: 5–6 s.
+    let starts: Vec<Duration> = rec.starts().into_iter().map(|(_, at)| at).collect();
+    assert_eq!(starts, [Duration::ZERO, 2 * S, 5 * S]);
+    assert_eq!(r.makespan, 6 * S);
+    assert_eq!(r.tasks[0].busy, 3 * S);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_run_out_and_permanent_errors_are_not_retried() {
+    let (plan, graph) = plan_of(
+        vec![
+            failing("a", 1, dagent_core::FailureKind::Transient, None),
+            failing("b", 1, dagent_core::FailureKind::Permanent, None),
+        ],
+        vec![vec![], vec![]],
+    );
+    let retry = RetryPolicy {
+        max_retries: 2,
+        initial_backoff: S,
+        jitter: false,
+        ..RetryPolicy::default()
+    };
+    let (r, _) = run(ExecutorConfig { retry, ..cfg(2) }, plan, &graph).await;
+    assert_eq!(
+        (r.tasks[0].status, r.tasks[0].attempts),
+        (TaskStatus::Failed, 3)
+    );
+    assert_eq!(
+        (r.tasks[1].status, r.tasks[1].attempts),
+        (TaskStatus::Failed, 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn jittered_backoff_stays_within_bounds() {
+    let (plan, graph) = plan_of(
+        vec![failing(
+            "a",
+            1,
+            dagent_core::FailureKind::Transient,
+            Some(1),
+        )],
+        vec![vec![]],
+    );
+    let retry = RetryPolicy {
+        max_retries: 1,
+        initial_backoff: 4 * S,
+        jitter: true,
+        jitter_seed: Some(7),
+        ..RetryPolicy::default()
+    };
+    let (_, rec) = run(ExecutorConfig { retry, ..cfg(1) }, plan, &graph).await;
+    let second = rec.starts()[1].1;
+    assert!(second >= 5 * S && second <= 9 * S, "retry at {second:?}");
+}
+
+/// Fails its first attempt with a retry-after hint.
+struct RetryAfter(Duration);
+impl TaskRunner for RetryAfter {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
+        Box::pin(async move {
+            if ctx.attempt() == 1 {
+                Err(TaskError::transient("429 Too Many Requests").with_retry_after(self.0))
+            } else {
+                Ok(TaskOutput::text("ok"))
+            }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_hint_is_honoured() {
+    let (plan, graph) = plan_of(vec![task("a", 1)], vec![vec![]]);
+    let rec = Arc::new(Recorder::default());
+    let retry = RetryPolicy {
+        max_retries: 2,
+        initial_backoff: S,
+        jitter: false,
+        ..RetryPolicy::default()
+    };
+    let report = Executor::new(ExecutorConfig { retry, ..cfg(1) })
+        .with_observer(rec.clone())
+        .run(plan, &graph, Arc::new(RetryAfter(Duration::from_secs(30))))
+        .await;
+    assert!(report.all_succeeded());
+    assert_eq!(rec.starts()[1].1, Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn task_timeout_fails_a_hanging_attempt() {
+    let (plan, graph) = plan_of(
+        vec![
+            failing("a", 1, dagent_core::FailureKind::Timeout, None),
+            task("b", 1),
+        ],
+        vec![vec![], vec![0]],
+    );
+    let config = ExecutorConfig {
+        task_timeout: Some(5 * S),
+        ..cfg(2)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    assert_eq!(r.tasks[0].status, TaskStatus::Failed);
+    assert_eq!(
+        r.tasks[0].error.as_ref().unwrap().kind(),
+        TaskErrorKind::Timeout
+    );
+    assert_eq!(r.tasks[0].end, Some(5 * S));
+    assert_eq!(r.tasks[1].status, TaskStatus::Skipped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_timeout_stops_a_slow_level() {
+    let (plan, graph) = plan_of(
+        vec![task("a", 10), task("b", 1), task("c", 1)],
+        vec![vec![], vec![], vec![1]],
+    );
+    let config = ExecutorConfig {
+        mode: Mode::Batched,
+        batch_timeout: Some(3 * S),
+        ..cfg(4)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    assert_eq!(r.tasks[0].status, TaskStatus::Failed);
+    assert_eq!(r.tasks[0].end, Some(3 * S));
+    assert_eq!(r.tasks[1].status, TaskStatus::Succeeded);
+    assert_eq!(r.tasks[2].status, TaskStatus::Succeeded);
+    assert_eq!(
+        r.tasks[2].start,
+        Some(3 * S),
+        "level 2 opens when level 1 times out"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn circuit_breaker_stops_new_launches() {
+    let tasks: Vec<Task> = (0..10)
+        .map(|i| {
+            failing(
+                &format!("t{i}"),
+                1,
+                dagent_core::FailureKind::Permanent,
+                None,
+            )
+        })
+        .collect();
+    let (plan, graph) = plan_of(tasks, vec![vec![]; 10]);
+    let config = ExecutorConfig {
+        breaker: Some(BreakerPolicy {
+            threshold: 0.5,
+            min_finished: 3,
+        }),
+        ..cfg(1)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    assert_eq!(r.count(TaskStatus::Failed), 3);
+    assert_eq!(r.count(TaskStatus::Skipped), 7);
+    assert!(matches!(&r.stopped, Some(StopReason::Breaker(why)) if why.contains("3 of 3")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_reports_every_task() {
+    let (plan, graph) = example("ten-cities.toml").await;
+    let token = CancellationToken::new();
+    let rec = Arc::new(Recorder::default());
+    let exec = Executor::new(cfg(3))
+        .with_observer(rec.clone())
+        .with_cancellation(token.clone());
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(46)).await;
+        token.cancel();
+    });
+    let r = exec
+        .run(plan, &graph, Arc::new(SimulatedRunner::new(S)))
+        .await;
+    canceller.await.unwrap();
+    assert_terminal_once(&r, &rec);
+    assert_eq!(r.stopped, Some(StopReason::Cancelled));
+    assert_eq!(r.count(TaskStatus::Succeeded), 1, "tokio finished at 45 s");
+    assert_eq!(r.count(TaskStatus::Cancelled), 11);
+    assert_eq!(r.makespan, Duration::from_secs(46));
+}
+
+/// Reports a per-task key; counts the most tasks of one key running at once.
+struct Keyed {
+    running: Mutex<(usize, usize)>,
+}
+impl TaskRunner for Keyed {
+    fn run(&self, _ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
+        Box::pin(async move {
+            {
+                let mut g = self.running.lock().unwrap();
+                g.0 += 1;
+                g.1 = g.1.max(g.0);
+            }
+            tokio::time::sleep(S).await;
+            self.running.lock().unwrap().0 -= 1;
+            Ok(TaskOutput::text("ok"))
+        })
+    }
+    fn concurrency_key(&self, task: &Task) -> Option<String> {
+        task.id
+            .as_str()
+            .starts_with("local")
+            .then(|| "local-server".to_owned())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_key_limit_caps_one_endpoint_only() {
+    let mut tasks: Vec<Task> = (0..4).map(|i| task(&format!("local{i}"), 1)).collect();
+    tasks.extend((0..4).map(|i| task(&format!("cloud{i}"), 1)));
+    let (plan, graph) = plan_of(tasks, vec![vec![]; 8]);
+    let runner = Arc::new(Keyed {
+        running: Mutex::new((0, 0)),
+    });
+    let mut config = cfg(8);
+    config.key_limits.insert("local-server".into(), 1);
+    let r = Executor::new(config)
+        .run(plan, &graph, runner.clone())
+        .await;
+    assert!(r.all_succeeded());
+    assert_eq!(r.makespan, 4 * S, "the four local tasks run one at a time");
+    assert_eq!(r.tasks[4].end, Some(S), "cloud tasks are not held back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn launch_rate_is_limited() {
+    let tasks: Vec<Task> = (0..5)
+        .map(|i| Task::new(format!("t{i}"), "t").with_estimate(Duration::from_millis(100)))
+        .collect();
+    let (plan, graph) = plan_of(tasks, vec![vec![]; 5]);
+    let (_, rec) = run(
+        ExecutorConfig {
+            max_tasks_per_second: Some(1.0),
+            ..cfg(10)
+        },
+        plan,
+        &graph,
+    )
+    .await;
+    let starts: Vec<Duration> = rec.starts().into_iter().map(|(_, at)| at).collect();
+    assert_eq!(starts, [Duration::ZERO, S, 2 * S, 3 * S, 4 * S]);
+}
+
+struct Panics;
+impl TaskRunner for Panics {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
+        Box::pin(async move {
+            if ctx.index() == 0 {
+                panic!("boom");
+            }
+            Ok(TaskOutput::text("ok"))
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_runner_fails_its_task_and_loses_nothing() {
+    let (plan, graph) = plan_of(vec![task("a", 1), task("b", 1)], vec![vec![], vec![]]);
+    let r = Executor::new(cfg(2))
+        .run(plan, &graph, Arc::new(Panics))
+        .await;
+    assert_eq!(r.tasks[0].status, TaskStatus::Failed);
+    assert!(
+        r.tasks[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .message()
+            .contains("boom")
+    );
+    assert_eq!(r.tasks[1].status, TaskStatus::Succeeded);
+}

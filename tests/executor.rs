@@ -571,3 +571,108 @@ async fn a_panicking_runner_fails_its_task_and_loses_nothing() {
     );
     assert_eq!(r.tasks[1].status, TaskStatus::Succeeded);
 }
+
+/// Outcome of each attempt decided by a seed: succeed, fail transiently, fail permanently
+/// or time out — the same for the same (task, attempt).
+struct Chaos(u64);
+impl TaskRunner for Chaos {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
+        Box::pin(async move {
+            let h = (self.0
+                ^ (ctx.index() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ u64::from(ctx.attempt()) << 40)
+                .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let ms = 1 + (h >> 20) % 50;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            match (h >> 8) % 10 {
+                0 => Err(TaskError::transient("flaky")),
+                1 => Err(TaskError::permanent("broken")),
+                2 => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(TaskOutput::text("late"))
+                }
+                _ => Ok(TaskOutput::text("ok")),
+            }
+        })
+    }
+}
+
+mod invariant {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Thousands of random plans with random failures: every task ends in exactly one
+        /// terminal state, no task starts before its dependencies allow, and the report
+        /// agrees with the events.
+        #[test]
+        fn every_task_ends_in_exactly_one_terminal_state(
+            n in 1usize..30,
+            edges in proptest::collection::vec((0usize..30, 0usize..30), 0..60),
+            seed in any::<u64>(),
+            k in 1usize..6,
+            mode in 0u8..6,
+            cancel_at in proptest::option::of(1u64..200),
+        ) {
+            let mut deps = vec![Vec::new(); n];
+            for (a, b) in edges {
+                let (a, b) = (a % n, b % n);
+                if a < b { deps[b].push(a); }
+            }
+            let tasks: Vec<Task> = (0..n).map(|i| task(&format!("t{i}"), 1)).collect();
+            let (plan, graph) = plan_of(tasks, deps.clone());
+            let failure_mode = match mode % 3 { 0 => FailureMode::SkipDependents, 1 => FailureMode::PartialCompletion, _ => FailureMode::FailFast };
+            let config = ExecutorConfig {
+                max_concurrent: k,
+                mode: if mode >= 3 { Mode::Batched } else { Mode::Eager },
+                failure_mode,
+                task_timeout: Some(Duration::from_millis(500)),
+                batch_timeout: (mode == 5).then_some(Duration::from_millis(300)),
+                retry: RetryPolicy { max_retries: 2, initial_backoff: Duration::from_millis(10), jitter: true, jitter_seed: Some(seed), ..RetryPolicy::default() },
+                breaker: (seed % 4 == 0).then_some(BreakerPolicy { threshold: 0.6, min_finished: 4 }),
+                ..ExecutorConfig::default()
+            };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+            let rec = Arc::new(Recorder::default());
+            let token = CancellationToken::new();
+            let exec = Executor::new(config).with_observer(rec.clone()).with_cancellation(token.clone());
+            let report = rt.block_on(async {
+                if let Some(ms) = cancel_at {
+                    tokio::spawn(async move { tokio::time::sleep(Duration::from_millis(ms)).await; token.cancel(); });
+                }
+                exec.run(plan, &graph, Arc::new(Chaos(seed))).await
+            });
+            prop_assert_eq!(report.tasks.len(), n);
+            assert_terminal_once(&report, &rec);
+            let events = rec.0.lock().unwrap();
+            for e in events.iter() {
+                if let RunEventKind::Started { attempt } = e.kind {
+                    prop_assert!(attempt <= 3);
+                    for &d in &deps[e.task] {
+                        let d_end = report.tasks[d].end.expect("a dependency is terminal before a dependent starts");
+                        prop_assert!(d_end <= e.at);
+                        if failure_mode != FailureMode::PartialCompletion {
+                            prop_assert_eq!(report.tasks[d].status, TaskStatus::Succeeded);
+                        }
+                    }
+                }
+            }
+            let max_running = {
+                let mut running = 0i64; let mut peak = 0i64;
+                for e in events.iter() {
+                    match e.kind {
+                        RunEventKind::Started { .. } => { running += 1; peak = peak.max(running); }
+                        RunEventKind::Retrying { .. } => running -= 1,
+                        RunEventKind::Succeeded | RunEventKind::Failed { .. } => running -= 1,
+                        RunEventKind::Cancelled if report.tasks[e.task].attempts > 0 => running -= 1,
+                        _ => {}
+                    }
+                }
+                peak
+            };
+            prop_assert!(max_running as usize <= k, "{} running at once with k = {}", max_running, k);
+        }
+    }
+}

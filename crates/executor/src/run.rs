@@ -334,6 +334,15 @@ impl<'a> Run<'a> {
     /// The highest-priority ready task whose key has a free slot.
     fn pick(&mut self) -> Option<usize> {
         let mut best: Option<(usize, (u64, Reverse<u32>))> = None;
+        // Entries are removed lazily: a task stopped while queued stays in its heap.
+        for heap in &mut self.ready {
+            while heap
+                .peek()
+                .is_some_and(|&(_, Reverse(i))| self.state[i as usize] != State::Ready)
+            {
+                heap.pop();
+            }
+        }
         for (h, heap) in self.ready.iter().enumerate() {
             let Some(&top) = heap.peek() else { continue };
             let key = if h == 0 {

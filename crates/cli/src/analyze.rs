@@ -8,6 +8,7 @@ use dagent_analyzers::{
 };
 
 use crate::args::{AnalyzeArgs, OutputFormat, PlanArgs};
+use crate::config::Config;
 use crate::diag::{Failure, graph_error, write_output};
 use crate::render;
 
@@ -17,18 +18,22 @@ pub(crate) struct Prepared {
     pub(crate) resolution: Resolution,
 }
 
-/// Loads and validates the plan, then runs the strategy's fallback chain.
-pub(crate) fn prepare(args: &PlanArgs) -> Result<Prepared, Failure> {
+/// Loads and validates the plan, then runs the strategy's fallback chain (the flag's
+/// strategy, else the configuration's).
+pub(crate) fn prepare(args: &PlanArgs, config: &Config) -> Result<Prepared, Failure> {
+    let strategy = args
+        .strategy
+        .unwrap_or(config.parallelization.dependency_strategy);
     let loaded = load_plan(&args.plan, args.input_format)?;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
-    let chain = FallbackChain::for_strategy(args.strategy);
+    let chain = FallbackChain::for_strategy(strategy);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
     let mut resolution = runtime
         .block_on(chain.resolve(&loaded.plan))
         .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
-    if args.strategy == Strategy::Llm {
+    if strategy == Strategy::Llm {
         resolution.attempts.insert(
             0,
             FailedAttempt {
@@ -41,7 +46,8 @@ pub(crate) fn prepare(args: &PlanArgs) -> Result<Prepared, Failure> {
 }
 
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
-    let prepared = prepare(&args.plan)?;
+    let config = crate::config::load(args.plan.config.as_deref())?;
+    let prepared = prepare(&args.plan, &config)?;
     let analysis = Analysis::new(&prepared.loaded.plan, &prepared.resolution.graph);
     let k = args.max_concurrent as usize;
     let view = render::View {

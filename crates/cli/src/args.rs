@@ -1,10 +1,12 @@
 //! Command-line flags (stage one: raw; validated settings are built per command).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dagent_adapters::PlanFormat;
 use dagent_analyzers::Strategy;
+use dagent_executor::{FailureMode, Mode};
 
 /// dagent — find the parallelism in agent plans and run them concurrently.
 ///
@@ -40,6 +42,24 @@ pub(crate) enum Command {
     ///   dagent analyze plan.toml --format dot | dot -Tsvg > plan.svg
     #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
+
+    /// Run a plan concurrently: live progress, then a report (makespan, speed-up, per-task
+    /// status).
+    ///
+    /// With --simulate every task sleeps its estimate (tasks without one use
+    /// --default-estimate), so you can preview a schedule and rehearse failures (a task's
+    /// `simulate = { fail = "transient", times = 2 }`). Settings come from dagent.toml
+    /// [parallelization], then DAGENT_* variables, then flags. Exit status: 0 all
+    /// succeeded, 1 some task failed, was skipped or cancelled, 2 bad input. Ctrl-C stops
+    /// launching, cancels running tasks and still prints the full report. Examples:
+    ///
+    ///   dagent run examples/ten-cities.toml --simulate --time-scale 0.05
+    ///
+    ///   dagent run plan.toml --simulate -k 3 --report report.json
+    ///
+    ///   dagent run plan.toml --simulate --mode batched --failure-mode fail_fast
+    #[command(verbatim_doc_comment)]
+    Run(RunArgs),
 }
 
 /// Flags shared by commands that read a plan.
@@ -57,8 +77,79 @@ pub(crate) struct PlanArgs {
     /// How dependencies are found: explicit (the plan's depends_on), heuristic (task kinds
     /// and wording), llm (ask a model), sequential (one after another), auto (explicit if
     /// the plan declares any, else heuristic). Every strategy falls back to sequential.
-    #[arg(long, value_name = "STRATEGY", default_value = "auto", value_parser = parse_strategy)]
-    pub(crate) strategy: Strategy,
+    /// [default: auto, or dependency_strategy in dagent.toml]
+    #[arg(long, value_name = "STRATEGY", value_parser = parse_strategy)]
+    pub(crate) strategy: Option<Strategy>,
+
+    /// Configuration file [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) plan: PlanArgs,
+
+    /// Simulate: each task sleeps its estimate instead of calling a model.
+    #[arg(long)]
+    pub(crate) simulate: bool,
+
+    /// Multiply simulated durations by F (0.01 previews a schedule 100 times faster).
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_scale)]
+    pub(crate) time_scale: f64,
+
+    /// Duration simulated for tasks without an estimate.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_dur)]
+    pub(crate) default_estimate: Duration,
+
+    /// Tasks running at once (1 runs one at a time) [config: max_concurrent_tasks, default 10].
+    #[arg(long, short = 'k', value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_concurrent: Option<u32>,
+
+    /// eager: start each task as soon as its dependencies are done; batched: level
+    /// barriers [config: mode, default eager].
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub(crate) mode: Option<Mode>,
+
+    /// Tasks launched per second, retries included [config: max_tasks_per_second].
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub(crate) rate: Option<f64>,
+
+    /// Time limit of one attempt, e.g. 30s, 5m; 0 for none [config: task_timeout_seconds, default 300].
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub(crate) task_timeout: Option<Duration>,
+
+    /// Time limit of one batch in batched mode; 0 for none [config: batch_timeout_seconds].
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub(crate) batch_timeout: Option<Duration>,
+
+    /// Retries of transient failures [config: max_retries, default 3].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_retries: Option<u32>,
+
+    /// Do not retry failures [config: retry_on_failure = false].
+    #[arg(long)]
+    pub(crate) no_retry: bool,
+
+    /// skip_dependents (descendants of a failed task are skipped), partial_completion
+    /// (dependents run and are told which inputs failed), fail_fast (stop everything)
+    /// [config: failure_mode, default skip_dependents].
+    #[arg(long, value_name = "MODE", value_parser = parse_failure_mode)]
+    pub(crate) failure_mode: Option<FailureMode>,
+
+    /// Open the circuit breaker (stop launching) once more than this fraction of finished
+    /// tasks failed [config: failure_threshold].
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub(crate) failure_threshold: Option<f64>,
+
+    /// Write the run report as JSON (schema: docs/run-report-json.md); "-" for stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    /// No progress output; only the final report.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,6 +178,36 @@ pub(crate) enum OutputFormat {
     Json,
     Dot,
     Mermaid,
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    dagent_core::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err("expected a positive number, e.g. 0.1".to_owned()),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    parse_scale(s)
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err("expected a fraction between 0 and 1, e.g. 0.5".to_owned()),
+    }
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+fn parse_failure_mode(s: &str) -> Result<FailureMode, String> {
+    s.parse()
 }
 
 fn parse_format(s: &str) -> Result<PlanFormat, String> {

@@ -6,8 +6,11 @@
 
 mod analyze;
 mod args;
+mod config;
 mod diag;
+mod progress;
 mod render;
+mod run;
 
 use std::process::ExitCode;
 
@@ -17,6 +20,7 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let result = match cli.command {
         args::Command::Analyze(a) => analyze::run(&a),
+        args::Command::Run(a) => run::run(&a),
     };
     match result {
         Ok(code) => code,

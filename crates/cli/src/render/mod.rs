@@ -2,6 +2,7 @@
 
 mod graph;
 mod json;
+mod report;
 mod text;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use dagent_core::format_duration;
 
 pub(crate) use graph::{dot, mermaid};
 pub(crate) use json::json;
+pub(crate) use report::{RunView, run_json, run_text};
 pub(crate) use text::text;
 
 /// Everything a renderer needs.

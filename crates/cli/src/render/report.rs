@@ -1,0 +1,223 @@
+//! The run report: a table for people and a stable JSON document (docs/run-report-json.md).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use dagent_adapters::LoadedPlan;
+use dagent_analyzers::Resolution;
+use dagent_core::format_duration;
+use dagent_executor::{RunReport, TaskStatus};
+use serde::Serialize;
+
+/// What the run renderers need.
+pub(crate) struct RunView<'a> {
+    pub(crate) loaded: &'a LoadedPlan,
+    pub(crate) resolution: &'a Resolution,
+    pub(crate) report: &'a RunReport,
+    pub(crate) simulated: bool,
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()))
+}
+
+pub(crate) fn run_text(v: &RunView<'_>) -> String {
+    let r = v.report;
+    let plan = &v.loaded.plan;
+    let mut out = String::new();
+    let title = plan.title.as_deref().unwrap_or("Untitled plan");
+    let _ = writeln!(
+        out,
+        "\n{title} — {} tasks · {} · {} at a time · {}{}",
+        plan.tasks.len(),
+        r.mode,
+        r.max_concurrent,
+        r.failure_mode,
+        if v.simulated { " · simulated" } else { "" }
+    );
+    let id_w = plan
+        .tasks
+        .iter()
+        .map(|t| t.id.as_str().chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 28);
+    let _ = writeln!(
+        out,
+        "\n  {:<9}  {:<id_w$}  {:>8}  {:>8}  {:>8}  {:>3}  note",
+        "status", "task", "start", "end", "time", "try"
+    );
+    for t in &r.tasks {
+        let status = match t.status {
+            TaskStatus::Succeeded => "ok",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::Skipped => "skipped",
+            TaskStatus::Cancelled => "cancelled",
+        };
+        let note = match (&t.error, &t.reason) {
+            (_, Some(reason)) => reason.clone(),
+            (Some(e), None) => e.to_string(),
+            (None, None) => String::new(),
+        };
+        let time = if t.attempts > 0 {
+            secs(Some(t.busy))
+        } else {
+            "-".to_owned()
+        };
+        let line = format!(
+            "  {status:<9}  {:<id_w$}  {:>8}  {:>8}  {:>8}  {:>3}  {note}",
+            t.id.as_str(),
+            secs(t.start),
+            secs(t.end),
+            time,
+            t.attempts
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let _ = writeln!(
+        out,
+        "\nMakespan {} · task time {} · speed-up {:.2}× · utilisation {:.0}% · retries {}",
+        format_duration(r.makespan),
+        format_duration(r.total_task_time),
+        r.speedup(),
+        r.utilisation() * 100.0,
+        r.retries
+    );
+    let _ = writeln!(
+        out,
+        "{} succeeded · {} failed · {} skipped · {} cancelled",
+        r.count(TaskStatus::Succeeded),
+        r.count(TaskStatus::Failed),
+        r.count(TaskStatus::Skipped),
+        r.count(TaskStatus::Cancelled)
+    );
+    if let Some(stop) = &r.stopped {
+        let _ = writeln!(out, "Stopped early: {stop}");
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    schema_version: u32,
+    plan: PlanInfo<'a>,
+    dependency_strategy: &'a str,
+    simulated: bool,
+    mode: String,
+    max_concurrent: usize,
+    failure_mode: String,
+    makespan_ms: u64,
+    total_task_ms: u64,
+    speedup: f64,
+    utilisation: f64,
+    retries: u32,
+    stopped: Option<String>,
+    counts: Counts,
+    tasks: Vec<TaskDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct PlanInfo<'a> {
+    title: Option<&'a str>,
+    source: &'a str,
+    format: &'a str,
+    task_count: usize,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    succeeded: usize,
+    failed: usize,
+    skipped: usize,
+    cancelled: usize,
+}
+
+#[derive(Serialize)]
+struct TaskDoc<'a> {
+    id: &'a str,
+    title: &'a str,
+    status: &'static str,
+    attempts: u32,
+    start_ms: Option<u64>,
+    end_ms: Option<u64>,
+    duration_ms: u64,
+    depends_on: Vec<&'a str>,
+    error: Option<ErrorDoc<'a>>,
+    reason: Option<&'a str>,
+    output: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ErrorDoc<'a> {
+    kind: &'static str,
+    message: &'a str,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+pub(crate) fn run_json(v: &RunView<'_>) -> String {
+    let r = v.report;
+    let plan = &v.loaded.plan;
+    let graph = &v.resolution.graph;
+    let doc = Doc {
+        schema_version: 1,
+        plan: PlanInfo {
+            title: plan.title.as_deref(),
+            source: &v.loaded.origin,
+            format: v.loaded.format.as_str(),
+            task_count: plan.tasks.len(),
+        },
+        dependency_strategy: &v.resolution.strategy,
+        simulated: v.simulated,
+        mode: r.mode.to_string(),
+        max_concurrent: r.max_concurrent,
+        failure_mode: r.failure_mode.to_string(),
+        makespan_ms: ms(r.makespan),
+        total_task_ms: ms(r.total_task_time),
+        speedup: round3(r.speedup()),
+        utilisation: round3(r.utilisation()),
+        retries: r.retries,
+        stopped: r.stopped.as_ref().map(ToString::to_string),
+        counts: Counts {
+            succeeded: r.count(TaskStatus::Succeeded),
+            failed: r.count(TaskStatus::Failed),
+            skipped: r.count(TaskStatus::Skipped),
+            cancelled: r.count(TaskStatus::Cancelled),
+        },
+        tasks: r
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TaskDoc {
+                id: t.id.as_str(),
+                title: &plan.tasks[i].title,
+                status: t.status.as_str(),
+                attempts: t.attempts,
+                start_ms: t.start.map(ms),
+                end_ms: t.end.map(ms),
+                duration_ms: ms(t.busy),
+                depends_on: graph
+                    .deps_of(i)
+                    .iter()
+                    .map(|&d| plan.tasks[d].id.as_str())
+                    .collect(),
+                error: t.error.as_ref().map(|e| ErrorDoc {
+                    kind: e.kind().as_str(),
+                    message: e.message(),
+                }),
+                reason: t.reason.as_deref(),
+                output: t.output.as_ref().map(|o| o.text.as_str()),
+            })
+            .collect(),
+    };
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

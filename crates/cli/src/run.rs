@@ -1,0 +1,134 @@
+//! `dagent run`: resolve the plan, run it, report.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dagent_core::Plan;
+use dagent_executor::{Executor, ExecutorConfig, PlanGraph, RetryPolicy, SimulatedRunner};
+
+use crate::analyze::prepare;
+use crate::args::RunArgs;
+use crate::config::Parallelization;
+use crate::diag::{Failure, write_output};
+use crate::progress::Progress;
+use crate::render;
+
+/// Flags over configuration: the executor's settings for this run.
+pub(crate) fn settings(args: &RunArgs, p: &Parallelization) -> ExecutorConfig {
+    let k = if p.enabled {
+        args.max_concurrent
+            .map_or(p.max_concurrent_tasks, |k| k as usize)
+    } else {
+        1
+    };
+    let retries = if args.no_retry || !p.retry_on_failure {
+        0
+    } else {
+        args.max_retries.unwrap_or(p.max_retries)
+    };
+    let backoff = &p.retry_backoff;
+    let initial = backoff.first().copied().unwrap_or(Duration::from_secs(1));
+    #[allow(clippy::cast_possible_truncation)]
+    let factor = match backoff.as_slice() {
+        [a, b, ..] if !a.is_zero() => (b.as_secs_f64() / a.as_secs_f64()).max(1.0) as f32,
+        _ => 2.0,
+    };
+    let max_backoff = if backoff.len() >= 2 {
+        backoff.iter().copied().max().unwrap_or(initial)
+    } else {
+        Duration::from_secs(60)
+    };
+    ExecutorConfig {
+        mode: args.mode.unwrap_or(p.mode),
+        max_concurrent: k.max(1),
+        max_tasks_per_second: args.rate.or(p.max_tasks_per_second),
+        key_limits: std::collections::HashMap::new(),
+        task_timeout: args
+            .task_timeout
+            .map_or(p.task_timeout, |d| (!d.is_zero()).then_some(d)),
+        batch_timeout: args
+            .batch_timeout
+            .map_or(p.batch_timeout, |d| (!d.is_zero()).then_some(d)),
+        retry: RetryPolicy {
+            max_retries: retries,
+            initial_backoff: initial,
+            max_backoff,
+            factor,
+            ..RetryPolicy::default()
+        },
+        failure_mode: args.failure_mode.unwrap_or(p.failure_mode),
+        breaker: args
+            .failure_threshold
+            .map(|threshold| dagent_executor::BreakerPolicy {
+                threshold,
+                min_finished: p.failure_threshold_min_tasks,
+            })
+            .or_else(|| p.breaker()),
+    }
+}
+
+fn scaled(plan: &Plan, factor: f64) -> Plan {
+    let mut plan = plan.clone();
+    if (factor - 1.0).abs() > f64::EPSILON {
+        for t in &mut plan.tasks {
+            if let Some(e) = &mut t.estimate {
+                e.duration = e.duration.mul_f64(factor);
+            }
+        }
+    }
+    plan
+}
+
+pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
+    let config = crate::config::load(args.plan.config.as_deref())?;
+    if !args.simulate {
+        return Err(Failure::bad_input(
+            "error: running tasks against model providers is not available in this version; \
+             add --simulate to run each task as a sleep of its estimate and preview the schedule",
+        ));
+    }
+    let prepared = prepare(&args.plan, &config)?;
+    let exec_config = settings(args, &config.parallelization);
+    let plan = Arc::new(scaled(&prepared.loaded.plan, args.time_scale));
+    let graph = PlanGraph::new(&plan, prepared.resolution.graph.deps().clone())
+        .map_err(|e| Failure::bad_input(format!("error: {}: {e}", prepared.loaded.origin)))?;
+    let runner = Arc::new(
+        SimulatedRunner::new(args.default_estimate.mul_f64(args.time_scale))
+            .with_task_timeout(exec_config.task_timeout),
+    );
+    let progress = Arc::new(Progress::new(args.quiet, plan.tasks.len()));
+    let executor = Executor::new(exec_config).with_observer(progress.clone());
+    let token = executor.cancellation_token();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
+    let report = runtime.block_on(async {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                token.cancel();
+            }
+        });
+        executor.run(Arc::clone(&plan), &graph, runner).await
+    });
+    progress.finish();
+    let view = render::RunView {
+        loaded: &prepared.loaded,
+        resolution: &prepared.resolution,
+        report: &report,
+        simulated: true,
+    };
+    if let Some(path) = &args.report {
+        write_output(path, &render::run_json(&view))?;
+    }
+    if args.report.as_deref().is_none_or(|p| p.as_os_str() != "-") {
+        print!("{}", render::run_text(&view));
+    }
+    Ok(if report.all_succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -6,5 +6,6 @@ mod core_ports;
 mod executor;
 mod formats;
 mod properties;
+mod run_cli;
 mod support;
 mod tidy;

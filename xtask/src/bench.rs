@@ -11,6 +11,7 @@ use dagent_adapters::{PlanFormat, parse_plan};
 use dagent_analyzers::{Analysis, TaskGraph, validate_plan};
 
 use crate::gen_plan::{plan_json, plan_toml, random_deps};
+use crate::sched_bench as sched;
 
 struct Row {
     name: String,
@@ -96,10 +97,121 @@ fn analysis_rows(reps: usize) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+fn schedule_rows(quick: bool) -> Vec<Row> {
+    use dagent_executor::Mode;
+    let k = 10;
+    let suite = sched::suite(2024, 25);
+    let mut rows = Vec::new();
+    let ratios =
+        |mode: Mode, k_used: usize, paused: bool, shapes: &[sched::Shape]| -> (f64, String) {
+            let rs: Vec<f64> = shapes
+                .iter()
+                .map(|s| {
+                    sched::makespan(s, mode, k_used, paused).as_secs_f64()
+                        / sched::lower_bound(s, k).as_secs_f64()
+                })
+                .collect();
+            let worst = rs
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i);
+            (
+                sched::geomean(&rs),
+                format!("worst {} at {:.3}", shapes[worst].name, rs[worst]),
+            )
+        };
+    let n = suite.len();
+    for (label, mode, k_used) in [
+        ("eager", Mode::Eager, k),
+        ("batched", Mode::Batched, k),
+        ("sequential (k = 1)", Mode::Eager, 1),
+    ] {
+        let bar = if mode == Mode::Eager && k_used == k {
+            "<= 1.03"
+        } else {
+            "(brief: batched ~1.31, sequential ~3.96)"
+        };
+        let (value, worst) = ratios(mode, k_used, true, &suite);
+        rows.push(Row {
+            name: format!("schedule quality, {label}, paused clock"),
+            value,
+            unit: "x LB",
+            bar,
+            note: format!(
+                "geometric mean of makespan / max(critical path, work / 10) over {n} plans; {worst}"
+            ),
+        });
+    }
+    // Real time: the same schedules with real sleeps (~100 ms tasks), timer and runtime
+    // overhead included. A subset keeps the suite short.
+    let subset: Vec<sched::Shape> = suite.into_iter().take(if quick { 8 } else { 16 }).collect();
+    let reps = if quick { 1 } else { 3 };
+    for (label, mode) in [("eager", Mode::Eager), ("batched", Mode::Batched)] {
+        let values: Vec<f64> = (0..reps)
+            .map(|_| ratios(mode, k, false, &subset).0)
+            .collect();
+        rows.push(Row {
+            name: format!("schedule quality, {label}, real time"),
+            value: median(values),
+            unit: "x LB",
+            bar: if mode == Mode::Eager { "<= 1.03" } else { "" },
+            note: format!(
+                "{} plans with real ~100 ms sleeps; median of {reps}",
+                subset.len()
+            ),
+        });
+    }
+    rows
+}
+
+fn overhead_rows(quick: bool) -> Vec<Row> {
+    let n = 100_000;
+    let reps = if quick { 3 } else { 7 };
+    let mut e2e = Vec::new();
+    let mut run_only = Vec::new();
+    let mut bare = Vec::new();
+    for _ in 0..reps {
+        let (total, run) = sched::overhead(n, 64);
+        e2e.push(total.as_secs_f64() * 1e6 / n as f64);
+        run_only.push(run.as_secs_f64() * 1e6 / n as f64);
+        bare.push(sched::bare_tokio(n).as_secs_f64() * 1e6 / n as f64);
+    }
+    let (e2e, run_only, bare) = (median(e2e), median(run_only), median(bare));
+    vec![
+        Row {
+            name: "overhead: 100k no-op tasks, ~2 deps, k = 64, end to end".into(),
+            value: e2e,
+            unit: "us/task",
+            bar: "<= 2 us",
+            note: format!(
+                "graph build + scheduling + spawn/join; {:.2}x bare tokio; median of {reps}",
+                e2e / bare
+            ),
+        },
+        Row {
+            name: "overhead: same, scheduler run only".into(),
+            value: run_only,
+            unit: "us/task",
+            bar: "",
+            note: format!("{:.2}x bare tokio", run_only / bare),
+        },
+        Row {
+            name: "overhead: bare tokio spawn-and-join of 100k tasks".into(),
+            value: bare,
+            unit: "us/task",
+            bar: "reference",
+            note: "multi-thread runtime, 2 workers".into(),
+        },
+    ]
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 5 };
     let mut rows = Vec::new();
+    rows.extend(schedule_rows(quick));
+    rows.extend(overhead_rows(quick));
     rows.extend(analysis_rows(reps)?);
     report(&rows)
 }

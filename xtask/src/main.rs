@@ -8,6 +8,7 @@
 mod bench;
 mod gen_plan;
 mod rng;
+mod sched_bench;
 
 use std::process::ExitCode;
 

@@ -2,7 +2,6 @@
 
 pub(crate) struct Rng(u64);
 
-#[allow(dead_code)] // unit/normal serve the scheduler benchmarks
 impl Rng {
     pub(crate) fn new(seed: u64) -> Self {
         Self(seed)

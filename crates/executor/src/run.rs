@@ -13,7 +13,8 @@ use dagent_core::{
     DependencyOutcome, Plan, RunEvent, RunEventKind, RunObserver, TaskContext, TaskError,
     TaskErrorKind, TaskOutput, TaskRunner, format_duration,
 };
-use tokio::task::JoinSet;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -125,6 +126,7 @@ enum State {
 }
 
 type Attempt = (usize, u32, Result<TaskOutput, TaskError>);
+type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = Attempt> + Send>>>;
 
 struct Run<'a> {
     exec: &'a Executor,
@@ -150,7 +152,9 @@ struct Run<'a> {
     rate: Option<RateGate>,
     retries: Retries,
     breaker: Breaker,
-    in_flight: JoinSet<Attempt>,
+    /// Attempts in flight, polled in place by the run loop (no task spawn per attempt:
+    /// runners are I/O-bound; one that needs a CPU thread spawns its own work).
+    in_flight: InFlight,
     stopped: Option<StopReason>,
     retry_count: u32,
 
@@ -221,7 +225,7 @@ impl<'a> Run<'a> {
             rate: cfg.max_tasks_per_second.and_then(RateGate::new),
             retries: Retries::new(cfg.retry.clone(), n),
             breaker: Breaker::new(cfg.breaker),
-            in_flight: JoinSet::new(),
+            in_flight: FuturesUnordered::new(),
             stopped: None,
             retry_count: 0,
             level: 0,
@@ -257,6 +261,7 @@ impl<'a> Run<'a> {
                 self.make_ready(i);
             }
         }
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
         while self.done < n {
             if self.exec.cancel.is_cancelled() {
                 self.cancel_all();
@@ -264,8 +269,17 @@ impl<'a> Run<'a> {
             }
             self.wake_backoffs();
             self.launch_ready();
-            if self.done == n {
-                break;
+            // Take every attempt that is already finished before waiting on anything: this
+            // keeps the per-task cost low when runners complete quickly.
+            while self.done < n && !self.in_flight.is_empty() {
+                let Some(Some((i, attempt, result))) = self.in_flight.next().now_or_never() else {
+                    break;
+                };
+                self.finish_attempt(i, attempt, result);
+                self.launch_ready();
+            }
+            if self.done == n || self.exec.cancel.is_cancelled() {
+                continue;
             }
             let next_backoff = self.backoff.peek().map(|Reverse((at, _))| *at);
             let rate_wake = self.rate_wake;
@@ -278,15 +292,14 @@ impl<'a> Run<'a> {
                 self.abandon("internal: no runnable task remained");
                 break;
             }
-            let far = Instant::now() + Duration::from_secs(86_400 * 365);
             tokio::select! {
                 biased;
                 () = self.exec.cancel.cancelled() => {
                     self.cancel_all();
                     break;
                 }
-                joined = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
-                    if let Some(Ok((i, attempt, result))) = joined {
+                joined = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    if let Some((i, attempt, result)) = joined {
                         self.finish_attempt(i, attempt, result);
                     }
                 }
@@ -299,12 +312,8 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        self.drain().await;
-    }
-
-    async fn drain(&mut self) {
-        self.in_flight.abort_all();
-        while self.in_flight.join_next().await.is_some() {}
+        // Dropping attempts still in flight cancels them.
+        self.in_flight.clear();
     }
 
     fn make_ready(&mut self, i: usize) {
@@ -319,6 +328,9 @@ impl<'a> Run<'a> {
     }
 
     fn wake_backoffs(&mut self) {
+        if self.backoff.is_empty() {
+            return;
+        }
         let now = Instant::now();
         while let Some(Reverse((at, i))) = self.backoff.peek().copied() {
             if at > now {
@@ -414,10 +426,10 @@ impl<'a> Run<'a> {
         self.emit(i, RunEventKind::Started { attempt });
         let runner = Arc::clone(&self.runner);
         let limit = self.cfg.task_timeout;
-        self.in_flight.spawn(async move {
+        self.in_flight.push(Box::pin(async move {
             let result = with_timeout(limit, CatchPanic(runner.run(ctx))).await;
             (i, attempt, result)
-        });
+        }));
     }
 
     fn finish_attempt(&mut self, i: usize, attempt: u32, result: Result<TaskOutput, TaskError>) {
@@ -636,8 +648,8 @@ impl<'a> Run<'a> {
             }
             self.after_unsuccessful(i);
         }
-        // Attempts of that batch still running are now stale; their results are ignored.
-        self.in_flight.abort_all();
+        // Dropping the batch's attempts still in flight cancels them.
+        self.in_flight.clear();
     }
 
     /// The breaker opened: nothing new starts; in-flight tasks finish.
@@ -664,7 +676,7 @@ impl<'a> Run<'a> {
                 _ => self.terminate(i, TaskStatus::Skipped, None, Some(why.clone())),
             }
         }
-        self.in_flight.abort_all();
+        self.in_flight.clear();
     }
 
     /// The cancellation token fired: every unfinished task is cancelled.
@@ -687,7 +699,7 @@ impl<'a> Run<'a> {
                 ),
             }
         }
-        self.in_flight.abort_all();
+        self.in_flight.clear();
     }
 
     fn abandon(&mut self, why: &str) {

@@ -298,3 +298,11 @@ fn ctrl_c_cancels_and_still_reports_every_task() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Stopped early: run cancelled"), "{stdout}");
 }
+
+#[test]
+fn the_example_configuration_is_valid_and_applied() {
+    let (out, r) = report_of(&["tests/fixtures/run/fast.toml", "--config", "examples/dagent.toml", "-q"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(r["max_concurrent"], 10);
+    assert_eq!(r["failure_mode"], "skip_dependents");
+}

@@ -29,7 +29,7 @@ pub use plan::Plan;
 pub use ports::{
     BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatResponse, ChatRole, CostTracker,
     DependencyAnalyzer, DependencyOutcome, Reservation, RunEvent, RunEventKind, RunObserver,
-    TaskContext, TaskRunner,
+    TaskContext, TaskRunner, ToolCall, ToolSpec,
 };
 pub use task::{Estimate, FailureKind, SimulateSpec, Task, TaskId, TaskKind, TaskOutput};
 pub use time::{ParseDurationError, format_duration, parse_duration};

@@ -189,6 +189,28 @@ impl ChatMessage {
     }
 }
 
+/// A tool the model may call (OpenAI function-calling shape).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolSpec {
+    /// Function name.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema of the arguments, as JSON text.
+    pub parameters_json: String,
+}
+
+/// A tool call the model made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolCall {
+    /// Provider-assigned call id.
+    pub id: String,
+    /// Function name.
+    pub name: String,
+    /// Arguments, as JSON text.
+    pub arguments_json: String,
+}
+
 /// A chat completion request, provider-neutral.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ChatRequest {
@@ -204,6 +226,10 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Ask for a JSON object answer.
     pub json_mode: bool,
+    /// Tools the model may call.
+    pub tools: Vec<ToolSpec>,
+    /// Stream the answer (the provider assembles it; the response is the same).
+    pub stream: bool,
 }
 
 /// A chat completion answer, provider-neutral.
@@ -219,6 +245,8 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
     /// The provider's own cost figure, when it reports one.
     pub reported_cost: Option<Money>,
+    /// Tool calls the model made.
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// A chat model server: OpenAI-compatible, Ollama, or a test double.

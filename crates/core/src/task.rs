@@ -274,6 +274,8 @@ pub struct TaskOutput {
     pub cost: Option<crate::Money>,
     /// The model that produced it, when a model did.
     pub model: Option<String>,
+    /// Things the report should say about it (e.g. inputs shortened to fit the context).
+    pub notes: Vec<String>,
 }
 
 impl TaskOutput {

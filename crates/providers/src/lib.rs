@@ -1,9 +1,43 @@
 //! # dagent-providers
 //!
-//! LLM provider clients (OpenAI-compatible, Ollama), model routing, the pricing catalogue,
-//! cost tracking with budgets, and the LLM task runner — all behind the ports of
-//! `dagent-core`.
+//! Everything that talks to language models, behind the ports of `dagent-core`:
 //!
-//! This crate is a documented skeleton until the providers land; it depends only on
-//! `dagent-core`, as the design requires.
+//! * [`OpenAiCompatible`] — OpenRouter, LM Studio, llama.cpp's server, vLLM, any
+//!   `/v1/chat/completions` server; streaming (SSE) and not, JSON mode, tools, `usage`;
+//! * [`Ollama`] — Ollama's native `/api/chat` (NDJSON streaming);
+//! * [`EndpointPool`] — several servers behind one provider, least-busy first;
+//! * [`Catalogue`] and [`Router`] — model prices and the routing of tasks to models by
+//!   tier × kind × complexity, role, per-task override and fallbacks;
+//! * [`CostLedger`] — exact cost accounting and a budget cap that is never crossed
+//!   (reserve the worst case before a call, settle on the reported usage after);
+//! * [`LlmRunner`] — the executor's `TaskRunner` for LLM tasks: prompt = system prompt +
+//!   task + dependencies' outputs in plan order, shortened visibly to fit the context.
+//!
+//! The design choice to know: errors are classified once, here, into the core's
+//! transient/permanent classes with any `Retry-After` hint, so the executor's retry policy
+//! never sees HTTP. API keys live in [`ApiKey`], whose `Debug` is redacted and which is
+//! scrubbed from every error message.
 #![deny(missing_docs)]
+
+mod catalogue;
+mod cost;
+mod error;
+mod http;
+mod ollama;
+mod openai;
+mod pool;
+mod prompt;
+mod router;
+mod runner;
+mod secret;
+
+pub use catalogue::{BUILTIN_PRICES_AS_OF, Catalogue, ModelInfo, ProviderKind, ProviderSpec};
+pub use cost::{CostLedger, CostSummary, Totals};
+pub use error::{classify_status, parse_retry_after};
+pub use ollama::Ollama;
+pub use openai::OpenAiCompatible;
+pub use pool::EndpointPool;
+pub use prompt::{PromptBuilder, default_system_prompt, estimate_tokens};
+pub use router::{Complexity, Route, Router, RoutingTable, Tier, TaskCategory, RoleSettings};
+pub use runner::LlmRunner;
+pub use secret::ApiKey;

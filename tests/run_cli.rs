@@ -301,7 +301,12 @@ fn ctrl_c_cancels_and_still_reports_every_task() {
 
 #[test]
 fn the_example_configuration_is_valid_and_applied() {
-    let (out, r) = report_of(&["tests/fixtures/run/fast.toml", "--config", "examples/dagent.toml", "-q"]);
+    let (out, r) = report_of(&[
+        "tests/fixtures/run/fast.toml",
+        "--config",
+        "examples/dagent.toml",
+        "-q",
+    ]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert_eq!(r["max_concurrent"], 10);
     assert_eq!(r["failure_mode"], "skip_dependents");

@@ -6,6 +6,7 @@ mod core_ports;
 mod executor;
 mod formats;
 mod properties;
+mod providers;
 mod run_cli;
 mod support;
 mod tidy;

@@ -127,16 +127,81 @@ impl Catalogue {
     /// The built-in example models (OpenRouter ids, prices as of [`BUILTIN_PRICES_AS_OF`]).
     #[must_use]
     pub fn builtin() -> Self {
-        let rows: &[(&str, &str, &str, &str, u32, &[&str])] = &[
-            ("deepseek-chat", "deepseek/deepseek-chat", "0.15", "0.15", 128_000, &["tools", "json", "streaming"]),
-            ("llama-3.3-70b", "meta-llama/llama-3.3-70b-instruct", "0.10", "0.40", 128_000, &["tools", "streaming"]),
-            ("qwen-2.5-coder-32b", "qwen/qwen-2.5-coder-32b-instruct", "0.23", "0.23", 32_768, &["tools", "json", "streaming"]),
-            ("mistral-small-3.1", "mistralai/mistral-small-3.1-24b-instruct", "0.10", "0.30", 128_000, &["tools", "json", "streaming"]),
-            ("glm-4-9b", "thudm/glm-4-9b:free", "0", "0", 32_000, &["streaming"]),
-            ("deepseek-r1", "deepseek/deepseek-r1", "0.14", "0.14", 128_000, &["reasoning", "streaming"]),
-            ("deepseek-r1-distill", "deepseek/deepseek-r1-distill-qwen-32b", "0.07", "0.07", 128_000, &["reasoning", "streaming"]),
-            ("qwq-32b", "qwen/qwq-32b-preview", "0.08", "0.08", 32_768, &["reasoning", "streaming"]),
-            ("claude-3.5-sonnet", "anthropic/claude-3.5-sonnet", "3", "15", 200_000, &["tools", "json", "streaming"]),
+        /// name, provider id, input $/1M, output $/1M, context window, capabilities
+        type Row<'a> = (&'a str, &'a str, &'a str, &'a str, u32, &'a [&'a str]);
+        let rows: &[Row<'_>] = &[
+            (
+                "deepseek-chat",
+                "deepseek/deepseek-chat",
+                "0.15",
+                "0.15",
+                128_000,
+                &["tools", "json", "streaming"],
+            ),
+            (
+                "llama-3.3-70b",
+                "meta-llama/llama-3.3-70b-instruct",
+                "0.10",
+                "0.40",
+                128_000,
+                &["tools", "streaming"],
+            ),
+            (
+                "qwen-2.5-coder-32b",
+                "qwen/qwen-2.5-coder-32b-instruct",
+                "0.23",
+                "0.23",
+                32_768,
+                &["tools", "json", "streaming"],
+            ),
+            (
+                "mistral-small-3.1",
+                "mistralai/mistral-small-3.1-24b-instruct",
+                "0.10",
+                "0.30",
+                128_000,
+                &["tools", "json", "streaming"],
+            ),
+            (
+                "glm-4-9b",
+                "thudm/glm-4-9b:free",
+                "0",
+                "0",
+                32_000,
+                &["streaming"],
+            ),
+            (
+                "deepseek-r1",
+                "deepseek/deepseek-r1",
+                "0.14",
+                "0.14",
+                128_000,
+                &["reasoning", "streaming"],
+            ),
+            (
+                "deepseek-r1-distill",
+                "deepseek/deepseek-r1-distill-qwen-32b",
+                "0.07",
+                "0.07",
+                128_000,
+                &["reasoning", "streaming"],
+            ),
+            (
+                "qwq-32b",
+                "qwen/qwq-32b-preview",
+                "0.08",
+                "0.08",
+                32_768,
+                &["reasoning", "streaming"],
+            ),
+            (
+                "claude-3.5-sonnet",
+                "anthropic/claude-3.5-sonnet",
+                "3",
+                "15",
+                200_000,
+                &["tools", "json", "streaming"],
+            ),
         ];
         let mut c = Self::new();
         for (name, id, input, output, ctx, caps) in rows {

@@ -10,7 +10,8 @@ use dagent_core::{ProviderError, ProviderErrorKind};
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -37,11 +38,14 @@ pub fn classify_status(status: u16, message: &str, retry_after: Option<Duration>
         ProviderErrorKind::NotFound => " (check the model id and the base URL)",
         _ => "",
     };
-    ProviderError::new(kind, format!("{message}{hint}")).with_status(status).with_retry_after(retry_after)
+    ProviderError::new(kind, format!("{message}{hint}"))
+        .with_status(status)
+        .with_retry_after(retry_after)
 }
 
 fn is_context_length(lower: &str) -> bool {
-    (lower.contains("context") && (lower.contains("length") || lower.contains("window") || lower.contains("exceed")))
+    (lower.contains("context")
+        && (lower.contains("length") || lower.contains("window") || lower.contains("exceed")))
         || lower.contains("too many tokens")
         || lower.contains("maximum context")
 }
@@ -51,12 +55,20 @@ fn is_context_length(lower: &str) -> bool {
 pub(crate) fn body_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
         let e = &v["error"];
-        if let Some(m) = e["message"].as_str().or_else(|| e.as_str()).or_else(|| v["message"].as_str()) {
+        if let Some(m) = e["message"]
+            .as_str()
+            .or_else(|| e.as_str())
+            .or_else(|| v["message"].as_str())
+        {
             return shorten(m);
         }
     }
     let t = body.trim();
-    if t.is_empty() { "empty response body".to_owned() } else { shorten(t) }
+    if t.is_empty() {
+        "empty response body".to_owned()
+    } else {
+        shorten(t)
+    }
 }
 
 pub(crate) fn shorten(s: &str) -> String {
@@ -96,18 +108,50 @@ mod tests {
     #[test]
     fn retry_after_both_forms() {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
     fn classes() {
-        assert!(classify_status(429, "slow down", None).kind().is_transient());
-        assert!(classify_status(503, "overloaded", None).kind().is_transient());
-        assert_eq!(classify_status(400, "This model's maximum context length is 8192 tokens", None).kind(), ProviderErrorKind::ContextLength);
-        assert_eq!(classify_status(401, "bad key", None).kind(), ProviderErrorKind::Auth);
-        assert!(!classify_status(404, "no such model", None).kind().is_transient());
+        assert!(
+            classify_status(429, "slow down", None)
+                .kind()
+                .is_transient()
+        );
+        assert!(
+            classify_status(503, "overloaded", None)
+                .kind()
+                .is_transient()
+        );
+        assert_eq!(
+            classify_status(
+                400,
+                "This model's maximum context length is 8192 tokens",
+                None
+            )
+            .kind(),
+            ProviderErrorKind::ContextLength
+        );
+        assert_eq!(
+            classify_status(401, "bad key", None).kind(),
+            ProviderErrorKind::Auth
+        );
+        assert!(
+            !classify_status(404, "no such model", None)
+                .kind()
+                .is_transient()
+        );
     }
 }

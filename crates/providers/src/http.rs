@@ -50,14 +50,24 @@ pub(crate) async fn post_json(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     let body = resp.text().await.unwrap_or_default();
-    Err(classify_status(status.as_u16(), &scrub(body_message(&body)), retry_after))
+    Err(classify_status(
+        status.as_u16(),
+        &scrub(body_message(&body)),
+        retry_after,
+    ))
 }
 
 /// Reads a whole body as text, mapping transport failures (including the timeout).
-pub(crate) async fn read_body(resp: reqwest::Response, key: Option<&ApiKey>) -> Result<String, ProviderError> {
+pub(crate) async fn read_body(
+    resp: reqwest::Response,
+    key: Option<&ApiKey>,
+) -> Result<String, ProviderError> {
     resp.text().await.map_err(|e| {
         let err = transport(&e, "reading the response failed");
-        ProviderError::new(err.kind(), key.map_or_else(|| err.message().to_owned(), |k| k.scrub(err.message())))
+        ProviderError::new(
+            err.kind(),
+            key.map_or_else(|| err.message().to_owned(), |k| k.scrub(err.message())),
+        )
     })
 }
 
@@ -65,7 +75,11 @@ pub(crate) async fn read_body(resp: reqwest::Response, key: Option<&ApiKey>) -> 
 pub(crate) fn lines(
     resp: reqwest::Response,
 ) -> LinesOf<impl futures_util::Stream<Item = reqwest::Result<impl AsRef<[u8]>>>> {
-    LinesOf { stream: Box::pin(resp.bytes_stream()), buf: Vec::new(), done: false }
+    LinesOf {
+        stream: Box::pin(resp.bytes_stream()),
+        buf: Vec::new(),
+        done: false,
+    }
 }
 
 /// Line reader over any byte stream.
@@ -107,13 +121,26 @@ where
 }
 
 fn decode(line: Vec<u8>) -> Result<String, ProviderError> {
-    String::from_utf8(line).map_err(|_| ProviderError::new(ProviderErrorKind::InvalidResponse, "the stream is not valid UTF-8"))
+    String::from_utf8(line).map_err(|_| {
+        ProviderError::new(
+            ProviderErrorKind::InvalidResponse,
+            "the stream is not valid UTF-8",
+        )
+    })
 }
 
 /// A JSON parse failure of a response body, with a short excerpt.
 pub(crate) fn malformed(what: &str, e: &serde_json::Error, body: &str) -> ProviderError {
     ProviderError::new(
         ProviderErrorKind::InvalidResponse,
-        format!("{what} is not valid JSON ({e}); received: {}", shorten(body.trim())),
+        format!(
+            "{what} is not valid JSON ({e}); received: {}",
+            shorten(body.trim())
+        ),
     )
+}
+
+/// `f32` sampling parameters as the decimals people wrote (0.2, not 0.20000000298).
+pub(crate) fn round6(x: f32) -> f64 {
+    (f64::from(x) * 1e6).round() / 1e6
 }

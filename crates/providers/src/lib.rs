@@ -38,6 +38,6 @@ pub use ollama::Ollama;
 pub use openai::OpenAiCompatible;
 pub use pool::EndpointPool;
 pub use prompt::{PromptBuilder, default_system_prompt, estimate_tokens};
-pub use router::{Complexity, Route, Router, RoutingTable, Tier, TaskCategory, RoleSettings};
+pub use router::{Complexity, RoleSettings, Route, Router, RoutingTable, TaskCategory, Tier};
 pub use runner::LlmRunner;
 pub use secret::ApiKey;

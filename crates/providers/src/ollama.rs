@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
-use dagent_core::{BoxFuture, ChatProvider, ChatRequest, ChatResponse, ChatRole, ProviderError, ProviderErrorKind, ToolCall, Usage};
+use dagent_core::{
+    BoxFuture, ChatProvider, ChatRequest, ChatResponse, ChatRole, ProviderError, ProviderErrorKind,
+    ToolCall, Usage,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{client, lines, malformed, post_json, read_body};
+use crate::http::{client, lines, malformed, post_json, read_body, round6};
 
 /// A client for an Ollama server (default `http://localhost:11434`). Tokens come from
 /// `prompt_eval_count` and `eval_count`.
@@ -24,7 +27,11 @@ impl Ollama {
     pub fn new(name: impl Into<String>, base_url: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            base_url: base_url.into().trim_end_matches('/').trim_end_matches("/api").to_owned(),
+            base_url: base_url
+                .into()
+                .trim_end_matches('/')
+                .trim_end_matches("/api")
+                .to_owned(),
             timeout: Duration::from_secs(300),
             http: client(),
         }
@@ -54,15 +61,16 @@ impl Ollama {
             .collect();
         let mut options = serde_json::Map::new();
         if let Some(t) = request.temperature {
-            options.insert("temperature".into(), json!(t));
+            options.insert("temperature".into(), json!(round6(t)));
         }
         if let Some(p) = request.top_p {
-            options.insert("top_p".into(), json!(p));
+            options.insert("top_p".into(), json!(round6(p)));
         }
         if let Some(m) = request.max_tokens {
             options.insert("num_predict".into(), json!(m));
         }
-        let mut body = json!({ "model": request.model, "messages": messages, "stream": request.stream });
+        let mut body =
+            json!({ "model": request.model, "messages": messages, "stream": request.stream });
         let obj = body.as_object_mut().expect("object literal");
         if !options.is_empty() {
             obj.insert("options".into(), Value::Object(options));
@@ -86,11 +94,23 @@ impl Ollama {
 
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let url = format!("{}/api/chat", self.base_url);
-        let resp = post_json(&self.http, &url, None, &[], &Self::request_body(request), self.timeout).await?;
-        let mut out = ChatResponse { model: request.model.clone(), ..ChatResponse::default() };
+        let resp = post_json(
+            &self.http,
+            &url,
+            None,
+            &[],
+            &Self::request_body(request),
+            self.timeout,
+        )
+        .await?;
+        let mut out = ChatResponse {
+            model: request.model.clone(),
+            ..ChatResponse::default()
+        };
         if !request.stream {
             let text = read_body(resp, None).await?;
-            let part: Part = serde_json::from_str(&text).map_err(|e| malformed("the response", &e, &text))?;
+            let part: Part =
+                serde_json::from_str(&text).map_err(|e| malformed("the response", &e, &text))?;
             absorb(&mut out, part)?;
             return Ok(out);
         }
@@ -100,7 +120,8 @@ impl Ollama {
             if line.trim().is_empty() {
                 continue;
             }
-            let part: Part = serde_json::from_str(&line).map_err(|e| malformed("a stream line", &e, &line))?;
+            let part: Part =
+                serde_json::from_str(&line).map_err(|e| malformed("a stream line", &e, &line))?;
             done = part.done;
             absorb(&mut out, part)?;
             if done {
@@ -110,7 +131,10 @@ impl Ollama {
         if !done {
             return Err(ProviderError::new(
                 ProviderErrorKind::InvalidResponse,
-                format!("the stream from {} ended before its final message", self.name),
+                format!(
+                    "the stream from {} ended before its final message",
+                    self.name
+                ),
             ));
         }
         Ok(out)
@@ -167,7 +191,10 @@ fn absorb(out: &mut ChatResponse, part: Part) -> Result<(), ProviderError> {
     }
     if part.done {
         out.finish_reason = part.done_reason.or_else(|| Some("stop".to_owned()));
-        out.usage = Some(Usage::new(part.prompt_eval_count.unwrap_or(0), part.eval_count.unwrap_or(0)));
+        out.usage = Some(Usage::new(
+            part.prompt_eval_count.unwrap_or(0),
+            part.eval_count.unwrap_or(0),
+        ));
     }
     Ok(())
 }
@@ -177,7 +204,10 @@ impl ChatProvider for Ollama {
         &self.name
     }
 
-    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(self.complete(request))
     }
 }

@@ -3,15 +3,15 @@
 use std::time::Duration;
 
 use dagent_core::{
-    BoxFuture, ChatProvider, ChatRequest, ChatResponse, ChatRole, Money, ProviderError, ProviderErrorKind, ToolCall,
-    Usage,
+    BoxFuture, ChatProvider, ChatRequest, ChatResponse, ChatRole, Money, ProviderError,
+    ProviderErrorKind, ToolCall, Usage,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiKey;
 use crate::error::{body_message, classify_status};
-use crate::http::{client, lines, malformed, post_json, read_body};
+use crate::http::{client, lines, malformed, post_json, read_body, round6};
 
 /// A client for any server speaking OpenAI's `/v1/chat/completions`.
 #[derive(Clone)]
@@ -103,10 +103,10 @@ impl OpenAiCompatible {
         let mut body = json!({ "model": request.model, "messages": messages });
         let obj = body.as_object_mut().expect("object literal");
         if let Some(t) = request.temperature {
-            obj.insert("temperature".into(), json!(t));
+            obj.insert("temperature".into(), json!(round6(t)));
         }
         if let Some(p) = request.top_p {
-            obj.insert("top_p".into(), json!(p));
+            obj.insert("top_p".into(), json!(round6(p)));
         }
         if let Some(m) = request.max_tokens {
             obj.insert("max_tokens".into(), json!(m));
@@ -135,7 +135,15 @@ impl OpenAiCompatible {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let url = format!("{}/chat/completions", self.base_url);
         let body = Self::request_body(request);
-        let resp = post_json(&self.http, &url, self.key.as_ref(), &self.headers, &body, self.timeout).await?;
+        let resp = post_json(
+            &self.http,
+            &url,
+            self.key.as_ref(),
+            &self.headers,
+            &body,
+            self.timeout,
+        )
+        .await?;
         if request.stream {
             return self.read_stream(resp, request).await;
         }
@@ -143,21 +151,35 @@ impl OpenAiCompatible {
         parse_completion(&text, &request.model)
     }
 
-    async fn read_stream(&self, resp: reqwest::Response, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+    async fn read_stream(
+        &self,
+        resp: reqwest::Response,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
         let mut lines = lines(resp);
-        let mut out = ChatResponse { model: request.model.clone(), ..ChatResponse::default() };
+        let mut out = ChatResponse {
+            model: request.model.clone(),
+            ..ChatResponse::default()
+        };
         let mut partial_tools: Vec<(String, String, String)> = Vec::new();
         let mut finished = false;
         while let Some(line) = lines.next_line().await? {
-            let Some(data) = line.strip_prefix("data:") else { continue }; // comments, event names
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            }; // comments, event names
             let data = data.trim();
             if data == "[DONE]" {
                 finished = true;
                 break;
             }
-            let chunk: Chunk = serde_json::from_str(data).map_err(|e| malformed("a stream chunk", &e, data))?;
+            let chunk: Chunk =
+                serde_json::from_str(data).map_err(|e| malformed("a stream chunk", &e, data))?;
             if let Some(err) = chunk.error {
-                return Err(classify_status(err.code.unwrap_or(500), &err.message.unwrap_or_default(), None));
+                return Err(classify_status(
+                    err.code.unwrap_or(500),
+                    &err.message.unwrap_or_default(),
+                    None,
+                ));
             }
             if let Some(m) = chunk.model {
                 out.model = m;
@@ -198,12 +220,19 @@ impl OpenAiCompatible {
         if !finished && out.finish_reason.is_none() {
             return Err(ProviderError::new(
                 ProviderErrorKind::InvalidResponse,
-                format!("the stream from {} ended before the answer was complete", self.name),
+                format!(
+                    "the stream from {} ended before the answer was complete",
+                    self.name
+                ),
             ));
         }
         out.tool_calls = partial_tools
             .into_iter()
-            .map(|(id, name, arguments_json)| ToolCall { id, name, arguments_json })
+            .map(|(id, name, arguments_json)| ToolCall {
+                id,
+                name,
+                arguments_json,
+            })
             .collect();
         Ok(out)
     }
@@ -214,7 +243,10 @@ impl ChatProvider for OpenAiCompatible {
         &self.name
     }
 
-    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(self.complete(request))
     }
 }
@@ -229,7 +261,9 @@ fn role(r: ChatRole) -> &'static str {
 
 /// A provider-reported cost in dollars, exactly as printed (no float sums).
 fn dollars(x: f64) -> Option<Money> {
-    (x.is_finite() && x >= 0.0).then(|| format!("{x:.9}")).and_then(|s| s.parse().ok())
+    (x.is_finite() && x >= 0.0)
+        .then(|| format!("{x:.9}"))
+        .and_then(|s| s.parse().ok())
 }
 
 #[derive(Deserialize)]
@@ -285,29 +319,48 @@ struct WireError {
 type Chunk = Completion;
 
 fn parse_completion(text: &str, requested_model: &str) -> Result<ChatResponse, ProviderError> {
-    let c: Completion = serde_json::from_str(text).map_err(|e| malformed("the response", &e, text))?;
+    let c: Completion =
+        serde_json::from_str(text).map_err(|e| malformed("the response", &e, text))?;
     if let Some(err) = c.error {
         let msg = err.message.unwrap_or_else(|| body_message(text));
         return Err(classify_status(err.code.unwrap_or(500), &msg, None));
     }
     let choice = c.choices.into_iter().next().ok_or_else(|| {
-        ProviderError::new(ProviderErrorKind::InvalidResponse, "the response has no choices")
+        ProviderError::new(
+            ProviderErrorKind::InvalidResponse,
+            "the response has no choices",
+        )
     })?;
-    let message = choice.message.ok_or_else(|| ProviderError::new(ProviderErrorKind::InvalidResponse, "the response choice has no message"))?;
+    let message = choice.message.ok_or_else(|| {
+        ProviderError::new(
+            ProviderErrorKind::InvalidResponse,
+            "the response choice has no message",
+        )
+    })?;
     let tool_calls = message
         .tool_calls
         .unwrap_or_default()
         .into_iter()
         .map(|t| {
-            let f = t.function.unwrap_or(WireFunction { name: None, arguments: None });
-            ToolCall { id: t.id.unwrap_or_default(), name: f.name.unwrap_or_default(), arguments_json: f.arguments.unwrap_or_default() }
+            let f = t.function.unwrap_or(WireFunction {
+                name: None,
+                arguments: None,
+            });
+            ToolCall {
+                id: t.id.unwrap_or_default(),
+                name: f.name.unwrap_or_default(),
+                arguments_json: f.arguments.unwrap_or_default(),
+            }
         })
         .collect();
     Ok(ChatResponse {
         model: c.model.unwrap_or_else(|| requested_model.to_owned()),
         content: message.content.unwrap_or_default(),
         finish_reason: choice.finish_reason,
-        usage: c.usage.as_ref().map(|u| Usage::new(u.prompt_tokens, u.completion_tokens)),
+        usage: c
+            .usage
+            .as_ref()
+            .map(|u| Usage::new(u.prompt_tokens, u.completion_tokens)),
         reported_cost: c.usage.and_then(|u| u.cost).and_then(dollars),
         tool_calls,
     })

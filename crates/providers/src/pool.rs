@@ -16,7 +16,10 @@ pub struct EndpointPool {
 
 impl std::fmt::Debug for EndpointPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointPool").field("name", &self.name).field("endpoints", &self.endpoints.len()).finish()
+        f.debug_struct("EndpointPool")
+            .field("name", &self.name)
+            .field("endpoints", &self.endpoints.len())
+            .finish()
     }
 }
 
@@ -25,7 +28,11 @@ impl EndpointPool {
     #[must_use]
     pub fn new(name: impl Into<String>, endpoints: Vec<Arc<dyn ChatProvider>>) -> Self {
         let in_flight = endpoints.iter().map(|_| AtomicUsize::new(0)).collect();
-        Self { name: name.into(), endpoints, in_flight }
+        Self {
+            name: name.into(),
+            endpoints,
+            in_flight,
+        }
     }
 
     /// Number of endpoints.
@@ -54,11 +61,19 @@ impl ChatProvider for EndpointPool {
         &self.name
     }
 
-    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             let i = (0..self.endpoints.len())
                 .min_by_key(|&i| self.in_flight[i].load(Ordering::SeqCst))
-                .ok_or_else(|| ProviderError::new(dagent_core::ProviderErrorKind::Connection, "no endpoint configured"))?;
+                .ok_or_else(|| {
+                    ProviderError::new(
+                        dagent_core::ProviderErrorKind::Connection,
+                        "no endpoint configured",
+                    )
+                })?;
             self.in_flight[i].fetch_add(1, Ordering::SeqCst);
             let _slot = Slot(&self.in_flight[i]);
             self.endpoints[i].chat(request).await

@@ -1,6 +1,8 @@
 //! Prompts: system prompt + task + dependencies' outputs in plan order, within a budget.
 
-use dagent_core::{ChatMessage, DependencyOutcome, TaskContext, TaskError, TaskErrorKind, TaskKind};
+use dagent_core::{
+    ChatMessage, DependencyOutcome, TaskContext, TaskError, TaskErrorKind, TaskKind,
+};
 
 /// A conservative token estimate: one token per three bytes (over-estimates English,
 /// which is what a budget check wants).
@@ -24,14 +26,24 @@ const MARGIN_TOKENS: u64 = 64;
 #[must_use]
 pub fn default_system_prompt(role: Option<&str>, kind: &TaskKind) -> String {
     let who = match (role.unwrap_or(""), kind) {
-        ("researcher", _) | ("", TaskKind::Research) => "a meticulous researcher: gather the facts the task asks for, concisely, and say what is uncertain",
-        ("analyst", _) | ("", TaskKind::Analysis) => "an analyst: reason over the inputs you are given and draw clear, supported conclusions",
-        ("coder" | "developer", _) | ("", TaskKind::Processing) => "a careful engineer: produce correct, complete, documented work",
-        ("writer" | "reporter", _) | ("", TaskKind::Report) => "a clear writer: turn the inputs into a well-structured report",
+        ("researcher", _) | ("", TaskKind::Research) => {
+            "a meticulous researcher: gather the facts the task asks for, concisely, and say what is uncertain"
+        }
+        ("analyst", _) | ("", TaskKind::Analysis) => {
+            "an analyst: reason over the inputs you are given and draw clear, supported conclusions"
+        }
+        ("coder" | "developer", _) | ("", TaskKind::Processing) => {
+            "a careful engineer: produce correct, complete, documented work"
+        }
+        ("writer" | "reporter", _) | ("", TaskKind::Report) => {
+            "a clear writer: turn the inputs into a well-structured report"
+        }
         ("reviewer", _) => "a reviewer: find problems and suggest concrete improvements",
         _ => "a capable assistant completing one step of a larger plan",
     };
-    format!("You are {who}. You are working on one task of a plan; the outputs of the tasks it depends on are included.")
+    format!(
+        "You are {who}. You are working on one task of a plan; the outputs of the tasks it depends on are included."
+    )
 }
 
 impl PromptBuilder {
@@ -40,7 +52,11 @@ impl PromptBuilder {
     ///
     /// # Errors
     /// A permanent error when even the task alone does not fit the context window.
-    pub fn build(&self, ctx: &TaskContext, system: &str) -> Result<(Vec<ChatMessage>, Vec<String>, u64), TaskError> {
+    pub fn build(
+        &self,
+        ctx: &TaskContext,
+        system: &str,
+    ) -> Result<(Vec<ChatMessage>, Vec<String>, u64), TaskError> {
         let task = ctx.task();
         let mut head = format!("# Task: {}\n", task.title);
         if !task.description.is_empty() {
@@ -51,22 +67,37 @@ impl PromptBuilder {
             .inputs()
             .map(|(dep, outcome)| {
                 let (label, body) = match outcome {
-                    DependencyOutcome::Succeeded(out) => (format!("## {} ({})", dep.title, dep.id), out.text.clone()),
-                    DependencyOutcome::Failed(e) => (format!("## {} ({}) — FAILED", dep.title, dep.id), format!("This input is missing: the task failed ({e}).")),
-                    DependencyOutcome::Skipped(why) => (format!("## {} ({}) — NOT RUN", dep.title, dep.id), format!("This input is missing: {why}.")),
+                    DependencyOutcome::Succeeded(out) => {
+                        (format!("## {} ({})", dep.title, dep.id), out.text.clone())
+                    }
+                    DependencyOutcome::Failed(e) => (
+                        format!("## {} ({}) — FAILED", dep.title, dep.id),
+                        format!("This input is missing: the task failed ({e})."),
+                    ),
+                    DependencyOutcome::Skipped(why) => (
+                        format!("## {} ({}) — NOT RUN", dep.title, dep.id),
+                        format!("This input is missing: {why}."),
+                    ),
                 };
                 (label, body)
             })
             .collect();
         let fixed = estimate_tokens(system)
             + estimate_tokens(&head)
-            + inputs.iter().map(|(l, _)| estimate_tokens(l) + 2).sum::<u64>()
+            + inputs
+                .iter()
+                .map(|(l, _)| estimate_tokens(l) + 2)
+                .sum::<u64>()
             + MARGIN_TOKENS;
-        let window = u64::from(self.context_window).saturating_sub(u64::from(self.max_output_tokens));
+        let window =
+            u64::from(self.context_window).saturating_sub(u64::from(self.max_output_tokens));
         if fixed > window {
             return Err(TaskError::new(
                 TaskErrorKind::Permanent,
-                format!("the task alone (~{fixed} tokens) does not fit a {}-token context window with {} tokens for the answer", self.context_window, self.max_output_tokens),
+                format!(
+                    "the task alone (~{fixed} tokens) does not fit a {}-token context window with {} tokens for the answer",
+                    self.context_window, self.max_output_tokens
+                ),
             ));
         }
         let available = window - fixed;
@@ -84,8 +115,11 @@ impl PromptBuilder {
             if wanted <= available {
                 body.push_str(text);
             } else {
-                let share = u128::from(available) * u128::from(estimate_tokens(text)) / u128::from(wanted.max(1));
-                let keep_bytes = usize::try_from(share * 3).unwrap_or(usize::MAX).saturating_sub(40);
+                let share = u128::from(available) * u128::from(estimate_tokens(text))
+                    / u128::from(wanted.max(1));
+                let keep_bytes = usize::try_from(share * 3)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(40);
                 let mut end = keep_bytes.min(text.len());
                 while !text.is_char_boundary(end) {
                     end -= 1;
@@ -94,16 +128,26 @@ impl PromptBuilder {
                 body.push_str(&text[..end]);
                 if cut > 0 {
                     body.push_str(&format!("\n[… {cut} bytes of this input were cut to fit the model's context window …]"));
-                    cut_list.push(format!("{} (cut {cut} bytes)", label.trim_start_matches("## ")));
+                    cut_list.push(format!(
+                        "{} (cut {cut} bytes)",
+                        label.trim_start_matches("## ")
+                    ));
                 }
             }
             body.push('\n');
         }
         if !cut_list.is_empty() {
-            notes.push(format!("inputs shortened to fit the context window: {}", cut_list.join(", ")));
+            notes.push(format!(
+                "inputs shortened to fit the context window: {}",
+                cut_list.join(", ")
+            ));
         }
         body.push_str("\nComplete the task now.");
         let estimate = estimate_tokens(system) + estimate_tokens(&body) + 8;
-        Ok((vec![ChatMessage::system(system), ChatMessage::user(body)], notes, estimate))
+        Ok((
+            vec![ChatMessage::system(system), ChatMessage::user(body)],
+            notes,
+            estimate,
+        ))
     }
 }

@@ -63,7 +63,12 @@ pub enum TaskCategory {
 
 impl TaskCategory {
     /// All categories.
-    pub const ALL: [TaskCategory; 4] = [Self::Coding, Self::Analysis, Self::General, Self::Structured];
+    pub const ALL: [TaskCategory; 4] = [
+        Self::Coding,
+        Self::Analysis,
+        Self::General,
+        Self::Structured,
+    ];
 
     /// Parses a category name.
     #[must_use]
@@ -92,7 +97,17 @@ impl TaskCategory {
     #[must_use]
     pub fn of(task: &Task) -> Self {
         let role = task.role.as_deref().unwrap_or("").to_ascii_lowercase();
-        if ["coder", "developer", "implementer", "tester", "debugger", "optimizer", "code-implementer"].contains(&role.as_str()) {
+        if [
+            "coder",
+            "developer",
+            "implementer",
+            "tester",
+            "debugger",
+            "optimizer",
+            "code-implementer",
+        ]
+        .contains(&role.as_str())
+        {
             return Self::Coding;
         }
         if ["analyst", "reviewer", "architect", "critic", "security"].contains(&role.as_str()) {
@@ -104,8 +119,12 @@ impl TaskCategory {
         match &task.kind {
             TaskKind::Processing => Self::Coding,
             TaskKind::Analysis => Self::Analysis,
-            TaskKind::Other(k) if ["coding", "code", "implementation"].contains(&k.as_str()) => Self::Coding,
-            TaskKind::Other(k) if ["structured", "extraction", "json"].contains(&k.as_str()) => Self::Structured,
+            TaskKind::Other(k) if ["coding", "code", "implementation"].contains(&k.as_str()) => {
+                Self::Coding
+            }
+            TaskKind::Other(k) if ["structured", "extraction", "json"].contains(&k.as_str()) => {
+                Self::Structured
+            }
             _ => Self::General,
         }
     }
@@ -157,13 +176,21 @@ impl Default for RoutingTable {
     fn default() -> Self {
         use TaskCategory::{Analysis, Coding, General, Structured};
         let mut table = BTreeMap::new();
-        for (cat, model) in [(Coding, "deepseek-chat"), (Analysis, "deepseek-chat"), (General, "glm-4-9b"), (Structured, "deepseek-chat")] {
+        for (cat, model) in [
+            (Coding, "deepseek-chat"),
+            (Analysis, "deepseek-chat"),
+            (General, "glm-4-9b"),
+            (Structured, "deepseek-chat"),
+        ] {
             table.insert((Tier::Budget, cat), model.to_owned());
         }
         for tier in [Tier::Balanced, Tier::Premium] {
-            for (cat, model) in
-                [(Coding, "qwen-2.5-coder-32b"), (Analysis, "llama-3.3-70b"), (General, "llama-3.3-70b"), (Structured, "mistral-small-3.1")]
-            {
+            for (cat, model) in [
+                (Coding, "qwen-2.5-coder-32b"),
+                (Analysis, "llama-3.3-70b"),
+                (General, "llama-3.3-70b"),
+                (Structured, "mistral-small-3.1"),
+            ] {
                 table.insert((tier, cat), model.to_owned());
             }
         }
@@ -175,7 +202,9 @@ impl RoutingTable {
     /// An empty table.
     #[must_use]
     pub fn empty() -> Self {
-        Self { table: BTreeMap::new() }
+        Self {
+            table: BTreeMap::new(),
+        }
     }
 
     /// Sets one entry.
@@ -218,7 +247,13 @@ fn builtin_role(role: &str) -> RoleSettings {
         "validator" => (0.1, 1024, 0.8),
         _ => return RoleSettings::default(),
     };
-    RoleSettings { model: None, temperature: Some(t), max_tokens: Some(max), top_p: Some(p), system_prompt: None }
+    RoleSettings {
+        model: None,
+        temperature: Some(t),
+        max_tokens: Some(max),
+        top_p: Some(p),
+        system_prompt: None,
+    }
 }
 
 /// Where a task goes and how it is asked.
@@ -258,7 +293,13 @@ pub struct Router {
 
 impl Default for Router {
     fn default() -> Self {
-        Self { tier: Tier::Balanced, table: RoutingTable::default(), roles: BTreeMap::new(), default_model: None, fallbacks: Vec::new() }
+        Self {
+            tier: Tier::Balanced,
+            table: RoutingTable::default(),
+            roles: BTreeMap::new(),
+            default_model: None,
+            fallbacks: Vec::new(),
+        }
     }
 }
 
@@ -269,7 +310,8 @@ impl Router {
         let role_name = task.role.as_deref().unwrap_or("").to_ascii_lowercase();
         let builtin = builtin_role(&role_name);
         let configured = self.roles.get(&role_name);
-        let pick = |f: fn(&RoleSettings) -> Option<f32>| configured.and_then(f).or_else(|| f(&builtin));
+        let pick =
+            |f: fn(&RoleSettings) -> Option<f32>| configured.and_then(f).or_else(|| f(&builtin));
         let category = TaskCategory::of(task);
         let complexity = Complexity::of(task);
         let (model, reason) = if let Some(m) = &task.model {
@@ -277,13 +319,29 @@ impl Router {
         } else if let Some(m) = configured.and_then(|r| r.model.clone()) {
             (m, format!("role {role_name}"))
         } else {
-            let tier = if complexity == Complexity::Simple && self.tier != Tier::Premium { Tier::Budget } else { self.tier };
+            let tier = if complexity == Complexity::Simple && self.tier != Tier::Premium {
+                Tier::Budget
+            } else {
+                self.tier
+            };
             match self.table.get(tier, category) {
-                Some(m) => (m.to_owned(), format!("{tier} tier, {} task, {}", category.as_str(), complexity.as_str())),
+                Some(m) => (
+                    m.to_owned(),
+                    format!(
+                        "{tier} tier, {} task, {}",
+                        category.as_str(),
+                        complexity.as_str()
+                    ),
+                ),
                 None => (self.default_model.clone()?, "the default model".to_owned()),
             }
         };
-        let fallbacks = self.fallbacks.iter().filter(|f| **f != model).cloned().collect();
+        let fallbacks = self
+            .fallbacks
+            .iter()
+            .filter(|f| **f != model)
+            .cloned()
+            .collect();
         Some(Route {
             model,
             fallbacks,

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dagent_core::{
-    BoxFuture, ChatProvider, ChatRequest, CostTracker, ProviderErrorKind, Task, TaskContext, TaskError, TaskErrorKind,
-    TaskOutput, Usage,
+    BoxFuture, ChatProvider, ChatRequest, CostTracker, ProviderErrorKind, Task, TaskContext,
+    TaskError, TaskErrorKind, TaskOutput, Usage,
 };
 
 use crate::prompt::default_system_prompt;
@@ -26,7 +26,9 @@ pub struct LlmRunner {
 
 impl std::fmt::Debug for LlmRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmRunner").field("providers", &self.providers.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        f.debug_struct("LlmRunner")
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,7 +41,13 @@ impl LlmRunner {
         router: Router,
         ledger: Arc<CostLedger>,
     ) -> Self {
-        Self { providers, catalogue, router, ledger, stream: HashMap::new() }
+        Self {
+            providers,
+            catalogue,
+            router,
+            ledger,
+            stream: HashMap::new(),
+        }
     }
 
     /// Streams answers from `provider`.
@@ -70,7 +78,11 @@ impl LlmRunner {
     async fn attempt(&self, ctx: TaskContext) -> Result<TaskOutput, TaskError> {
         let task = ctx.task();
         let (route, chain) = self.chain(task)?;
-        let start = if ctx.attempt() >= 3 { ((ctx.attempt() - 2) as usize).min(chain.len() - 1) } else { 0 };
+        let start = if ctx.attempt() >= 3 {
+            ((ctx.attempt() - 2) as usize).min(chain.len() - 1)
+        } else {
+            0
+        };
         let mut notes = Vec::new();
         let mut last_error = None;
         for model_name in &chain[start..] {
@@ -78,16 +90,30 @@ impl LlmRunner {
                 TaskError::permanent(format!("unknown model \"{model_name}\": add it under [models.{model_name}] in dagent.toml"))
             })?;
             let provider = self.providers.get(&info.provider).ok_or_else(|| {
-                TaskError::permanent(format!("model \"{model_name}\" names provider \"{}\", which is not configured", info.provider))
+                TaskError::permanent(format!(
+                    "model \"{model_name}\" names provider \"{}\", which is not configured",
+                    info.provider
+                ))
             })?;
-            let max_tokens = route.max_tokens.unwrap_or(info.max_output_tokens).min(info.max_output_tokens.max(1));
-            let system = route.system_prompt.clone().unwrap_or_else(|| default_system_prompt(task.role.as_deref(), &task.kind));
-            let builder = PromptBuilder { context_window: info.context_window, max_output_tokens: max_tokens };
+            let max_tokens = route
+                .max_tokens
+                .unwrap_or(info.max_output_tokens)
+                .min(info.max_output_tokens.max(1));
+            let system = route
+                .system_prompt
+                .clone()
+                .unwrap_or_else(|| default_system_prompt(task.role.as_deref(), &task.kind));
+            let builder = PromptBuilder {
+                context_window: info.context_window,
+                max_output_tokens: max_tokens,
+            };
             let (messages, mut prompt_notes, prompt_estimate) = builder.build(&ctx, &system)?;
             // Worst case: a generous prompt estimate and every allowed output token.
             let worst_prompt = prompt_estimate + prompt_estimate / 4 + 16;
-            let worst = info.price.cost(Usage::new(worst_prompt, u64::from(max_tokens)));
-            let reservation = self.ledger.reserve(model_name, worst)?;
+            let worst = info
+                .price
+                .cost(Usage::new(worst_prompt, u64::from(max_tokens)));
+            let reservation = self.ledger.reserve_when_possible(model_name, worst).await?;
             let request = ChatRequest {
                 model: info.id.clone(),
                 messages,
@@ -105,14 +131,30 @@ impl LlmRunner {
                         Usage::new(prompt_estimate, estimate_tokens(&resp.content))
                     });
                     let cost = info.price.cost(usage);
-                    self.ledger.settle_with_role(reservation, &task.id, task.role.as_deref(), model_name, usage, cost);
+                    self.ledger.settle_with_role(
+                        reservation,
+                        &task.id,
+                        task.role.as_deref(),
+                        model_name,
+                        usage,
+                        cost,
+                    );
                     notes.append(&mut prompt_notes);
-                    return Ok(TaskOutput { text: resp.content, usage: Some(usage), cost: Some(cost), model: Some(model_name.clone()), notes });
+                    return Ok(TaskOutput {
+                        text: resp.content,
+                        usage: Some(usage),
+                        cost: Some(cost),
+                        model: Some(model_name.clone()),
+                        notes,
+                    });
                 }
                 Err(e) => {
                     self.ledger.release(reservation);
                     if e.kind() == ProviderErrorKind::NotFound {
-                        notes.push(format!("{model_name} unavailable ({}); tried the next fallback", e.message()));
+                        notes.push(format!(
+                            "{model_name} unavailable ({}); tried the next fallback",
+                            e.message()
+                        ));
                         last_error = Some(e);
                         continue;
                     }
@@ -120,7 +162,10 @@ impl LlmRunner {
                 }
             }
         }
-        Err(last_error.map_or_else(|| TaskError::new(TaskErrorKind::Permanent, "no model could run the task"), Into::into))
+        Err(last_error.map_or_else(
+            || TaskError::new(TaskErrorKind::Permanent, "no model could run the task"),
+            Into::into,
+        ))
     }
 }
 

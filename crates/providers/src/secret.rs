@@ -16,7 +16,10 @@ impl ApiKey {
     /// Reads the key from environment variable `var`; `None` when unset or empty.
     #[must_use]
     pub fn from_env(var: &str) -> Option<Self> {
-        std::env::var(var).ok().filter(|v| !v.trim().is_empty()).map(|v| Self(v.trim().to_owned()))
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Self(v.trim().to_owned()))
     }
 
     pub(crate) fn expose(&self) -> &str {
@@ -25,7 +28,11 @@ impl ApiKey {
 
     /// Replaces every occurrence of the key in `text` (servers sometimes echo it back).
     pub(crate) fn scrub(&self, text: &str) -> String {
-        if self.0.len() >= 4 && text.contains(&self.0) { text.replace(&self.0, "***") } else { text.to_owned() }
+        if self.0.len() >= 4 && text.contains(&self.0) {
+            text.replace(&self.0, "***")
+        } else {
+            text.to_owned()
+        }
     }
 }
 

@@ -23,7 +23,7 @@ mod writeback;
 pub use error::{PlanError, PlanErrorKind};
 pub use format::PlanFormat;
 pub use source::{Location, SourceMap, Span};
-pub use writeback::annotate;
+pub use writeback::{annotate, write_back};
 
 use std::path::Path;
 

@@ -54,6 +54,9 @@ struct RawTask<I> {
     depends_on: Option<Vec<I>>,
     model: Option<String>,
     simulate: Option<RawSimulate>,
+    /// Written by `dagent run --write-back`; kept in the file, not used as input.
+    #[allow(dead_code)]
+    result: Option<String>,
 }
 
 #[derive(Deserialize)]

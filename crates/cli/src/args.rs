@@ -60,6 +60,75 @@ pub(crate) enum Command {
     ///   dagent run plan.toml --simulate --mode batched --failure-mode fail_fast
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+
+    /// Show providers, models and prices, and the routing table of a configuration; with
+    /// --plan, which model each task of a plan goes to and why.
+    Models(ModelsArgs),
+
+    /// Cost calculator: a scenario (tokens per request, requests per day) priced for each
+    /// model, per request and per month, with savings against a baseline model.
+    ///
+    ///   dagent cost --input-tokens 2000 --output-tokens 500 --requests-per-day 1000
+    ///
+    ///   dagent cost --models deepseek-chat,llama-3.3-70b --baseline claude-3.5-sonnet --format json
+    #[command(verbatim_doc_comment)]
+    Cost(CostArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ModelsArgs {
+    /// Configuration file [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Also show the route of every task of this plan.
+    #[arg(long, value_name = "PLAN")]
+    pub(crate) plan: Option<PathBuf>,
+
+    /// text or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+    pub(crate) format: TableFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CostArgs {
+    /// Configuration file (for [models.*] prices) [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Prompt tokens per request.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub(crate) input_tokens: u64,
+
+    /// Completion tokens per request.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub(crate) output_tokens: u64,
+
+    /// Requests per day.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub(crate) requests_per_day: u64,
+
+    /// Days in a month.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub(crate) days: u64,
+
+    /// Models to price, comma-separated [default: every known model].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub(crate) models: Vec<String>,
+
+    /// The model savings are measured against.
+    #[arg(long, value_name = "MODEL", default_value = "claude-3.5-sonnet")]
+    pub(crate) baseline: String,
+
+    /// text or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+    pub(crate) format: TableFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TableFormat {
+    Text,
+    Json,
 }
 
 /// Flags shared by commands that read a plan.
@@ -91,9 +160,19 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) plan: PlanArgs,
 
-    /// Simulate: each task sleeps its estimate instead of calling a model.
+    /// Simulate: each task sleeps its estimate instead of calling a model. Without it,
+    /// tasks call the models of dagent.toml ([providers.*], [models.*], [routing]).
     #[arg(long)]
     pub(crate) simulate: bool,
+
+    /// Write the plan back with dependencies and results (execution_res for DeerFlow
+    /// plans, result for native ones); "-" for stdout.
+    #[arg(long, value_name = "OUT")]
+    pub(crate) write_back: Option<PathBuf>,
+
+    /// Runs per day, for the report's monthly cost projection (30-day months).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) runs_per_day: u64,
 
     /// Multiply simulated durations by F (0.01 previews a schedule 100 times faster).
     #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_scale)]

@@ -66,6 +66,7 @@ impl Parallelization {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Config {
     pub(crate) parallelization: Parallelization,
+    pub(crate) models: crate::models_config::ModelConfig,
     /// Where it came from, for messages.
     pub(crate) source: Option<PathBuf>,
 }
@@ -74,6 +75,11 @@ pub(crate) struct Config {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     parallelization: Option<RawParallelization>,
+    providers: Option<std::collections::BTreeMap<String, crate::models_config::RawProvider>>,
+    models: Option<std::collections::BTreeMap<String, crate::models_config::RawModel>>,
+    routing: Option<crate::models_config::RawRouting>,
+    roles: Option<std::collections::BTreeMap<String, crate::models_config::RawRole>>,
+    budget: Option<crate::models_config::RawBudget>,
 }
 
 #[derive(Deserialize, Default)]
@@ -117,7 +123,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, Failure> {
                 "error: {origin}: cannot read the configuration: {e}"
             ))
         })?;
-        config.parallelization = parse(&text, &origin)?;
+        (config.parallelization, config.models) = parse(&text, &origin)?;
         config.source = Some(path.clone());
     }
     apply_env(&mut config.parallelization, |k| std::env::var(k).ok())?;
@@ -128,15 +134,35 @@ fn at(text: &str, origin: &str, span: std::ops::Range<usize>, msg: impl Into<Str
     Failure::from(PlanError::new(PlanErrorKind::Schema, origin, msg).with_span(text, Some(span)))
 }
 
-fn parse(text: &str, origin: &str) -> Result<Parallelization, Failure> {
+fn parse(
+    text: &str,
+    origin: &str,
+) -> Result<(Parallelization, crate::models_config::ModelConfig), Failure> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let kind = PlanErrorKind::Schema;
         Failure::from(
             PlanError::new(kind, origin, e.message().trim().to_owned()).with_span(text, e.span()),
         )
     })?;
+    let models = crate::models_config::build(crate::models_config::RawSections {
+        providers: raw.providers,
+        models: raw.models,
+        routing: raw.routing,
+        roles: raw.roles,
+        budget: raw.budget,
+    })
+    .map_err(|(span, msg)| at(text, origin, span, msg))?;
+    let p = parse_parallelization(raw.parallelization, text, origin)?;
+    Ok((p, models))
+}
+
+fn parse_parallelization(
+    r: Option<RawParallelization>,
+    text: &str,
+    origin: &str,
+) -> Result<Parallelization, Failure> {
     let mut p = Parallelization::default();
-    let Some(r) = raw.parallelization else {
+    let Some(r) = r else {
         return Ok(p);
     };
     let err = |s: &std::ops::Range<usize>, m: String| at(text, origin, s.clone(), m);
@@ -337,7 +363,7 @@ mod tests {
     #[test]
     fn file_then_env() {
         let text = "[parallelization]\nmax_concurrent_tasks = 4\nfailure_mode = \"fail_fast\"\nretry_backoff_seconds = [1, 5, 15]\ntask_timeout_seconds = 0\n";
-        let mut p = parse(text, "dagent.toml").unwrap();
+        let (mut p, _) = parse(text, "dagent.toml").unwrap();
         assert_eq!(p.max_concurrent_tasks, 4);
         assert_eq!(p.failure_mode, FailureMode::FailFast);
         assert_eq!(p.retry_backoff.len(), 3);

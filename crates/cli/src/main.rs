@@ -7,7 +7,11 @@
 mod analyze;
 mod args;
 mod config;
+mod cost;
 mod diag;
+mod llm;
+mod models;
+mod models_config;
 mod progress;
 mod render;
 mod run;
@@ -21,6 +25,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Analyze(a) => analyze::run(&a),
         args::Command::Run(a) => run::run(&a),
+        args::Command::Models(a) => models::run(&a),
+        args::Command::Cost(a) => cost::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dagent_core::Plan;
+use dagent_core::{Plan, TaskRunner};
 use dagent_executor::{Executor, ExecutorConfig, PlanGraph, RetryPolicy, SimulatedRunner};
 
 use crate::analyze::prepare;
@@ -82,21 +82,27 @@ fn scaled(plan: &Plan, factor: f64) -> Plan {
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let config = crate::config::load(args.plan.config.as_deref())?;
-    if !args.simulate {
-        return Err(Failure::bad_input(
-            "error: running tasks against model providers is not available in this version; \
-             add --simulate to run each task as a sleep of its estimate and preview the schedule",
-        ));
-    }
     let prepared = prepare(&args.plan, &config)?;
-    let exec_config = settings(args, &config.parallelization);
-    let plan = Arc::new(scaled(&prepared.loaded.plan, args.time_scale));
+    let mut exec_config = settings(args, &config.parallelization);
+    let plan = Arc::new(if args.simulate {
+        scaled(&prepared.loaded.plan, args.time_scale)
+    } else {
+        prepared.loaded.plan.clone()
+    });
     let graph = PlanGraph::new(&plan, prepared.resolution.graph.deps().clone())
         .map_err(|e| Failure::bad_input(format!("error: {}: {e}", prepared.loaded.origin)))?;
-    let runner = Arc::new(
-        SimulatedRunner::new(args.default_estimate.mul_f64(args.time_scale))
-            .with_task_timeout(exec_config.task_timeout),
-    );
+    let mut ledger = None;
+    let runner: Arc<dyn TaskRunner> = if args.simulate {
+        Arc::new(
+            SimulatedRunner::new(args.default_estimate.mul_f64(args.time_scale))
+                .with_task_timeout(exec_config.task_timeout),
+        )
+    } else {
+        let wired = crate::llm::wire(&config.models, &plan, &prepared.loaded.origin)?;
+        exec_config.key_limits = wired.key_limits;
+        ledger = Some(wired.ledger);
+        wired.runner
+    };
     let progress = Arc::new(Progress::new(args.quiet, plan.tasks.len()));
     let executor = Executor::new(exec_config).with_observer(progress.clone());
     let token = executor.cancellation_token();
@@ -114,16 +120,37 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         executor.run(Arc::clone(&plan), &graph, runner).await
     });
     progress.finish();
+    let costs = ledger.as_ref().map(|l| l.summary());
+    if let Some(warning) = ledger.as_ref().and_then(|l| l.take_warning()) {
+        eprintln!("warning: {warning}");
+    }
     let view = render::RunView {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,
         report: &report,
-        simulated: true,
+        simulated: args.simulate,
+        costs: costs.as_ref(),
+        runs_per_day: args.runs_per_day,
     };
+    if let Some(path) = &args.write_back {
+        let results: Vec<Option<String>> = report
+            .tasks
+            .iter()
+            .map(|t| t.output.as_ref().map(|o| o.text.clone()))
+            .collect();
+        let text = dagent_adapters::write_back(
+            &prepared.loaded,
+            prepared.resolution.graph.deps(),
+            &results,
+        )?;
+        write_output(path, &text)?;
+    }
     if let Some(path) = &args.report {
         write_output(path, &render::run_json(&view))?;
     }
-    if args.report.as_deref().is_none_or(|p| p.as_os_str() != "-") {
+    let to_stdout =
+        |p: &Option<std::path::PathBuf>| p.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if !to_stdout(&args.report) && !to_stdout(&args.write_back) {
         print!("{}", render::run_text(&view));
     }
     Ok(if report.all_succeeded() {

@@ -7,6 +7,7 @@ use dagent_adapters::LoadedPlan;
 use dagent_analyzers::Resolution;
 use dagent_core::format_duration;
 use dagent_executor::{RunReport, TaskStatus};
+use dagent_providers::CostSummary;
 use serde::Serialize;
 
 /// What the run renderers need.
@@ -15,6 +16,8 @@ pub(crate) struct RunView<'a> {
     pub(crate) resolution: &'a Resolution,
     pub(crate) report: &'a RunReport,
     pub(crate) simulated: bool,
+    pub(crate) costs: Option<&'a CostSummary>,
+    pub(crate) runs_per_day: u64,
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -94,6 +97,34 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     if let Some(stop) = &r.stopped {
         let _ = writeln!(out, "Stopped early: {stop}");
     }
+    if let Some(c) = v.costs {
+        let _ = writeln!(
+            out,
+            "Tokens {} in + {} out · cost {}{} · monthly at {} run{}/day: {}",
+            c.total.usage.prompt_tokens,
+            c.total.usage.completion_tokens,
+            c.total.cost,
+            c.budget
+                .map_or_else(String::new, |b| format!(" of a {b} budget")),
+            v.runs_per_day,
+            if v.runs_per_day == 1 { "" } else { "s" },
+            c.monthly_projection(v.runs_per_day)
+        );
+        for (model, t) in &c.by_model {
+            let _ = writeln!(
+                out,
+                "  {model:<24} {:>4} calls  {:>8} in  {:>8} out  {}",
+                t.calls, t.usage.prompt_tokens, t.usage.completion_tokens, t.cost
+            );
+        }
+        if c.refused > 0 {
+            let _ = writeln!(
+                out,
+                "  {} call(s) not launched: their worst case could cross the budget",
+                c.refused
+            );
+        }
+    }
     out
 }
 
@@ -113,7 +144,28 @@ struct Doc<'a> {
     retries: u32,
     stopped: Option<String>,
     counts: Counts,
+    cost: Option<CostDoc>,
     tasks: Vec<TaskDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct CostDoc {
+    total_usd: String,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    budget_usd: Option<String>,
+    refused_calls: u64,
+    runs_per_day: u64,
+    monthly_projection_usd: String,
+    by_model: std::collections::BTreeMap<String, ModelCostDoc>,
+}
+
+#[derive(Serialize)]
+struct ModelCostDoc {
+    calls: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cost_usd: String,
 }
 
 #[derive(Serialize)]
@@ -145,6 +197,11 @@ struct TaskDoc<'a> {
     error: Option<ErrorDoc<'a>>,
     reason: Option<&'a str>,
     output: Option<&'a str>,
+    model: Option<&'a str>,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    cost_usd: Option<String>,
+    notes: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -155,6 +212,11 @@ struct ErrorDoc<'a> {
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Exact dollars as a decimal string without the sign ("0.000123"), so tools never parse floats.
+fn usd(m: dagent_core::Money) -> String {
+    m.to_string().trim_start_matches('$').to_owned()
 }
 
 fn round3(x: f64) -> f64 {
@@ -190,6 +252,30 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
             skipped: r.count(TaskStatus::Skipped),
             cancelled: r.count(TaskStatus::Cancelled),
         },
+        cost: v.costs.map(|c| CostDoc {
+            total_usd: usd(c.total.cost),
+            prompt_tokens: c.total.usage.prompt_tokens,
+            completion_tokens: c.total.usage.completion_tokens,
+            budget_usd: c.budget.map(usd),
+            refused_calls: c.refused,
+            runs_per_day: v.runs_per_day,
+            monthly_projection_usd: usd(c.monthly_projection(v.runs_per_day)),
+            by_model: c
+                .by_model
+                .iter()
+                .map(|(m, t)| {
+                    (
+                        m.clone(),
+                        ModelCostDoc {
+                            calls: t.calls,
+                            prompt_tokens: t.usage.prompt_tokens,
+                            completion_tokens: t.usage.completion_tokens,
+                            cost_usd: usd(t.cost),
+                        },
+                    )
+                })
+                .collect(),
+        }),
         tasks: r
             .tasks
             .iter()
@@ -213,6 +299,23 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
                 }),
                 reason: t.reason.as_deref(),
                 output: t.output.as_ref().map(|o| o.text.as_str()),
+                model: t.output.as_ref().and_then(|o| o.model.as_deref()),
+                prompt_tokens: t
+                    .output
+                    .as_ref()
+                    .and_then(|o| o.usage)
+                    .map(|u| u.prompt_tokens),
+                completion_tokens: t
+                    .output
+                    .as_ref()
+                    .and_then(|o| o.usage)
+                    .map(|u| u.completion_tokens),
+                cost_usd: t.output.as_ref().and_then(|o| o.cost).map(usd),
+                notes: t
+                    .output
+                    .as_ref()
+                    .map(|o| o.notes.iter().map(String::as_str).collect())
+                    .unwrap_or_default(),
             })
             .collect(),
     };

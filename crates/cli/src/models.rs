@@ -1,0 +1,163 @@
+//! `dagent models`: providers, models, prices and the routing table.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use dagent_providers::{TaskCategory, Tier};
+use serde_json::json;
+
+use crate::args::{ModelsArgs, TableFormat};
+use crate::diag::Failure;
+
+pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
+    let config = crate::config::load(args.config.as_deref())?;
+    let m = &config.models;
+    let plan = match &args.plan {
+        Some(p) => Some(dagent_adapters::load_plan(p, None)?),
+        None => None,
+    };
+    let routes: Vec<(String, Option<dagent_providers::Route>)> = plan
+        .as_ref()
+        .map(|l| {
+            l.plan
+                .tasks
+                .iter()
+                .map(|t| (t.id.to_string(), m.router.route(t)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if args.format == TableFormat::Json {
+        let doc = json!({
+            "providers": m.providers.iter().map(|p| json!({
+                "name": p.name, "kind": p.kind.as_str(), "base_urls": p.base_urls,
+                "api_key_env": p.api_key_env,
+                "api_key_set": p.api_key_env.as_deref().is_some_and(|v| std::env::var(v).is_ok_and(|x| !x.is_empty())),
+                "max_concurrent": p.max_concurrent, "stream": p.stream,
+            })).collect::<Vec<_>>(),
+            "models": m.catalogue.iter().map(|x| json!({
+                "name": x.name, "provider": x.provider, "id": x.id,
+                "input_per_million_usd": x.price.input_per_million.to_string().trim_start_matches('$'),
+                "output_per_million_usd": x.price.output_per_million.to_string().trim_start_matches('$'),
+                "context_window": x.context_window, "max_output_tokens": x.max_output_tokens, "capabilities": x.capabilities,
+            })).collect::<Vec<_>>(),
+            "routing": {
+                "tier": m.router.tier.as_str(),
+                "default_model": m.router.default_model,
+                "fallbacks": m.router.fallbacks,
+                "table": Tier::ALL.iter().map(|t| (t.as_str().to_owned(), serde_json::Value::Object(TaskCategory::ALL.iter().map(|c| (c.as_str().to_owned(), json!(m.router.table.get(*t, *c)))).collect()))).collect::<serde_json::Map<_, _>>(),
+                "roles": m.router.roles.iter().map(|(k, r)| (k.clone(), json!({"model": r.model, "temperature": r.temperature, "max_tokens": r.max_tokens, "top_p": r.top_p}))).collect::<serde_json::Map<_, _>>(),
+            },
+            "tasks": routes.iter().map(|(id, r)| json!({"id": id, "model": r.as_ref().map(|r| r.model.clone()), "reason": r.as_ref().map(|r| r.reason.clone()), "fallbacks": r.as_ref().map(|r| r.fallbacks.clone())})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::from("Providers\n");
+    if m.providers.is_empty() {
+        out.push_str("  (none configured: add [providers.NAME] to dagent.toml)\n");
+    }
+    for p in &m.providers {
+        let key = match &p.api_key_env {
+            Some(v) if std::env::var(v).is_ok_and(|x| !x.is_empty()) => {
+                format!("key from {v} (set)")
+            }
+            Some(v) => format!("key from {v} (NOT SET)"),
+            None => "no key".to_owned(),
+        };
+        let conc = p.max_concurrent.map_or_else(
+            || "no per-endpoint limit".to_owned(),
+            |c| format!("{c} at a time per endpoint"),
+        );
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<10} {}  {key}  {conc}",
+            p.name,
+            p.kind.as_str(),
+            p.base_urls.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nModels (USD per 1M tokens in / out; built-in prices as of {}, override under [models.NAME])",
+        dagent_providers::BUILTIN_PRICES_AS_OF
+    );
+    for x in m.catalogue.iter() {
+        let _ = writeln!(
+            out,
+            "  {:<22} {:<12} {:<44} {:>9} {:>9}  {:>7} ctx",
+            x.name,
+            x.provider,
+            x.id,
+            x.price.input_per_million.to_string(),
+            x.price.output_per_million.to_string(),
+            x.context_window
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nRouting (tier in use: {}; simple tasks use the budget row except in premium)",
+        m.router.tier
+    );
+    let _ = writeln!(
+        out,
+        "  {:<9} {:<20} {:<20} {:<20} {:<20}",
+        "tier", "coding", "analysis", "general", "structured"
+    );
+    for t in Tier::ALL {
+        let cell = |c| m.router.table.get(t, c).unwrap_or("-").to_owned();
+        let mark = if t == m.router.tier { "*" } else { " " };
+        let _ = writeln!(
+            out,
+            " {mark}{:<9} {:<20} {:<20} {:<20} {:<20}",
+            t.as_str(),
+            cell(TaskCategory::Coding),
+            cell(TaskCategory::Analysis),
+            cell(TaskCategory::General),
+            cell(TaskCategory::Structured)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  default model: {}",
+        m.router.default_model.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "  fallbacks: {}",
+        if m.router.fallbacks.is_empty() {
+            "-".to_owned()
+        } else {
+            m.router.fallbacks.join(" → ")
+        }
+    );
+    if !m.router.roles.is_empty() {
+        out.push_str("\nRoles\n");
+        for (name, r) in &m.router.roles {
+            let _ = writeln!(
+                out,
+                "  {name:<12} model {}  temperature {}  max_tokens {}  top_p {}",
+                r.model.as_deref().unwrap_or("(table)"),
+                r.temperature.map_or("-".into(), |x| x.to_string()),
+                r.max_tokens.map_or("-".into(), |x| x.to_string()),
+                r.top_p.map_or("-".into(), |x| x.to_string()),
+            );
+        }
+    }
+    if !routes.is_empty() {
+        out.push_str("\nTasks\n");
+        for (id, r) in &routes {
+            match r {
+                Some(r) => {
+                    let _ = writeln!(out, "  {id:<20} {:<22} {}", r.model, r.reason);
+                }
+                None => {
+                    let _ = writeln!(out, "  {id:<20} (no model: set routing.default_model)");
+                }
+            }
+        }
+    }
+    for line in out.lines() {
+        println!("{}", line.trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}

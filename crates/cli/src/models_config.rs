@@ -1,0 +1,337 @@
+//! The model side of `dagent.toml`: `[providers.*]`, `[models.*]`, `[routing]`,
+//! `[roles.*]` and `[budget]`, validated with line:column errors.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use dagent_core::{Money, Price};
+use dagent_providers::{
+    Catalogue, ModelInfo, ProviderKind, ProviderSpec, RoleSettings, Router, TaskCategory, Tier,
+};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Providers, models, routing and budget, after validation.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ModelConfig {
+    pub(crate) providers: Vec<ProviderSpec>,
+    pub(crate) catalogue: Catalogue,
+    pub(crate) router: Router,
+    pub(crate) budget: Option<Money>,
+    pub(crate) warn_at: Option<f64>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            providers: Vec::new(),
+            catalogue: Catalogue::builtin(),
+            router: Router::default(),
+            budget: None,
+            warn_at: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvider {
+    kind: Spanned<String>,
+    base_url: Option<String>,
+    base_urls: Option<Vec<String>>,
+    api_key_env: Option<String>,
+    max_concurrent: Option<Spanned<i64>>,
+    timeout_seconds: Option<Spanned<f64>>,
+    stream: Option<bool>,
+    http_referer: Option<String>,
+    x_title: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawModel {
+    provider: Spanned<String>,
+    id: Option<String>,
+    pricing: Option<RawPricing>,
+    context_window: Option<Spanned<i64>>,
+    max_output_tokens: Option<Spanned<i64>>,
+    capabilities: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPricing {
+    input: Spanned<String>,
+    output: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouting {
+    tier: Option<Spanned<String>>,
+    default_model: Option<Spanned<String>>,
+    fallbacks: Option<Vec<Spanned<String>>>,
+    tiers: Option<BTreeMap<String, BTreeMap<String, Spanned<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRole {
+    model: Option<Spanned<String>>,
+    temperature: Option<Spanned<f64>>,
+    max_tokens: Option<Spanned<i64>>,
+    top_p: Option<Spanned<f64>>,
+    system_prompt: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBudget {
+    max_usd: Spanned<String>,
+    warn_at: Option<Spanned<f64>>,
+}
+
+/// The raw sections, as deserialized.
+#[derive(Default)]
+pub(crate) struct RawSections {
+    pub(crate) providers: Option<BTreeMap<String, RawProvider>>,
+    pub(crate) models: Option<BTreeMap<String, RawModel>>,
+    pub(crate) routing: Option<RawRouting>,
+    pub(crate) roles: Option<BTreeMap<String, RawRole>>,
+    pub(crate) budget: Option<RawBudget>,
+}
+
+/// A validation error: the span and message.
+pub(crate) type Problem = (Range<usize>, String);
+
+fn price(s: &Spanned<String>, what: &str) -> Result<Money, Problem> {
+    s.get_ref()
+        .parse()
+        .map_err(|e| (s.span(), format!("{what}: {e}")))
+}
+
+fn positive_u32(v: &Spanned<i64>, what: &str) -> Result<u32, Problem> {
+    u32::try_from(*v.get_ref())
+        .ok()
+        .filter(|&x| x > 0)
+        .ok_or_else(|| (v.span(), format!("{what} must be a positive whole number")))
+}
+
+/// Validates the raw sections into providers, catalogue, router and budget.
+pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
+    let mut cfg = ModelConfig::default();
+    for (name, p) in raw.providers.unwrap_or_default() {
+        let kind = ProviderKind::parse(p.kind.get_ref()).ok_or_else(|| {
+            (
+                p.kind.span(),
+                format!(
+                    "unknown provider kind {:?}: expected openai, openrouter, lmstudio or ollama",
+                    p.kind.get_ref()
+                ),
+            )
+        })?;
+        let mut base_urls: Vec<String> = p.base_urls.unwrap_or_default();
+        if let Some(u) = p.base_url {
+            base_urls.insert(0, u);
+        }
+        if base_urls.is_empty() {
+            match kind.default_base_url() {
+                Some(u) => base_urls.push(u.to_owned()),
+                None => {
+                    return Err((
+                        p.kind.span(),
+                        format!(
+                            "provider \"{name}\" of kind openai needs base_url (e.g. \"http://127.0.0.1:8080/v1\")"
+                        ),
+                    ));
+                }
+            }
+        }
+        let max_concurrent = p
+            .max_concurrent
+            .map(|v| positive_u32(&v, "max_concurrent").map(|x| x as usize))
+            .transpose()?;
+        let timeout = match p.timeout_seconds {
+            Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 => {
+                Duration::from_secs_f64(*v.get_ref())
+            }
+            Some(v) => return Err((v.span(), "timeout_seconds must be a positive number".into())),
+            None => Duration::from_secs(300),
+        };
+        let mut headers = Vec::new();
+        if let Some(r) = p.http_referer {
+            headers.push(("HTTP-Referer".to_owned(), r));
+        }
+        if let Some(t) = p.x_title {
+            headers.push(("X-Title".to_owned(), t));
+        }
+        cfg.providers.push(ProviderSpec {
+            name,
+            kind,
+            base_urls,
+            api_key_env: p
+                .api_key_env
+                .or_else(|| kind.default_key_env().map(str::to_owned)),
+            max_concurrent,
+            timeout,
+            headers,
+            stream: p.stream.unwrap_or(false),
+        });
+    }
+    for (name, m) in raw.models.unwrap_or_default() {
+        if !cfg
+            .providers
+            .iter()
+            .any(|p| &p.name == m.provider.get_ref())
+        {
+            let known: Vec<&str> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
+            return Err((
+                m.provider.span(),
+                format!(
+                    "model \"{name}\" names provider \"{}\", which is not configured (configured: {})",
+                    m.provider.get_ref(),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        let existing = cfg.catalogue.get(&name).cloned();
+        let (input, output) = match (&m.pricing, &existing) {
+            (Some(p), _) => (
+                price(&p.input, "pricing.input")?,
+                price(&p.output, "pricing.output")?,
+            ),
+            (None, Some(e)) => (e.price.input_per_million, e.price.output_per_million),
+            (None, None) => (Money::ZERO, Money::ZERO),
+        };
+        let context_window = match &m.context_window {
+            Some(v) => positive_u32(v, "context_window")?,
+            None => existing.as_ref().map_or(8192, |e| e.context_window),
+        };
+        let max_output_tokens = match &m.max_output_tokens {
+            Some(v) => positive_u32(v, "max_output_tokens")?,
+            None => existing
+                .as_ref()
+                .map_or(1024, |e| e.max_output_tokens)
+                .min(context_window / 2),
+        };
+        cfg.catalogue.insert(ModelInfo {
+            id: m
+                .id
+                .clone()
+                .or_else(|| existing.as_ref().map(|e| e.id.clone()))
+                .unwrap_or_else(|| name.clone()),
+            name,
+            provider: m.provider.get_ref().clone(),
+            price: Price::new(input, output),
+            context_window,
+            max_output_tokens,
+            capabilities: m.capabilities.unwrap_or_default(),
+        });
+    }
+    let known_model = |s: &Spanned<String>, cat: &Catalogue| -> Result<String, Problem> {
+        let name = s.get_ref();
+        if cat.get(name).is_some() {
+            Ok(name.clone())
+        } else {
+            Err((
+                s.span(),
+                format!(
+                    "unknown model \"{name}\": define it under [models.{name}] (known: {})",
+                    cat.names().join(", ")
+                ),
+            ))
+        }
+    };
+    let routing = raw.routing.unwrap_or_default();
+    if let Some(t) = &routing.tier {
+        cfg.router.tier = Tier::parse(t.get_ref()).ok_or_else(|| {
+            (
+                t.span(),
+                format!(
+                    "unknown tier {:?}: expected budget, balanced or premium",
+                    t.get_ref()
+                ),
+            )
+        })?;
+    }
+    if let Some(d) = &routing.default_model {
+        cfg.router.default_model = Some(known_model(d, &cfg.catalogue)?);
+    }
+    for f in routing.fallbacks.unwrap_or_default() {
+        cfg.router.fallbacks.push(known_model(&f, &cfg.catalogue)?);
+    }
+    if let Some(tiers) = routing.tiers {
+        let mut table = cfg.router.table.clone();
+        for (tier_name, entries) in tiers {
+            let Some(tier) = Tier::parse(&tier_name) else {
+                let span = entries.values().next().map_or(0..0, Spanned::span);
+                return Err((
+                    span,
+                    format!(
+                        "unknown tier [routing.tiers.{tier_name}]: expected budget, balanced or premium"
+                    ),
+                ));
+            };
+            for (cat_name, model) in entries {
+                let cat = TaskCategory::parse(&cat_name).ok_or_else(|| {
+                    (model.span(), format!("unknown task category \"{cat_name}\": expected coding, analysis, general or structured"))
+                })?;
+                table.set(tier, cat, known_model(&model, &cfg.catalogue)?);
+            }
+        }
+        cfg.router.table = table;
+    }
+    for (name, r) in raw.roles.unwrap_or_default() {
+        let model = r
+            .model
+            .as_ref()
+            .map(|m| known_model(m, &cfg.catalogue))
+            .transpose()?;
+        let unit =
+            |v: &Option<Spanned<f64>>, what: &str, max: f64| -> Result<Option<f32>, Problem> {
+                v.as_ref()
+                    .map(|v| {
+                        let x = *v.get_ref();
+                        #[allow(clippy::cast_possible_truncation)]
+                        if (0.0..=max).contains(&x) {
+                            Ok(x as f32)
+                        } else {
+                            Err((v.span(), format!("{what} must be between 0 and {max}")))
+                        }
+                    })
+                    .transpose()
+            };
+        cfg.router.roles.insert(
+            name.to_ascii_lowercase(),
+            RoleSettings {
+                model,
+                temperature: unit(&r.temperature, "temperature", 2.0)?,
+                max_tokens: r
+                    .max_tokens
+                    .as_ref()
+                    .map(|v| positive_u32(v, "max_tokens"))
+                    .transpose()?,
+                top_p: unit(&r.top_p, "top_p", 1.0)?,
+                system_prompt: r.system_prompt,
+            },
+        );
+    }
+    if let Some(b) = raw.budget {
+        cfg.budget = Some(price(&b.max_usd, "budget.max_usd")?);
+        if let Some(w) = b.warn_at {
+            if !(0.0..=1.0).contains(w.get_ref()) {
+                return Err((
+                    w.span(),
+                    "warn_at must be a fraction between 0 and 1".into(),
+                ));
+            }
+            cfg.warn_at = Some(*w.get_ref());
+        }
+    }
+    Ok(cfg)
+}

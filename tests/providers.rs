@@ -559,3 +559,44 @@ async fn the_budget_cap_is_never_crossed_under_concurrency() {
     );
     assert_eq!(ledger.spent(), summary.total.cost);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_pool_spreads_calls_over_its_servers() {
+    let a = MockServer::start().await;
+    let b = MockServer::start().await;
+    for s in [&a, &b] {
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(completion("ok"))
+                    .set_delay(Duration::from_millis(50)),
+            )
+            .mount(s)
+            .await;
+    }
+    let pool = Arc::new(EndpointPool::new(
+        "pool",
+        vec![
+            Arc::new(OpenAiCompatible::new("pool", a.uri())),
+            Arc::new(OpenAiCompatible::new("pool", b.uri())),
+        ],
+    ));
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move { pool.chat(&request()).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let (na, nb) = (
+        a.received_requests().await.unwrap().len(),
+        b.received_requests().await.unwrap().len(),
+    );
+    assert_eq!(na + nb, 8);
+    assert!(
+        na >= 2 && nb >= 2,
+        "least-busy spreads the load: {na} and {nb}"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod analyze_cli;
 mod core_ports;
+mod e2e;
 mod executor;
 mod formats;
 mod properties;

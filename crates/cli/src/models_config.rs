@@ -248,6 +248,10 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
         }
     };
     let routing = raw.routing.unwrap_or_default();
+    if routing.default_model.is_some() && routing.tier.is_none() && routing.tiers.is_none() {
+        // Only a default model: it serves every task a role or the task itself does not route.
+        cfg.router.table = dagent_providers::RoutingTable::empty();
+    }
     if let Some(t) = &routing.tier {
         cfg.router.tier = Tier::parse(t.get_ref()).ok_or_else(|| {
             (

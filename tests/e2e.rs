@@ -1,0 +1,200 @@
+//! End to end against a real local model: llama.cpp's server with SmolLM2-135M, started by
+//! `scripts/local-llm.sh` (`.ci/run` does it). These tests are `#[ignore]`d in a plain
+//! `cargo test` and run with `cargo test -- --ignored` once the servers are up; they read the
+//! base URLs from `DAGENT_E2E_LLM_URL` and `DAGENT_E2E_LLM_URL2`.
+
+use std::time::Instant;
+
+use dagent_core::{Money, Price, Usage};
+
+use crate::support::{dagent, scratch};
+
+fn url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: start a server with scripts/local-llm.sh start")
+    })
+}
+
+fn config(base_urls: &[String]) -> String {
+    let urls: Vec<String> = base_urls.iter().map(|u| format!("\"{u}\"")).collect();
+    format!(
+        r#"[parallelization]
+max_concurrent_tasks = 8
+task_timeout_seconds = 120
+max_retries = 1
+
+[providers.local]
+kind = "openai"
+base_urls = [{}]
+max_concurrent = 1
+timeout_seconds = 120
+
+[models.smollm]
+provider = "local"
+id = "smollm2-135m"
+pricing = {{ input = "0.50", output = "1.50" }}
+context_window = 2048
+max_output_tokens = 24
+
+[routing]
+default_model = "smollm"
+"#,
+        urls.join(", ")
+    )
+}
+
+const PLAN: &str = r#"title = "Tiny research"
+
+[[tasks]]
+id = "fruit"
+title = "Name a fruit"
+description = "Answer with one word."
+kind = "research"
+
+[[tasks]]
+id = "color"
+title = "Name a color"
+description = "Answer with one word."
+kind = "research"
+
+[[tasks]]
+id = "combine"
+title = "Combine the answers"
+description = "Write one short sentence using the fruit and the color above."
+kind = "report"
+depends_on = ["fruit", "color"]
+"#;
+
+fn run_plan(
+    dir: &std::path::Path,
+    plan: &str,
+    cfg: &str,
+) -> (crate::support::Output, serde_json::Value, f64) {
+    std::fs::write(dir.join("plan.toml"), plan).unwrap();
+    std::fs::write(dir.join("dagent.toml"), cfg).unwrap();
+    let report = dir.join("report.json");
+    let start = Instant::now();
+    let out = dagent(&[
+        "run",
+        dir.join("plan.toml").to_str().unwrap(),
+        "--config",
+        dir.join("dagent.toml").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--write-back",
+        dir.join("plan.out.toml").to_str().unwrap(),
+    ]);
+    let secs = start.elapsed().as_secs_f64();
+    let r = std::fs::read_to_string(&report)
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_default();
+    (out, r, secs)
+}
+
+#[test]
+#[ignore = "needs the local LLM server (scripts/local-llm.sh); .ci/run runs it"]
+fn a_real_plan_runs_against_the_local_model_with_real_tokens_and_exact_cost() {
+    let dir = scratch("e2e-real");
+    let (out, r, _) = run_plan(&dir, PLAN, &config(&[url("DAGENT_E2E_LLM_URL")]));
+    assert_eq!(
+        out.status, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    let price = Price::new("0.50".parse().unwrap(), "1.50".parse().unwrap());
+    let mut total = Money::ZERO;
+    for t in r["tasks"].as_array().unwrap() {
+        assert_eq!(t["status"], "succeeded", "{t}");
+        assert_eq!(t["model"], "smollm");
+        assert!(
+            !t["output"].as_str().unwrap().trim().is_empty(),
+            "real output: {t}"
+        );
+        let (p, c) = (
+            t["prompt_tokens"].as_u64().unwrap(),
+            t["completion_tokens"].as_u64().unwrap(),
+        );
+        assert!(p > 10 && c > 0, "real usage: {t}");
+        let cost: Money = t["cost_usd"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            cost,
+            price.cost(Usage::new(p, c)),
+            "cost from the configured prices"
+        );
+        total += cost;
+    }
+    // The combining task's prompt carried both inputs: it is the longest prompt.
+    let prompt = |id: &str| {
+        r["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()["prompt_tokens"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(prompt("combine") > prompt("fruit").max(prompt("color")));
+    assert_eq!(
+        r["cost"]["total_usd"]
+            .as_str()
+            .unwrap()
+            .parse::<Money>()
+            .unwrap(),
+        total
+    );
+    assert_eq!(r["cost"]["by_model"]["smollm"]["calls"], 3);
+    let written = std::fs::read_to_string(dir.join("plan.out.toml")).unwrap();
+    assert!(
+        written.contains("result = "),
+        "write-back records results:\n{written}"
+    );
+    assert!(out.stdout.contains("Tokens "), "{}", out.stdout);
+}
+
+#[test]
+#[ignore = "needs two local LLM servers (scripts/local-llm.sh); .ci/run runs it"]
+fn two_servers_as_two_endpoints_of_one_provider() {
+    let mut plan = String::from("title = \"Eight questions\"\n");
+    for (i, q) in [
+        "a fruit",
+        "a color",
+        "an animal",
+        "a city",
+        "a tree",
+        "a metal",
+        "a planet",
+        "a river",
+    ]
+    .iter()
+    .enumerate()
+    {
+        plan.push_str(&format!("\n[[tasks]]\nid = \"q{i}\"\ntitle = \"Name {q}\"\ndescription = \"Answer with one word.\"\nkind = \"research\"\n"));
+    }
+    let one = [url("DAGENT_E2E_LLM_URL")];
+    let two = [url("DAGENT_E2E_LLM_URL"), url("DAGENT_E2E_LLM_URL2")];
+    let (out1, r1, _) = run_plan(&scratch("e2e-one"), &plan, &config(&one));
+    let (out2, r2, _) = run_plan(&scratch("e2e-two"), &plan, &config(&two));
+    assert_eq!(out1.status, 0, "{}", out1.stderr);
+    assert_eq!(out2.status, 0, "{}", out2.stderr);
+    assert_eq!(r1["counts"]["succeeded"], 8);
+    assert_eq!(r2["counts"]["succeeded"], 8);
+    let (m1, m2) = (
+        r1["makespan_ms"].as_f64().unwrap(),
+        r2["makespan_ms"].as_f64().unwrap(),
+    );
+    // Figures for the record (timing is measured, never asserted).
+    eprintln!(
+        "e2e: 8 tasks, one server {m1:.0} ms, two servers {m2:.0} ms, speed-up {:.2}x",
+        m1 / m2
+    );
+    let summary = format!(
+        "one_server_ms={m1:.0}\ntwo_servers_ms={m2:.0}\nspeedup={:.2}\n",
+        m1 / m2
+    );
+    let _ = std::fs::create_dir_all(crate::support::root().join("target/bench"));
+    let _ = std::fs::write(
+        crate::support::root().join("target/bench/two-servers.txt"),
+        summary,
+    );
+}

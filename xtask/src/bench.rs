@@ -206,6 +206,31 @@ fn overhead_rows(quick: bool) -> Vec<Row> {
     ]
 }
 
+fn client_rows(quick: bool) -> Vec<Row> {
+    let reps = if quick { 1 } else { 3 };
+    let runs: Vec<(f64, std::time::Duration)> = (0..reps)
+        .map(|_| crate::client_bench::measure(20_000, 64))
+        .collect();
+    let rps = median(runs.iter().map(|r| r.0).collect());
+    let latency = median(runs.iter().map(|r| r.1.as_secs_f64() * 1e6).collect());
+    vec![
+        Row {
+            name: "provider client: loopback stub, 64 in flight".into(),
+            value: rps,
+            unit: "req/s",
+            bar: ">= 2000",
+            note: format!("OpenAI-compatible client, 20,000 non-streaming calls; median of {reps}"),
+        },
+        Row {
+            name: "provider client: one call alone (loopback round trip)".into(),
+            value: latency,
+            unit: "us",
+            bar: "",
+            note: "request build + HTTP/1.1 keep-alive round trip + JSON parse".into(),
+        },
+    ]
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 5 };
@@ -213,6 +238,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     rows.extend(schedule_rows(quick));
     rows.extend(overhead_rows(quick));
     rows.extend(analysis_rows(reps)?);
+    rows.extend(client_rows(quick));
     report(&rows)
 }
 

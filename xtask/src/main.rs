@@ -6,6 +6,7 @@
 //!   `dagent analyze` by hand).
 
 mod bench;
+mod client_bench;
 mod gen_plan;
 mod rng;
 mod sched_bench;

@@ -6,6 +6,7 @@ mod core_ports;
 mod e2e;
 mod executor;
 mod formats;
+mod models_cli;
 mod properties;
 mod providers;
 mod run_cli;

@@ -1,0 +1,314 @@
+//! `dagent run` against providers, `dagent models` and `dagent cost`, through the binary.
+
+use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::support::{dagent, dagent_env, scratch};
+
+const KEY: &str = "sk-or-v1-THIS-IS-A-TEST-KEY-42";
+
+fn completion(req: &Request) -> ResponseTemplate {
+    let body: Value = serde_json::from_slice(&req.body).unwrap();
+    let user = body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let answer = format!("answer to: {}", user.lines().next().unwrap_or(""));
+    ResponseTemplate::new(200).set_body_json(json!({
+        "model": body["model"], "choices": [{ "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 100, "completion_tokens": 20 }
+    }))
+}
+
+fn config(url: &str, extra: &str) -> String {
+    format!(
+        r#"[providers.stub]
+kind = "openai"
+base_url = "{url}/v1"
+api_key_env = "DAGENT_TEST_KEY"
+max_concurrent = 2
+
+[models.cheap]
+provider = "stub"
+id = "vendor/cheap"
+pricing = {{ input = "0.25", output = "1.25" }}
+context_window = 4096
+max_output_tokens = 64
+
+[routing]
+default_model = "cheap"
+{extra}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_against_a_provider_reports_models_tokens_and_exact_cost() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(completion)
+        .mount(&server)
+        .await;
+    let dir = scratch("models-run");
+    std::fs::write(dir.join("dagent.toml"), config(&server.uri(), "")).unwrap();
+    let report = dir.join("r.json");
+    let out_plan = dir.join("out.json");
+    let args = [
+        "run".to_owned(),
+        "examples/deerflow-ai-agents.json".to_owned(),
+        "--config".to_owned(),
+        dir.join("dagent.toml").display().to_string(),
+        "--report".to_owned(),
+        report.display().to_string(),
+        "--write-back".to_owned(),
+        out_plan.display().to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        dagent_env(&refs, &[("DAGENT_TEST_KEY", KEY)])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status, 0, "{}\n{}", out.stdout, out.stderr);
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["simulated"], false);
+    for t in r["tasks"].as_array().unwrap() {
+        assert_eq!(t["model"], "cheap");
+        assert_eq!(t["prompt_tokens"], 100);
+        assert_eq!(t["completion_tokens"], 20);
+        // 100 × $0.25/M + 20 × $1.25/M = $0.00005
+        assert_eq!(t["cost_usd"], "0.00005");
+    }
+    assert_eq!(r["cost"]["total_usd"], "0.00025");
+    assert_eq!(r["cost"]["by_model"]["cheap"]["calls"], 5);
+    assert_eq!(r["cost"]["monthly_projection_usd"], "0.0075");
+    // Every request carried the key; nothing the user sees does.
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 5);
+    assert!(requests.iter().all(
+        |q| q.headers.get("authorization").unwrap().to_str().unwrap() == format!("Bearer {KEY}")
+    ));
+    // The step that compares the frameworks received the tabulation's output (its dependency).
+    let sent: Vec<Value> = requests
+        .iter()
+        .map(|q| serde_json::from_slice(&q.body).unwrap())
+        .collect();
+    let compare = sent
+        .iter()
+        .find(|b| {
+            b["messages"][1]["content"]
+                .as_str()
+                .unwrap()
+                .starts_with("# Task: Compare")
+        })
+        .unwrap();
+    assert!(
+        compare["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("answer to: # Task: Tabulate GitHub activity")
+    );
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_plan).unwrap()).unwrap();
+    assert_eq!(
+        written["steps"][0]["execution_res"],
+        "answer to: # Task: Research LangGraph"
+    );
+    for text in [
+        &out.stdout,
+        &out.stderr,
+        &std::fs::read_to_string(&report).unwrap(),
+        &std::fs::read_to_string(&out_plan).unwrap(),
+    ] {
+        assert!(!text.contains(KEY), "the key leaked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_echoed_by_the_server_is_scrubbed_and_auth_failures_exit_1() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(|req: &Request| {
+            let auth = req
+                .headers
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": {"message": format!("bad key {auth}")}}))
+        })
+        .mount(&server)
+        .await;
+    let dir = scratch("models-auth");
+    std::fs::write(dir.join("dagent.toml"), config(&server.uri(), "")).unwrap();
+    let report = dir.join("r.json");
+    let (cfg, rep) = (
+        dir.join("dagent.toml").display().to_string(),
+        report.display().to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        dagent_env(
+            &[
+                "run",
+                "tests/fixtures/run/fast.toml",
+                "--config",
+                &cfg,
+                "--report",
+                &rep,
+            ],
+            &[("DAGENT_TEST_KEY", KEY)],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status, 1);
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("bad key Bearer ***"), "{text}");
+    assert!(!text.contains(KEY) && !out.stderr.contains(KEY) && !out.stdout.contains(KEY));
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["tasks"][0]["error"]["kind"], "permanent");
+    assert_eq!(r["tasks"][0]["attempts"], 1, "auth errors are not retried");
+}
+
+#[test]
+fn missing_key_unknown_models_and_bad_prices_are_input_errors() {
+    let dir = scratch("models-errors");
+    let cfg = dir.join("dagent.toml");
+    std::fs::write(&cfg, "[providers.openrouter]\nkind = \"openrouter\"\n").unwrap();
+    let out = dagent_env(
+        &[
+            "run",
+            "examples/ten-cities.toml",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[("OPENROUTER_API_KEY", "")],
+    );
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr
+            .contains("set the environment variable OPENROUTER_API_KEY"),
+        "{}",
+        out.stderr
+    );
+    for (file, needle) in [
+        (
+            "bad-provider.toml",
+            "bad-provider.toml:6:12: model \"small\" names provider \"lokal\", which is not configured (configured: local)",
+        ),
+        (
+            "bad-price.toml",
+            "bad-price.toml:7:37: pricing.output: invalid amount \"cheap\"",
+        ),
+        (
+            "bad-route.toml",
+            "bad-route.toml:3:31: unknown model \"gpt-9\"",
+        ),
+    ] {
+        let out = dagent(&[
+            "models",
+            "--config",
+            &format!("tests/fixtures/models/{file}"),
+        ]);
+        assert_eq!(out.status, 2, "{file}");
+        assert!(out.stderr.contains(needle), "{file}: {}", out.stderr);
+    }
+    let out = dagent(&[
+        "run",
+        "examples/ten-cities.toml",
+        "--config",
+        "tests/fixtures/run/fail-fast.toml",
+    ]);
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.contains("no model provider is configured"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn models_shows_the_routing_of_a_plan() {
+    let dir = scratch("models-show");
+    let cfg = dir.join("dagent.toml");
+    std::fs::write(
+        &cfg,
+        "[providers.openrouter]\nkind = \"openrouter\"\n\n[routing]\ntier = \"budget\"\nfallbacks = [\"llama-3.3-70b\"]\n\n[roles.analyst]\nmodel = \"deepseek-r1\"\ntemperature = 0.3\n",
+    )
+    .unwrap();
+    let out = dagent_env(
+        &[
+            "models",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--plan",
+            "examples/ten-cities.toml",
+            "--format",
+            "json",
+        ],
+        &[("OPENROUTER_API_KEY", "")],
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["routing"]["tier"], "budget");
+    assert_eq!(v["providers"][0]["api_key_set"], false);
+    let task = |id: &str| {
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(task("tokyo")["model"], "glm-4-9b", "budget tier, general");
+    assert_eq!(task("patterns")["model"], "deepseek-r1", "role analyst");
+    assert_eq!(task("patterns")["fallbacks"], json!(["llama-3.3-70b"]));
+    let text = dagent(&["models", "--config", cfg.to_str().unwrap()]);
+    assert!(text.stdout.contains("*budget"), "{}", text.stdout);
+}
+
+#[test]
+fn cost_calculator_table_and_json() {
+    let out = dagent(&[
+        "cost",
+        "--models",
+        "deepseek-chat,llama-3.3-70b,claude-3.5-sonnet",
+        "--input-tokens",
+        "2000",
+        "--output-tokens",
+        "500",
+        "--requests-per-day",
+        "1000",
+    ]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    insta::assert_snapshot!("cost_table", out.stdout);
+    let out = dagent(&[
+        "cost",
+        "--models",
+        "deepseek-chat,claude-3.5-sonnet",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let row = |m: &str| {
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == m)
+            .unwrap()
+            .clone()
+    };
+    // 1000 in × $0.15/M + 500 out × $0.15/M = $0.000225 per request; × 30,000 requests.
+    assert_eq!(row("deepseek-chat")["per_request_usd"], "0.000225");
+    assert_eq!(row("deepseek-chat")["monthly_usd"], "6.75");
+    assert_eq!(row("claude-3.5-sonnet")["monthly_usd"], "315.00");
+    assert_eq!(row("deepseek-chat")["savings_vs_baseline_usd"], "308.25");
+    assert_eq!(row("deepseek-chat")["savings_vs_baseline_percent"], 97.9);
+    let bad = dagent(&["cost", "--models", "gpt-9"]);
+    assert_eq!(bad.status, 2);
+    assert!(bad.stderr.contains("unknown model \"gpt-9\""));
+}

@@ -65,7 +65,7 @@ start() {
   model="$(model_file)"
   port="$(free_port)"
   "$PY" -m llama_cpp.server --model "$model" --host 127.0.0.1 --port "$port" \
-    --n_ctx 2048 --n_threads 1 --chat_format chatml >"$RUN_DIR/$name.log" 2>&1 &
+    --n_ctx 2048 --n_threads 1 --n_threads_batch 1 --chat_format chatml >"$RUN_DIR/$name.log" 2>&1 &
   pid=$!
   echo "$pid" >"$RUN_DIR/$name.pid"
   echo "http://127.0.0.1:$port/v1" >"$RUN_DIR/$name.url"

@@ -2,11 +2,13 @@
 //!
 //! * `bench` — the benchmark suite of the design brief's bars; prints a table and writes
 //!   `target/bench/report.json` and `target/bench/report.md`.
+//! * `eval` — dependency-inference quality on `corpus/plans/` against two baselines.
 //! * `gen-plan` — writes a large random plan with explicit dependencies (for timing
 //!   `dagent analyze` by hand).
 
 mod bench;
 mod client_bench;
+mod eval;
 mod gen_plan;
 mod rng;
 mod sched_bench;
@@ -18,11 +20,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
         Some("gen-plan") => gen_plan::run(&args[1..]),
+        Some("eval") => eval::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  bench [--quick]                  run the benchmark suite (target/bench/report.{{json,md}})\n  \
+                 eval [--verbose]                 score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
                  gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml)"
             );
             return ExitCode::from(2);

@@ -3,6 +3,7 @@
 
 mod analyze_cli;
 mod core_ports;
+mod corpus;
 mod e2e;
 mod executor;
 mod formats;

@@ -42,7 +42,11 @@ impl Score {
     }
     fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     }
     fn exact_rate(&self) -> f64 {
         ratio(self.exact, self.plans)
@@ -74,17 +78,35 @@ fn load(dir: &Path) -> Result<Vec<Case>, String> {
         .iter()
         .map(|path| {
             let loaded = dagent_adapters::load_plan(path, None).map_err(|e| e.to_string())?;
-            let index = validate_plan(&loaded.plan).map_err(|e| format!("{}: {e}", path.display()))?;
-            let map = index.explicit_map(&loaded.plan).map_err(|e| e.to_string())?;
+            let index =
+                validate_plan(&loaded.plan).map_err(|e| format!("{}: {e}", path.display()))?;
+            let map = index
+                .explicit_map(&loaded.plan)
+                .map_err(|e| e.to_string())?;
             let graph = TaskGraph::new(&loaded.plan, map).map_err(|e| e.to_string())?;
-            let gold = TaskGraph::new(&loaded.plan, transitive_reduction(&graph)).map_err(|e| e.to_string())?;
-            let chain = (0..gold.len()).all(|i| if i == 0 { gold.deps_of(0).is_empty() } else { gold.deps_of(i) == [i - 1] });
+            let gold = TaskGraph::new(&loaded.plan, transitive_reduction(&graph))
+                .map_err(|e| e.to_string())?;
+            let chain = (0..gold.len()).all(|i| {
+                if i == 0 {
+                    gold.deps_of(0).is_empty()
+                } else {
+                    gold.deps_of(i) == [i - 1]
+                }
+            });
             let mut plan = loaded.plan.clone();
             for t in &mut plan.tasks {
                 t.depends_on = None;
             }
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            Ok(Case { name, plan, gold, chain })
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok(Case {
+                name,
+                plan,
+                gold,
+                chain,
+            })
         })
         .collect()
 }
@@ -133,16 +155,28 @@ fn score_case(case: &Case, predicted: &TaskGraph, s: &mut Score) {
 fn run_strategy(
     cases: &[Case],
     infer: &dyn Fn(&Plan) -> DependencyMap,
-) -> (Score, Score, Vec<(String, bool)>) {
+) -> (Score, Score, Vec<(String, String)>) {
     let (mut all, mut non_chain) = (Score::default(), Score::default());
     let mut per_plan = Vec::new();
     for case in cases {
         let map = infer(&case.plan);
         let graph = TaskGraph::new(&case.plan, map).expect("strategies produce valid graphs");
-        let graph = TaskGraph::new(&case.plan, transitive_reduction(&graph)).expect("reduction stays valid");
+        let graph = TaskGraph::new(&case.plan, transitive_reduction(&graph))
+            .expect("reduction stays valid");
         let mut one = Score::default();
         score_case(case, &graph, &mut one);
-        per_plan.push((case.name.clone(), one.exact == 1));
+        let mut diff = String::new();
+        for t in 0..case.gold.len() {
+            let (gold, pred) = (case.gold.deps_of(t), graph.deps_of(t));
+            let title = |i: usize| case.plan.tasks[i].title.clone();
+            for &d in gold.iter().filter(|d| !pred.contains(d)) {
+                let _ = writeln!(diff, "    missing  {:<40} <- {}", title(t), title(d));
+            }
+            for &d in pred.iter().filter(|d| !gold.contains(d)) {
+                let _ = writeln!(diff, "    extra    {:<40} <- {}", title(t), title(d));
+            }
+        }
+        per_plan.push((case.name.clone(), diff));
         score_case(case, &graph, &mut all);
         if !case.chain {
             score_case(case, &graph, &mut non_chain);
@@ -154,13 +188,28 @@ fn run_strategy(
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cases = load(&root.join("corpus/plans"))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let chains = cases.iter().filter(|c| c.chain).count();
-    let block = |a: &dyn DependencyAnalyzer, p: &Plan| rt.block_on(a.analyze(p)).expect("built-in strategies cannot fail");
+    let block = |a: &dyn DependencyAnalyzer, p: &Plan| {
+        rt.block_on(a.analyze(p))
+            .expect("built-in strategies cannot fail")
+    };
     let strategies: Vec<(&str, Box<dyn Fn(&Plan) -> DependencyMap + '_>)> = vec![
-        ("heuristic", Box::new(|p: &Plan| block(&HeuristicAnalyzer, p))),
-        ("baseline: each step after the previous", Box::new(|p: &Plan| block(&SequentialAnalyzer, p))),
-        ("baseline: all independent", Box::new(|p: &Plan| DependencyMap::new(p.len()))),
+        (
+            "heuristic",
+            Box::new(|p: &Plan| block(&HeuristicAnalyzer, p)),
+        ),
+        (
+            "baseline: each step after the previous",
+            Box::new(|p: &Plan| block(&SequentialAnalyzer, p)),
+        ),
+        (
+            "baseline: all independent",
+            Box::new(|p: &Plan| DependencyMap::new(p.len())),
+        ),
     ];
     let verbose = args.iter().any(|a| a == "--verbose");
     let mut md = format!(
@@ -169,8 +218,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         chains,
         cases.len() - chains
     );
-    println!("{} corpus plans ({chains} plain chains, {} not)\n", cases.len(), cases.len() - chains);
-    println!("{:<40} {:<10} {:>9} {:>7} {:>6} {:>6} {:>12} {:>14}", "strategy", "subset", "precision", "recall", "F1", "exact", "missed deps", "speed-up kept");
+    println!(
+        "{} corpus plans ({chains} plain chains, {} not)\n",
+        cases.len(),
+        cases.len() - chains
+    );
+    println!(
+        "{:<40} {:<10} {:>9} {:>7} {:>6} {:>6} {:>12} {:>14}",
+        "strategy", "subset", "precision", "recall", "F1", "exact", "missed deps", "speed-up kept"
+    );
     let mut json_rows = Vec::new();
     for (name, infer) in &strategies {
         let (all, non_chain, per_plan) = run_strategy(&cases, infer.as_ref());
@@ -200,9 +256,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }));
         }
         if verbose && *name == "heuristic" {
-            for (plan, exact) in &per_plan {
-                if !exact {
-                    println!("  not exact: {plan}");
+            for (plan, diff) in &per_plan {
+                if !diff.is_empty() {
+                    println!("  {plan}\n{diff}");
                 }
             }
         }
@@ -210,7 +266,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("eval.md"), md).map_err(|e| e.to_string())?;
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "corpus_plans": cases.len(), "rows": json_rows })).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(
+        &serde_json::json!({ "corpus_plans": cases.len(), "rows": json_rows }),
+    )
+    .map_err(|e| e.to_string())?;
     std::fs::write(dir.join("eval.json"), json).map_err(|e| e.to_string())?;
     println!("\nwrote target/bench/eval.md and target/bench/eval.json");
     Ok(())

@@ -185,9 +185,32 @@ fn contains_phrase(raw: &[String], phrase: &[&str]) -> bool {
 
 struct Info {
     kind: TaskKind,
+    /// The title's first word, stemmed: its verb ("review", "profil", "research").
+    head: String,
     title_words: HashSet<String>,
     text_words: Vec<String>,
     raw_words: Vec<String>,
+}
+
+/// Head verbs that name an activity rather than a thing later tasks refer to.
+const NON_ARTEFACT_VERBS: &[&str] = &[
+    "writ", "find", "search", "look", "get", "mak", "creat", "collect", "gather", "research",
+    "check", "pull", "list", "choos", "pick", "set", "run", "send", "read", "ask", "analy",
+    "compar", "review", "summar", "identify", "estimat", "comput", "calculat", "assess", "evaluat",
+    "build", "prepar", "decid", "plan", "updat", "add",
+];
+
+/// Consecutive tasks of one kind whose titles start with the same verb ("Review security",
+/// "Review performance", …) are siblings: parallel work with a shared upstream.
+fn sibling_groups(infos: &[Info]) -> Vec<usize> {
+    let mut leader: Vec<usize> = (0..infos.len()).collect();
+    for j in 1..infos.len() {
+        let (a, b) = (&infos[j - 1], &infos[j]);
+        if !b.head.is_empty() && a.head == b.head && a.kind == b.kind {
+            leader[j] = leader[j - 1];
+        }
+    }
+    leader
 }
 
 fn infer(plan: &Plan) -> DependencyMap {
@@ -202,6 +225,7 @@ fn infer(plan: &Plan) -> DependencyMap {
             let text = format!("{} {}", t.title, t.description);
             Info {
                 kind: t.kind.clone(),
+                head: title.first().cloned().unwrap_or_default(),
                 title_words: title.into_iter().filter(|w| !generic(w)).collect(),
                 text_words: words(&text),
                 raw_words: text
@@ -212,52 +236,89 @@ fn infer(plan: &Plan) -> DependencyMap {
             }
         })
         .collect();
-    // How many titles use each word: distinctive words are used by at most two.
+    let n = infos.len();
+    let leader = sibling_groups(&infos);
+    // How many titles use each word.
     let mut title_df: HashMap<&str, usize> = HashMap::new();
     for info in &infos {
         for w in &info.title_words {
             *title_df.entry(w.as_str()).or_default() += 1;
         }
     }
-    // Index: distinctive title word → earlier tasks whose titles use it.
-    let mut by_word: HashMap<&str, Vec<usize>> = HashMap::new();
-    let n = infos.len();
+    // Template words: shared by the titles of one sibling group ("sector" in "Analyze the
+    // X sector", "Analyze the Y sector"); they say nothing about dependencies.
+    let mut template: HashMap<usize, HashSet<&str>> = HashMap::new();
+    for j in 1..n {
+        if leader[j] != j {
+            let shared: Vec<&str> = infos[j]
+                .title_words
+                .iter()
+                .filter(|w| infos[j - 1].title_words.contains(*w))
+                .map(String::as_str)
+                .collect();
+            template.entry(leader[j]).or_default().extend(shared);
+        }
+    }
     let mut lists: Vec<Vec<usize>> = Vec::with_capacity(n);
     let mut consumed = vec![false; n];
     let mut frontier: Vec<usize> = Vec::new(); // earlier tasks without dependents yet
 
     for j in 0..n {
         let info = &infos[j];
+        let group = leader[j];
+        let same_group = |i: usize| leader[i] == group;
         let mut deps: Vec<usize> = Vec::new();
         let is_research = info.kind == TaskKind::Research;
         let text: HashSet<&str> = info.text_words.iter().map(String::as_str).collect();
         let says_based_on = BASED_ON.iter().any(|p| contains_phrase(&info.raw_words, p));
-        let own_title: HashSet<&str> = info.title_words.iter().map(String::as_str).collect();
+        let empty = HashSet::new();
+        let template_words = template.get(&group).unwrap_or(&empty);
 
-        // 1. Subject references.
         if !is_research || says_based_on {
+            // 1. Subject references: a content word of this task names an earlier title.
             for w in &text {
-                if own_title.contains(w) && title_df.get(w).copied().unwrap_or(0) > 2 {
+                if generic(w) || template_words.contains(w) {
                     continue;
                 }
-                if let Some(owners) = by_word.get(w) {
-                    deps.extend(owners.iter().copied());
+                let owners =
+                    (0..j).filter(|&i| !same_group(i) && infos[i].title_words.contains(*w));
+                if title_df.get(w).copied().unwrap_or(0) <= 2 {
+                    deps.extend(owners);
+                } else if let Some(latest) = owners.max() {
+                    deps.push(latest);
                 }
+            }
+            // 1b. Artefacts named after the verb that made them ("the implementation",
+            // "the recording", "the design", "the outline").
+            for w in &text {
+                if *w == info.head || w.len() < 5 {
+                    continue;
+                }
+                let made = (0..j).rev().find(|&i| {
+                    let h = infos[i].head.as_str();
+                    !same_group(i)
+                        && h.len() >= 5
+                        && !NON_ARTEFACT_VERBS.iter().any(|v| h.starts_with(v))
+                        && (w.starts_with(h) || h.starts_with(*w))
+                });
+                deps.extend(made);
             }
         }
         // 2. Aggregation over the frontier.
         let aggregates = !is_research && has_prefix_word(&info.text_words, AGGREGATION);
         if aggregates {
-            deps.extend(frontier.iter().copied());
+            deps.extend(frontier.iter().copied().filter(|&i| !same_group(i)));
         }
-        // 3. Artefact references.
+        // 3. Artefact references by kind.
         let refers = |kind: TaskKind, nouns: &[&str]| -> Option<usize> {
             let mentioned = nouns.iter().any(|n| text.contains(n));
             if !mentioned {
                 return None;
             }
             (0..j).rev().find(|&i| {
-                infos[i].kind == kind || nouns.iter().any(|n| infos[i].title_words.contains(*n))
+                !same_group(i)
+                    && (infos[i].kind == kind
+                        || nouns.iter().any(|n| infos[i].title_words.contains(*n)))
             })
         };
         if info.kind != TaskKind::Analysis {
@@ -266,22 +327,33 @@ fn infer(plan: &Plan) -> DependencyMap {
         if info.kind != TaskKind::Report {
             deps.extend(refers(TaskKind::Report, &["report", "draft"]).filter(|_| !is_research));
         }
-        let vague_findings = ["finding", "result", "research", "output"]
+        let vague_findings = ["finding", "result", "research", "output", "above"]
             .iter()
             .any(|w| text.contains(w));
         if !is_research && deps.is_empty() && vague_findings {
-            deps.extend(
-                frontier
-                    .iter()
-                    .copied()
-                    .filter(|&i| infos[i].kind == TaskKind::Research),
-            );
+            let research: Vec<usize> = frontier
+                .iter()
+                .copied()
+                .filter(|&i| infos[i].kind == TaskKind::Research)
+                .collect();
+            if research.is_empty() {
+                deps.extend(frontier.iter().copied().filter(|&i| !same_group(i)));
+            } else {
+                deps.extend(research);
+            }
         }
         // 4. Ordering words.
         if j > 0 {
-            let then = ["then", "next", "afterwards", "subsequently"]
-                .iter()
-                .any(|w| info.raw_words.iter().any(|r| r == w))
+            let then = [
+                "then",
+                "next",
+                "afterwards",
+                "subsequently",
+                "continue",
+                "continuing",
+            ]
+            .iter()
+            .any(|w| info.raw_words.iter().any(|r| r == w))
                 || contains_phrase(&info.raw_words, &["after", "that"]);
             if then {
                 deps.push(j - 1);
@@ -294,24 +366,28 @@ fn infer(plan: &Plan) -> DependencyMap {
                 deps.extend(frontier.iter().copied());
             }
         }
-        // 5. Kind defaults.
+        // 5. Defaults: a sibling shares its group's upstream; otherwise by kind.
         if deps.is_empty() && j > 0 {
-            match info.kind {
-                TaskKind::Research => {}
-                TaskKind::Analysis | TaskKind::Processing => {
-                    let research: Vec<usize> = frontier
-                        .iter()
-                        .copied()
-                        .filter(|&i| infos[i].kind == TaskKind::Research)
-                        .collect();
-                    if research.is_empty() {
-                        deps.push(j - 1);
-                    } else {
-                        deps.extend(research);
+            if group != j {
+                deps.extend(lists[group].iter().copied());
+            } else {
+                match info.kind {
+                    TaskKind::Research => {}
+                    TaskKind::Analysis | TaskKind::Processing => {
+                        let research: Vec<usize> = frontier
+                            .iter()
+                            .copied()
+                            .filter(|&i| infos[i].kind == TaskKind::Research)
+                            .collect();
+                        if research.is_empty() {
+                            deps.push(j - 1);
+                        } else {
+                            deps.extend(research);
+                        }
                     }
+                    TaskKind::Report => deps.extend(frontier.iter().copied()),
+                    _ => deps.push(j - 1),
                 }
-                TaskKind::Report => deps.extend(frontier.iter().copied()),
-                _ => deps.push(j - 1),
             }
         }
         deps.retain(|&d| d < j);
@@ -323,11 +399,6 @@ fn infer(plan: &Plan) -> DependencyMap {
         }
         frontier.retain(|&i| !consumed[i]);
         frontier.push(j);
-        for w in &info.title_words {
-            if title_df.get(w.as_str()).copied().unwrap_or(0) <= 2 {
-                by_word.entry(w.as_str()).or_default().push(j);
-            }
-        }
         lists.push(deps);
     }
     DependencyMap::from_lists(lists)

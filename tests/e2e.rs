@@ -198,3 +198,51 @@ fn two_servers_as_two_endpoints_of_one_provider() {
         summary,
     );
 }
+
+#[test]
+#[ignore = "needs the local LLM server (scripts/local-llm.sh); .ci/run runs it"]
+fn strategy_llm_against_the_local_model_ends_in_a_valid_graph() {
+    let dir = scratch("e2e-llm-analyze");
+    let mut cfg = config(&[url("DAGENT_E2E_LLM_URL")]);
+    cfg = cfg.replace(
+        "[parallelization]\n",
+        "[parallelization]\nanalyzer_model = \"smollm\"\n",
+    );
+    std::fs::write(dir.join("dagent.toml"), cfg).unwrap();
+    let out = dagent(&[
+        "analyze",
+        "examples/ten-cities.toml",
+        "--config",
+        dir.join("dagent.toml").to_str().unwrap(),
+        "--strategy",
+        "llm",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let used = v["strategy"]["used"].as_str().unwrap().to_owned();
+    assert!(["llm", "heuristic", "sequential"].contains(&used.as_str()));
+    if used != "llm" {
+        assert_eq!(
+            v["strategy"]["attempts"][0]["strategy"], "llm",
+            "the fallback says why the model's answer was not used"
+        );
+    }
+    assert!(
+        v["strategy"]["analysis_calls"].as_u64().unwrap() >= 1,
+        "the model was asked"
+    );
+    assert_eq!(v["plan"]["task_count"], 12);
+    let levels: usize = v["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_array().unwrap().len())
+        .sum();
+    assert_eq!(levels, 12, "a valid graph covering every task");
+    eprintln!(
+        "e2e: --strategy llm on ten cities decided by {used}; attempts {}; {} call(s)",
+        v["strategy"]["attempts"], v["strategy"]["analysis_calls"]
+    );
+}

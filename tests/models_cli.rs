@@ -50,7 +50,8 @@ async fn run_against_a_provider_reports_models_tokens_and_exact_cost() {
         .mount(&server)
         .await;
     let dir = scratch("models-run");
-    std::fs::write(dir.join("dagent.toml"), config(&server.uri(), "")).unwrap();
+    let heuristic = "\n[parallelization]\ndependency_strategy = \"heuristic\"\n";
+    std::fs::write(dir.join("dagent.toml"), config(&server.uri(), heuristic)).unwrap();
     let report = dir.join("r.json");
     let out_plan = dir.join("out.json");
     let args = [

@@ -1,10 +1,14 @@
 //! `dagent analyze`: load, validate, resolve dependencies, render.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use dagent_providers::CostLedger;
 
 use dagent_adapters::{LoadedPlan, annotate, load_plan};
 use dagent_analyzers::{
-    Analysis, FailedAttempt, FallbackChain, Resolution, Strategy, validate_plan,
+    Analysis, FailedAttempt, FallbackChain, HeuristicAnalyzer, Resolution, SequentialAnalyzer,
+    Strategy, validate_plan,
 };
 
 use crate::args::{AnalyzeArgs, OutputFormat, PlanArgs};
@@ -20,25 +24,54 @@ pub(crate) struct Prepared {
 
 /// Loads and validates the plan, then runs the strategy's fallback chain (the flag's
 /// strategy, else the configuration's).
-pub(crate) fn prepare(args: &PlanArgs, config: &Config) -> Result<Prepared, Failure> {
+pub(crate) fn prepare(
+    args: &PlanArgs,
+    config: &Config,
+    ledger: &Arc<CostLedger>,
+) -> Result<Prepared, Failure> {
     let strategy = args
         .strategy
         .unwrap_or(config.parallelization.dependency_strategy);
     let loaded = load_plan(&args.plan, args.input_format)?;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
-    let chain = FallbackChain::for_strategy(strategy);
+    // llm: the model, then heuristic, then sequential. auto: explicit, then the model when
+    // one is configured, then heuristic, then sequential.
+    let llm = matches!(strategy, Strategy::Llm | Strategy::Auto)
+        .then(|| crate::llm::analyzer(config, ledger));
+    let mut unavailable = None;
+    let chain = match (strategy, llm) {
+        (Strategy::Llm, Some(Ok(a))) => FallbackChain::new(vec![
+            Box::new(a),
+            Box::new(HeuristicAnalyzer),
+            Box::new(SequentialAnalyzer),
+        ]),
+        (Strategy::Llm, Some(Err(reason))) => {
+            unavailable = Some(reason);
+            FallbackChain::new(vec![
+                Box::new(HeuristicAnalyzer),
+                Box::new(SequentialAnalyzer),
+            ])
+        }
+        (Strategy::Auto, Some(Ok(a))) => {
+            let mut chain = FallbackChain::for_strategy(Strategy::Auto);
+            chain.insert(1, Box::new(a));
+            chain
+        }
+        _ => FallbackChain::for_strategy(strategy),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
     let mut resolution = runtime
         .block_on(chain.resolve(&loaded.plan))
         .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
-    if strategy == Strategy::Llm {
+    if let Some(reason) = unavailable {
         resolution.attempts.insert(
             0,
             FailedAttempt {
                 strategy: "llm".to_owned(),
-                reason: "no model provider is configured for dependency analysis".to_owned(),
+                reason,
             },
         );
     }
@@ -47,7 +80,8 @@ pub(crate) fn prepare(args: &PlanArgs, config: &Config) -> Result<Prepared, Fail
 
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
     let config = crate::config::load(args.plan.config.as_deref())?;
-    let prepared = prepare(&args.plan, &config)?;
+    let ledger = Arc::new(CostLedger::new(None, None));
+    let prepared = prepare(&args.plan, &config, &ledger)?;
     let analysis = Analysis::new(&prepared.loaded.plan, &prepared.resolution.graph);
     let k = args.max_concurrent as usize;
     let view = render::View {
@@ -55,6 +89,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
         resolution: &prepared.resolution,
         analysis: &analysis,
         k,
+        analysis_cost: Some(ledger.summary().total).filter(|t| t.calls > 0),
     };
     let out = match args.format {
         OutputFormat::Text => render::text(&view),

@@ -30,6 +30,7 @@ pub(crate) struct Parallelization {
     pub(crate) failure_mode: FailureMode,
     pub(crate) failure_threshold: Option<f64>,
     pub(crate) failure_threshold_min_tasks: usize,
+    pub(crate) analyzer_model: Option<String>,
 }
 
 impl Default for Parallelization {
@@ -48,6 +49,7 @@ impl Default for Parallelization {
             failure_mode: FailureMode::SkipDependents,
             failure_threshold: None,
             failure_threshold_min_tasks: 5,
+            analyzer_model: None,
         }
     }
 }
@@ -99,6 +101,7 @@ struct RawParallelization {
     failure_mode: Option<Spanned<String>>,
     failure_threshold: Option<Spanned<f64>>,
     failure_threshold_min_tasks: Option<Spanned<i64>>,
+    analyzer_model: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +155,24 @@ fn parse(
         budget: raw.budget,
     })
     .map_err(|(span, msg)| at(text, origin, span, msg))?;
+    if let Some(m) = raw
+        .parallelization
+        .as_ref()
+        .and_then(|p| p.analyzer_model.as_ref())
+    {
+        if models.catalogue.get(m.get_ref()).is_none() {
+            return Err(at(
+                text,
+                origin,
+                m.span(),
+                format!(
+                    "unknown analyzer model \"{}\": define it under [models.{}]",
+                    m.get_ref(),
+                    m.get_ref()
+                ),
+            ));
+        }
+    }
     let p = parse_parallelization(raw.parallelization, text, origin)?;
     Ok((p, models))
 }
@@ -240,6 +261,7 @@ fn parse_parallelization(
         }
         p.failure_threshold = Some(x);
     }
+    p.analyzer_model = r.analyzer_model.map(Spanned::into_inner);
     if let Some(v) = r.failure_threshold_min_tasks {
         p.failure_threshold_min_tasks = positive(*v.get_ref()).ok_or_else(|| {
             err(

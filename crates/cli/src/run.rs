@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use dagent_core::{Plan, TaskRunner};
 use dagent_executor::{Executor, ExecutorConfig, PlanGraph, RetryPolicy, SimulatedRunner};
+use dagent_providers::CostLedger;
 
 use crate::analyze::prepare;
 use crate::args::RunArgs;
@@ -82,7 +83,9 @@ fn scaled(plan: &Plan, factor: f64) -> Plan {
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let config = crate::config::load(args.plan.config.as_deref())?;
-    let prepared = prepare(&args.plan, &config)?;
+    // One ledger for the whole run: dependency analysis by a model is paid like any call.
+    let shared_ledger = Arc::new(CostLedger::new(config.models.budget, config.models.warn_at));
+    let prepared = prepare(&args.plan, &config, &shared_ledger)?;
     let mut exec_config = settings(args, &config.parallelization);
     let plan = Arc::new(if args.simulate {
         scaled(&prepared.loaded.plan, args.time_scale)
@@ -98,7 +101,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
                 .with_task_timeout(exec_config.task_timeout),
         )
     } else {
-        let wired = crate::llm::wire(&config.models, &plan, &prepared.loaded.origin)?;
+        let wired = crate::llm::wire(
+            &config.models,
+            &plan,
+            &prepared.loaded.origin,
+            Arc::clone(&shared_ledger),
+        )?;
         exec_config.key_limits = wired.key_limits;
         ledger = Some(wired.ledger);
         wired.runner

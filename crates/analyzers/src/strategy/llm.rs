@@ -6,8 +6,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use dagent_core::{
-    AnalyzeError, BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatRole, CostTracker, DependencyAnalyzer,
-    DependencyMap, Plan, Price, TaskId, Usage,
+    AnalyzeError, BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatRole, CostTracker,
+    DependencyAnalyzer, DependencyMap, Plan, Price, TaskId, Usage,
 };
 
 use crate::TaskGraph;
@@ -27,7 +27,10 @@ pub struct LlmAnalyzer {
 
 impl std::fmt::Debug for LlmAnalyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmAnalyzer").field("provider", &self.provider.name()).field("model", &self.model).finish_non_exhaustive()
+        f.debug_struct("LlmAnalyzer")
+            .field("provider", &self.provider.name())
+            .field("model", &self.model)
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,7 +43,13 @@ impl LlmAnalyzer {
     /// An analyzer asking `model` (the provider's model id) through `provider`.
     #[must_use]
     pub fn new(provider: Arc<dyn ChatProvider>, model: impl Into<String>) -> Self {
-        Self { provider, model: model.into(), price: None, costs: None, cache: moka::future::Cache::new(256) }
+        Self {
+            provider,
+            model: model.into(),
+            price: None,
+            costs: None,
+            cache: moka::future::Cache::new(256),
+        }
     }
 
     /// Tracks the cost of each analysis call at `price` in `costs`.
@@ -55,7 +64,13 @@ impl LlmAnalyzer {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.model.hash(&mut h);
         for t in &plan.tasks {
-            (t.id.as_str(), t.title.as_str(), t.description.as_str(), t.kind.as_str()).hash(&mut h);
+            (
+                t.id.as_str(),
+                t.title.as_str(),
+                t.description.as_str(),
+                t.kind.as_str(),
+            )
+                .hash(&mut h);
         }
         h.finish()
     }
@@ -63,23 +78,37 @@ impl LlmAnalyzer {
     fn prompt(plan: &Plan) -> String {
         let mut s = String::from("Steps, in plan order:\n");
         for t in &plan.tasks {
-            let kind = if t.kind.as_str().is_empty() { String::new() } else { format!(" [{}]", t.kind) };
+            let kind = if t.kind.as_str().is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", t.kind)
+            };
             s.push_str(&format!("- {}{kind}: {}", t.id, t.title));
             if !t.description.is_empty() {
                 s.push_str(&format!(" — {}", t.description));
             }
             s.push('\n');
         }
-        let example = plan.tasks.first().map_or_else(|| "step-1".to_owned(), |t| t.id.to_string());
+        let example = plan
+            .tasks
+            .first()
+            .map_or_else(|| "step-1".to_owned(), |t| t.id.to_string());
         s.push_str(&format!(
             "\nReturn a JSON object with every step id as a key and the list of step ids it depends on as the value, e.g. {{\"{example}\": []}}."
         ));
         s
     }
 
-    async fn ask(&self, messages: Vec<ChatMessage>, plan: &Plan) -> Result<(String, Option<Usage>), AnalyzeError> {
+    async fn ask(
+        &self,
+        messages: Vec<ChatMessage>,
+        plan: &Plan,
+    ) -> Result<(String, Option<Usage>), AnalyzeError> {
         #[allow(clippy::cast_possible_truncation)]
-        let max_tokens = (plan.tasks.len() as u32).saturating_mul(24).saturating_add(64).min(4096);
+        let max_tokens = (plan.tasks.len() as u32)
+            .saturating_mul(24)
+            .saturating_add(64)
+            .min(4096);
         let request = ChatRequest {
             model: self.model.clone(),
             messages,
@@ -91,8 +120,14 @@ impl LlmAnalyzer {
         let prompt_chars: usize = request.messages.iter().map(|m| m.content.len()).sum();
         let reservation = match (&self.costs, &self.price) {
             (Some(c), Some(p)) => {
-                let worst = p.cost(Usage::new(prompt_chars as u64 / 2 + 64, u64::from(max_tokens)));
-                Some(c.reserve(&self.model, worst).map_err(|e| AnalyzeError::new(e.message()))?)
+                let worst = p.cost(Usage::new(
+                    prompt_chars as u64 / 2 + 64,
+                    u64::from(max_tokens),
+                ));
+                Some(
+                    c.reserve(&self.model, worst)
+                        .map_err(|e| AnalyzeError::new(e.message()))?,
+                )
             }
             _ => None,
         };
@@ -102,7 +137,13 @@ impl LlmAnalyzer {
                 Ok(resp) => {
                     let usage = resp.usage.unwrap_or_default();
                     let cost = self.price.map_or_else(Default::default, |p| p.cost(usage));
-                    c.settle(r, &TaskId::new("(dependency analysis)"), &self.model, usage, cost);
+                    c.settle(
+                        r,
+                        &TaskId::new("(dependency analysis)"),
+                        &self.model,
+                        usage,
+                        cost,
+                    );
                 }
                 Err(_) => c.release(r),
             }
@@ -119,18 +160,27 @@ impl LlmAnalyzer {
         if let Some(hit) = self.cache.get(&key).await {
             return Ok(hit);
         }
-        let mut messages = vec![ChatMessage::system(SYSTEM), ChatMessage::user(Self::prompt(plan))];
+        let mut messages = vec![
+            ChatMessage::system(SYSTEM),
+            ChatMessage::user(Self::prompt(plan)),
+        ];
         let (answer, _) = self.ask(messages.clone(), plan).await?;
         let map = match parse_answer(&answer, plan) {
             Ok(map) => map,
             Err(first) => {
-                messages.push(ChatMessage { role: ChatRole::Assistant, content: answer });
+                messages.push(ChatMessage {
+                    role: ChatRole::Assistant,
+                    content: answer,
+                });
                 messages.push(ChatMessage::user(format!(
                     "That answer is invalid: {first}. Reply with the corrected JSON object only, with every step id as a key."
                 )));
                 let (again, _) = self.ask(messages, plan).await?;
-                parse_answer(&again, plan)
-                    .map_err(|second| AnalyzeError::new(format!("invalid answer ({first}), and again after one repair attempt ({second})")))?
+                parse_answer(&again, plan).map_err(|second| {
+                    AnalyzeError::new(format!(
+                        "invalid answer ({first}), and again after one repair attempt ({second})"
+                    ))
+                })?
             }
         };
         self.cache.insert(key, map.clone()).await;
@@ -152,10 +202,16 @@ impl DependencyAnalyzer for LlmAnalyzer {
 /// `{…}` in prose.
 fn extract_object(answer: &str) -> Option<&str> {
     let t = answer.trim();
-    let t = t.strip_prefix("```json").or_else(|| t.strip_prefix("```")).map_or(t, |rest| rest.split("```").next().unwrap_or(rest));
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .map_or(t, |rest| rest.split("```").next().unwrap_or(rest));
     let start = t.find('{')?;
     // A truncated answer has no closing brace: hand the rest to the parser, which says so.
-    let end = t.rfind('}').filter(|&e| e > start).map_or(t.len(), |e| e + 1);
+    let end = t
+        .rfind('}')
+        .filter(|&e| e > start)
+        .map_or(t.len(), |e| e + 1);
     Some(&t[start..end])
 }
 
@@ -165,21 +221,36 @@ fn extract_object(answer: &str) -> Option<&str> {
 /// A message for the model (and the fallback record) naming what is wrong.
 pub(crate) fn parse_answer(answer: &str, plan: &Plan) -> Result<DependencyMap, String> {
     let text = extract_object(answer).ok_or_else(|| "no JSON object found".to_owned())?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
-    let obj = value.as_object().ok_or_else(|| "the JSON is not an object".to_owned())?;
-    let index: HashMap<&str, usize> = plan.tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| "the JSON is not an object".to_owned())?;
+    let index: HashMap<&str, usize> = plan
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.as_str(), i))
+        .collect();
     let resolve = |v: &serde_json::Value| -> Result<usize, String> {
         let id = match v {
             serde_json::Value::String(s) => s.trim().to_owned(),
             serde_json::Value::Number(n) => format!("step-{n}"),
             other => return Err(format!("dependency {other} is not a step id")),
         };
-        index.get(id.as_str()).copied().ok_or_else(|| format!("unknown step id \"{id}\""))
+        index
+            .get(id.as_str())
+            .copied()
+            .ok_or_else(|| format!("unknown step id \"{id}\""))
     };
     let mut lists = vec![Vec::new(); plan.tasks.len()];
     for (key, deps) in obj {
-        let t = *index.get(key.trim()).ok_or_else(|| format!("unknown step id \"{key}\""))?;
-        let deps = deps.as_array().ok_or_else(|| format!("the value of \"{key}\" is not an array"))?;
+        let t = *index
+            .get(key.trim())
+            .ok_or_else(|| format!("unknown step id \"{key}\""))?;
+        let deps = deps
+            .as_array()
+            .ok_or_else(|| format!("the value of \"{key}\" is not an array"))?;
         for d in deps {
             let d = resolve(d)?;
             if d == t {
@@ -188,10 +259,17 @@ pub(crate) fn parse_answer(answer: &str, plan: &Plan) -> Result<DependencyMap, S
             lists[t].push(d);
         }
     }
-    let missing: Vec<&str> =
-        plan.tasks.iter().filter(|t| !obj.contains_key(t.id.as_str())).map(|t| t.id.as_str()).collect();
+    let missing: Vec<&str> = plan
+        .tasks
+        .iter()
+        .filter(|t| !obj.contains_key(t.id.as_str()))
+        .map(|t| t.id.as_str())
+        .collect();
     if !missing.is_empty() {
-        return Err(format!("steps missing from the answer: {}", missing.join(", ")));
+        return Err(format!(
+            "steps missing from the answer: {}",
+            missing.join(", ")
+        ));
     }
     let map = DependencyMap::from_lists(lists);
     TaskGraph::new(plan, map.clone()).map_err(|e| e.message().to_owned())?;
@@ -204,7 +282,11 @@ mod tests {
     use dagent_core::Task;
 
     fn plan() -> Plan {
-        Plan::new(vec![Task::new("step-1", "A"), Task::new("step-2", "B"), Task::new("step-3", "C")])
+        Plan::new(vec![
+            Task::new("step-1", "A"),
+            Task::new("step-2", "B"),
+            Task::new("step-3", "C"),
+        ])
     }
 
     #[test]
@@ -225,10 +307,22 @@ mod tests {
         for (a, why) in [
             ("no json here", "no JSON object"),
             ("{\"step-1\": [", "not valid JSON"),
-            (r#"{"step-1": [], "step-2": ["step-9"], "step-3": []}"#, "unknown step id \"step-9\""),
-            (r#"{"step-1": ["step-2"], "step-2": ["step-1"], "step-3": []}"#, "cycle"),
-            (r#"{"step-1": [], "step-2": []}"#, "missing from the answer: step-3"),
-            (r#"{"step-1": ["step-1"], "step-2": [], "step-3": []}"#, "depends on itself"),
+            (
+                r#"{"step-1": [], "step-2": ["step-9"], "step-3": []}"#,
+                "unknown step id \"step-9\"",
+            ),
+            (
+                r#"{"step-1": ["step-2"], "step-2": ["step-1"], "step-3": []}"#,
+                "cycle",
+            ),
+            (
+                r#"{"step-1": [], "step-2": []}"#,
+                "missing from the answer: step-3",
+            ),
+            (
+                r#"{"step-1": ["step-1"], "step-2": [], "step-3": []}"#,
+                "depends on itself",
+            ),
         ] {
             let err = parse_answer(a, &p).unwrap_err();
             assert!(err.contains(why), "{a}: {err}");

@@ -37,6 +37,8 @@ struct StrategyInfo<'a> {
     used: &'a str,
     attempts: Vec<Attempt<'a>>,
     reduced_edges: usize,
+    analysis_cost_usd: Option<String>,
+    analysis_calls: u64,
 }
 
 #[derive(Serialize)]
@@ -113,6 +115,10 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 })
                 .collect(),
             reduced_edges: v.resolution.reduced_edges,
+            analysis_cost_usd: v
+                .analysis_cost
+                .map(|c| c.cost.to_string().trim_start_matches('$').to_owned()),
+            analysis_calls: v.analysis_cost.map_or(0, |c| c.calls),
         },
         weighting: match a.weighting {
             Weighting::Estimates { assumed, missing } => WeightingInfo {

@@ -22,6 +22,8 @@ pub(crate) struct View<'a> {
     pub(crate) resolution: &'a Resolution,
     pub(crate) analysis: &'a Analysis,
     pub(crate) k: usize,
+    /// What asking a model for the graph cost (calls, tokens, money), when it did.
+    pub(crate) analysis_cost: Option<dagent_providers::Totals>,
 }
 
 impl View<'_> {

@@ -28,6 +28,17 @@ pub(crate) fn text(v: &View<'_>) -> String {
         let e = v.resolution.reduced_edges;
         let _ = write!(decided, "; {e} implied edge{} removed", plural(e));
     }
+    if let Some(c) = v.analysis_cost {
+        let _ = write!(
+            decided,
+            "; the model's analysis cost {} ({} call{}, {}+{} tokens)",
+            c.cost,
+            c.calls,
+            plural(usize::try_from(c.calls).unwrap_or(2)),
+            c.usage.prompt_tokens,
+            c.usage.completion_tokens
+        );
+    }
     let _ = writeln!(out, "{decided}");
     if let Weighting::Estimates {
         assumed: Some(d),

@@ -206,6 +206,52 @@ fn overhead_rows(quick: bool) -> Vec<Row> {
     ]
 }
 
+/// The heuristic on a 10,000-step plan made of corpus plans one after another.
+fn heuristic_rows(reps: usize) -> Result<Vec<Row>, String> {
+    use dagent_core::DependencyAnalyzer;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/plans");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut tasks = Vec::new();
+    let mut copy = 0;
+    while tasks.len() < 10_000 {
+        for f in &files {
+            let loaded = dagent_adapters::load_plan(f, None).map_err(|e| e.to_string())?;
+            for mut t in loaded.plan.tasks {
+                t.id = dagent_core::TaskId::new(format!("{}-{copy}", t.id));
+                t.depends_on = None;
+                tasks.push(t);
+            }
+            copy += 1;
+        }
+    }
+    tasks.truncate(10_000);
+    let plan = dagent_core::Plan::new(tasks);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut times = Vec::new();
+    for _ in 0..reps {
+        let start = Instant::now();
+        let map = rt
+            .block_on(dagent_analyzers::HeuristicAnalyzer.analyze(&plan))
+            .map_err(|e| e.to_string())?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(map.len(), 10_000);
+    }
+    Ok(vec![Row {
+        name: "heuristic inference: 10,000-step plan".into(),
+        value: median(times),
+        unit: "ms",
+        bar: "well under 1000 ms",
+        note: "corpus plans one after another, no depends_on".into(),
+    }])
+}
+
 fn client_rows(quick: bool) -> Vec<Row> {
     let reps = if quick { 1 } else { 3 };
     let runs: Vec<(f64, std::time::Duration)> = (0..reps)
@@ -238,6 +284,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     rows.extend(schedule_rows(quick));
     rows.extend(overhead_rows(quick));
     rows.extend(analysis_rows(reps)?);
+    rows.extend(heuristic_rows(reps)?);
     rows.extend(client_rows(quick));
     report(&rows)
 }

@@ -200,6 +200,11 @@ const NON_ARTEFACT_VERBS: &[&str] = &[
     "build", "prepar", "decid", "plan", "updat", "add",
 ];
 
+/// The latest index in an ascending `list` that is not in the current sibling group.
+fn latest_outside(list: &[usize], same_group: &impl Fn(usize) -> bool) -> Option<usize> {
+    list.iter().rev().copied().find(|&i| !same_group(i))
+}
+
 /// Consecutive tasks of one kind whose titles start with the same verb ("Review security",
 /// "Review performance", …) are siblings: parallel work with a shared upstream.
 fn sibling_groups(infos: &[Info]) -> Vec<usize> {
@@ -259,6 +264,25 @@ fn infer(plan: &Plan) -> DependencyMap {
             template.entry(leader[j]).or_default().extend(shared);
         }
     }
+    // Indexes, so each lookup costs O(matches) rather than a scan of earlier tasks.
+    let mut by_title_word: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_head: std::collections::BTreeMap<&str, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    let mut by_kind: HashMap<&TaskKind, Vec<usize>> = HashMap::new();
+    for (i, info) in infos.iter().enumerate() {
+        for w in &info.title_words {
+            by_title_word.entry(w.as_str()).or_default().push(i);
+        }
+        let h = info.head.as_str();
+        if h.len() >= 5 && !NON_ARTEFACT_VERBS.iter().any(|v| h.starts_with(v)) {
+            by_head.entry(h).or_default().push(i);
+        }
+        by_kind.entry(&info.kind).or_default().push(i);
+    }
+    for list in by_title_word.values_mut() {
+        list.sort_unstable();
+        list.dedup();
+    }
     let mut lists: Vec<Vec<usize>> = Vec::with_capacity(n);
     let mut consumed = vec![false; n];
     let mut frontier: Vec<usize> = Vec::new(); // earlier tasks without dependents yet
@@ -280,12 +304,14 @@ fn infer(plan: &Plan) -> DependencyMap {
                 if generic(w) || template_words.contains(w) {
                     continue;
                 }
-                let owners =
-                    (0..j).filter(|&i| !same_group(i) && infos[i].title_words.contains(*w));
+                let Some(list) = by_title_word.get(w) else {
+                    continue;
+                };
+                let earlier = &list[..list.partition_point(|&i| i < j)];
                 if title_df.get(w).copied().unwrap_or(0) <= 2 {
-                    deps.extend(owners);
-                } else if let Some(latest) = owners.max() {
-                    deps.push(latest);
+                    deps.extend(earlier.iter().copied().filter(|&i| !same_group(i)));
+                } else {
+                    deps.extend(latest_outside(earlier, &same_group));
                 }
             }
             // 1b. Artefacts named after the verb that made them ("the implementation",
@@ -294,13 +320,20 @@ fn infer(plan: &Plan) -> DependencyMap {
                 if *w == info.head || w.len() < 5 {
                     continue;
                 }
-                let made = (0..j).rev().find(|&i| {
-                    let h = infos[i].head.as_str();
-                    !same_group(i)
-                        && h.len() >= 5
-                        && !NON_ARTEFACT_VERBS.iter().any(|v| h.starts_with(v))
-                        && (w.starts_with(h) || h.starts_with(*w))
-                });
+                // Heads that are a prefix of the word, and heads the word is a prefix of.
+                let prefixes = (5..=w.len())
+                    .filter_map(|k| w.get(..k))
+                    .filter_map(|p| by_head.get(p));
+                let extensions = by_head
+                    .range(*w..)
+                    .take_while(|(h, _)| h.starts_with(*w))
+                    .map(|(_, l)| l);
+                let made = prefixes
+                    .chain(extensions)
+                    .filter_map(|list| {
+                        latest_outside(&list[..list.partition_point(|&i| i < j)], &same_group)
+                    })
+                    .max();
                 deps.extend(made);
             }
         }
@@ -315,11 +348,18 @@ fn infer(plan: &Plan) -> DependencyMap {
             if !mentioned {
                 return None;
             }
-            (0..j).rev().find(|&i| {
-                !same_group(i)
-                    && (infos[i].kind == kind
-                        || nouns.iter().any(|n| infos[i].title_words.contains(*n)))
-            })
+            let mut best = by_kind
+                .get(&kind)
+                .and_then(|l| latest_outside(&l[..l.partition_point(|&i| i < j)], &same_group));
+            for n in nouns {
+                if let Some(l) = by_title_word.get(n) {
+                    best = best.max(latest_outside(
+                        &l[..l.partition_point(|&i| i < j)],
+                        &same_group,
+                    ));
+                }
+            }
+            best
         };
         if info.kind != TaskKind::Analysis {
             deps.extend(refers(TaskKind::Analysis, &["analy"]));

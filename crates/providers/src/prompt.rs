@@ -21,6 +21,9 @@ pub struct PromptBuilder {
 }
 
 const MARGIN_TOKENS: u64 = 64;
+const MARKER_TOKENS: u64 = 32;
+const INPUTS_HEADER: &str = "\n# Inputs from the tasks this one depends on (in plan order)\n";
+const FOOTER: &str = "\nComplete the task now.";
 
 /// The default system prompt of a role or kind.
 #[must_use]
@@ -82,11 +85,14 @@ impl PromptBuilder {
                 (label, body)
             })
             .collect();
+        // Everything but the inputs' bodies, including room for a cut marker per input.
         let fixed = estimate_tokens(system)
             + estimate_tokens(&head)
+            + estimate_tokens(INPUTS_HEADER)
+            + estimate_tokens(FOOTER)
             + inputs
                 .iter()
-                .map(|(l, _)| estimate_tokens(l) + 2)
+                .map(|(l, _)| estimate_tokens(l) + 2 + MARKER_TOKENS)
                 .sum::<u64>()
             + MARGIN_TOKENS;
         let window =
@@ -105,7 +111,7 @@ impl PromptBuilder {
         let mut notes = Vec::new();
         let mut body = head;
         if !inputs.is_empty() {
-            body.push_str("\n# Inputs from the tasks this one depends on (in plan order)\n");
+            body.push_str(INPUTS_HEADER);
         }
         let mut cut_list = Vec::new();
         for (label, text) in &inputs {
@@ -117,9 +123,7 @@ impl PromptBuilder {
             } else {
                 let share = u128::from(available) * u128::from(estimate_tokens(text))
                     / u128::from(wanted.max(1));
-                let keep_bytes = usize::try_from(share * 3)
-                    .unwrap_or(usize::MAX)
-                    .saturating_sub(40);
+                let keep_bytes = usize::try_from(share * 3).unwrap_or(usize::MAX);
                 let mut end = keep_bytes.min(text.len());
                 while !text.is_char_boundary(end) {
                     end -= 1;
@@ -142,12 +146,96 @@ impl PromptBuilder {
                 cut_list.join(", ")
             ));
         }
-        body.push_str("\nComplete the task now.");
+        body.push_str(FOOTER);
         let estimate = estimate_tokens(system) + estimate_tokens(&body) + 8;
         Ok((
             vec![ChatMessage::system(system), ChatMessage::user(body)],
             notes,
             estimate,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use dagent_core::{DependencyOutcome, Plan, Task, TaskContext, TaskError, TaskOutput};
+
+    use super::*;
+
+    fn ctx(inputs: Vec<(usize, DependencyOutcome)>) -> TaskContext {
+        let plan = Plan::new(vec![
+            Task::new("a", "Research Tokyo"),
+            Task::new("b", "Research Paris"),
+            Task::new("c", "Compare the cities").with_description("Use both inputs."),
+        ]);
+        TaskContext::new(Arc::new(plan), 2, 1, inputs)
+    }
+
+    fn ok(text: &str) -> DependencyOutcome {
+        DependencyOutcome::Succeeded(Arc::new(TaskOutput::text(text)))
+    }
+
+    #[test]
+    fn inputs_come_in_plan_order_with_titles() {
+        let b = PromptBuilder {
+            context_window: 8192,
+            max_output_tokens: 256,
+        };
+        let (msgs, notes, _) = b
+            .build(
+                &ctx(vec![(0, ok("TOKYO-OUT")), (1, ok("PARIS-OUT"))]),
+                "sys",
+            )
+            .unwrap();
+        let user = &msgs[1].content;
+        assert!(user.starts_with("# Task: Compare the cities\nUse both inputs."));
+        let (t, p) = (
+            user.find("## Research Tokyo (a)").unwrap(),
+            user.find("## Research Paris (b)").unwrap(),
+        );
+        assert!(t < p && user.contains("TOKYO-OUT") && user.contains("PARIS-OUT"));
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn oversized_inputs_are_cut_visibly_and_reported() {
+        let big = "x".repeat(30_000);
+        let b = PromptBuilder {
+            context_window: 2048,
+            max_output_tokens: 256,
+        };
+        let (msgs, notes, estimate) = b
+            .build(&ctx(vec![(0, ok(&big)), (1, ok("short"))]), "sys")
+            .unwrap();
+        let user = &msgs[1].content;
+        assert!(user.contains("bytes of this input were cut to fit the model's context window"));
+        assert!(
+            user.contains("## Research Paris (b)"),
+            "no input is dropped"
+        );
+        assert!(estimate <= 2048 - 256, "fits: {estimate}");
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("Research Tokyo (a) (cut"), "{notes:?}");
+    }
+
+    #[test]
+    fn failed_inputs_are_named_and_a_task_too_big_for_the_window_is_an_error() {
+        let b = PromptBuilder {
+            context_window: 8192,
+            max_output_tokens: 256,
+        };
+        let failed = DependencyOutcome::Failed(TaskError::transient("429"));
+        let (msgs, _, _) = b
+            .build(&ctx(vec![(0, failed), (1, ok("p"))]), "sys")
+            .unwrap();
+        assert!(msgs[1].content.contains("## Research Tokyo (a) — FAILED"));
+        let tiny = PromptBuilder {
+            context_window: 300,
+            max_output_tokens: 256,
+        };
+        let err = tiny.build(&ctx(vec![]), &"s".repeat(600)).unwrap_err();
+        assert!(err.message().contains("does not fit"));
     }
 }

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("gen-plan") => gen_plan::run(&args[1..]),
         Some("eval") => eval::run(&args[1..]),
+        Some("analysis-child") => bench::analysis_child(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\

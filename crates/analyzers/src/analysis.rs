@@ -100,28 +100,15 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
 fn weights_of(plan: &Plan) -> (Vec<u64>, Weighting) {
-    let mut given: Vec<u64> = plan
-        .tasks
-        .iter()
-        .filter_map(|t| t.estimated_duration())
-        .map(micros)
-        .collect();
-    if given.is_empty() {
-        return (vec![1; plan.tasks.len()], Weighting::Count);
-    }
-    let missing = plan.tasks.len() - given.len();
-    given.sort_unstable();
-    let median = given[given.len() / 2];
-    let weights = plan
-        .tasks
-        .iter()
-        .map(|t| t.estimated_duration().map_or(median, micros))
-        .collect();
-    let assumed = (missing > 0).then(|| Duration::from_micros(median));
-    (weights, Weighting::Estimates { assumed, missing })
+    let w = plan.weights();
+    let weighting = if w.by_estimate {
+        Weighting::Estimates {
+            assumed: w.assumed,
+            missing: w.missing,
+        }
+    } else {
+        Weighting::Count
+    };
+    (w.values, weighting)
 }

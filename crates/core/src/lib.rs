@@ -25,7 +25,7 @@ mod usage;
 pub use deps::DependencyMap;
 pub use error::{AnalyzeError, ProviderError, ProviderErrorKind, TaskError, TaskErrorKind};
 pub use money::{Money, ParseMoneyError, Price};
-pub use plan::Plan;
+pub use plan::{Plan, Weights};
 pub use ports::{
     BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatResponse, ChatRole, CostTracker,
     DependencyAnalyzer, DependencyOutcome, Reservation, RunEvent, RunEventKind, RunObserver,

@@ -1,5 +1,7 @@
 //! Plans: an ordered list of tasks.
 
+use std::time::Duration;
+
 use crate::{Task, TaskId};
 
 /// An ordered list of tasks, as a planner produced it. Plan order matters: it breaks ties
@@ -37,9 +39,57 @@ impl Plan {
         self.tasks.iter().any(|t| t.depends_on.is_some())
     }
 
+    /// Each task's weight for critical paths and scheduling priority: its estimate in
+    /// microseconds (at least 1), with tasks lacking one counted at the median of the given
+    /// estimates; or 1 per task when no task has an estimate.
+    #[must_use]
+    pub fn weights(&self) -> Weights {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        let mut given: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter_map(Task::estimated_duration)
+            .map(micros)
+            .collect();
+        if given.is_empty() {
+            return Weights {
+                values: vec![1; self.tasks.len()],
+                by_estimate: false,
+                assumed: None,
+                missing: self.tasks.len(),
+            };
+        }
+        given.sort_unstable();
+        let median = given[given.len() / 2];
+        let missing = self.tasks.len() - given.len();
+        Weights {
+            values: self
+                .tasks
+                .iter()
+                .map(|t| t.estimated_duration().map_or(median, micros))
+                .collect(),
+            by_estimate: true,
+            assumed: (missing > 0).then(|| Duration::from_micros(median)),
+            missing,
+        }
+    }
+
     /// Position of the task with this id (linear scan; build an index for repeated use).
     #[must_use]
     pub fn position(&self, id: &TaskId) -> Option<usize> {
         self.tasks.iter().position(|t| &t.id == id)
     }
+}
+
+/// Task weights, from [`Plan::weights`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weights {
+    /// One weight per task, plan order.
+    pub values: Vec<u64>,
+    /// Microseconds of estimates (`true`) or task counts (`false`).
+    pub by_estimate: bool,
+    /// The duration assumed for tasks without an estimate, when some lacked one.
+    pub assumed: Option<Duration>,
+    /// Tasks without an estimate.
+    pub missing: usize,
 }

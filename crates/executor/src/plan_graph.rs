@@ -1,7 +1,6 @@
 //! What the scheduler needs from the graph: dependents, levels, and priorities.
 
 use std::fmt;
-use std::time::Duration;
 
 use dagent_core::{DependencyMap, Plan};
 
@@ -77,7 +76,7 @@ impl PlanGraph {
                 "the dependencies contain a cycle".to_owned(),
             ));
         }
-        let weights = weights(plan);
+        let weights = plan.weights().values;
         let mut priority = vec![0u64; n];
         for &v in order.iter().rev() {
             let tail = dependents[v]
@@ -124,23 +123,4 @@ impl PlanGraph {
     pub fn priority_of(&self, task: usize) -> u64 {
         self.priority[task]
     }
-}
-
-fn weights(plan: &Plan) -> Vec<u64> {
-    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
-    let mut given: Vec<u64> = plan
-        .tasks
-        .iter()
-        .filter_map(|t| t.estimated_duration())
-        .map(micros)
-        .collect();
-    if given.is_empty() {
-        return vec![1; plan.tasks.len()];
-    }
-    given.sort_unstable();
-    let median = given[given.len() / 2];
-    plan.tasks
-        .iter()
-        .map(|t| t.estimated_duration().map_or(median, micros))
-        .collect()
 }

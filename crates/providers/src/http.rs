@@ -144,3 +144,17 @@ pub(crate) fn malformed(what: &str, e: &serde_json::Error, body: &str) -> Provid
 pub(crate) fn round6(x: f32) -> f64 {
     (f64::from(x) * 1e6).round() / 1e6
 }
+
+/// Tools in OpenAI's function-calling shape (Ollama accepts the same).
+pub(crate) fn tools_json(tools: &[dagent_core::ToolSpec]) -> serde_json::Value {
+    serde_json::Value::Array(
+        tools
+            .iter()
+            .map(|t| {
+                let params = serde_json::from_str::<serde_json::Value>(&t.parameters_json)
+                    .unwrap_or_else(|_| serde_json::json!({"type": "object"}));
+                serde_json::json!({ "type": "function", "function": { "name": t.name, "description": t.description, "parameters": params } })
+            })
+            .collect(),
+    )
+}

@@ -9,7 +9,7 @@ use dagent_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{client, lines, malformed, post_json, read_body, round6};
+use crate::http::{client, lines, malformed, post_json, read_body, round6, tools_json};
 
 /// A client for an Ollama server (default `http://localhost:11434`). Tokens come from
 /// `prompt_eval_count` and `eval_count`.
@@ -79,15 +79,7 @@ impl Ollama {
             obj.insert("format".into(), json!("json"));
         }
         if !request.tools.is_empty() {
-            let tools: Vec<Value> = request
-                .tools
-                .iter()
-                .map(|t| {
-                    let params = serde_json::from_str::<Value>(&t.parameters_json).unwrap_or_else(|_| json!({"type": "object"}));
-                    json!({ "type": "function", "function": { "name": t.name, "description": t.description, "parameters": params } })
-                })
-                .collect();
-            obj.insert("tools".into(), Value::Array(tools));
+            obj.insert("tools".into(), tools_json(&request.tools));
         }
         body
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::ApiKey;
 use crate::error::{body_message, classify_status};
-use crate::http::{client, lines, malformed, post_json, read_body, round6};
+use crate::http::{client, lines, malformed, post_json, read_body, round6, tools_json};
 
 /// A client for any server speaking OpenAI's `/v1/chat/completions`.
 #[derive(Clone)]
@@ -115,15 +115,7 @@ impl OpenAiCompatible {
             obj.insert("response_format".into(), json!({ "type": "json_object" }));
         }
         if !request.tools.is_empty() {
-            let tools: Vec<Value> = request
-                .tools
-                .iter()
-                .map(|t| {
-                    let params = serde_json::from_str::<Value>(&t.parameters_json).unwrap_or_else(|_| json!({"type": "object"}));
-                    json!({ "type": "function", "function": { "name": t.name, "description": t.description, "parameters": params } })
-                })
-                .collect();
-            obj.insert("tools".into(), Value::Array(tools));
+            obj.insert("tools".into(), tools_json(&request.tools));
         }
         if request.stream {
             obj.insert("stream".into(), json!(true));

@@ -81,6 +81,17 @@ async fn run_against_a_provider_reports_models_tokens_and_exact_cost() {
         assert_eq!(t["cost_usd"], "0.00005");
     }
     assert_eq!(r["cost"]["total_usd"], "0.00025");
+    assert!(
+        out.stdout.contains("cheap · 100+20 tokens · $0.00005"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Tokens 500 in + 100 out · cost $0.00025"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(r["cost"]["by_model"]["cheap"]["calls"], 5);
     assert_eq!(r["cost"]["monthly_projection_usd"], "0.0075");
     // Every request carried the key; nothing the user sees does.

@@ -67,6 +67,25 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
         } else {
             "-".to_owned()
         };
+        // Runs against models: which model, tokens, cost, and any notes.
+        let note = match t.output.as_ref().filter(|_| v.costs.is_some()) {
+            Some(o) => {
+                let mut parts = vec![o.model.clone().unwrap_or_default()];
+                if let Some(u) = o.usage {
+                    parts.push(format!(
+                        "{}+{} tokens",
+                        u.prompt_tokens, u.completion_tokens
+                    ));
+                }
+                if let Some(c) = o.cost {
+                    parts.push(c.to_string());
+                }
+                parts.extend(o.notes.iter().cloned());
+                parts.retain(|p| !p.is_empty());
+                parts.join(" · ")
+            }
+            None => note,
+        };
         let line = format!(
             "  {status:<9}  {:<id_w$}  {:>8}  {:>8}  {:>8}  {:>3}  {note}",
             t.id.as_str(),

@@ -295,6 +295,12 @@ fn infer(plan: &Plan) -> DependencyMap {
         let is_research = info.kind == TaskKind::Research;
         let text: HashSet<&str> = info.text_words.iter().map(String::as_str).collect();
         let says_based_on = BASED_ON.iter().any(|p| contains_phrase(&info.raw_words, p));
+        // Research nothing has consumed yet (the usual input of analysis and processing).
+        let research_frontier: Vec<usize> = frontier
+            .iter()
+            .copied()
+            .filter(|&i| infos[i].kind == TaskKind::Research)
+            .collect();
         let empty = HashSet::new();
         let template_words = template.get(&group).unwrap_or(&empty);
 
@@ -371,15 +377,10 @@ fn infer(plan: &Plan) -> DependencyMap {
             .iter()
             .any(|w| text.contains(w));
         if !is_research && deps.is_empty() && vague_findings {
-            let research: Vec<usize> = frontier
-                .iter()
-                .copied()
-                .filter(|&i| infos[i].kind == TaskKind::Research)
-                .collect();
-            if research.is_empty() {
+            if research_frontier.is_empty() {
                 deps.extend(frontier.iter().copied().filter(|&i| !same_group(i)));
             } else {
-                deps.extend(research);
+                deps.extend(research_frontier.iter().copied());
             }
         }
         // 4. Ordering words.
@@ -414,15 +415,10 @@ fn infer(plan: &Plan) -> DependencyMap {
                 match info.kind {
                     TaskKind::Research => {}
                     TaskKind::Analysis | TaskKind::Processing => {
-                        let research: Vec<usize> = frontier
-                            .iter()
-                            .copied()
-                            .filter(|&i| infos[i].kind == TaskKind::Research)
-                            .collect();
-                        if research.is_empty() {
+                        if research_frontier.is_empty() {
                             deps.push(j - 1);
                         } else {
-                            deps.extend(research);
+                            deps.extend(research_frontier.iter().copied());
                         }
                     }
                     TaskKind::Report => deps.extend(frontier.iter().copied()),

@@ -10,8 +10,8 @@ use dagent_core::{
     TaskContext, TaskError, TaskErrorKind, TaskOutput, TaskRunner,
 };
 use dagent_executor::{
-    BreakerPolicy, CancellationToken, Executor, ExecutorConfig, FailureMode, Mode, PlanGraph,
-    RetryPolicy, RunReport, SimulatedRunner, StopReason, TaskStatus,
+    BreakerPolicy, CancellationToken, Executor, ExecutorConfig, FailureMode, Mode, RetryPolicy,
+    RunReport, SimulatedRunner, StopReason, TaskGraph, TaskStatus,
 };
 
 const S: Duration = Duration::from_secs(1);
@@ -38,17 +38,16 @@ impl Recorder {
     }
 }
 
-async fn example(name: &str) -> (Arc<Plan>, PlanGraph) {
+async fn example(name: &str) -> (Arc<Plan>, TaskGraph) {
     let loaded = load_plan(&crate::support::root().join("examples").join(name), None).unwrap();
     let chain = FallbackChain::for_strategy(Strategy::Auto);
     let res = chain.resolve(&loaded.plan).await.unwrap();
-    let graph = PlanGraph::new(&loaded.plan, res.graph.deps().clone()).unwrap();
-    (Arc::new(loaded.plan), graph)
+    (Arc::new(loaded.plan), res.graph)
 }
 
-fn plan_of(tasks: Vec<Task>, deps: Vec<Vec<usize>>) -> (Arc<Plan>, PlanGraph) {
+fn plan_of(tasks: Vec<Task>, deps: Vec<Vec<usize>>) -> (Arc<Plan>, TaskGraph) {
     let plan = Plan::new(tasks);
-    let graph = PlanGraph::new(&plan, DependencyMap::from_lists(deps)).unwrap();
+    let graph = TaskGraph::new(&plan, DependencyMap::from_lists(deps)).unwrap();
     (Arc::new(plan), graph)
 }
 
@@ -67,7 +66,7 @@ fn cfg(k: usize) -> ExecutorConfig {
 async fn run(
     config: ExecutorConfig,
     plan: Arc<Plan>,
-    graph: &PlanGraph,
+    graph: &TaskGraph,
 ) -> (RunReport, Arc<Recorder>) {
     let rec = Arc::new(Recorder::default());
     let runner = Arc::new(SimulatedRunner::new(S).with_task_timeout(config.task_timeout));
@@ -209,7 +208,7 @@ fn failing(id: &str, secs: u64, kind: dagent_core::FailureKind, times: Option<u3
     t
 }
 
-fn diamond_with_failure() -> (Arc<Plan>, PlanGraph) {
+fn diamond_with_failure() -> (Arc<Plan>, TaskGraph) {
     // a fails; b independent; c needs a and b; d needs c; e needs b.
     plan_of(
         vec![
@@ -288,8 +287,7 @@ async fn transient_failures_retry_with_exponential_backoff() {
     );
     let retry = RetryPolicy {
         max_retries: 3,
-        initial_backoff: S,
-        factor: 2.0,
+        delays: vec![S, 2 * S],
         jitter: false,
         ..RetryPolicy::default()
     };
@@ -315,7 +313,7 @@ async fn retries_run_out_and_permanent_errors_are_not_retried() {
     );
     let retry = RetryPolicy {
         max_retries: 2,
-        initial_backoff: S,
+        delays: vec![S],
         jitter: false,
         ..RetryPolicy::default()
     };
@@ -343,7 +341,7 @@ async fn jittered_backoff_stays_within_bounds() {
     );
     let retry = RetryPolicy {
         max_retries: 1,
-        initial_backoff: 4 * S,
+        delays: vec![4 * S],
         jitter: true,
         jitter_seed: Some(7),
         ..RetryPolicy::default()
@@ -373,7 +371,7 @@ async fn retry_after_hint_is_honoured() {
     let rec = Arc::new(Recorder::default());
     let retry = RetryPolicy {
         max_retries: 2,
-        initial_backoff: S,
+        delays: vec![S],
         jitter: false,
         ..RetryPolicy::default()
     };
@@ -630,10 +628,12 @@ mod invariant {
                 failure_mode,
                 task_timeout: Some(Duration::from_millis(500)),
                 batch_timeout: (mode == 5).then_some(Duration::from_millis(300)),
-                retry: RetryPolicy { max_retries: 2, initial_backoff: Duration::from_millis(10), jitter: true, jitter_seed: Some(seed), ..RetryPolicy::default() },
+                retry: RetryPolicy { max_retries: 2, delays: vec![Duration::from_millis(10)], jitter: true, jitter_seed: Some(seed), ..RetryPolicy::default() },
                 breaker: (seed % 4 == 0).then_some(BreakerPolicy { threshold: 0.6, min_finished: 4 }),
+                deadline: (seed % 5 == 1).then(|| Duration::from_millis(20 + (seed >> 8) % 400)),
                 ..ExecutorConfig::default()
             };
+            let deadline = config.deadline;
             let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
             let rec = Arc::new(Recorder::default());
             let token = CancellationToken::new();
@@ -673,6 +673,254 @@ mod invariant {
                 peak
             };
             prop_assert!(max_running as usize <= k, "{} running at once with k = {}", max_running, k);
+            // Nothing starts after the run has stopped (breaker, fail_fast, cancellation,
+            // deadline): not later in time, and not later in the event sequence than the
+            // first task the stop ended.
+            if let Some(stopped_at) = report.stopped_at {
+                let why = report.stopped.as_ref().map(ToString::to_string).unwrap_or_default();
+                let ended_by_stop = |e: &RunEvent| {
+                    let reason = match &e.kind {
+                        RunEventKind::Skipped { reason } => Some(reason.as_str()),
+                        RunEventKind::Cancelled => report.tasks[e.task].reason.as_deref(),
+                        _ => None,
+                    };
+                    reason.is_some_and(|r| r == why || r.starts_with("run cancelled"))
+                };
+                if let Some(first) = events.iter().position(ended_by_stop) {
+                    for e in &events[first..] {
+                        prop_assert!(!matches!(e.kind, RunEventKind::Started { .. }), "{:?} started after the run stopped", e);
+                    }
+                }
+                for e in events.iter() {
+                    if matches!(e.kind, RunEventKind::Started { .. }) {
+                        prop_assert!(e.at <= stopped_at, "{:?} started after the stop at {:?}", e, stopped_at);
+                    }
+                }
+            } else {
+                prop_assert!(report.stopped.is_none());
+            }
+            if let Some(limit) = deadline {
+                prop_assert!(report.makespan <= limit, "makespan {:?} past the deadline {:?}", report.makespan, limit);
+            }
+        }
+    }
+}
+
+// ---- outcome policy, retry list, maximum delay, deadline, budget refusals, huge numbers ----
+
+/// Level 0: three 10 s tasks and one 1 s task; level 1: one task after the short one.
+fn batch_of_slow_tasks() -> (Arc<Plan>, TaskGraph) {
+    plan_of(
+        vec![
+            task("a", 10),
+            task("b", 10),
+            task("c", 10),
+            task("e", 1),
+            task("f", 1),
+        ],
+        vec![vec![], vec![], vec![], vec![], vec![3]],
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_timeout_failures_trip_the_breaker() {
+    let (plan, graph) = batch_of_slow_tasks();
+    let config = ExecutorConfig {
+        mode: Mode::Batched,
+        batch_timeout: Some(3 * S),
+        breaker: Some(BreakerPolicy {
+            threshold: 0.5,
+            min_finished: 4,
+        }),
+        ..cfg(4)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    use TaskStatus::*;
+    let st: Vec<TaskStatus> = r.tasks.iter().map(|t| t.status).collect();
+    assert_eq!(st, [Failed, Failed, Failed, Succeeded, Skipped]);
+    assert!(
+        matches!(&r.stopped, Some(StopReason::Breaker(why)) if why.contains("3 of 4")),
+        "{:?}",
+        r.stopped
+    );
+    assert_eq!(
+        r.tasks[4].attempts, 0,
+        "nothing starts once the breaker opened"
+    );
+    assert_eq!(r.stopped_at, Some(3 * S));
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_timeout_failures_stop_a_fail_fast_run() {
+    let (plan, graph) = batch_of_slow_tasks();
+    let config = ExecutorConfig {
+        mode: Mode::Batched,
+        batch_timeout: Some(3 * S),
+        failure_mode: FailureMode::FailFast,
+        ..cfg(4)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    use TaskStatus::*;
+    let st: Vec<TaskStatus> = r.tasks.iter().map(|t| t.status).collect();
+    assert_eq!(st, [Failed, Cancelled, Cancelled, Succeeded, Skipped]);
+    assert_eq!(r.stopped, Some(StopReason::FailFast("a".into())));
+    assert_eq!(r.tasks[4].attempts, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_delays_are_the_list_with_its_last_value_repeating() {
+    let (plan, graph) = plan_of(
+        vec![failing(
+            "a",
+            1,
+            dagent_core::FailureKind::Transient,
+            Some(4),
+        )],
+        vec![vec![]],
+    );
+    let retry = RetryPolicy {
+        jitter: false,
+        ..RetryPolicy::with_delays(4, vec![S, 5 * S, 15 * S])
+    };
+    let (r, rec) = run(ExecutorConfig { retry, ..cfg(1) }, plan, &graph).await;
+    assert_eq!(r.tasks[0].status, TaskStatus::Succeeded);
+    // Attempts of 1 s each, separated by waits of 1, 5, 15 and 15 s.
+    let starts: Vec<Duration> = rec.starts().into_iter().map(|(_, at)| at).collect();
+    assert_eq!(starts, [0, 2, 8, 24, 40].map(|s| s * S));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_past_the_maximum_delay_fails_at_once_naming_the_request() {
+    let (plan, graph) = plan_of(vec![task("a", 1)], vec![vec![]]);
+    let rec = Arc::new(Recorder::default());
+    let config = ExecutorConfig {
+        retry: RetryPolicy::with_delays(3, vec![S]),
+        ..cfg(1)
+    };
+    let hint = Duration::from_secs(95_684 * 3600);
+    let r = Executor::new(config)
+        .with_observer(rec.clone())
+        .run(plan, &graph, Arc::new(RetryAfter(hint)))
+        .await;
+    assert_terminal_once(&r, &rec);
+    assert_eq!(r.tasks[0].status, TaskStatus::Failed);
+    assert_eq!(r.tasks[0].attempts, 1);
+    assert_eq!(r.makespan, Duration::ZERO, "it did not wait");
+    assert_eq!(
+        r.tasks[0].error.as_ref().unwrap().message(),
+        "429 Too Many Requests; the server asked to retry after 95684h (Retry-After), more than the maximum retry delay of 5m"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_run_deadline_cancels_in_flight_tasks_and_skips_the_rest() {
+    let (plan, graph) = plan_of(
+        vec![task("a", 2), task("b", 10), task("c", 1), task("d", 1)],
+        vec![vec![], vec![], vec![0], vec![1]],
+    );
+    let config = ExecutorConfig {
+        deadline: Some(5 * S),
+        ..cfg(4)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    use TaskStatus::*;
+    let st: Vec<TaskStatus> = r.tasks.iter().map(|t| t.status).collect();
+    assert_eq!(st, [Succeeded, Cancelled, Succeeded, Skipped]);
+    assert_eq!(r.stopped, Some(StopReason::Deadline(5 * S)));
+    assert_eq!(r.makespan, 5 * S);
+    assert_eq!(
+        r.tasks[3].reason.as_deref(),
+        Some("the run deadline of 5s passed: tasks in flight were cancelled, the rest skipped")
+    );
+}
+
+/// Refuses the call for budget at attempt `refuse_at` (after transient failures before it).
+struct Refuses {
+    refuse_at: u32,
+}
+impl TaskRunner for Refuses {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
+        Box::pin(async move {
+            if ctx.attempt() < self.refuse_at {
+                tokio::time::sleep(S).await;
+                return Err(TaskError::transient("503"));
+            }
+            Err(TaskError::new(
+                TaskErrorKind::Budget,
+                "the call could cross the budget cap",
+            ))
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_refusals_are_not_attempts_and_are_not_retried() {
+    let (plan, graph) = plan_of(vec![task("a", 1)], vec![vec![]]);
+    let config = ExecutorConfig {
+        retry: RetryPolicy::with_delays(3, vec![S]),
+        ..cfg(1)
+    };
+    let r = Executor::new(config.clone())
+        .run(
+            Arc::clone(&plan),
+            &graph,
+            Arc::new(Refuses { refuse_at: 1 }),
+        )
+        .await;
+    assert_eq!(r.tasks[0].status, TaskStatus::Failed);
+    assert_eq!(
+        r.tasks[0].error.as_ref().unwrap().kind(),
+        TaskErrorKind::Budget
+    );
+    assert_eq!(r.tasks[0].attempts, 0, "no request was sent");
+    assert_eq!(r.tasks[0].start, None);
+    assert_eq!(r.retries, 0);
+    // Refused at the second attempt: one attempt, no retry counted.
+    let r = Executor::new(config)
+        .run(plan, &graph, Arc::new(Refuses { refuse_at: 2 }))
+        .await;
+    assert_eq!(r.tasks[0].status, TaskStatus::Failed);
+    assert_eq!(r.tasks[0].attempts, 1);
+    assert_eq!(r.retries, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_durations_rates_and_time_scales_do_not_panic() {
+    let tasks = vec![
+        Task::new("a", "A").with_estimate(Duration::MAX),
+        task("b", 1),
+        failing("c", 1, dagent_core::FailureKind::Transient, Some(1)),
+    ];
+    let (plan, graph) = plan_of(tasks, vec![vec![], vec![], vec![]]);
+    for rate in [1e-300, 1e300, f64::MAX, f64::MIN_POSITIVE] {
+        for mode in [Mode::Eager, Mode::Batched] {
+            let config = ExecutorConfig {
+                mode,
+                max_tasks_per_second: Some(rate),
+                task_timeout: Some(Duration::MAX),
+                batch_timeout: Some(Duration::MAX),
+                deadline: Some(Duration::from_secs(3600)),
+                retry: RetryPolicy {
+                    delays: vec![Duration::MAX],
+                    max_delay: Duration::MAX,
+                    ..RetryPolicy::with_delays(u32::MAX, Vec::new())
+                },
+                ..cfg(4)
+            };
+            let runner = SimulatedRunner::new(Duration::MAX)
+                .with_time_scale(1e300)
+                .with_task_timeout(config.task_timeout);
+            let rec = Arc::new(Recorder::default());
+            let r = Executor::new(config)
+                .with_observer(rec.clone())
+                .run(Arc::clone(&plan), &graph, Arc::new(runner))
+                .await;
+            assert_terminal_once(&r, &rec);
+            assert_eq!(
+                r.stopped,
+                Some(StopReason::Deadline(Duration::from_secs(3600)))
+            );
+            assert_eq!(r.makespan, Duration::from_secs(3600), "rate {rate}, {mode}");
         }
     }
 }

@@ -8,7 +8,7 @@ use dagent_core::{
     ChatMessage, ChatProvider, ChatRequest, CostTracker, DependencyMap, Money, Plan, Price,
     ProviderErrorKind, Task, TaskErrorKind, ToolSpec, Usage,
 };
-use dagent_executor::{Executor, ExecutorConfig, PlanGraph, RetryPolicy, TaskStatus};
+use dagent_executor::{Executor, ExecutorConfig, RetryPolicy, TaskGraph, TaskStatus};
 use dagent_providers::{
     ApiKey, Catalogue, CostLedger, EndpointPool, LlmRunner, ModelInfo, Ollama, OpenAiCompatible,
     Router, RoutingTable,
@@ -420,12 +420,12 @@ fn model(name: &str, provider: &str, input: &str, output: &str) -> ModelInfo {
     }
 }
 
-fn plan(n: usize) -> (Arc<Plan>, PlanGraph) {
+fn plan(n: usize) -> (Arc<Plan>, TaskGraph) {
     let tasks: Vec<Task> = (0..n)
         .map(|i| Task::new(format!("t{i}"), format!("Task {i}")))
         .collect();
     let plan = Plan::new(tasks);
-    let graph = PlanGraph::new(&plan, DependencyMap::new(n)).unwrap();
+    let graph = TaskGraph::new(&plan, DependencyMap::new(n)).unwrap();
     (Arc::new(plan), graph)
 }
 

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
                  tasks:\n  \
                  bench [--quick]                  run the benchmark suite (target/bench/report.{{json,md}})\n  \
                  eval [--verbose]                 score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
-                 gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml)"
+                 gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml;\n                                   --no-deps: without depends_on, JSON)"
             );
             return ExitCode::from(2);
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use dagent_core::{
     BoxFuture, DependencyMap, Plan, Task, TaskContext, TaskError, TaskOutput, TaskRunner,
 };
-use dagent_executor::{Executor, ExecutorConfig, Mode, PlanGraph, RetryPolicy, SimulatedRunner};
+use dagent_executor::{Executor, ExecutorConfig, Mode, RetryPolicy, SimulatedRunner, TaskGraph};
 
 use crate::gen_plan::random_deps;
 use crate::rng::Rng;
@@ -114,7 +114,7 @@ pub(crate) fn suite(seed: u64, random_dags: usize) -> Vec<Shape> {
     shapes
 }
 
-fn plan_of(shape: &Shape) -> (Arc<Plan>, PlanGraph) {
+fn plan_of(shape: &Shape) -> (Arc<Plan>, TaskGraph) {
     let tasks = shape
         .durations
         .iter()
@@ -122,7 +122,7 @@ fn plan_of(shape: &Shape) -> (Arc<Plan>, PlanGraph) {
         .map(|(i, d)| Task::new(format!("t{i}"), format!("t{i}")).with_estimate(*d))
         .collect();
     let plan = Plan::new(tasks);
-    let graph = PlanGraph::new(&plan, DependencyMap::from_lists(shape.deps.clone()))
+    let graph = TaskGraph::new(&plan, DependencyMap::from_lists(shape.deps.clone()))
         .expect("acyclic suite");
     (Arc::new(plan), graph)
 }
@@ -189,7 +189,7 @@ pub(crate) fn overhead(n: usize, k: usize) -> (Duration, Duration) {
         .build()
         .expect("runtime");
     let start = Instant::now();
-    let graph = PlanGraph::new(&plan, DependencyMap::from_lists(deps)).expect("acyclic");
+    let graph = TaskGraph::new(&plan, DependencyMap::from_lists(deps)).expect("acyclic");
     let config = ExecutorConfig {
         max_concurrent: k,
         retry: RetryPolicy::none(),

@@ -4,9 +4,10 @@
 //!
 //! * [`validate_plan`] checks ids (non-empty, unique), explicit dependency references
 //!   (known, not self) and cycles, with errors that name the tasks — a cycle is listed in order.
-//! * [`TaskGraph`] holds a validated DAG (stored in a [`daggy::Dag`], with flat index arrays
-//!   for the algorithms) and computes levels, the critical path, width and speed-up bounds;
-//!   [`Analysis`] bundles them for a plan.
+//! * [`TaskGraph`] (re-exported from `dagent-graph`, the kernel the executor shares) holds a
+//!   validated DAG and computes levels, the critical path and the transitive reduction;
+//!   [`Analysis`] adds width and speed-up bounds for a plan, weighted by
+//!   [`Plan::weights`](dagent_core::Plan::weights).
 //! * Strategies implement the core [`DependencyAnalyzer`](dagent_core::DependencyAnalyzer)
 //!   port: [`ExplicitAnalyzer`], [`HeuristicAnalyzer`], [`SequentialAnalyzer`]; a
 //!   [`FallbackChain`] tries them in order and records why earlier ones failed.
@@ -19,14 +20,12 @@
 
 mod analysis;
 mod chain;
-mod error;
-mod graph;
 mod strategy;
 mod validate;
 
-pub use analysis::{Analysis, CriticalPath, Weighting};
+pub use analysis::{Analysis, CriticalPath};
 pub use chain::{FailedAttempt, FallbackChain, Resolution, Strategy};
-pub use error::{GraphError, GraphErrorKind};
-pub use graph::{TaskGraph, transitive_reduction};
+pub use dagent_core::Weights;
+pub use dagent_graph::{GraphError, GraphErrorKind, TaskGraph, transitive_reduction};
 pub use strategy::{ExplicitAnalyzer, HeuristicAnalyzer, LlmAnalyzer, SequentialAnalyzer};
 pub use validate::{PlanIndex, validate_plan};

@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use dagent_core::{Plan, TaskRunner};
-use dagent_executor::{Executor, ExecutorConfig, PlanGraph, RetryPolicy, SimulatedRunner};
+use dagent_core::TaskRunner;
+use dagent_executor::{Executor, ExecutorConfig, RetryPolicy, SimulatedRunner};
 use dagent_providers::CostLedger;
 
 use crate::analyze::prepare;
@@ -28,18 +27,6 @@ pub(crate) fn settings(args: &RunArgs, p: &Parallelization) -> ExecutorConfig {
     } else {
         args.max_retries.unwrap_or(p.max_retries)
     };
-    let backoff = &p.retry_backoff;
-    let initial = backoff.first().copied().unwrap_or(Duration::from_secs(1));
-    #[allow(clippy::cast_possible_truncation)]
-    let factor = match backoff.as_slice() {
-        [a, b, ..] if !a.is_zero() => (b.as_secs_f64() / a.as_secs_f64()).max(1.0) as f32,
-        _ => 2.0,
-    };
-    let max_backoff = if backoff.len() >= 2 {
-        backoff.iter().copied().max().unwrap_or(initial)
-    } else {
-        Duration::from_secs(60)
-    };
     ExecutorConfig {
         mode: args.mode.unwrap_or(p.mode),
         max_concurrent: k.max(1),
@@ -51,13 +38,8 @@ pub(crate) fn settings(args: &RunArgs, p: &Parallelization) -> ExecutorConfig {
         batch_timeout: args
             .batch_timeout
             .map_or(p.batch_timeout, |d| (!d.is_zero()).then_some(d)),
-        retry: RetryPolicy {
-            max_retries: retries,
-            initial_backoff: initial,
-            max_backoff,
-            factor,
-            ..RetryPolicy::default()
-        },
+        // `retry_backoff_seconds` is the list of delays, its last value repeating.
+        retry: RetryPolicy::with_delays(retries, p.retry_backoff.clone()),
         failure_mode: args.failure_mode.unwrap_or(p.failure_mode),
         breaker: args
             .failure_threshold
@@ -66,19 +48,8 @@ pub(crate) fn settings(args: &RunArgs, p: &Parallelization) -> ExecutorConfig {
                 min_finished: p.failure_threshold_min_tasks,
             })
             .or_else(|| p.breaker()),
+        deadline: None,
     }
-}
-
-fn scaled(plan: &Plan, factor: f64) -> Plan {
-    let mut plan = plan.clone();
-    if (factor - 1.0).abs() > f64::EPSILON {
-        for t in &mut plan.tasks {
-            if let Some(e) = &mut t.estimate {
-                e.duration = e.duration.mul_f64(factor);
-            }
-        }
-    }
-    plan
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
@@ -87,17 +58,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let shared_ledger = Arc::new(CostLedger::new(config.models.budget, config.models.warn_at));
     let prepared = prepare(&args.plan, &config, &shared_ledger)?;
     let mut exec_config = settings(args, &config.parallelization);
-    let plan = Arc::new(if args.simulate {
-        scaled(&prepared.loaded.plan, args.time_scale)
-    } else {
-        prepared.loaded.plan.clone()
-    });
-    let graph = PlanGraph::new(&plan, prepared.resolution.graph.deps().clone())
-        .map_err(|e| Failure::bad_input(format!("error: {}: {e}", prepared.loaded.origin)))?;
+    let plan = Arc::new(prepared.loaded.plan.clone());
+    let graph = &prepared.resolution.graph;
     let mut ledger = None;
     let runner: Arc<dyn TaskRunner> = if args.simulate {
         Arc::new(
-            SimulatedRunner::new(args.default_estimate.mul_f64(args.time_scale))
+            SimulatedRunner::new(args.default_estimate)
+                .with_time_scale(args.time_scale)
                 .with_task_timeout(exec_config.task_timeout),
         )
     } else {
@@ -125,7 +92,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
                 token.cancel();
             }
         });
-        executor.run(Arc::clone(&plan), &graph, runner).await
+        executor.run(Arc::clone(&plan), graph, runner).await
     });
     progress.finish();
     let costs = ledger.as_ref().map(|l| l.summary());

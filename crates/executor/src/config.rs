@@ -73,18 +73,21 @@ impl fmt::Display for FailureMode {
     }
 }
 
-/// Retries of transient failures (rate limits, timeouts, 5xx): exponential back-off with
-/// optional jitter, never shorter than a retry-after hint carried by the error.
+/// Retries of transient failures (rate limits, timeouts, 5xx).
+///
+/// The wait before retry `n` is `delays[n - 1]`, the last value repeating for later retries
+/// (`[1 s, 5 s, 15 s]` gives 1, 5, 15, 15, … seconds), plus up to 100% random jitter, and
+/// never more than `max_delay`. A retry-after hint carried by the error wins when it is
+/// longer; a hint longer than `max_delay` is not waited for: the task fails and its error
+/// names the server's request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0 disables retrying).
     pub max_retries: u32,
-    /// Delay before the first retry.
-    pub initial_backoff: Duration,
-    /// Cap on any one delay (a retry-after hint may exceed it).
-    pub max_backoff: Duration,
-    /// Growth factor between delays.
-    pub factor: f32,
+    /// The delays before the first, second, … retry; the last repeats (empty: 1 s).
+    pub delays: Vec<Duration>,
+    /// The longest wait before a retry, hints included (default 5 minutes).
+    pub max_delay: Duration,
     /// Add up to 100% random jitter to each delay.
     pub jitter: bool,
     /// Seed for the jitter, for reproducible runs.
@@ -92,17 +95,24 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
+    /// Three retries after 1, 2 and 4 seconds (doubling up to a minute if more are
+    /// allowed), with jitter; at most 5 minutes of waiting for a retry-after hint.
     fn default() -> Self {
         Self {
             max_retries: 3,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
-            factor: 2.0,
+            delays: [1, 2, 4, 8, 16, 32, 60]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            max_delay: DEFAULT_MAX_RETRY_DELAY,
             jitter: true,
             jitter_seed: None,
         }
     }
 }
+
+/// The default [`RetryPolicy::max_delay`]: 5 minutes.
+pub const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 
 impl RetryPolicy {
     /// No retries.
@@ -110,6 +120,16 @@ impl RetryPolicy {
     pub fn none() -> Self {
         Self {
             max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// `max_retries` retries after the given delays (the last repeating), with jitter.
+    #[must_use]
+    pub fn with_delays(max_retries: u32, delays: Vec<Duration>) -> Self {
+        Self {
+            max_retries,
+            delays,
             ..Self::default()
         }
     }
@@ -136,6 +156,9 @@ pub struct ExecutorConfig {
     pub failure_mode: FailureMode,
     /// Stop launching when too many finished tasks failed.
     pub breaker: Option<BreakerPolicy>,
+    /// Time limit of the whole run: when it passes, tasks in flight are cancelled and the
+    /// rest skipped ([`StopReason::Deadline`](crate::StopReason::Deadline)).
+    pub deadline: Option<Duration>,
 }
 
 impl Default for ExecutorConfig {
@@ -150,6 +173,7 @@ impl Default for ExecutorConfig {
             retry: RetryPolicy::default(),
             failure_mode: FailureMode::SkipDependents,
             breaker: None,
+            deadline: None,
         }
     }
 }

@@ -8,22 +8,29 @@
 //! dependencies are done and a slot and a rate token are free — and among ready tasks the one
 //! with the **longest remaining path** (by estimate, or by task count when there are none)
 //! goes first, then plan order. Level barriers (`Mode::Batched`) are available for users who
-//! want them. The loop is index-based (a task is its position in the plan) so it scales to
-//! 100,000-task plans; each policy is a small piece in [`policy`].
+//! want them. The graph comes validated from `dagent-graph` ([`TaskGraph`], re-exported
+//! here), which also computes the remaining paths; the executor contains no strategy code.
+//!
+//! The run is a task table (one state per task, index-based so it scales to 100,000-task
+//! plans) and a loop that reads `wake → admit → poll → apply`. Each concern is a small
+//! policy in [`policy`] with its own tests: slots and per-key limits, launch rate, level
+//! barriers, per-attempt timeout, panic catching, retry delays, the breaker, the failure
+//! mode, and the one outcome policy that maps an attempt's result to succeed, retry after a
+//! delay, fail, or stop the run. A run may have a deadline ([`StopReason::Deadline`]). All
+//! time arithmetic saturates: no duration, rate or time scale can make it panic.
 //!
 //! Every task ends in exactly one terminal state — succeeded, failed (with its error),
 //! skipped (with the reason) or cancelled — and [`RunReport`] lists them all.
 #![deny(missing_docs)]
 
 mod config;
-mod plan_graph;
 pub mod policy;
 mod report;
 mod run;
 mod simulate;
 
-pub use config::{ExecutorConfig, FailureMode, Mode, RetryPolicy};
-pub use plan_graph::{PlanGraph, PlanGraphError};
+pub use config::{DEFAULT_MAX_RETRY_DELAY, ExecutorConfig, FailureMode, Mode, RetryPolicy};
+pub use dagent_graph::{GraphError, TaskGraph};
 pub use policy::breaker::BreakerPolicy;
 pub use report::{RunReport, StopReason, TaskReport, TaskStatus};
 pub use run::Executor;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dagent_core::{TaskError, TaskId, TaskOutput};
+use dagent_core::{TaskError, TaskId, TaskOutput, format_duration};
 
 use crate::{FailureMode, Mode};
 
@@ -18,7 +18,8 @@ pub enum TaskStatus {
     /// It never started: a dependency failed, the breaker opened, fail-fast stopped the run,
     /// or its batch timed out first.
     Skipped,
-    /// The run was cancelled (or stopped) while it was in flight or before it started.
+    /// The run was cancelled (or stopped: fail-fast, deadline) while it was in flight, or
+    /// cancelled before it started.
     Cancelled,
 }
 
@@ -48,7 +49,8 @@ pub struct TaskReport {
     pub id: TaskId,
     /// Its terminal state.
     pub status: TaskStatus,
-    /// Attempts started (0 when it never ran).
+    /// Attempts started (0 when it never ran; a call the budget refused before sending
+    /// anything is not an attempt).
     pub attempts: u32,
     /// When its first attempt started, from the start of the run.
     pub start: Option<Duration>,
@@ -73,6 +75,17 @@ pub enum StopReason {
     FailFast(TaskId),
     /// The circuit breaker opened, with its explanation.
     Breaker(String),
+    /// The run's deadline (this long after its start) passed.
+    Deadline(Duration),
+}
+
+impl StopReason {
+    /// Whether attempts in flight are cancelled too (everything but the breaker, which lets
+    /// them finish).
+    #[must_use]
+    pub fn cancels_in_flight(&self) -> bool {
+        !matches!(self, Self::Breaker(_))
+    }
 }
 
 impl fmt::Display for StopReason {
@@ -84,6 +97,11 @@ impl fmt::Display for StopReason {
                 "fail_fast: task \"{id}\" failed, everything else was stopped"
             ),
             Self::Breaker(why) => f.write_str(why),
+            Self::Deadline(after) => write!(
+                f,
+                "the run deadline of {} passed: tasks in flight were cancelled, the rest skipped",
+                format_duration(*after)
+            ),
         }
     }
 }
@@ -97,7 +115,7 @@ pub struct RunReport {
     pub makespan: Duration,
     /// Sum of every task's busy time (what a one-at-a-time run would have taken).
     pub total_task_time: Duration,
-    /// Retries performed (attempts beyond each task's first).
+    /// Retries performed (attempts beyond each task's first; budget refusals excluded).
     pub retries: u32,
     /// The scheduling mode used.
     pub mode: Mode,
@@ -107,6 +125,8 @@ pub struct RunReport {
     pub failure_mode: FailureMode,
     /// Why launching stopped early, if it did.
     pub stopped: Option<StopReason>,
+    /// When it stopped, from the start of the run.
+    pub stopped_at: Option<Duration>,
 }
 
 impl RunReport {

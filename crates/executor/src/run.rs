@@ -1,31 +1,42 @@
-//! The run loop: composes the policies over an index-based task table.
+//! The run loop: a task table plus the policies of [`crate::policy`], driven as
+//! `wake → admit → poll → apply`.
+//!
+//! * **wake** moves tasks whose retry delay has passed back to the ready queues;
+//! * **admit** launches ready tasks, highest remaining path first, while a slot (global and
+//!   per key) and a rate token are free and the run has not stopped;
+//! * **poll** waits for the next thing that can change the table: an attempt finishing, a
+//!   timer (retry, rate, batch timeout, run deadline) or cancellation;
+//! * **apply** turns it into state changes — an attempt's result through the one
+//!   outcome policy ([`crate::policy::outcome`]), which also handles batch timeouts.
+//!
+//! Every task reaches its terminal state through one function, `Run::terminate`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use dagent_core::{
     DependencyOutcome, Plan, RunEvent, RunEventKind, RunObserver, TaskContext, TaskError,
-    TaskErrorKind, TaskOutput, TaskRunner, format_duration,
+    TaskErrorKind, TaskOutput, TaskRunner,
 };
+use dagent_graph::TaskGraph;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::policy::breaker::Breaker;
+use crate::policy::barrier::LevelBarrier;
+use crate::policy::clock::{FAR, after};
 use crate::policy::concurrency::{KeyIndex, Slots};
+use crate::policy::failure::Dependents;
+use crate::policy::outcome::{Decision, OutcomePolicy, Verdict};
+use crate::policy::panic::CatchPanic;
 use crate::policy::rate::RateGate;
-use crate::policy::retry::Retries;
 use crate::policy::timeout::with_timeout;
-use crate::{
-    ExecutorConfig, FailureMode, Mode, PlanGraph, RunReport, StopReason, TaskReport, TaskStatus,
-};
+use crate::{ExecutorConfig, Mode, RunReport, StopReason, TaskReport, TaskStatus};
 
 /// Runs plans. Configure once, run many times.
 ///
@@ -33,10 +44,10 @@ use crate::{
 /// # use std::sync::Arc;
 /// # use std::time::Duration;
 /// # use dagent_core::{DependencyMap, Plan, Task};
-/// # use dagent_executor::{Executor, ExecutorConfig, PlanGraph, SimulatedRunner};
+/// # use dagent_executor::{Executor, ExecutorConfig, SimulatedRunner, TaskGraph};
 /// # async fn demo() {
 /// let plan = Arc::new(Plan::new(vec![Task::new("a", "A"), Task::new("b", "B")]));
-/// let graph = PlanGraph::new(&plan, DependencyMap::from_lists(vec![vec![], vec![0]])).unwrap();
+/// let graph = TaskGraph::new(&plan, DependencyMap::from_lists(vec![vec![], vec![0]])).unwrap();
 /// let runner = Arc::new(SimulatedRunner::new(Duration::from_millis(10)));
 /// let report = Executor::new(ExecutorConfig::default()).run(plan, &graph, runner).await;
 /// assert!(report.all_succeeded());
@@ -94,14 +105,16 @@ impl Executor {
         &self.config
     }
 
-    /// Runs `plan` over `graph` with `runner`; returns when every task is terminal.
+    /// Runs `plan` over its validated `graph` with `runner`; returns when every task is
+    /// terminal. Priorities are the graph's remaining paths, weighted by
+    /// [`Plan::weights`] (estimates, or task counts when there are none).
     ///
     /// # Panics
     /// If `graph` was built for a plan of a different size.
     pub async fn run(
         &self,
         plan: Arc<Plan>,
-        graph: &PlanGraph,
+        graph: &TaskGraph,
         runner: Arc<dyn TaskRunner>,
     ) -> RunReport {
         assert_eq!(
@@ -115,12 +128,18 @@ impl Executor {
     }
 }
 
+/// Where a task is in its life. `Done` is terminal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
+    /// Dependencies unmet (or between an attempt's end and the decision about it).
     Waiting,
+    /// Ready, but its level has not opened (batched mode).
     Held,
+    /// In a ready queue.
     Ready,
+    /// An attempt is in flight.
     Running,
+    /// Waiting out a retry delay.
     Backoff,
     Done,
 }
@@ -128,48 +147,65 @@ enum State {
 type Attempt = (usize, u32, Result<TaskOutput, TaskError>);
 type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = Attempt> + Send>>>;
 
+/// What `poll` saw.
+enum Wake {
+    /// An attempt finished.
+    Attempt(Attempt),
+    /// A retry delay may have passed.
+    Timer,
+    /// The rate gate has a token again.
+    RateToken,
+    /// The open level's batch timeout passed.
+    BatchTimeout,
+    /// The run's deadline passed.
+    Deadline,
+    /// The cancellation token fired.
+    Cancelled,
+    /// Nothing can make progress (unreachable for a valid graph; recorded, never a hang).
+    Stuck,
+}
+
 struct Run<'a> {
     exec: &'a Executor,
     cfg: &'a ExecutorConfig,
     plan: Arc<Plan>,
-    graph: &'a PlanGraph,
+    graph: &'a TaskGraph,
     runner: Arc<dyn TaskRunner>,
     start: Instant,
 
+    // The task table.
     state: Vec<State>,
     unmet: Vec<u32>,
+    priority: Vec<u64>,
     attempt_start: Vec<Duration>,
     reports: Vec<TaskReport>,
     done: usize,
-
     keys: Vec<KeyIndex>,
     /// Ready tasks per key (index 0: no keyed limit), highest remaining path first.
     ready: Vec<BinaryHeap<(u64, Reverse<u32>)>>,
     backoff: BinaryHeap<Reverse<(Instant, u32)>>,
-    rate_wake: Option<Instant>,
-
-    slots: Slots,
-    rate: Option<RateGate>,
-    retries: Retries,
-    breaker: Breaker,
     /// Attempts in flight, polled in place by the run loop (no task spawn per attempt:
     /// runners are I/O-bound; one that needs a CPU thread spawns its own work).
     in_flight: InFlight,
-    stopped: Option<StopReason>,
-    retry_count: u32,
 
-    // Batched mode.
-    level: usize,
-    level_left: Vec<usize>,
-    held: Vec<Vec<u32>>,
-    level_deadline: Option<Instant>,
+    // The policies.
+    slots: Slots,
+    rate: Option<RateGate>,
+    rate_wake: Option<Instant>,
+    barrier: LevelBarrier,
+    outcome: OutcomePolicy,
+    deadline: Option<Instant>,
+
+    stopped: Option<StopReason>,
+    stopped_at: Option<Duration>,
+    retry_count: u32,
 }
 
 impl<'a> Run<'a> {
     fn new(
         exec: &'a Executor,
         plan: Arc<Plan>,
-        graph: &'a PlanGraph,
+        graph: &'a TaskGraph,
         runner: Arc<dyn TaskRunner>,
     ) -> Self {
         let cfg = &exec.config;
@@ -184,11 +220,6 @@ impl<'a> Run<'a> {
             )
         };
         let key_count = keys.iter().flatten().max().map_or(0, |&k| k as usize + 1);
-        let depth = graph.level.iter().max().map_or(0, |&l| l as usize + 1);
-        let mut level_left = vec![0usize; depth];
-        for &l in &graph.level {
-            level_left[l as usize] += 1;
-        }
         let reports = plan
             .tasks
             .iter()
@@ -214,24 +245,27 @@ impl<'a> Run<'a> {
             unmet: (0..n)
                 .map(|i| u32::try_from(graph.deps_of(i).len()).unwrap_or(u32::MAX))
                 .collect(),
+            priority: graph.remaining_path(&plan.weights().values),
             attempt_start: vec![Duration::ZERO; n],
             reports,
             done: 0,
             keys,
             ready: (0..=key_count).map(|_| BinaryHeap::new()).collect(),
             backoff: BinaryHeap::new(),
-            rate_wake: None,
+            in_flight: FuturesUnordered::new(),
             slots,
             rate: cfg.max_tasks_per_second.and_then(RateGate::new),
-            retries: Retries::new(cfg.retry.clone(), n),
-            breaker: Breaker::new(cfg.breaker),
-            in_flight: FuturesUnordered::new(),
+            rate_wake: None,
+            barrier: LevelBarrier::new(
+                (0..n).map(|i| graph.level_of(i)),
+                cfg.mode == Mode::Batched,
+                cfg.batch_timeout,
+            ),
+            outcome: OutcomePolicy::new(cfg.retry.clone(), cfg.breaker, cfg.failure_mode),
+            deadline: None,
             stopped: None,
+            stopped_at: None,
             retry_count: 0,
-            level: 0,
-            level_left,
-            held: vec![Vec::new(); depth],
-            level_deadline: None,
             plan,
         }
     }
@@ -253,81 +287,27 @@ impl<'a> Run<'a> {
 
     async fn drive(&mut self) {
         let n = self.plan.tasks.len();
-        if self.cfg.mode == Mode::Batched {
-            self.level_deadline = self.cfg.batch_timeout.map(|t| Instant::now() + t);
-        }
+        let now = Instant::now();
+        self.barrier.start(now);
+        self.deadline = self.cfg.deadline.map(|d| after(now, d));
         for i in 0..n {
             if self.unmet[i] == 0 {
                 self.make_ready(i);
             }
         }
-        let far = Instant::now() + Duration::from_secs(86_400 * 365);
         while self.done < n {
-            if self.exec.cancel.is_cancelled() {
-                self.cancel_all();
-                break;
-            }
-            self.wake_backoffs();
-            self.launch_ready();
-            // Take every attempt that is already finished before waiting on anything: this
-            // keeps the per-task cost low when runners complete quickly.
-            while self.done < n && !self.in_flight.is_empty() {
-                let Some(Some((i, attempt, result))) = self.in_flight.next().now_or_never() else {
-                    break;
-                };
-                self.finish_attempt(i, attempt, result);
-                self.launch_ready();
-            }
-            if self.done == n || self.exec.cancel.is_cancelled() {
-                continue;
-            }
-            let next_backoff = self.backoff.peek().map(|Reverse((at, _))| *at);
-            let rate_wake = self.rate_wake;
-            let deadline = self
-                .level_deadline
-                .filter(|_| self.cfg.mode == Mode::Batched);
-            if self.in_flight.is_empty() && next_backoff.is_none() && rate_wake.is_none() {
-                // Nothing can make progress: every remaining task waits on something that
-                // will never finish. Unreachable for a valid graph; record it, never hang.
-                self.abandon("internal: no runnable task remained");
-                break;
-            }
-            tokio::select! {
-                biased;
-                () = self.exec.cancel.cancelled() => {
-                    self.cancel_all();
-                    break;
-                }
-                joined = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    if let Some((i, attempt, result)) = joined {
-                        self.finish_attempt(i, attempt, result);
-                    }
-                }
-                () = tokio::time::sleep_until(next_backoff.unwrap_or(far)), if next_backoff.is_some() => {}
-                () = tokio::time::sleep_until(rate_wake.unwrap_or(far)), if rate_wake.is_some() => {
-                    self.rate_wake = None;
-                }
-                () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
-                    self.batch_timed_out();
-                }
-            }
+            self.wake();
+            self.admit();
+            let event = self.poll().await;
+            self.apply(event);
         }
         // Dropping attempts still in flight cancels them.
         self.in_flight.clear();
     }
 
-    fn make_ready(&mut self, i: usize) {
-        if self.cfg.mode == Mode::Batched && self.graph.level_of(i) > self.level {
-            self.state[i] = State::Held;
-            self.held[self.graph.level_of(i)].push(i as u32);
-            return;
-        }
-        self.state[i] = State::Ready;
-        let heap = self.keys[i].map_or(0, |k| k as usize + 1);
-        self.ready[heap].push((self.graph.priority_of(i), Reverse(i as u32)));
-    }
+    // ---- wake ----------------------------------------------------------------------
 
-    fn wake_backoffs(&mut self) {
+    fn wake(&mut self) {
         if self.backoff.is_empty() {
             return;
         }
@@ -340,6 +320,32 @@ impl<'a> Run<'a> {
             if self.state[i as usize] == State::Backoff {
                 self.make_ready(i as usize);
             }
+        }
+    }
+
+    fn make_ready(&mut self, i: usize) {
+        if !self.barrier.admit(i, self.graph.level_of(i)) {
+            self.state[i] = State::Held;
+            return;
+        }
+        self.state[i] = State::Ready;
+        let heap = self.keys[i].map_or(0, |k| k as usize + 1);
+        self.ready[heap].push((self.priority[i], Reverse(i as u32)));
+    }
+
+    // ---- admit ---------------------------------------------------------------------
+
+    fn admit(&mut self) {
+        while self.stopped.is_none() && self.slots.global_free() && self.rate_wake.is_none() {
+            let Some(i) = self.pick() else { return };
+            if let Some(rate) = &self.rate {
+                if let Err(wait) = rate.try_acquire() {
+                    self.make_ready(i);
+                    self.rate_wake = Some(after(Instant::now(), wait));
+                    return;
+                }
+            }
+            self.launch(i);
         }
     }
 
@@ -371,23 +377,6 @@ impl<'a> Run<'a> {
         }
         let (h, _) = best?;
         self.ready[h].pop().map(|(_, Reverse(i))| i as usize)
-    }
-
-    fn launch_ready(&mut self) {
-        while self.stopped.is_none() && self.slots.global_free() {
-            if self.rate_wake.is_some() {
-                return;
-            }
-            let Some(i) = self.pick() else { return };
-            if let Some(rate) = &self.rate {
-                if let Err(wait) = rate.try_acquire() {
-                    self.make_ready(i);
-                    self.rate_wake = Some(Instant::now() + wait);
-                    return;
-                }
-            }
-            self.launch(i);
-        }
     }
 
     fn inputs(&self, i: usize) -> Vec<(usize, DependencyOutcome)> {
@@ -432,108 +421,167 @@ impl<'a> Run<'a> {
         }));
     }
 
+    // ---- poll ----------------------------------------------------------------------
+
+    async fn poll(&mut self) -> Wake {
+        if self.exec.cancel.is_cancelled() {
+            return Wake::Cancelled;
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Wake::Deadline;
+        }
+        // Take an attempt that is already finished before waiting on anything: this keeps
+        // the per-task cost low when runners complete quickly.
+        if !self.in_flight.is_empty() {
+            if let Some(Some(attempt)) = self.in_flight.next().now_or_never() {
+                return Wake::Attempt(attempt);
+            }
+        }
+        let next_backoff = self.backoff.peek().map(|Reverse((at, _))| *at);
+        let rate_wake = self.rate_wake;
+        if self.in_flight.is_empty() && next_backoff.is_none() && rate_wake.is_none() {
+            return Wake::Stuck;
+        }
+        let batch = self.barrier.deadline();
+        let deadline = self.deadline;
+        let far = after(Instant::now(), FAR);
+        tokio::select! {
+            biased;
+            () = self.exec.cancel.cancelled() => Wake::Cancelled,
+            joined = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                joined.map_or(Wake::Timer, Wake::Attempt)
+            }
+            () = tokio::time::sleep_until(next_backoff.unwrap_or(far)), if next_backoff.is_some() => Wake::Timer,
+            () = tokio::time::sleep_until(rate_wake.unwrap_or(far)), if rate_wake.is_some() => Wake::RateToken,
+            () = tokio::time::sleep_until(batch.unwrap_or(far)), if batch.is_some() => Wake::BatchTimeout,
+            () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => Wake::Deadline,
+        }
+    }
+
+    // ---- apply ---------------------------------------------------------------------
+
+    fn apply(&mut self, wake: Wake) {
+        match wake {
+            Wake::Attempt((i, attempt, result)) => self.finish_attempt(i, attempt, result),
+            Wake::Timer => {}
+            Wake::RateToken => self.rate_wake = None,
+            Wake::BatchTimeout => self.batch_timed_out(),
+            Wake::Deadline => {
+                let limit = self.cfg.deadline.unwrap_or_default();
+                self.stop(StopReason::Deadline(limit));
+            }
+            Wake::Cancelled => self.cancel_all(),
+            Wake::Stuck => self.abandon("internal: no runnable task remained"),
+        }
+    }
+
     fn finish_attempt(&mut self, i: usize, attempt: u32, result: Result<TaskOutput, TaskError>) {
         if self.state[i] != State::Running || self.reports[i].attempts != attempt {
             return; // stale: the task was already stopped
         }
         self.slots.release(self.keys[i]);
         let now = self.now();
-        self.reports[i].busy += now.saturating_sub(self.attempt_start[i]);
+        let busy = &mut self.reports[i].busy;
+        *busy = busy.saturating_add(now.saturating_sub(self.attempt_start[i]));
         self.state[i] = State::Waiting; // between attempts: neither running nor terminal
-        match result {
-            Ok(output) => self.succeed(i, output),
-            Err(error) if error.kind() == TaskErrorKind::Cancelled => {
+        let id = self.plan.tasks[i].id.clone();
+        let may_retry = self.stopped.is_none();
+        let decision = self.outcome.decide(i, &id, attempt, result, may_retry);
+        if !decision.counts {
+            // Refused before any request was sent: not an attempt, not a retry.
+            let report = &mut self.reports[i];
+            report.attempts -= 1;
+            if report.attempts == 0 {
+                report.start = None;
+            } else {
+                self.retry_count = self.retry_count.saturating_sub(1);
+            }
+        }
+        self.apply_decision(i, attempt, decision);
+    }
+
+    fn apply_decision(&mut self, i: usize, attempt: u32, decision: Decision) {
+        let Decision { verdict, stop, .. } = decision;
+        let succeeded = match verdict {
+            Verdict::Succeed(output) => {
+                self.reports[i].output = Some(Arc::new(output));
+                self.terminate(i, TaskStatus::Succeeded, None, None);
+                true
+            }
+            Verdict::Retry { delay, error } => {
+                self.state[i] = State::Backoff;
+                let at = after(Instant::now(), delay);
+                self.backoff.push(Reverse((at, i as u32)));
+                self.emit(
+                    i,
+                    RunEventKind::Retrying {
+                        attempt,
+                        delay,
+                        error,
+                    },
+                );
+                return;
+            }
+            Verdict::Fail(error) => {
+                self.terminate(i, TaskStatus::Failed, Some(error), None);
+                false
+            }
+            Verdict::Cancelled(error) => {
                 self.terminate(
                     i,
                     TaskStatus::Cancelled,
                     Some(error),
                     Some("the runner reported cancellation".into()),
                 );
+                false
             }
-            Err(error) => {
-                let delay = if self.stopped.is_none() {
-                    self.retries.next_delay(i, attempt, &error)
-                } else {
-                    None
-                };
-                match delay {
-                    Some(delay) => {
-                        self.state[i] = State::Backoff;
-                        self.backoff
-                            .push(Reverse((Instant::now() + delay, i as u32)));
-                        self.emit(
-                            i,
-                            RunEventKind::Retrying {
-                                attempt,
-                                delay,
-                                error,
-                            },
-                        );
-                    }
-                    None => self.fail(i, error),
-                }
+        };
+        if let Some(reason) = stop {
+            self.stop(reason);
+        }
+        if succeeded {
+            for k in 0..self.graph.dependents_of(i).len() {
+                let w = self.graph.dependents_of(i)[k];
+                self.resolve_dependency(w);
             }
-        }
-    }
-
-    fn succeed(&mut self, i: usize, output: TaskOutput) {
-        self.reports[i].output = Some(Arc::new(output));
-        self.terminate(i, TaskStatus::Succeeded, None, None);
-        if let Some(why) = self.breaker.record(false) {
-            self.trip(why);
-        }
-        for k in 0..self.graph.dependents[i].len() {
-            let w = self.graph.dependents[i][k] as usize;
-            self.resolve_dependency(w);
+        } else {
+            self.after_unsuccessful(i);
         }
     }
 
     fn resolve_dependency(&mut self, w: usize) {
         self.unmet[w] = self.unmet[w].saturating_sub(1);
         if self.unmet[w] == 0 && self.state[w] == State::Waiting {
-            if self.stopped.is_some() {
-                let why = self.stopped.as_ref().map(ToString::to_string);
-                self.terminate(w, TaskStatus::Skipped, None, why);
+            if let Some(why) = self.stopped.as_ref().map(ToString::to_string) {
+                self.terminate(w, TaskStatus::Skipped, None, Some(why));
             } else {
                 self.make_ready(w);
             }
         }
     }
 
-    fn fail(&mut self, i: usize, error: TaskError) {
-        self.terminate(i, TaskStatus::Failed, Some(error), None);
-        let tripped = self.breaker.record(true);
-        if self.cfg.failure_mode == FailureMode::FailFast && self.stopped.is_none() {
-            let id = self.plan.tasks[i].id.clone();
-            self.stop_everything(StopReason::FailFast(id));
-            return;
-        }
-        if let Some(why) = tripped {
-            self.trip(why);
-        }
-        self.after_unsuccessful(i);
-    }
-
     /// A task ended without output: its dependents are skipped, or run with the failure
     /// (partial completion).
     fn after_unsuccessful(&mut self, i: usize) {
-        let id = self.plan.tasks[i].id.clone();
-        match self.cfg.failure_mode {
-            FailureMode::PartialCompletion => {
-                for k in 0..self.graph.dependents[i].len() {
-                    let w = self.graph.dependents[i][k] as usize;
+        match self.outcome.failure().dependents() {
+            Dependents::Run => {
+                for k in 0..self.graph.dependents_of(i).len() {
+                    let w = self.graph.dependents_of(i)[k];
                     self.resolve_dependency(w);
                 }
             }
-            FailureMode::SkipDependents | FailureMode::FailFast => {
+            Dependents::Skip => {
+                let id = &self.plan.tasks[i].id;
                 let verb = if self.reports[i].status == TaskStatus::Failed {
                     "failed"
                 } else {
                     "did not run"
                 };
-                let mut stack: Vec<(usize, String)> = self.graph.dependents[i]
+                let mut stack: Vec<(usize, String)> = self
+                    .graph
+                    .dependents_of(i)
                     .iter()
-                    .map(|&w| (w as usize, format!("dependency \"{id}\" {verb}")))
+                    .map(|&w| (w, format!("dependency \"{id}\" {verb}")))
                     .collect();
                 while let Some((w, why)) = stack.pop() {
                     if self.state[w] == State::Done {
@@ -542,15 +590,17 @@ impl<'a> Run<'a> {
                     let wid = self.plan.tasks[w].id.clone();
                     self.terminate(w, TaskStatus::Skipped, None, Some(why));
                     stack.extend(
-                        self.graph.dependents[w]
+                        self.graph
+                            .dependents_of(w)
                             .iter()
-                            .map(|&x| (x as usize, format!("dependency \"{wid}\" did not run"))),
+                            .map(|&x| (x, format!("dependency \"{wid}\" did not run"))),
                     );
                 }
             }
         }
     }
 
+    /// The one way a task becomes terminal.
     fn terminate(
         &mut self,
         i: usize,
@@ -561,14 +611,15 @@ impl<'a> Run<'a> {
         if self.state[i] == State::Done {
             return;
         }
+        let at = Instant::now();
+        let now = at.saturating_duration_since(self.start);
         if self.state[i] == State::Running {
             self.slots.release(self.keys[i]);
-            let now = self.now();
-            self.reports[i].busy += now.saturating_sub(self.attempt_start[i]);
+            let busy = &mut self.reports[i].busy;
+            *busy = busy.saturating_add(now.saturating_sub(self.attempt_start[i]));
         }
         self.state[i] = State::Done;
         self.done += 1;
-        let now = self.now();
         let r = &mut self.reports[i];
         r.status = status;
         r.end = Some(now);
@@ -590,98 +641,75 @@ impl<'a> Run<'a> {
             TaskStatus::Cancelled => RunEventKind::Cancelled,
         };
         self.emit(i, kind);
-        let l = self.graph.level_of(i);
-        self.level_left[l] -= 1;
-        if self.cfg.mode == Mode::Batched {
-            self.advance_level();
-        }
-    }
-
-    fn advance_level(&mut self) {
-        let mut advanced = false;
-        while self.level + 1 < self.level_left.len() && self.level_left[self.level] == 0 {
-            self.level += 1;
-            advanced = true;
-            for i in std::mem::take(&mut self.held[self.level]) {
-                let i = i as usize;
-                if self.state[i] == State::Held {
-                    self.make_ready(i);
-                }
+        for held in self.barrier.finished(self.graph.level_of(i), at) {
+            if self.state[held] == State::Held {
+                self.make_ready(held);
             }
         }
-        if advanced {
-            self.level_deadline = self.cfg.batch_timeout.map(|t| Instant::now() + t);
-        }
     }
 
+    /// The open level ran out of time. Its unfinished attempts end as timeouts through the
+    /// outcome policy (so the breaker and fail-fast see them); its tasks that never started
+    /// are skipped.
     fn batch_timed_out(&mut self) {
-        let Some(limit) = self.cfg.batch_timeout else {
-            return;
-        };
-        let level = self.level;
+        let (level, message) = self.barrier.timed_out();
         let members: Vec<usize> = (0..self.state.len())
             .filter(|&i| self.graph.level_of(i) == level && self.state[i] != State::Done)
             .collect();
-        self.level_deadline = None;
-        let message = format!(
-            "batch {} timed out after {}",
-            level + 1,
-            format_duration(limit)
-        );
         for i in members {
             match self.state[i] {
+                State::Done => continue, // a stop ended it meanwhile
                 State::Running | State::Backoff => {
+                    let id = self.plan.tasks[i].id.clone();
+                    let attempt = self.reports[i].attempts;
+                    let error = TaskError::new(TaskErrorKind::Timeout, message.clone());
+                    let decision = self.outcome.decide(i, &id, attempt, Err(error), false);
+                    self.apply_decision(i, attempt, decision);
+                }
+                _ => {
                     self.terminate(
                         i,
-                        TaskStatus::Failed,
-                        Some(TaskError::new(TaskErrorKind::Timeout, message.clone())),
+                        TaskStatus::Skipped,
                         None,
+                        Some(format!("{message} before it started")),
                     );
-                    self.breaker.record(true);
+                    self.after_unsuccessful(i);
                 }
-                _ => self.terminate(
-                    i,
-                    TaskStatus::Skipped,
-                    None,
-                    Some(format!("{message} before it started")),
-                ),
             }
-            self.after_unsuccessful(i);
         }
         // Dropping the batch's attempts still in flight cancels them.
         self.in_flight.clear();
     }
 
-    /// The breaker opened: nothing new starts; in-flight tasks finish.
-    fn trip(&mut self, why: String) {
+    /// The run stops: nothing new starts. Tasks not yet started are skipped; tasks in
+    /// flight are cancelled, except when the breaker opened (they finish).
+    fn stop(&mut self, reason: StopReason) {
         if self.stopped.is_some() {
             return;
         }
-        self.stopped = Some(StopReason::Breaker(why.clone()));
-        for i in 0..self.state.len() {
-            if !matches!(self.state[i], State::Running | State::Done) {
-                self.terminate(i, TaskStatus::Skipped, None, Some(why.clone()));
-            }
-        }
-    }
-
-    /// Fail-fast: in-flight tasks are cancelled, the rest skipped.
-    fn stop_everything(&mut self, reason: StopReason) {
         let why = reason.to_string();
+        let cancel = reason.cancels_in_flight();
         self.stopped = Some(reason);
+        self.stopped_at = Some(self.now());
         for i in 0..self.state.len() {
             match self.state[i] {
                 State::Done => {}
-                State::Running => self.terminate(i, TaskStatus::Cancelled, None, Some(why.clone())),
+                State::Running if !cancel => {}
+                State::Running => {
+                    self.terminate(i, TaskStatus::Cancelled, None, Some(why.clone()));
+                }
                 _ => self.terminate(i, TaskStatus::Skipped, None, Some(why.clone())),
             }
         }
-        self.in_flight.clear();
+        if cancel {
+            self.in_flight.clear();
+        }
     }
 
     /// The cancellation token fired: every unfinished task is cancelled.
     fn cancel_all(&mut self) {
         self.stopped.get_or_insert(StopReason::Cancelled);
+        self.stopped_at.get_or_insert(self.start.elapsed());
         for i in 0..self.state.len() {
             match self.state[i] {
                 State::Done => {}
@@ -717,7 +745,10 @@ impl<'a> Run<'a> {
             .filter_map(|r| r.end)
             .max()
             .unwrap_or_default();
-        let total_task_time = self.reports.iter().map(|r| r.busy).sum();
+        let total_task_time = self
+            .reports
+            .iter()
+            .fold(Duration::ZERO, |a, r| a.saturating_add(r.busy));
         RunReport {
             tasks: self.reports,
             makespan,
@@ -727,31 +758,7 @@ impl<'a> Run<'a> {
             max_concurrent: self.slots.limit(),
             failure_mode: self.cfg.failure_mode,
             stopped: self.stopped,
-        }
-    }
-}
-
-/// Turns a panic inside a runner's attempt into a permanent error, so a buggy runner
-/// cannot lose a task.
-struct CatchPanic<F>(F);
-
-impl<F: Future<Output = Result<TaskOutput, TaskError>> + Unpin> Future for CatchPanic<F> {
-    type Output = Result<TaskOutput, TaskError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = Pin::new(&mut self.0);
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(ToString::to_string)
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                Poll::Ready(Err(TaskError::permanent(format!(
-                    "the task runner panicked: {msg}"
-                ))))
-            }
+            stopped_at: self.stopped_at,
         }
     }
 }

@@ -19,7 +19,7 @@
 //!
 //! Research tasks only gain dependencies from explicit wording (rules 3–4 and "based on").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use dagent_core::{AnalyzeError, BoxFuture, DependencyAnalyzer, DependencyMap, Plan, TaskKind};
 
@@ -284,8 +284,11 @@ fn infer(plan: &Plan) -> DependencyMap {
         list.dedup();
     }
     let mut lists: Vec<Vec<usize>> = Vec::with_capacity(n);
-    let mut consumed = vec![false; n];
-    let mut frontier: Vec<usize> = Vec::new(); // earlier tasks without dependents yet
+    // Earlier tasks without dependents yet, and the research among them, in plan order.
+    // Ordered sets: consuming a task costs O(log n), not a pass over the frontier, so a plan
+    // whose frontier grows (100,000 independent steps) stays near-linear.
+    let mut frontier: BTreeSet<usize> = BTreeSet::new();
+    let mut research_frontier: BTreeSet<usize> = BTreeSet::new();
 
     for j in 0..n {
         let info = &infos[j];
@@ -295,12 +298,6 @@ fn infer(plan: &Plan) -> DependencyMap {
         let is_research = info.kind == TaskKind::Research;
         let text: HashSet<&str> = info.text_words.iter().map(String::as_str).collect();
         let says_based_on = BASED_ON.iter().any(|p| contains_phrase(&info.raw_words, p));
-        // Research nothing has consumed yet (the usual input of analysis and processing).
-        let research_frontier: Vec<usize> = frontier
-            .iter()
-            .copied()
-            .filter(|&i| infos[i].kind == TaskKind::Research)
-            .collect();
         let empty = HashSet::new();
         let template_words = template.get(&group).unwrap_or(&empty);
 
@@ -430,11 +427,14 @@ fn infer(plan: &Plan) -> DependencyMap {
         deps.sort_unstable();
         deps.dedup();
 
-        for &d in &deps {
-            consumed[d] = true;
+        for d in &deps {
+            frontier.remove(d);
+            research_frontier.remove(d);
         }
-        frontier.retain(|&i| !consumed[i]);
-        frontier.push(j);
+        frontier.insert(j);
+        if is_research {
+            research_frontier.insert(j);
+        }
         lists.push(deps);
     }
     DependencyMap::from_lists(lists)

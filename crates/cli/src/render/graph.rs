@@ -2,15 +2,14 @@
 
 use std::fmt::Write as _;
 
-use dagent_analyzers::Weighting;
-
 use super::View;
 
 fn label(v: &View<'_>, i: usize) -> String {
     let t = &v.loaded.plan.tasks[i];
-    match v.analysis.weighting {
-        Weighting::Estimates { .. } => format!("{}\n{}", t.title, v.weight(v.analysis.weights[i])),
-        Weighting::Count => t.title.clone(),
+    if v.analysis.weights.by_estimate {
+        format!("{}\n{}", t.title, v.weight(v.analysis.weights.values[i]))
+    } else {
+        t.title.clone()
     }
 }
 

@@ -2,8 +2,6 @@
 
 use serde::Serialize;
 
-use dagent_analyzers::Weighting;
-
 use super::View;
 
 /// Bumped on any incompatible change.
@@ -88,7 +86,7 @@ fn ms(micros: u64) -> u64 {
 pub(crate) fn json(v: &View<'_>) -> String {
     let a = v.analysis;
     let plan = &v.loaded.plan;
-    let by_estimate = matches!(a.weighting, Weighting::Estimates { .. });
+    let by_estimate = a.weights.by_estimate;
     let unit = |w: u64| if by_estimate { ms(w) } else { w };
     let mut on_path = vec![false; plan.tasks.len()];
     for &t in &a.critical_path.tasks {
@@ -120,19 +118,23 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 .map(|c| c.cost.to_string().trim_start_matches('$').to_owned()),
             analysis_calls: v.analysis_cost.map_or(0, |c| c.calls),
         },
-        weighting: match a.weighting {
-            Weighting::Estimates { assumed, missing } => WeightingInfo {
+        weighting: if by_estimate {
+            WeightingInfo {
                 by: "estimate",
                 unit: "ms",
-                missing_estimates: missing,
-                assumed_ms: assumed.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            },
-            Weighting::Count => WeightingInfo {
+                missing_estimates: a.weights.missing,
+                assumed_ms: a
+                    .weights
+                    .assumed
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            }
+        } else {
+            WeightingInfo {
                 by: "count",
                 unit: "tasks",
                 missing_estimates: plan.tasks.len(),
                 assumed_ms: None,
-            },
+            }
         },
         tasks: plan
             .tasks

@@ -8,7 +8,7 @@ mod text;
 use std::time::Duration;
 
 use dagent_adapters::LoadedPlan;
-use dagent_analyzers::{Analysis, Resolution, Weighting};
+use dagent_analyzers::{Analysis, Resolution};
 use dagent_core::format_duration;
 
 pub(crate) use graph::{dot, mermaid};
@@ -29,15 +29,12 @@ pub(crate) struct View<'a> {
 impl View<'_> {
     /// A weight for people: a duration under estimates, a task count otherwise.
     pub(crate) fn weight(&self, w: u64) -> String {
-        match self.analysis.weighting {
-            Weighting::Estimates { .. } => format_duration(Duration::from_micros(w)),
-            Weighting::Count => {
-                if w == 1 {
-                    "1 task".to_owned()
-                } else {
-                    format!("{w} tasks")
-                }
-            }
+        if self.analysis.weights.by_estimate {
+            format_duration(Duration::from_micros(w))
+        } else if w == 1 {
+            "1 task".to_owned()
+        } else {
+            format!("{w} tasks")
         }
     }
 

@@ -2,8 +2,6 @@
 
 use std::fmt::Write as _;
 
-use dagent_analyzers::Weighting;
-
 use super::View;
 
 const MAX_LISTED_DEPS: usize = 4;
@@ -40,10 +38,7 @@ pub(crate) fn text(v: &View<'_>) -> String {
         );
     }
     let _ = writeln!(out, "{decided}");
-    if let Weighting::Estimates {
-        assumed: Some(d),
-        missing,
-    } = a.weighting
+    if let (true, Some(d), missing) = (a.weights.by_estimate, a.weights.assumed, a.weights.missing)
     {
         let _ = writeln!(
             out,
@@ -68,10 +63,15 @@ pub(crate) fn text(v: &View<'_>) -> String {
         .unwrap_or(0)
         .min(48);
     for (b, batch) in a.levels.iter().enumerate() {
-        let longest = batch.iter().map(|&t| a.weights[t]).max().unwrap_or(0);
-        let span = match a.weighting {
-            Weighting::Estimates { .. } => format!(" · {}", v.weight(longest)),
-            Weighting::Count => String::new(),
+        let longest = batch
+            .iter()
+            .map(|&t| a.weights.values[t])
+            .max()
+            .unwrap_or(0);
+        let span = if a.weights.by_estimate {
+            format!(" · {}", v.weight(longest))
+        } else {
+            String::new()
         };
         let _ = writeln!(
             out,
@@ -82,9 +82,10 @@ pub(crate) fn text(v: &View<'_>) -> String {
         );
         for &t in batch {
             let task = &plan.tasks[t];
-            let est = match a.weighting {
-                Weighting::Estimates { .. } => v.weight(a.weights[t]),
-                Weighting::Count => String::new(),
+            let est = if a.weights.by_estimate {
+                v.weight(a.weights.values[t])
+            } else {
+                String::new()
             };
             let mut line = format!(
                 "  {:<id_width$}  {:<title_width$}  {est:>7}",
@@ -143,7 +144,7 @@ pub(crate) fn text(v: &View<'_>) -> String {
         a.speedup_at(v.k),
         v.k
     );
-    if a.weighting == Weighting::Count {
+    if !a.weights.by_estimate {
         let _ = writeln!(
             out,
             "               (no estimates in the plan: every task counts as 1; add estimate = \"45s\" for timing)"

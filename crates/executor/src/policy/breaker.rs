@@ -66,3 +66,43 @@ impl Breaker {
         self.tripped
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(threshold: f64, min_finished: usize) -> Breaker {
+        Breaker::new(Some(BreakerPolicy {
+            threshold,
+            min_finished,
+        }))
+    }
+
+    #[test]
+    fn trips_once_past_the_threshold_after_the_minimum() {
+        let mut b = breaker(0.5, 3);
+        assert_eq!(b.record(true), None, "1 finished: below the minimum");
+        assert_eq!(b.record(true), None, "2 finished: below the minimum");
+        let why = b.record(false).expect("2 of 3 failed > 50%");
+        assert!(why.contains("2 of 3 finished tasks failed"), "{why}");
+        assert!(b.is_open());
+        assert_eq!(b.record(true), None, "it trips once");
+    }
+
+    #[test]
+    fn at_the_threshold_is_not_past_it() {
+        let mut b = breaker(0.5, 2);
+        assert_eq!(b.record(true), None);
+        assert_eq!(b.record(false), None, "1 of 2 is exactly 50%");
+        assert!(!b.is_open());
+    }
+
+    #[test]
+    fn disabled_never_trips() {
+        let mut b = Breaker::new(None);
+        for _ in 0..100 {
+            assert_eq!(b.record(true), None);
+        }
+        assert!(!b.is_open());
+    }
+}

@@ -90,3 +90,49 @@ impl Slots {
         self.global_limit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_limit_and_per_key_limits() {
+        let mut slots = Slots::new(3);
+        let limits = HashMap::from([("local".to_owned(), 1)]);
+        let keys = slots.intern(
+            &limits,
+            [Some("local"), Some("cloud"), None, Some("local")]
+                .into_iter()
+                .map(|k| k.map(str::to_owned)),
+        );
+        assert_eq!(
+            keys,
+            [Some(0), None, None, Some(0)],
+            "unlimited keys intern to None"
+        );
+        assert!(slots.available(keys[0]));
+        slots.acquire(keys[0]);
+        assert!(!slots.available(keys[3]), "the local key is full");
+        assert!(slots.available(None));
+        slots.acquire(None);
+        slots.acquire(None);
+        assert!(!slots.global_free());
+        assert!(!slots.available(None));
+        slots.release(keys[0]);
+        assert!(slots.available(keys[3]));
+        assert_eq!(slots.in_use(), 2);
+    }
+
+    #[test]
+    fn limits_are_at_least_one_and_release_never_underflows() {
+        let mut slots = Slots::new(0);
+        assert_eq!(slots.limit(), 1);
+        slots.release(None);
+        assert_eq!(slots.in_use(), 0);
+        let keys = slots.intern(
+            &HashMap::from([("k".to_owned(), 0)]),
+            std::iter::once(Some("k".to_owned())),
+        );
+        assert!(slots.available(keys[0]), "a zero key limit means one");
+    }
+}

@@ -62,7 +62,9 @@ pub struct GraphError {
 }
 
 impl GraphError {
-    pub(crate) fn new(kind: GraphErrorKind, message: String) -> Self {
+    /// An error of this kind with a message for people (naming ids, not positions).
+    #[must_use]
+    pub fn new(kind: GraphErrorKind, message: String) -> Self {
         Self { kind, message }
     }
 

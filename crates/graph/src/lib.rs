@@ -1,0 +1,458 @@
+//! # dagent-graph
+//!
+//! The one task-graph kernel of dagent, shared by the analyzers (which report on a plan's
+//! graph) and the executor (which schedules it).
+//!
+//! [`TaskGraph::new`] validates a [`DependencyMap`] against a [`Plan`] — sizes, positions,
+//! self-dependencies and cycles, a cycle named in order — and keeps flat, index-based arrays
+//! (dependencies, dependents, a topological order, levels). Every query afterwards is total:
+//! levels, the longest (critical) path, the remaining path a longest-path-first scheduler
+//! ranks by, and the transitive reduction.
+//!
+//! The design choice to know: this crate sits between `dagent-core` (dependency-free) and
+//! its two users, so the executor gets the graph without any strategy code. Validation, the
+//! topological order, levels, the longest and remaining paths are O(V + E); the transitive
+//! reduction is petgraph's `algo::tred` (Habib–Morvan–Rampon), skipped when no task has two
+//! dependencies (such a graph is its own reduction, which keeps chains linear).
+#![deny(missing_docs)]
+
+mod error;
+
+use dagent_core::{DependencyMap, Plan};
+use petgraph::algo::tred::{dag_to_toposorted_adjacency_list, dag_transitive_reduction_closure};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::IntoNeighbors;
+
+pub use error::{GraphError, GraphErrorKind};
+
+/// A validated dependency DAG over a plan's tasks (node `i` is task `i`).
+///
+/// Construction checks positions, self-edges and cycles; afterwards every method is total.
+/// Edges run from a dependency to its dependent.
+#[derive(Clone, Debug)]
+pub struct TaskGraph {
+    deps: DependencyMap,
+    dependents: Vec<Vec<usize>>,
+    topo: Vec<usize>,
+    level: Vec<usize>,
+}
+
+impl TaskGraph {
+    /// Validates `deps` against `plan` and builds the graph, in O(V + E).
+    ///
+    /// # Errors
+    /// [`GraphErrorKind::Malformed`] if the map does not fit the plan,
+    /// [`GraphErrorKind::SelfDependency`], or [`GraphErrorKind::Cycle`] naming the cycle.
+    pub fn new(plan: &Plan, deps: DependencyMap) -> Result<Self, GraphError> {
+        let n = plan.tasks.len();
+        if deps.len() != n {
+            return Err(GraphError::new(
+                GraphErrorKind::Malformed {
+                    detail: format!("{} entries for {n} tasks", deps.len()),
+                },
+                format!(
+                    "dependency map has {} entries but the plan has {n} tasks",
+                    deps.len()
+                ),
+            ));
+        }
+        let mut dependents = vec![Vec::new(); n];
+        let mut indegree = vec![0usize; n];
+        for (task, list) in deps.iter() {
+            for &d in list {
+                if d >= n {
+                    return Err(GraphError::new(
+                        GraphErrorKind::Malformed {
+                            detail: format!("position {d} out of range"),
+                        },
+                        format!(
+                            "task \"{}\" depends on position {d}, outside the plan",
+                            plan.tasks[task].id
+                        ),
+                    ));
+                }
+                if d == task {
+                    return Err(GraphError::new(
+                        GraphErrorKind::SelfDependency { task, entry: None },
+                        format!("task \"{}\" depends on itself", plan.tasks[task].id),
+                    ));
+                }
+                dependents[d].push(task);
+                indegree[task] += 1;
+            }
+        }
+        // Kahn's algorithm, taking ready tasks in plan order; computes levels as it goes.
+        let mut topo = Vec::with_capacity(n);
+        let mut level = vec![0usize; n];
+        let mut remaining = indegree;
+        topo.extend((0..n).filter(|&i| remaining[i] == 0));
+        let mut head = 0;
+        while head < topo.len() {
+            let v = topo[head];
+            head += 1;
+            for &w in &dependents[v] {
+                level[w] = level[w].max(level[v] + 1);
+                remaining[w] -= 1;
+                if remaining[w] == 0 {
+                    topo.push(w);
+                }
+            }
+        }
+        if topo.len() < n {
+            let cycle = find_cycle(&deps, &remaining);
+            let names: Vec<String> = cycle
+                .iter()
+                .chain(cycle.first())
+                .map(|&i| format!("\"{}\"", plan.tasks[i].id))
+                .collect();
+            return Err(GraphError::new(
+                GraphErrorKind::Cycle { cycle },
+                format!(
+                    "dependency cycle: {} (each task depends on the next, so none can start); remove one of these dependencies",
+                    names.join(" → ")
+                ),
+            ));
+        }
+        Ok(Self {
+            deps,
+            dependents,
+            topo,
+            level,
+        })
+    }
+
+    /// Number of tasks.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.topo.len()
+    }
+
+    /// Whether the graph has no tasks.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.topo.is_empty()
+    }
+
+    /// The dependency map the graph was built from.
+    #[must_use]
+    pub fn deps(&self) -> &DependencyMap {
+        &self.deps
+    }
+
+    /// Direct dependencies of `task`, in plan order.
+    #[must_use]
+    pub fn deps_of(&self, task: usize) -> &[usize] {
+        self.deps.deps_of(task)
+    }
+
+    /// Direct dependents of `task`, in plan order (empty when out of range).
+    #[must_use]
+    pub fn dependents_of(&self, task: usize) -> &[usize] {
+        self.dependents.get(task).map_or(&[], Vec::as_slice)
+    }
+
+    /// A topological order (dependencies first; among ready tasks, plan order).
+    #[must_use]
+    pub fn topological_order(&self) -> &[usize] {
+        &self.topo
+    }
+
+    /// Level of each task: 0 for tasks without dependencies, else 1 + the deepest dependency.
+    ///
+    /// # Panics
+    /// If `task` is out of range.
+    #[must_use]
+    pub fn level_of(&self, task: usize) -> usize {
+        self.level[task]
+    }
+
+    /// Number of levels (0 for an empty graph).
+    #[must_use]
+    pub fn depth(&self) -> usize {
+        self.level.iter().max().map_or(0, |m| m + 1)
+    }
+
+    /// Tasks grouped by level (the batches of a level-barrier schedule), in plan order.
+    #[must_use]
+    pub fn levels(&self) -> Vec<Vec<usize>> {
+        let mut levels = vec![Vec::new(); self.depth()];
+        for (task, &l) in self.level.iter().enumerate() {
+            levels[l].push(task);
+        }
+        levels
+    }
+
+    /// For each task, the heaviest path from it to the end of the graph, itself included
+    /// ("remaining path": what a longest-path-first scheduler ranks by). `weights` come from
+    /// [`Plan::weights`] (estimates, or 1 per task); missing weights count 0. O(V + E).
+    #[must_use]
+    pub fn remaining_path(&self, weights: &[u64]) -> Vec<u64> {
+        let mut rest = vec![0u64; self.len()];
+        for &v in self.topo.iter().rev() {
+            let tail = self.dependents[v]
+                .iter()
+                .map(|&w| rest[w])
+                .max()
+                .unwrap_or(0);
+            rest[v] = weights.get(v).copied().unwrap_or(0).saturating_add(tail);
+        }
+        rest
+    }
+
+    /// The heaviest path through the graph by `weights` (ties broken by plan order) and its
+    /// total weight. O(V + E).
+    #[must_use]
+    pub fn longest_path(&self, weights: &[u64]) -> (Vec<usize>, u64) {
+        let n = self.len();
+        let mut dist = vec![0u64; n];
+        let mut pred = vec![usize::MAX; n];
+        for &v in &self.topo {
+            // Heaviest dependency; ties go to the earliest in plan order.
+            let mut best: Option<usize> = None;
+            for &d in self.deps.deps_of(v) {
+                if best.is_none_or(|b| dist[d] > dist[b]) {
+                    best = Some(d);
+                }
+            }
+            pred[v] = best.unwrap_or(usize::MAX);
+            dist[v] = best
+                .map_or(0, |b| dist[b])
+                .saturating_add(weights.get(v).copied().unwrap_or(0));
+        }
+        let Some(end) = (0..n).max_by(|&a, &b| dist[a].cmp(&dist[b]).then(b.cmp(&a))) else {
+            return (Vec::new(), 0);
+        };
+        let mut path = vec![end];
+        let mut cur = end;
+        while pred[cur] != usize::MAX {
+            cur = pred[cur];
+            path.push(cur);
+        }
+        path.reverse();
+        (path, dist[end])
+    }
+
+    /// The transitive reduction: every edge implied by others goes (`a → c` when
+    /// `a → b → … → c` exists); reachability is unchanged.
+    ///
+    /// Uses petgraph's `algo::tred`. A graph in which no task has two dependencies (a forest,
+    /// e.g. a chain) is already reduced and is returned as is, in O(V + E).
+    #[must_use]
+    pub fn transitive_reduction(&self) -> DependencyMap {
+        let n = self.len();
+        let fan_in = self.deps.iter().any(|(_, list)| list.len() > 1);
+        if !fan_in || u32::try_from(n).is_err() {
+            return self.deps.clone();
+        }
+        let mut g: DiGraph<(), (), u32> = DiGraph::with_capacity(n, self.deps.edge_count());
+        for _ in 0..n {
+            g.add_node(());
+        }
+        for (task, list) in self.deps.iter() {
+            for &d in list {
+                g.add_edge(NodeIndex::new(d), NodeIndex::new(task), ());
+            }
+        }
+        let order: Vec<NodeIndex<u32>> = self.topo.iter().map(|&v| NodeIndex::new(v)).collect();
+        let (sorted, _revmap) = dag_to_toposorted_adjacency_list::<_, u32>(&g, &order);
+        let (reduced, _closure) = dag_transitive_reduction_closure(&sorted);
+        let mut lists = vec![Vec::new(); n];
+        for rank in reduced.node_indices() {
+            let dep = self.topo[rank as usize];
+            for succ in reduced.neighbors(rank) {
+                lists[self.topo[succ as usize]].push(dep);
+            }
+        }
+        DependencyMap::from_lists(lists)
+    }
+}
+
+/// The transitive reduction of `graph` (see [`TaskGraph::transitive_reduction`]).
+#[must_use]
+pub fn transitive_reduction(graph: &TaskGraph) -> DependencyMap {
+    graph.transitive_reduction()
+}
+
+/// Finds one cycle among the tasks left with unmet dependencies after Kahn's algorithm,
+/// returned in dependency order: each task depends on the next, the last on the first.
+fn find_cycle(deps: &DependencyMap, remaining: &[usize]) -> Vec<usize> {
+    let n = remaining.len();
+    let stuck = |v: usize| remaining[v] > 0;
+    // Every stuck task has a stuck dependency, so walking "depends on" edges among stuck
+    // tasks must revisit a task; the first revisit closes a cycle.
+    let Some(start) = (0..n).find(|&v| stuck(v)) else {
+        return Vec::new();
+    };
+    let mut seen_at = vec![usize::MAX; n];
+    let mut walk = Vec::new();
+    let mut v = start;
+    loop {
+        if seen_at[v] != usize::MAX {
+            return walk[seen_at[v]..].to_vec();
+        }
+        seen_at[v] = walk.len();
+        walk.push(v);
+        match deps.deps_of(v).iter().copied().find(|&d| stuck(d)) {
+            Some(d) => v = d,
+            None => return walk, // unreachable for a genuinely stuck set
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dagent_core::Task;
+
+    use super::*;
+
+    fn plan(n: usize) -> Plan {
+        Plan::new(
+            (0..n)
+                .map(|i| Task::new(format!("t{i}"), format!("T{i}")))
+                .collect(),
+        )
+    }
+
+    fn graph(deps: Vec<Vec<usize>>) -> TaskGraph {
+        TaskGraph::new(&plan(deps.len()), DependencyMap::from_lists(deps)).expect("valid")
+    }
+
+    /// The reduction by definition: keep `d → v` unless `d` reaches another dependency of `v`.
+    fn naive_reduction(g: &TaskGraph) -> DependencyMap {
+        let n = g.len();
+        let reaches = |from: usize, to: usize| {
+            let mut seen = vec![false; n];
+            let mut stack = vec![from];
+            while let Some(u) = stack.pop() {
+                if u == to {
+                    return true;
+                }
+                for &w in g.dependents_of(u) {
+                    if !std::mem::replace(&mut seen[w], true) {
+                        stack.push(w);
+                    }
+                }
+            }
+            false
+        };
+        DependencyMap::from_lists(
+            (0..n)
+                .map(|v| {
+                    let ds = g.deps_of(v);
+                    ds.iter()
+                        .copied()
+                        .filter(|&d| !ds.iter().any(|&o| o != d && reaches(d, o)))
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn levels_topo_and_dependents_in_plan_order() {
+        let g = graph(vec![vec![], vec![0], vec![0], vec![1, 2]]);
+        assert_eq!(g.topological_order(), &[0, 1, 2, 3]);
+        assert_eq!(g.levels(), vec![vec![0], vec![1, 2], vec![3]]);
+        assert_eq!(g.dependents_of(0), &[1, 2]);
+        assert_eq!(g.dependents_of(9), &[] as &[usize]);
+        assert_eq!(g.depth(), 3);
+    }
+
+    #[test]
+    fn cycle_is_named_in_order() {
+        let err = TaskGraph::new(
+            &plan(3),
+            DependencyMap::from_lists(vec![vec![2], vec![0], vec![1]]),
+        )
+        .expect_err("cycle");
+        assert_eq!(
+            err.kind(),
+            &GraphErrorKind::Cycle {
+                cycle: vec![0, 2, 1]
+            }
+        );
+        assert!(
+            err.message()
+                .starts_with("dependency cycle: \"t0\" → \"t2\" → \"t1\" → \"t0\""),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn malformed_maps_and_self_edges_are_errors() {
+        let p = plan(2);
+        let e = TaskGraph::new(&p, DependencyMap::new(3)).expect_err("size");
+        assert!(matches!(e.kind(), GraphErrorKind::Malformed { .. }));
+        let e = TaskGraph::new(&p, DependencyMap::from_lists(vec![vec![], vec![5]]))
+            .expect_err("range");
+        assert!(matches!(e.kind(), GraphErrorKind::Malformed { .. }));
+        let e =
+            TaskGraph::new(&p, DependencyMap::from_lists(vec![vec![], vec![1]])).expect_err("self");
+        assert_eq!(
+            e.kind(),
+            &GraphErrorKind::SelfDependency {
+                task: 1,
+                entry: None
+            }
+        );
+    }
+
+    #[test]
+    fn longest_path_breaks_ties_by_plan_order() {
+        let g = graph(vec![vec![], vec![], vec![0, 1]]);
+        assert_eq!(g.longest_path(&[1, 1, 1]), (vec![0, 2], 2));
+        assert_eq!(g.longest_path(&[1, 5, 1]), (vec![1, 2], 6));
+        assert_eq!(graph(vec![]).longest_path(&[]), (vec![], 0));
+    }
+
+    #[test]
+    fn remaining_path_counts_itself_and_the_heaviest_tail() {
+        let g = graph(vec![vec![], vec![0], vec![0], vec![1]]);
+        assert_eq!(g.remaining_path(&[1, 1, 1, 1]), vec![3, 2, 1, 1]);
+        assert_eq!(g.remaining_path(&[10, 1, 5, 1]), vec![15, 2, 5, 1]);
+        assert_eq!(g.remaining_path(&[u64::MAX, u64::MAX, 0, 1])[0], u64::MAX);
+    }
+
+    #[test]
+    fn reduction_drops_implied_edges_only() {
+        let g = graph(vec![vec![], vec![0], vec![0, 1], vec![0, 1, 2]]);
+        assert_eq!(
+            g.transitive_reduction(),
+            DependencyMap::from_lists(vec![vec![], vec![0], vec![1], vec![2]])
+        );
+        // A chain is already reduced (fast path).
+        let chain = graph((0..50).map(|i| (0..i).rev().take(1).collect()).collect());
+        assert_eq!(&chain.transitive_reduction(), chain.deps());
+    }
+
+    #[test]
+    fn reduction_matches_the_definition_on_random_dags() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |m: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m as u64) as usize
+        };
+        for _ in 0..200 {
+            let n = 1 + next(25);
+            // Random edges, with tasks shuffled so plan order is not a topological order.
+            let perm: Vec<usize> = {
+                let mut p: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    p.swap(i, next(i + 1));
+                }
+                p
+            };
+            let mut lists = vec![Vec::new(); n];
+            for v in 1..n {
+                for _ in 0..next(4) {
+                    lists[perm[v]].push(perm[next(v)]);
+                }
+            }
+            let g = graph(lists);
+            assert_eq!(g.transitive_reduction(), naive_reduction(&g));
+        }
+    }
+}

@@ -198,3 +198,58 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         }
     }
 }
+
+/// Names in a crate's `[dependencies]`, `[build-dependencies]` and target-specific tables.
+fn dependency_names(crate_dir: &str) -> Vec<String> {
+    let manifest =
+        std::fs::read_to_string(crate::support::root().join(crate_dir).join("Cargo.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&manifest).unwrap();
+    let mut tables: Vec<&toml::Table> = ["dependencies", "build-dependencies"]
+        .iter()
+        .filter_map(|k| doc.get(*k).and_then(toml::Value::as_table))
+        .collect();
+    if let Some(targets) = doc.get("target").and_then(toml::Value::as_table) {
+        for target in targets.values().filter_map(toml::Value::as_table) {
+            tables.extend(
+                ["dependencies", "build-dependencies"]
+                    .iter()
+                    .filter_map(|k| target.get(*k).and_then(toml::Value::as_table)),
+            );
+        }
+    }
+    let mut names: Vec<String> = tables.iter().flat_map(|t| t.keys().cloned()).collect();
+    names.sort();
+    names
+}
+
+/// Architecture Invariant: the executor never sees HTTP or LLMs, nor strategy code.
+#[test]
+fn executor_has_no_http_llm_or_strategy_dependency() {
+    let names = dependency_names("crates/executor");
+    for banned in [
+        "reqwest",
+        "hyper",
+        "hyper-util",
+        "http",
+        "wiremock",
+        "dagent-providers",
+        "dagent-analyzers",
+        "dagent-adapters",
+        "dagent-cli",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == banned),
+            "dagent-executor must not depend on {banned} (it has {names:?})"
+        );
+    }
+    assert!(names.iter().any(|n| n == "dagent-graph"));
+}
+
+/// Architecture Invariant: the graph kernel depends on core and the graph library only.
+#[test]
+fn graph_kernel_depends_on_core_and_petgraph_only() {
+    assert_eq!(
+        dependency_names("crates/graph"),
+        ["dagent-core", "petgraph"]
+    );
+}

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use dagent_analyzers::{Analysis, TaskGraph, validate_plan};
 
-use crate::gen_plan::{plan_json, plan_toml, random_deps};
+use crate::gen_plan::{plan_json, plan_json_opt, plan_toml, random_deps};
 use crate::sched_bench as sched;
 
 struct Row {
@@ -94,16 +94,86 @@ fn analysis_rows(reps: usize) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// `xtask analysis-child FILE`: analyse one plan file, print "ms peak_mib levels".
+/// The 100,000-step plan without any `depends_on`, analysed with an inference strategy
+/// (what `dagent analyze --strategy sequential|heuristic` does: infer, validate, reduce,
+/// levels, critical path), each measurement in a fresh process.
+fn inference_rows(reps: usize) -> Result<Vec<Row>, String> {
+    let n = 100_000;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("plan-100k-no-deps.json");
+    std::fs::write(&path, plan_json_opt(None, n, 42)).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for strategy in ["sequential", "heuristic"] {
+        let mut times = Vec::new();
+        let mut levels = String::new();
+        for _ in 0..reps {
+            let out =
+                std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+                    .args([
+                        "analysis-child",
+                        path.to_str().unwrap_or_default(),
+                        "--strategy",
+                        strategy,
+                    ])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if !out.status.success() || parts.len() != 3 {
+                return Err(format!(
+                    "analysis child failed: {line} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            times.push(parts[0].parse::<f64>().unwrap_or(f64::NAN));
+            levels = parts[2].to_owned();
+        }
+        rows.push(Row {
+            name: format!("analysis: 100k steps, no depends_on, --strategy {strategy}"),
+            value: median(times),
+            unit: "ms",
+            bar: "< 1000 ms",
+            note: format!(
+                "read + infer + validate + transitive reduction + levels + critical path; {levels} levels; fresh process"
+            ),
+        });
+    }
+    Ok(rows)
+}
+
+/// `xtask analysis-child FILE [--strategy NAME]`: analyse one plan file (its `depends_on`,
+/// or through the strategy's fallback chain), print "ms peak_mib levels".
 pub(crate) fn analysis_child(args: &[String]) -> Result<(), String> {
     let path = args.first().ok_or("analysis-child needs a file")?;
+    let strategy = match args.get(1..) {
+        Some([flag, name]) if flag == "--strategy" => Some(
+            name.parse::<dagent_analyzers::Strategy>()
+                .map_err(|e| e.to_string())?,
+        ),
+        Some([]) | None => None,
+        Some(other) => return Err(format!("unexpected arguments {other:?}")),
+    };
     let start = Instant::now();
     let loaded = dagent_adapters::load_plan(Path::new(path), None).map_err(|e| e.to_string())?;
     let index = validate_plan(&loaded.plan).map_err(|e| e.to_string())?;
-    let map = index
-        .explicit_map(&loaded.plan)
-        .map_err(|e| e.to_string())?;
-    let graph = TaskGraph::new(&loaded.plan, map).map_err(|e| e.to_string())?;
+    let graph = match strategy {
+        None => {
+            let map = index
+                .explicit_map(&loaded.plan)
+                .map_err(|e| e.to_string())?;
+            TaskGraph::new(&loaded.plan, map).map_err(|e| e.to_string())?
+        }
+        Some(strategy) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let chain = dagent_analyzers::FallbackChain::for_strategy(strategy);
+            rt.block_on(chain.resolve(&loaded.plan))
+                .map_err(|e| e.to_string())?
+                .graph
+        }
+    };
     let analysis = Analysis::new(&loaded.plan, &graph);
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     println!("{ms:.3} {:.1} {}", peak_rss_mib(), analysis.levels.len());
@@ -294,24 +364,41 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 5 };
     let mut rows = Vec::new();
+    // `--only inference`: just the 100k-step inference rows (sequential, heuristic),
+    // printed; the report files keep the last full run.
+    if args
+        .windows(2)
+        .any(|w| w[0] == "--only" && w[1] == "inference")
+    {
+        rows.extend(inference_rows(reps)?);
+        print_rows(&rows);
+        return Ok(());
+    }
     rows.extend(schedule_rows(quick));
     rows.extend(overhead_rows(quick));
     rows.extend(analysis_rows(reps)?);
+    rows.extend(inference_rows(reps)?);
     rows.extend(heuristic_rows(reps)?);
     rows.extend(client_rows(quick));
     report(&rows)
 }
 
-fn report(rows: &[Row]) -> Result<(), String> {
-    let mut md = String::from(
-        "# dagent benchmark report\n\n| benchmark | value | bar | notes |\n|---|---:|---|---|\n",
-    );
+fn print_rows(rows: &[Row]) {
     println!("{:<52} {:>12}  {:<12} notes", "benchmark", "value", "bar");
     for r in rows {
         println!(
             "{:<52} {:>9.3} {:<3} {:<12} {}",
             r.name, r.value, r.unit, r.bar, r.note
         );
+    }
+}
+
+fn report(rows: &[Row]) -> Result<(), String> {
+    let mut md = String::from(
+        "# dagent benchmark report\n\n| benchmark | value | bar | notes |\n|---|---:|---|---|\n",
+    );
+    print_rows(rows);
+    for r in rows {
         let _ = writeln!(
             md,
             "| {} | {:.3} {} | {} | {} |",

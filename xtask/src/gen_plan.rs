@@ -57,21 +57,7 @@ pub(crate) fn plan_json_opt(deps: Option<&[Vec<usize>]>, n: usize, seed: u64) ->
 
 /// The plan as JSON text (native format).
 pub(crate) fn plan_json(deps: &[Vec<usize>], seed: u64) -> String {
-    let mut rng = Rng::new(seed ^ 0xABCD);
-    let mut out = String::with_capacity(deps.len() * 120);
-    out.push_str("{\"title\":\"Generated plan\",\"tasks\":[\n");
-    for (i, d) in deps.iter().enumerate() {
-        let list: Vec<String> = d.iter().map(|x| format!("\"t{x}\"")).collect();
-        let ms = 50 + rng.below(200);
-        let _ = write!(
-            out,
-            "{{\"id\":\"t{i}\",\"title\":\"Task {i}\",\"kind\":\"processing\",\"estimate\":\"{ms}ms\",\"depends_on\":[{}]}}",
-            list.join(",")
-        );
-        out.push_str(if i + 1 < deps.len() { ",\n" } else { "\n" });
-    }
-    out.push_str("]}\n");
-    out
+    plan_json_opt(Some(deps), deps.len(), seed)
 }
 
 /// The plan as TOML text (native format).

@@ -11,9 +11,12 @@
 //!
 //! The design choice to know: this crate sits between `dagent-core` (dependency-free) and
 //! its two users, so the executor gets the graph without any strategy code. Validation, the
-//! topological order, levels, the longest and remaining paths are O(V + E); the transitive
-//! reduction is petgraph's `algo::tred` (Habib–Morvan–Rampon), skipped when no task has two
-//! dependencies (such a graph is its own reduction, which keeps chains linear).
+//! topological order, levels, the longest and remaining paths are O(V + E). The transitive
+//! reduction is skipped when no task has two dependencies (such a graph is its own
+//! reduction, which keeps chains linear); otherwise it is petgraph's `algo::tred`
+//! (Habib–Morvan–Rampon) up to [`TRED_MAX_TASKS`] tasks, and beyond that, where tred's
+//! transitive closure could need O(V²) memory, a search bounded to each fan-in task's
+//! topological window, in O(V + E) memory.
 #![deny(missing_docs)]
 
 mod error;
@@ -235,15 +238,35 @@ impl TaskGraph {
     /// The transitive reduction: every edge implied by others goes (`a → c` when
     /// `a → b → … → c` exists); reachability is unchanged.
     ///
-    /// Uses petgraph's `algo::tred`. A graph in which no task has two dependencies (a forest,
-    /// e.g. a chain) is already reduced and is returned as is, in O(V + E).
+    /// Only edges into a task with two or more dependencies can be implied, so a graph in
+    /// which no task has two (a forest, e.g. a chain) is returned as is, in O(V + E). Up to
+    /// [`TRED_MAX_TASKS`] tasks the reduction is petgraph's `algo::tred`; it materialises
+    /// the transitive closure, which can take O(V²) memory (a long history of fan-ins), so
+    /// larger graphs use a search from each fan-in task's dependencies, bounded to the
+    /// topological window between its earliest dependency and itself, in O(V + E) memory.
+    /// Both give the same (unique) reduction.
     #[must_use]
     pub fn transitive_reduction(&self) -> DependencyMap {
-        let n = self.len();
+        self.reduce(TRED_MAX_TASKS)
+    }
+
+    fn reduce(&self, tred_max: usize) -> DependencyMap {
         let fan_in = self.deps.iter().any(|(_, list)| list.len() > 1);
-        if !fan_in || u32::try_from(n).is_err() {
+        if !fan_in {
             return self.deps.clone();
         }
+        if self.len() <= tred_max {
+            if let Some(reduced) = self.petgraph_reduction() {
+                return reduced;
+            }
+        }
+        self.windowed_reduction()
+    }
+
+    /// petgraph's `algo::tred` over the graph in topological order (`None` past `u32`).
+    fn petgraph_reduction(&self) -> Option<DependencyMap> {
+        let n = self.len();
+        u32::try_from(n).ok()?;
         let mut g: DiGraph<(), (), u32> = DiGraph::with_capacity(n, self.deps.edge_count());
         for _ in 0..n {
             g.add_node(());
@@ -263,9 +286,88 @@ impl TaskGraph {
                 lists[self.topo[succ as usize]].push(dep);
             }
         }
+        Some(DependencyMap::from_lists(lists))
+    }
+
+    /// Positions in the topological order closest to plan order (among ready tasks, always
+    /// the earliest in the plan): plan order itself when it is topological, as it is for
+    /// every inferred graph. Windows are then local to where tasks sit in the plan.
+    fn plan_order_topological_positions(&self) -> Vec<usize> {
+        let n = self.len();
+        let mut pos = vec![0usize; n];
+        if self
+            .deps
+            .iter()
+            .all(|(t, list)| list.iter().all(|&d| d < t))
+        {
+            for (p, slot) in pos.iter_mut().enumerate() {
+                *slot = p;
+            }
+            return pos;
+        }
+        let mut unmet: Vec<usize> = (0..n).map(|t| self.deps_of(t).len()).collect();
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
+            .filter(|&t| unmet[t] == 0)
+            .map(std::cmp::Reverse)
+            .collect();
+        let mut next = 0;
+        while let Some(std::cmp::Reverse(v)) = ready.pop() {
+            pos[v] = next;
+            next += 1;
+            for &w in &self.dependents[v] {
+                unmet[w] -= 1;
+                if unmet[w] == 0 {
+                    ready.push(std::cmp::Reverse(w));
+                }
+            }
+        }
+        pos
+    }
+
+    /// For each task with two or more dependencies, keeps a dependency unless it is an
+    /// ancestor of another one: dependencies are visited latest-first (topologically), each
+    /// kept one marks its ancestors, and the search never goes below the earliest
+    /// dependency's position (no ancestor there can be a dependency of the task).
+    fn windowed_reduction(&self) -> DependencyMap {
+        let n = self.len();
+        let pos = self.plan_order_topological_positions();
+        let mut stamp = vec![usize::MAX; n];
+        let mut stack = Vec::new();
+        let mut lists = Vec::with_capacity(n);
+        for v in 0..n {
+            let deps = self.deps_of(v);
+            if deps.len() < 2 {
+                lists.push(deps.to_vec());
+                continue;
+            }
+            let mut ds = deps.to_vec();
+            ds.sort_unstable_by_key(|&d| std::cmp::Reverse(pos[d]));
+            let floor = ds.last().map_or(0, |&d| pos[d]);
+            let mut kept = Vec::with_capacity(ds.len());
+            for d in ds {
+                if stamp[d] == v {
+                    continue; // an ancestor of a dependency already kept
+                }
+                kept.push(d);
+                stack.push(d);
+                while let Some(u) = stack.pop() {
+                    for &a in self.deps_of(u) {
+                        if pos[a] >= floor && stamp[a] != v {
+                            stamp[a] = v;
+                            stack.push(a);
+                        }
+                    }
+                }
+            }
+            lists.push(kept);
+        }
         DependencyMap::from_lists(lists)
     }
 }
+
+/// Graphs up to this many tasks are reduced with petgraph's `algo::tred` (its transitive
+/// closure then takes at most ~8 million entries); larger ones with the windowed search.
+pub const TRED_MAX_TASKS: usize = 4096;
 
 /// The transitive reduction of `graph` (see [`TaskGraph::transitive_reduction`]).
 #[must_use]
@@ -427,6 +529,19 @@ mod tests {
     }
 
     #[test]
+    fn a_long_history_of_fan_ins_past_the_tred_limit_is_reduced_in_linear_memory() {
+        // Each task after the first two depends on the two before it: the reduction is the
+        // chain, and the transitive closure (what petgraph's tred builds) would have
+        // n²/2 = 50 million entries.
+        let n = 10_000;
+        let g = graph((0..n).map(|i| (0..i).rev().take(2).collect()).collect());
+        let chain =
+            DependencyMap::from_lists((0..n).map(|i| (0..i).rev().take(1).collect()).collect());
+        assert!(n > TRED_MAX_TASKS);
+        assert_eq!(g.transitive_reduction(), chain);
+    }
+
+    #[test]
     fn reduction_matches_the_definition_on_random_dags() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = |m: usize| {
@@ -452,7 +567,10 @@ mod tests {
                 }
             }
             let g = graph(lists);
-            assert_eq!(g.transitive_reduction(), naive_reduction(&g));
+            let expected = naive_reduction(&g);
+            assert_eq!(g.transitive_reduction(), expected);
+            assert_eq!(g.reduce(0), expected, "the windowed search agrees");
+            assert_eq!(g.reduce(usize::MAX), expected, "petgraph's tred agrees");
         }
     }
 }

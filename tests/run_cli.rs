@@ -266,8 +266,7 @@ fn sequential_and_batched_modes_through_the_cli() {
 fn ctrl_c_cancels_and_still_reports_every_task() {
     let dir = scratch("ctrl-c");
     let path = dir.join("report.json");
-    let mut child = std::process::Command::new(crate::support::dagent_bin())
-        .current_dir(crate::support::root())
+    let mut child = crate::support::command()
         .args([
             "run",
             "--simulate",

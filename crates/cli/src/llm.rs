@@ -129,7 +129,7 @@ fn client(spec: &ProviderSpec) -> Result<Arc<dyn ChatProvider>, String> {
 /// The dependency analyzer of `--strategy llm` / `auto`: the model named by
 /// `parallelization.analyzer_model`, else `routing.default_model`. `Err` says why there is none.
 pub(crate) fn analyzer(
-    config: &crate::config::Config,
+    config: &crate::settings::Settings,
     ledger: &Arc<CostLedger>,
 ) -> Result<LlmAnalyzer, String> {
     let m = &config.models;

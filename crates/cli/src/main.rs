@@ -6,7 +6,7 @@
 
 mod analyze;
 mod args;
-mod config;
+mod config_cmd;
 mod cost;
 mod diag;
 mod llm;
@@ -15,6 +15,8 @@ mod models_config;
 mod progress;
 mod render;
 mod run;
+mod settings;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         args::Command::Run(a) => run::run(&a),
         args::Command::Models(a) => models::run(&a),
         args::Command::Cost(a) => cost::run(&a),
+        args::Command::Config(a) => config_cmd::run(&a),
     };
     match result {
         Ok(code) => code,

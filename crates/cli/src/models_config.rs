@@ -12,6 +12,8 @@ use dagent_providers::{
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::settings::value::{Raw, Rule, Value};
+
 /// Providers, models, routing and budget, after validation.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ModelConfig {
@@ -42,7 +44,7 @@ pub(crate) struct RawProvider {
     base_urls: Option<Vec<String>>,
     api_key_env: Option<String>,
     max_concurrent: Option<Spanned<i64>>,
-    timeout_seconds: Option<Spanned<f64>>,
+    timeout_seconds: Option<Spanned<toml::Value>>,
     stream: Option<bool>,
     http_referer: Option<String>,
     x_title: Option<String>,
@@ -52,6 +54,8 @@ pub(crate) struct RawProvider {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawModel {
     provider: Spanned<String>,
+    /// The provider's model id; `model` (the key the original specifications use) too.
+    #[serde(alias = "model")]
     id: Option<String>,
     pricing: Option<RawPricing>,
     context_window: Option<Spanned<i64>>,
@@ -153,10 +157,15 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
             .map(|v| positive_u32(&v, "max_concurrent").map(|x| x as usize))
             .transpose()?;
         let timeout = match p.timeout_seconds {
-            Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 => {
-                Duration::from_secs_f64(*v.get_ref())
-            }
-            Some(v) => return Err((v.span(), "timeout_seconds must be a positive number".into())),
+            Some(v) => match (Rule::Seconds {
+                zero_disables: false,
+            })
+            .parse(&Raw::Toml(v.get_ref()))
+            {
+                Ok(Value::Seconds(Some(d))) => d,
+                Ok(_) => Duration::from_secs(300),
+                Err(m) => return Err((v.span(), format!("timeout_seconds {m}"))),
+            },
             None => Duration::from_secs(300),
         };
         let mut headers = Vec::new();

@@ -573,3 +573,25 @@ fn output_paths_are_checked_before_running_and_results_are_never_dropped() {
     assert_eq!(r["counts"]["succeeded"], 12);
     let _ = std::fs::remove_file(saved);
 }
+
+/// A FIFO or a device as the configuration is refused at once (it used to block forever or
+/// grow without bound), naming the file.
+#[test]
+fn non_regular_configuration_files_are_refused() {
+    let dir = scratch("config-fifo");
+    let fifo = dir.join("dagent.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for cfg in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let out = dagent(&["analyze", "examples/ten-cities.toml", "--config", cfg]);
+        assert_eq!(out.status, 2, "{cfg}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(cfg) && out.stderr.contains("not a regular file"),
+            "{}",
+            out.stderr
+        );
+    }
+}

@@ -18,6 +18,7 @@ mod error;
 mod money;
 mod plan;
 mod ports;
+mod store;
 mod task;
 mod time;
 mod usage;
@@ -31,6 +32,7 @@ pub use ports::{
     DependencyAnalyzer, DependencyOutcome, Reservation, RunEvent, RunEventKind, RunObserver,
     TaskContext, TaskRunner, ToolCall, ToolSpec,
 };
+pub use store::{AttemptRecord, RecordStatus, RunEnd, RunId, RunStart, RunStore, StoreError};
 pub use task::{Estimate, FailureKind, SimulateSpec, Task, TaskId, TaskKind, TaskOutput};
 pub use time::{ParseDurationError, format_duration, parse_duration};
 pub use usage::Usage;

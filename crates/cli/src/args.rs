@@ -82,6 +82,89 @@ pub(crate) enum Command {
     ///   dagent config --format json
     #[command(verbatim_doc_comment)]
     Config(ConfigArgs),
+
+    /// Run history from the run store: list runs, show one, compare two, export, clean up,
+    /// write a stored run's plan back with its results.
+    ///
+    ///   dagent runs list
+    ///
+    ///   dagent runs show last
+    ///
+    ///   dagent runs compare RUN_A RUN_B
+    ///
+    ///   dagent runs export --csv > runs.csv
+    ///
+    ///   dagent runs gc --older-than 30d
+    ///
+    ///   dagent runs write-back RUN plan.out.toml
+    #[command(verbatim_doc_comment)]
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunsArgs {
+    #[command(subcommand)]
+    pub(crate) command: RunsCommand,
+
+    /// Configuration file (for [store] path) [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The run store [config: [store] path, DAGENT_STORE; default .dagent/runs.db].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub(crate) store: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunsCommand {
+    /// Every stored run, newest first: status, plan, start, makespan, speed-up, tokens, cost.
+    List {
+        /// text or json.
+        #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+    },
+    /// One run's per-task table (RUN: an id, a unique prefix of one, or "last").
+    Show {
+        /// The run.
+        #[arg(value_name = "RUN")]
+        run: String,
+        /// text or json.
+        #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+    },
+    /// Two runs side by side: makespan, cost, and per-task time and status changes.
+    Compare {
+        /// The first run.
+        #[arg(value_name = "RUN_A")]
+        a: String,
+        /// The second run.
+        #[arg(value_name = "RUN_B")]
+        b: String,
+    },
+    /// Every run as CSV (one line per run) or JSON (with every attempt).
+    Export {
+        /// CSV (the default).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// JSON, with every attempt of every run.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete finished runs older than a duration (e.g. 30d, 12h).
+    Gc {
+        /// Age, e.g. 30d.
+        #[arg(long, value_name = "AGE")]
+        older_than: String,
+    },
+    /// Write a stored run's plan back with its dependencies and results.
+    WriteBack {
+        /// The run.
+        #[arg(value_name = "RUN")]
+        run: String,
+        /// Where to write; "-" for stdout.
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -304,6 +387,15 @@ pub(crate) struct ExecFlags {
     #[arg(long)]
     pub(crate) no_retry: bool,
 
+    /// The run store, where every run and attempt is recorded [config: [store] path,
+    /// DAGENT_STORE; default .dagent/runs.db].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) store: Option<String>,
+
+    /// Record nothing in the run store [config: [store] enabled = false].
+    #[arg(long, conflicts_with = "store")]
+    pub(crate) no_store: bool,
+
     /// skip_dependents (descendants of a failed task are skipped), partial_completion
     /// (dependents run and are told which inputs failed), fail_fast (stop everything)
     /// [config: failure_mode, default skip_dependents].
@@ -336,8 +428,12 @@ impl ExecFlags {
         push("--max-retry-delay", &self.max_retry_delay);
         push("--failure-mode", &self.failure_mode);
         push("--failure-threshold", &self.failure_threshold);
+        push("--store", &self.store);
         if self.no_retry {
             out.push(("--no-retry", "false".to_owned()));
+        }
+        if self.no_store {
+            out.push(("--no-store", "false".to_owned()));
         }
         out
     }

@@ -21,6 +21,26 @@ fn json_value(v: &Value) -> serde_json::Value {
     }
 }
 
+fn section_json(s: &Settings, section: &str) -> serde_json::Value {
+    serde_json::Value::Object(
+        s.entries
+            .iter()
+            .filter(|e| e.def.section == section)
+            .map(|e| {
+                (
+                    e.def.key.to_owned(),
+                    json!({
+                        "value": json_value(&e.value),
+                        "origin": e.origin.to_string(),
+                        "env": e.def.env,
+                        "flag": e.def.flag,
+                    }),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// Whether the variable a provider names holds a key (the key itself is never read here).
 fn key_state(var: Option<&str>) -> &'static str {
     match var {
@@ -49,12 +69,8 @@ pub(crate) fn run(args: &ConfigArgs) -> Result<ExitCode, Failure> {
     if args.format == TableFormat::Json {
         let doc = json!({
             "file": file,
-            "parallelization": s.entries.iter().map(|e| (e.def.key.to_owned(), json!({
-                "value": json_value(&e.value),
-                "origin": e.origin.to_string(),
-                "env": e.def.env,
-                "flag": e.def.flag,
-            }))).collect::<serde_json::Map<_, _>>(),
+            "parallelization": section_json(&s, "parallelization"),
+            "store": section_json(&s, "store"),
             "providers": m.providers.iter().map(|p| json!({
                 "name": p.name, "kind": p.kind.as_str(), "base_urls": p.base_urls,
                 "api_key_env": p.api_key_env, "api_key": key_state(p.api_key_env.as_deref()),

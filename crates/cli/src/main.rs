@@ -15,6 +15,7 @@ mod models_config;
 mod progress;
 mod render;
 mod run;
+mod runs;
 mod settings;
 mod signals;
 
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         args::Command::Models(a) => models::run(&a),
         args::Command::Cost(a) => cost::run(&a),
         args::Command::Config(a) => config_cmd::run(&a),
+        args::Command::Runs(a) => runs::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -48,9 +48,10 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One key of `[parallelization]`: its variable, its flag, its rule and its default.
+/// One settings key: its section, its variable, its flag, its rule and its default.
 #[derive(Debug)]
 pub(crate) struct KeyDef {
+    pub(crate) section: &'static str,
     pub(crate) key: &'static str,
     pub(crate) env: &'static str,
     pub(crate) flag: Option<&'static str>,
@@ -76,6 +77,7 @@ const fn key(
     default: fn() -> Value,
 ) -> KeyDef {
     KeyDef {
+        section: "parallelization",
         key,
         env,
         flag,
@@ -84,7 +86,7 @@ const fn key(
     }
 }
 
-/// Every `[parallelization]` key, in the order `dagent config` prints them.
+/// Every key, in the order `dagent config` prints them: `[parallelization]`, then `[store]`.
 pub(crate) const KEYS: &[KeyDef] = &[
     key("enabled", "DAGENT_ENABLED", None, Rule::Bool, || {
         Value::Bool(true)
@@ -215,6 +217,22 @@ pub(crate) const KEYS: &[KeyDef] = &[
         Rule::Text,
         || Value::Text(None),
     ),
+    KeyDef {
+        section: "store",
+        key: "path",
+        env: "DAGENT_STORE",
+        flag: Some("--store"),
+        rule: Rule::Text,
+        default: || Value::Text(Some(dagent_store::DEFAULT_PATH.into())),
+    },
+    KeyDef {
+        section: "store",
+        key: "enabled",
+        env: "DAGENT_STORE_ENABLED",
+        flag: Some("--no-store"),
+        rule: Rule::Bool,
+        default: || Value::Bool(true),
+    },
 ];
 
 /// A merged value and where it came from.
@@ -250,6 +268,7 @@ pub(crate) struct Parallelization {
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) parallelization: Parallelization,
+    pub(crate) store: StoreSettings,
     pub(crate) models: ModelConfig,
     /// The merged `[parallelization]` entries, in [`KEYS`] order.
     pub(crate) entries: Vec<Entry>,
@@ -264,6 +283,7 @@ pub(crate) type FlagValue = (&'static str, String);
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     parallelization: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    store: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     providers: Option<BTreeMap<String, models_config::RawProvider>>,
     models: Option<BTreeMap<String, models_config::RawModel>>,
     routing: Option<models_config::RawRouting>,
@@ -313,8 +333,12 @@ impl Settings {
             let Some(entry) = entries.iter_mut().find(|e| e.def.flag == Some(*flag)) else {
                 continue;
             };
-            // `--no-retry` is a switch: its presence means retry_on_failure = false.
-            let text = if *flag == "--no-retry" { "false" } else { text };
+            // `--no-retry` and `--no-store` are switches: present means false.
+            let text = if matches!(*flag, "--no-retry" | "--no-store") {
+                "false"
+            } else {
+                text
+            };
             entry.value = entry
                 .def
                 .rule
@@ -323,6 +347,7 @@ impl Settings {
             entry.origin = Origin::Flag(flag);
         }
         let parallelization = typed(&entries);
+        let store = store_settings(&entries);
         if let Some(m) = &parallelization.analyzer_model {
             if models.catalogue.get(m).is_none() {
                 let at = &entries
@@ -336,6 +361,7 @@ impl Settings {
         }
         Ok(Self {
             parallelization,
+            store,
             models,
             entries,
             source: path,
@@ -396,29 +422,41 @@ fn apply_file(entries: &mut [Entry], text: &str, origin: &str) -> Result<ModelCo
                 .with_span(text, e.span()),
         )
     })?;
-    for (k, v) in raw.parallelization.unwrap_or_default() {
-        let Some(entry) = entries.iter_mut().find(|e| e.def.key == k.get_ref()) else {
-            let known: Vec<&str> = KEYS.iter().map(|d| d.key).collect();
-            return Err(at(
-                text,
-                origin,
-                k.span(),
-                format!(
-                    "unknown field `{}` in [parallelization], expected one of: {}",
-                    k.get_ref(),
-                    known.join(", ")
-                ),
-            ));
-        };
-        entry.value = entry
-            .def
-            .rule
-            .parse(&Raw::Toml(v.get_ref()))
-            .map_err(|m| at(text, origin, v.span(), format!("{} {m}", entry.def.key)))?;
-        entry.origin = Origin::File {
-            path: origin.to_owned(),
-            line: line_of(text, origin, v.span()),
-        };
+    for (section, table) in [
+        ("parallelization", raw.parallelization),
+        ("store", raw.store),
+    ] {
+        for (k, v) in table.unwrap_or_default() {
+            let Some(entry) = entries
+                .iter_mut()
+                .find(|e| e.def.section == section && e.def.key == k.get_ref())
+            else {
+                let known: Vec<&str> = KEYS
+                    .iter()
+                    .filter(|d| d.section == section)
+                    .map(|d| d.key)
+                    .collect();
+                return Err(at(
+                    text,
+                    origin,
+                    k.span(),
+                    format!(
+                        "unknown field `{}` in [{section}], expected one of: {}",
+                        k.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            };
+            entry.value = entry
+                .def
+                .rule
+                .parse(&Raw::Toml(v.get_ref()))
+                .map_err(|m| at(text, origin, v.span(), format!("{} {m}", entry.def.key)))?;
+            entry.origin = Origin::File {
+                path: origin.to_owned(),
+                line: line_of(text, origin, v.span()),
+            };
+        }
     }
     models_config::build(models_config::RawSections {
         providers: raw.providers,
@@ -431,9 +469,10 @@ fn apply_file(entries: &mut [Entry], text: &str, origin: &str) -> Result<ModelCo
 }
 
 fn get<'a>(entries: &'a [Entry], key: &str) -> &'a Value {
+    let (section, key) = key.split_once('.').unwrap_or(("parallelization", key));
     &entries
         .iter()
-        .find(|e| e.def.key == key)
+        .find(|e| e.def.section == section && e.def.key == key)
         .unwrap_or_else(|| unreachable!("every key has an entry"))
         .value
 }
@@ -486,6 +525,30 @@ fn typed(entries: &[Entry]) -> Parallelization {
             .unwrap_or(1)
             .max(1),
         analyzer_model: name("analyzer_model"),
+    }
+}
+
+/// Where runs are recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoreSettings {
+    /// The store file; `None` with `--no-store` (or `[store] enabled = false`).
+    pub(crate) path: Option<PathBuf>,
+    /// Whether the path is the built-in default (its directory is then created).
+    pub(crate) is_default: bool,
+}
+
+fn store_settings(entries: &[Entry]) -> StoreSettings {
+    let enabled = matches!(get(entries, "store.enabled"), Value::Bool(true));
+    let entry = entries
+        .iter()
+        .find(|e| e.def.section == "store" && e.def.key == "path");
+    let path = match get(entries, "store.path") {
+        Value::Text(Some(p)) => Some(PathBuf::from(p)),
+        _ => None,
+    };
+    StoreSettings {
+        path: path.filter(|_| enabled),
+        is_default: entry.is_none_or(|e| e.origin == Origin::Default),
     }
 }
 

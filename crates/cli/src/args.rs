@@ -128,6 +128,10 @@ pub(crate) enum RunsCommand {
         /// The run.
         #[arg(value_name = "RUN")]
         run: String,
+        /// Also draw its timeline (a Gantt chart, SVG): attempts, waits, the critical
+        /// path, and the predicted schedule as ghost bars.
+        #[arg(long, value_name = "FILE.svg")]
+        timeline: Option<PathBuf>,
         /// text or json.
         #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
         format: TableFormat,

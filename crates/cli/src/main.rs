@@ -18,6 +18,7 @@ mod run;
 mod runs;
 mod settings;
 mod signals;
+mod timeline;
 
 use std::process::ExitCode;
 

@@ -124,7 +124,7 @@ fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
             row.attempts += 1;
         }
         row.tokens += r.usage.map_or(0, |u| u.total());
-        row.cost = row.cost + r.cost.unwrap_or(Money::ZERO);
+        row.cost += r.cost.unwrap_or(Money::ZERO);
         // A success is final; otherwise the latest record wins.
         if row.status != RecordStatus::Succeeded.as_str() || a.session > row.session {
             if row.status == RecordStatus::Succeeded.as_str() && r.status != RecordStatus::Succeeded
@@ -343,8 +343,15 @@ pub(crate) fn run(args: &RunsArgs) -> Result<ExitCode, Failure> {
                 out
             }
         }
-        RunsCommand::Show { run, format } => {
+        RunsCommand::Show {
+            run,
+            format,
+            timeline,
+        } => {
             let d = detail(&resolve(run)?)?;
+            if let Some(path) = timeline {
+                write_output(path, &timeline_of(&d)?)?;
+            }
             if *format == TableFormat::Json {
                 let mut doc = summary_json(&d.summary);
                 doc["strategy"] = json!(d.strategy);
@@ -442,6 +449,38 @@ pub(crate) fn run(args: &RunsArgs) -> Result<ExitCode, Failure> {
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The timeline of a stored run's latest session.
+fn timeline_of(d: &RunDetail) -> Result<String, Failure> {
+    let format: dagent_adapters::PlanFormat = d
+        .plan_format
+        .parse()
+        .map_err(|e: String| Failure::bad_input(format!("error: run {}: {e}", d.summary.id)))?;
+    let loaded = dagent_adapters::parse_plan(d.plan_text.clone(), format, &d.summary.plan_origin)?;
+    let deps: Vec<Vec<usize>> = d.tasks.iter().map(|t| t.deps.clone()).collect();
+    let session = d.attempts.iter().map(|a| a.session).max().unwrap_or(1);
+    let attempts: Vec<dagent_core::AttemptRecord> = d
+        .attempts
+        .iter()
+        .filter(|a| a.session == session)
+        .map(|a| a.record.clone())
+        .collect();
+    let settings: serde_json::Value = serde_json::from_str(&d.settings_json).unwrap_or_default();
+    let k = settings["max_concurrent"]
+        .as_u64()
+        .and_then(|k| usize::try_from(k).ok())
+        .unwrap_or(10);
+    let scale = settings["time_scale"].as_f64().unwrap_or(1.0);
+    let title = format!("{} — run {}", d.summary.plan_title, d.summary.id);
+    Ok(crate::timeline::svg(&crate::timeline::TimelineInput {
+        title: &title,
+        plan: &loaded.plan,
+        deps: &deps,
+        attempts: &attempts,
+        max_concurrent: k,
+        scale,
+    }))
 }
 
 fn attempt_json(a: &dagent_store::StoredAttempt) -> serde_json::Value {

@@ -101,17 +101,18 @@ pub(crate) fn run(args: &ConfigArgs) -> Result<ExitCode, Failure> {
         file.as_deref()
             .unwrap_or("none (no --config, and no dagent.toml in this directory)")
     );
-    out.push_str(
-        "Precedence: default < file < DAGENT_* environment < flags\n\n[parallelization]\n",
-    );
-    for e in &s.entries {
-        let _ = writeln!(
-            out,
-            "  {:<28} {:<18} {}",
-            e.def.key,
-            e.value.to_string(),
-            e.origin
-        );
+    out.push_str("Precedence: default < file < DAGENT_* environment < flags\n");
+    for section in ["parallelization", "store"] {
+        let _ = writeln!(out, "\n[{section}]");
+        for e in s.entries.iter().filter(|e| e.def.section == section) {
+            let _ = writeln!(
+                out,
+                "  {:<28} {:<18} {}",
+                e.def.key,
+                e.value.to_string(),
+                e.origin
+            );
+        }
     }
     out.push_str("\n[providers]\n");
     if m.providers.is_empty() {

@@ -506,7 +506,9 @@ async fn the_budget_cap_is_never_crossed_under_concurrency() {
         ..Router::default()
     };
     let budget: Money = "0.5".parse().unwrap();
-    let ledger = Arc::new(CostLedger::new(Some(budget), Some(0.5)));
+    // The worst case of a call (a true upper bound: prompt bytes, message overheads, all of
+    // max_tokens) is ~20× what a call costs, so spend stops near a third of the cap.
+    let ledger = Arc::new(CostLedger::new(Some(budget), Some(0.3)));
     let provider: Arc<dyn ChatProvider> = Arc::new(EndpointPool::new(
         "stub",
         vec![Arc::new(OpenAiCompatible::new("stub", server.uri()))],

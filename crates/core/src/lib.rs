@@ -15,6 +15,7 @@
 
 mod deps;
 mod error;
+mod metering;
 mod money;
 mod plan;
 mod ports;
@@ -24,12 +25,17 @@ mod usage;
 
 pub use deps::DependencyMap;
 pub use error::{AnalyzeError, ProviderError, ProviderErrorKind, TaskError, TaskErrorKind};
+pub use metering::{
+    MESSAGE_OVERHEAD_TOKENS, MeteredError, MeteredResponse, REQUEST_OVERHEAD_TOKENS,
+    estimate_tokens, max_tokens_of, metered_chat, prompt_tokens_upper_bound, usage_upper_bound,
+    worst_case_usage,
+};
 pub use money::{Money, ParseMoneyError, Price};
 pub use plan::{Plan, Weights};
 pub use ports::{
-    BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatResponse, ChatRole, CostTracker,
-    DependencyAnalyzer, DependencyOutcome, Reservation, RunEvent, RunEventKind, RunObserver,
-    TaskContext, TaskRunner, ToolCall, ToolSpec,
+    Billing, BoxFuture, Charge, ChatMessage, ChatProvider, ChatRequest, ChatResponse, ChatRole,
+    CostTracker, DependencyAnalyzer, DependencyOutcome, Reservation, ReservationLedger, RunEvent,
+    RunEventKind, RunObserver, TaskContext, TaskRunner, ToolCall, ToolSpec,
 };
 pub use task::{Estimate, FailureKind, SimulateSpec, Task, TaskId, TaskKind, TaskOutput};
 pub use time::{ParseDurationError, format_duration, parse_duration};

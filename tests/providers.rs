@@ -611,7 +611,7 @@ async fn an_endpoint_pool_spreads_calls_over_its_servers() {
 
 /// What a hostile server does with the key it received.
 #[derive(Clone, Copy, Debug)]
-enum Echo {
+pub(crate) enum Echo {
     /// 200 carrying `{"error": {"message": …key…}}`.
     ErrorIn200,
     /// 200 with a malformed body quoting the key.
@@ -620,9 +620,11 @@ enum Echo {
     AtTheCut,
     /// A successful answer whose content, model, finish reason and tool call carry the key.
     InTheAnswer,
+    /// A dependency map naming the key as a step id (the analyzer quotes unknown ids).
+    AsStepId,
 }
 
-fn key_of(req: &Request) -> String {
+pub(crate) fn key_of(req: &Request) -> String {
     req.headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -630,9 +632,15 @@ fn key_of(req: &Request) -> String {
 }
 
 /// An OpenAI-compatible body echoing `key` as `echo` says, streaming or not.
-fn openai_echo(echo: Echo, key: &str, stream: bool) -> ResponseTemplate {
+pub(crate) fn openai_echo(echo: Echo, key: &str, stream: bool) -> ResponseTemplate {
     let content = format!("here is your key: {key} (twice: {key})");
     match (echo, stream) {
+        (Echo::AsStepId, _) => ResponseTemplate::new(200).set_body_json(json!({
+            "model": "m", "choices": [{ "message": { "role": "assistant",
+              "content": format!("{{\"tokyo\": [\"{key}\"], \"paris\": [], \"compare\": []}}") },
+              "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 1, "completion_tokens": 1 }
+        })),
         (Echo::ErrorIn200, false) => ResponseTemplate::new(200)
             .set_body_json(json!({"error": {"message": format!("invalid key {key}"), "code": 401}})),
         (Echo::ErrorIn200, true) => ResponseTemplate::new(200).set_body_raw(
@@ -671,9 +679,12 @@ fn openai_echo(echo: Echo, key: &str, stream: bool) -> ResponseTemplate {
 
 /// The same for Ollama's `/api/chat` (Ollama takes no key: it echoes one it learnt
 /// elsewhere, e.g. provider A's key coming back from provider B).
-fn ollama_echo(echo: Echo, key: &str, stream: bool) -> ResponseTemplate {
+pub(crate) fn ollama_echo(echo: Echo, key: &str, stream: bool) -> ResponseTemplate {
     let line = |v: Value| format!("{v}\n");
     let body = match echo {
+        Echo::AsStepId => line(json!({"model": "m", "message": {"role": "assistant",
+            "content": format!("{{\"tokyo\": [\"{key}\"], \"paris\": [], \"compare\": []}}")},
+            "done": true, "prompt_eval_count": 1, "eval_count": 1})),
         Echo::ErrorIn200 => line(json!({"error": format!("bad key {key}")})),
         Echo::Malformed => format!("{{\"message\": {key}\n"),
         Echo::AtTheCut => {

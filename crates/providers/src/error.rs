@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use dagent_core::{ProviderError, ProviderErrorKind};
 
-use crate::secret::{scrub_owned, scrub_secrets};
+use crate::secret::{scrub_fragments, scrub_owned, scrub_secrets};
 
 /// The longest `Retry-After` kept: 100 years. Any longer request (`1e300`, a date in the
 /// year 9999) is clamped to it, so no caller adding it to a clock can overflow; it is far
@@ -91,15 +91,17 @@ pub(crate) fn body_message(body: &str) -> String {
     }
 }
 
-/// `s` scrubbed of secrets, **then** cut to 400 characters: a key straddling the cut is
-/// removed whole before the cut is made.
+/// `s` scrubbed of secrets, **then** cut to 400 characters (a key straddling the cut is
+/// removed whole before the cut is made), then scrubbed of any remaining fragment of a key
+/// (a key split across stream chunks, a cut through one).
 pub(crate) fn shorten(s: &str) -> String {
     const MAX: usize = 400;
     let s = &*scrub_secrets(s);
     if s.chars().count() <= MAX {
-        s.to_owned()
+        scrub_fragments(s)
     } else {
         let mut t: String = s.chars().take(MAX).collect();
+        t = scrub_fragments(&t);
         t.push('…');
         t
     }

@@ -49,6 +49,55 @@ pub fn scrub_secrets(text: &str) -> Cow<'_, str> {
     out
 }
 
+/// Fragments of a known secret at least this long are masked in excerpts.
+const MIN_FRAGMENT: usize = 8;
+
+/// `text` (a short excerpt of server text) scrubbed of known secrets **and of any fragment**
+/// of one (8 bytes or more): a server that splits a key across stream chunks, or a cut
+/// through a key, leaves no readable part of it. Quadratic in the length of `text`: use it
+/// on excerpts (a few hundred characters), after [`scrub_secrets`] and the cut.
+pub(crate) fn scrub_fragments(text: &str) -> String {
+    let set = known()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let bytes = text.as_bytes();
+    let mut masked = vec![false; bytes.len()];
+    for secret in set.iter().map(String::as_bytes) {
+        for i in 0..bytes.len() {
+            let longest = (0..secret.len())
+                .map(|j| {
+                    bytes[i..]
+                        .iter()
+                        .zip(&secret[j..])
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                })
+                .max()
+                .unwrap_or(0);
+            if longest >= MIN_FRAGMENT {
+                masked[i..i + longest].iter_mut().for_each(|m| *m = true);
+            }
+        }
+    }
+    if !masked.contains(&true) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_mask = false;
+    for (i, c) in text.char_indices() {
+        if masked[i..i + c.len_utf8()].contains(&true) {
+            if !in_mask {
+                out.push_str("***");
+            }
+            in_mask = true;
+        } else {
+            out.push(c);
+            in_mask = false;
+        }
+    }
+    out
+}
+
 /// Scrubs an owned string in place of a copy when nothing matches.
 pub(crate) fn scrub_owned(text: String) -> String {
     match scrub_secrets(&text) {
@@ -105,6 +154,11 @@ mod tests {
             "x *** y ***"
         );
         assert!(matches!(scrub_secrets("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(
+            scrub_fragments("a: sk-unit-AAAA-, b: 1111 and sk-unit-BB|BB-2222 é"),
+            "a: ***, b: 1111 and ***|BB-2222 é",
+            "fragments of 8 bytes or more are masked"
+        );
         let _short = ApiKey::new("ab");
         assert_eq!(scrub_secrets("ab cd"), "ab cd", "too short to scrub");
     }

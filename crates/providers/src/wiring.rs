@@ -98,6 +98,7 @@ impl Providers {
         if specs.is_empty() {
             return Err(no_providers());
         }
+        register_keys(specs);
         let mut clients = HashMap::new();
         for spec in specs {
             clients.insert(spec.name.clone(), client(spec)?);
@@ -186,6 +187,7 @@ pub fn client_for_model(
     catalogue: &Catalogue,
     name: &str,
 ) -> Result<(Arc<dyn ChatProvider>, ModelInfo), WiringError> {
+    register_keys(specs);
     let info = model(catalogue, name)?;
     let spec = specs
         .iter()
@@ -253,6 +255,14 @@ pub fn check_routes(
         }
     }
     Ok(())
+}
+
+/// Reads every configured key once, so the scrubbing layer knows all of them — a key of one
+/// provider echoed by another is caught too, even when only one client is built.
+fn register_keys(specs: &[ProviderSpec]) {
+    for spec in specs {
+        let _ = spec.api_key_env.as_deref().and_then(ApiKey::from_env);
+    }
 }
 
 fn no_providers() -> WiringError {

@@ -11,7 +11,7 @@ use dagent_core::{
 use dagent_executor::{Executor, ExecutorConfig, PlanGraph, RetryPolicy, TaskStatus};
 use dagent_providers::{
     ApiKey, Catalogue, CostLedger, EndpointPool, LlmRunner, ModelInfo, Ollama, OpenAiCompatible,
-    Router, RoutingTable,
+    ProviderKind, ProviderSpec, Providers, Router, RoutingTable, WiringErrorKind,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -140,6 +140,7 @@ async fn openai_sse_streaming_assembles_content_tools_and_usage() {
     let resp = openai(&server).await.chat(&req).await.unwrap();
     assert_eq!(resp.content, "Hello");
     assert_eq!(resp.usage, Some(Usage::new(7, 2)));
+    assert_eq!(resp.reported_cost, Some("0.5".parse::<Money>().unwrap()));
     assert_eq!(resp.tool_calls[0].name, "search");
     assert_eq!(resp.tool_calls[0].arguments_json, "{\"q\":\"x\"}");
     let sent: Value =
@@ -876,6 +877,16 @@ async fn a_redirect_to_another_host_is_refused_unless_allowed() {
         got[0].headers.get("authorization").is_none(),
         "the key is not sent to another host"
     );
+    // The same switch in a provider's configuration.
+    let mut spec = ProviderSpec::new("stub", ProviderKind::OpenAi)
+        .with_base_url(format!("{}/v1", origin.uri()));
+    for (follow, sent) in [(false, 1), (true, 2)] {
+        spec.follow_redirects = follow;
+        let providers = Providers::from_specs(std::slice::from_ref(&spec)).unwrap();
+        let result = providers.get("stub").unwrap().chat(&request()).await;
+        assert_eq!(result.is_ok(), follow, "{result:?}");
+        assert_eq!(target.received_requests().await.unwrap().len(), sent);
+    }
 }
 
 /// A deterministic generator (SplitMix64) for the seeded property below.
@@ -1196,4 +1207,88 @@ async fn a_byte_per_token_provider_never_overruns_the_reservation() {
     assert!(s.overruns.is_empty(), "{:?}", s.overruns);
     assert!(s.total.cost <= budget, "{} over {budget}", s.total.cost);
     assert!(s.total.calls > 0 && report.count(TaskStatus::Succeeded) as u64 == s.total.calls);
+}
+
+/// The wiring a library user needs, without the CLI: providers from specs, the pre-run
+/// routing check, per-provider limits, the runner, and the analyzer's client.
+#[tokio::test]
+async fn providers_are_wired_from_specs_without_the_cli() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("wired")))
+        .mount(&server)
+        .await;
+    let mut spec = ProviderSpec::new("stub", ProviderKind::OpenAi)
+        .with_base_url(format!("{}/v1", server.uri()));
+    spec.max_concurrent = Some(3);
+    let mut catalogue = Catalogue::new();
+    catalogue.insert(model("m", "stub", "1", "2"));
+    catalogue.insert(model("elsewhere", "nowhere", "1", "2"));
+    let router = Router {
+        default_model: Some("m".into()),
+        table: RoutingTable::empty(),
+        ..Router::default()
+    };
+    let providers = Providers::from_specs(std::slice::from_ref(&spec)).unwrap();
+    assert_eq!(
+        providers.key_limits(),
+        HashMap::from([("stub".to_owned(), 3)])
+    );
+    let (plan, graph) = plan(3);
+    providers.check_routes(&router, &catalogue, &plan).unwrap();
+
+    // Every routing failure is named before anything runs.
+    let mut unrouted = Router {
+        table: RoutingTable::empty(),
+        ..Router::default()
+    };
+    let err = providers
+        .check_routes(&unrouted, &catalogue, &plan)
+        .unwrap_err();
+    assert_eq!(err.kind(), WiringErrorKind::NoRoute);
+    assert!(
+        err.message()
+            .starts_with("task \"t0\" (#1) routes to no model"),
+        "{err}"
+    );
+    unrouted.default_model = Some("gpt-9".into());
+    let err = providers
+        .check_routes(&unrouted, &catalogue, &plan)
+        .unwrap_err();
+    assert_eq!(err.kind(), WiringErrorKind::UnknownModel);
+    assert!(err.message().contains("add [models.gpt-9]"), "{err}");
+    unrouted.default_model = Some("elsewhere".into());
+    let err = providers
+        .check_routes(&unrouted, &catalogue, &plan)
+        .unwrap_err();
+    assert_eq!(err.kind(), WiringErrorKind::ProviderNotConfigured);
+    assert!(err.message().contains("add [providers.nowhere]"), "{err}");
+    assert_eq!(
+        Providers::from_specs(&[]).unwrap_err().kind(),
+        WiringErrorKind::NoProviders
+    );
+    let mut openrouter = ProviderSpec::new("or", ProviderKind::OpenRouter);
+    openrouter.api_key_env = Some("DAGENT_TEST_UNSET_KEY_VARIABLE".into());
+    let err = Providers::from_specs(&[openrouter]).unwrap_err();
+    assert_eq!(err.kind(), WiringErrorKind::MissingKey);
+    assert!(
+        err.message().contains("DAGENT_TEST_UNSET_KEY_VARIABLE"),
+        "{err}"
+    );
+
+    // The analyzer's client, and a run through the wired runner.
+    let (client, info) = providers.client_for_model(&catalogue, "m").unwrap();
+    assert_eq!((client.name(), info.id.as_str()), ("stub", "vendor/m"));
+    let ledger = Arc::new(CostLedger::new(None, None));
+    let runner = Arc::new(providers.llm_runner(catalogue, router, ledger.clone()));
+    let report = Executor::new(ExecutorConfig {
+        key_limits: providers.key_limits(),
+        ..ExecutorConfig::default()
+    })
+    .run(plan, &graph, runner)
+    .await;
+    assert!(report.all_succeeded(), "{:?}", report.tasks);
+    assert_eq!(report.tasks[0].output.as_ref().unwrap().text, "wired");
+    assert_eq!(ledger.summary().total.calls, 3);
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }

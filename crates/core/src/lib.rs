@@ -11,6 +11,10 @@
 //! `Box<dyn …>` / `Arc<dyn …>` trait objects (a fallback chain of analyzers, a provider chosen
 //! from configuration) without pulling in `async-trait` or an executor. Implementations write
 //! `Box::pin(async move { … })`.
+//!
+//! Money is guarded, not trusted: a budget [`Reservation`] is settled or released exactly
+//! once and releases itself when dropped, and every paid model call goes through one path,
+//! [`metered_chat`] (worst case — a true upper bound — → reserve → call → settle).
 #![deny(missing_docs)]
 
 mod deps;

@@ -68,7 +68,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key_limits: providers.key_limits(),
         ..ExecutorConfig::default()
     };
-    let report = Executor::new(config).run(Arc::clone(&plan), &graph, runner).await;
+    let report = Executor::new(config)
+        .run(Arc::clone(&plan), &graph, runner)
+        .await;
     for t in &report.tasks {
         let id = &t.id;
         match (&t.output, &t.error) {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiKey;
-use crate::error::{body_message, classify_status};
+use crate::error::{body_message, classify_status, shorten};
 use crate::http::{client, lines, malformed, post_json, read_body, round6, scrubbed, tools_json};
 
 /// A client for any server speaking OpenAI's `/v1/chat/completions`.
@@ -177,7 +177,7 @@ impl OpenAiCompatible {
             if let Some(err) = chunk.error {
                 return Err(classify_status(
                     err.code.unwrap_or(500),
-                    &err.message.unwrap_or_default(),
+                    &shorten(&err.message.unwrap_or_default()),
                     None,
                 ));
             }
@@ -322,7 +322,9 @@ fn parse_completion(text: &str, requested_model: &str) -> Result<ChatResponse, P
     let c: Completion =
         serde_json::from_str(text).map_err(|e| malformed("the response", &e, text))?;
     if let Some(err) = c.error {
-        let msg = err.message.unwrap_or_else(|| body_message(text));
+        let msg = err
+            .message
+            .map_or_else(|| body_message(text), |m| shorten(&m));
         return Err(classify_status(err.code.unwrap_or(500), &msg, None));
     }
     let choice = c.choices.into_iter().next().ok_or_else(|| {

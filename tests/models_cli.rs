@@ -468,3 +468,37 @@ async fn a_key_echoed_anywhere_never_reaches_the_user() {
     .unwrap();
     assert_eq!(checked, 20);
 }
+
+/// A base URL that is not an http(s) URL with a host stops the run before any call, as bad
+/// input naming the provider (it used to fail every task at run time as a retried
+/// "transient" error).
+#[test]
+fn an_invalid_base_url_is_bad_input_before_anything_runs() {
+    let dir = scratch("models-bad-url");
+    for (url, needle) in [
+        ("not a url", "base_url \"not a url\" is not a URL"),
+        ("file:///tmp/models", "uses the scheme \"file\""),
+    ] {
+        let cfg = dir.join("dagent.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[providers.stub]\nkind = \"openai\"\nbase_url = \"{url}\"\n\n[models.cheap]\nprovider = \"stub\"\npricing = {{ input = \"1\", output = \"1\" }}\n\n[routing]\ndefault_model = \"cheap\"\n"
+            ),
+        )
+        .unwrap();
+        let out = dagent(&[
+            "run",
+            "tests/fixtures/run/fast.toml",
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status, 2, "{url}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("provider \"stub\": ") && out.stderr.contains(needle),
+            "{url}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "nothing ran: {}", out.stdout);
+    }
+}

@@ -186,6 +186,7 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
             timeout,
             headers,
             stream: p.stream.unwrap_or(false),
+            follow_redirects: false,
         });
     }
     for (name, m) in raw.models.unwrap_or_default() {

@@ -500,5 +500,18 @@ fn an_invalid_base_url_is_bad_input_before_anything_runs() {
             out.stderr
         );
         assert!(out.stdout.is_empty(), "nothing ran: {}", out.stdout);
+        // Found while loading the configuration, so it points at the value.
+        assert!(
+            out.stderr.contains("dagent.toml:3:12"),
+            "{url}: {}",
+            out.stderr
+        );
+        let analyze = dagent(&[
+            "analyze",
+            "tests/fixtures/run/fast.toml",
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert_eq!(analyze.status, 2, "{url}: {}", analyze.stderr);
     }
 }

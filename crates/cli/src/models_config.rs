@@ -40,8 +40,10 @@ impl Default for ModelConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProvider {
     kind: Spanned<String>,
-    base_url: Option<String>,
-    base_urls: Option<Vec<String>>,
+    base_url: Option<Spanned<String>>,
+    base_urls: Option<Vec<Spanned<String>>>,
+    /// Follow HTTP redirects to another server (the prompt would be sent there).
+    follow_redirects: Option<bool>,
     api_key_env: Option<String>,
     max_concurrent: Option<Spanned<i64>>,
     timeout_seconds: Option<Spanned<toml::Value>>,
@@ -135,10 +137,15 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
                 ),
             )
         })?;
-        let mut base_urls: Vec<String> = p.base_urls.unwrap_or_default();
+        let mut given: Vec<Spanned<String>> = p.base_urls.unwrap_or_default();
         if let Some(u) = p.base_url {
-            base_urls.insert(0, u);
+            given.insert(0, u);
         }
+        for u in &given {
+            dagent_providers::validate_base_url(u.get_ref())
+                .map_err(|m| (u.span(), format!("provider \"{name}\": {m}")))?;
+        }
+        let mut base_urls: Vec<String> = given.into_iter().map(Spanned::into_inner).collect();
         if base_urls.is_empty() {
             match kind.default_base_url() {
                 Some(u) => base_urls.push(u.to_owned()),
@@ -186,7 +193,7 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
             timeout,
             headers,
             stream: p.stream.unwrap_or(false),
-            follow_redirects: false,
+            follow_redirects: p.follow_redirects.unwrap_or(false),
         });
     }
     for (name, m) in raw.models.unwrap_or_default() {

@@ -8,7 +8,7 @@ fn check(name: &str, args: &[&str]) {
     full.extend_from_slice(args);
     let out = dagent(&full);
     insta::with_settings!({ snapshot_suffix => name.to_owned(), prepend_module_to_snapshot => false, omit_expression => true, description => full.join(" ") }, {
-        insta::assert_yaml_snapshot!("analyze", out);
+        insta::assert_snapshot!("analyze", out.to_string());
     });
 }
 

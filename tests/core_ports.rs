@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dagent_core::{
-    AnalyzeError, BoxFuture, ChatProvider, ChatRequest, ChatResponse, CostTracker,
-    DependencyAnalyzer, DependencyMap, Money, Plan, ProviderError, Reservation, RunEvent,
-    RunEventKind, RunObserver, Task, TaskContext, TaskError, TaskErrorKind, TaskId, TaskOutput,
-    TaskRunner, Usage,
+    AnalyzeError, Billing, BoxFuture, Charge, ChatProvider, ChatRequest, ChatResponse, CostTracker,
+    DependencyAnalyzer, DependencyMap, Money, Plan, Price, ProviderError, Reservation,
+    ReservationLedger, RunEvent, RunEventKind, RunObserver, Task, TaskContext, TaskError,
+    TaskErrorKind, TaskId, TaskOutput, TaskRunner, Usage, metered_chat,
 };
 
 #[test]
@@ -90,24 +90,43 @@ impl ChatProvider for Fixed {
     }
 }
 
+/// Spent and held nano-dollars, and how many reservations were released.
 #[derive(Default)]
-struct Tally(AtomicU64);
+struct Book {
+    spent: AtomicU64,
+    held: AtomicU64,
+    released: AtomicU64,
+}
+impl ReservationLedger for Book {
+    fn settle(&self, _id: u64, reserved: Money, charge: Charge) {
+        self.held.fetch_sub(reserved.nanos(), Ordering::SeqCst);
+        self.spent.fetch_add(charge.cost.nanos(), Ordering::SeqCst);
+    }
+    fn release(&self, _id: u64, reserved: Money) {
+        self.held.fetch_sub(reserved.nanos(), Ordering::SeqCst);
+        self.released.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Default)]
+struct Tally(Arc<Book>);
 impl CostTracker for Tally {
-    fn reserve(&self, _model: &str, worst_case: Money) -> Result<Reservation, TaskError> {
-        if worst_case > Money::from_dollars(1) {
-            return Err(TaskError::new(TaskErrorKind::Budget, "over budget"));
-        }
-        Ok(Reservation {
-            id: 1,
-            amount: worst_case,
+    fn reserve<'a>(
+        &'a self,
+        _model: &'a str,
+        worst_case: Money,
+    ) -> BoxFuture<'a, Result<Reservation, TaskError>> {
+        Box::pin(async move {
+            if worst_case > Money::from_dollars(1) {
+                return Err(TaskError::new(TaskErrorKind::Budget, "over budget"));
+            }
+            self.0.held.fetch_add(worst_case.nanos(), Ordering::SeqCst);
+            let ledger: Arc<dyn ReservationLedger> = self.0.clone();
+            Ok(Reservation::new(1, worst_case, ledger))
         })
     }
-    fn settle(&self, _r: Reservation, _task: &TaskId, _model: &str, _usage: Usage, actual: Money) {
-        self.0.fetch_add(actual.nanos(), Ordering::SeqCst);
-    }
-    fn release(&self, _r: Reservation) {}
     fn spent(&self) -> Money {
-        Money::from_nanos(self.0.load(Ordering::SeqCst))
+        Money::from_nanos(self.0.spent.load(Ordering::SeqCst))
     }
 }
 
@@ -128,6 +147,8 @@ fn every_port_works_as_a_trait_object_with_send_futures() {
     assert_send_sync::<dyn TaskRunner>();
     assert_send_sync::<dyn ChatProvider>();
     assert_send_sync::<dyn CostTracker>();
+    assert_send_sync::<dyn ReservationLedger>();
+    assert_send_sync::<Reservation>();
     assert_send_sync::<dyn RunObserver>();
 
     let plan = Arc::new(Plan::new(vec![Task::new("a", "A"), Task::new("b", "B")]));
@@ -163,22 +184,44 @@ fn every_port_works_as_a_trait_object_with_send_futures() {
     assert_send(&fut);
     assert_eq!(block_on(fut).unwrap().usage, Some(Usage::new(3, 1)));
 
-    let r = tracker.reserve("m", Money::from_nanos(10)).unwrap();
-    tracker.settle(
-        r,
-        &TaskId::new("a"),
-        "m",
-        Usage::new(1, 1),
-        Money::from_nanos(7),
-    );
+    let fut = tracker.reserve("m", Money::from_nanos(10));
+    assert_send(&fut);
+    let r = block_on(fut).unwrap();
+    r.settle(Charge {
+        billing: Billing::new("a", "m"),
+        usage: Usage::new(1, 1),
+        usage_estimated: false,
+        cost: Money::from_nanos(7),
+        reported_cost: None,
+    });
     assert_eq!(tracker.spent(), Money::from_nanos(7));
     assert_eq!(
-        tracker
-            .reserve("m", Money::from_dollars(2))
+        block_on(tracker.reserve("m", Money::from_dollars(2)))
             .unwrap_err()
             .kind(),
         TaskErrorKind::Budget
     );
+
+    // The one metered path works over trait objects, and its future is `Send`.
+    let req = ChatRequest {
+        model: "m".into(),
+        max_tokens: Some(1),
+        ..Default::default()
+    };
+    let fut = metered_chat(
+        provider.as_ref(),
+        tracker.as_ref(),
+        Price::new(Money::from_nanos(1_000_000), Money::from_nanos(1_000_000)),
+        &req,
+        Billing::new(TaskId::new("b"), "m"),
+    );
+    assert_send(&fut);
+    let done = block_on(fut).unwrap();
+    assert_eq!(
+        (done.usage, done.cost),
+        (Usage::new(3, 1), Money::from_nanos(4))
+    );
+    assert_eq!(tracker.spent(), Money::from_nanos(11));
 
     observer.on_event(&RunEvent {
         at: Default::default(),
@@ -186,6 +229,77 @@ fn every_port_works_as_a_trait_object_with_send_futures() {
         id: TaskId::new("a"),
         kind: RunEventKind::Succeeded,
     });
+}
+
+#[test]
+fn a_reservation_is_settled_or_released_exactly_once_and_released_on_drop() {
+    let book = Arc::new(Book::default());
+    let tracker = Tally(Arc::clone(&book));
+    let held = || book.held.load(Ordering::SeqCst);
+    let released = || book.released.load(Ordering::SeqCst);
+
+    let r = block_on(tracker.reserve("m", Money::from_nanos(50))).unwrap();
+    assert_eq!((r.amount(), held()), (Money::from_nanos(50), 50));
+    drop(r);
+    assert_eq!((held(), released()), (0, 1), "dropping releases");
+
+    let r = block_on(tracker.reserve("m", Money::from_nanos(50))).unwrap();
+    r.release();
+    assert_eq!(
+        (held(), released()),
+        (0, 2),
+        "release consumes: no second release on drop"
+    );
+
+    let r = block_on(tracker.reserve("m", Money::from_nanos(50))).unwrap();
+    r.settle(Charge {
+        billing: Billing::new("a", "m"),
+        usage: Usage::default(),
+        usage_estimated: false,
+        cost: Money::from_nanos(9),
+        reported_cost: None,
+    });
+    assert_eq!(
+        (held(), released()),
+        (0, 2),
+        "settle consumes: no release on drop"
+    );
+    assert_eq!(tracker.spent(), Money::from_nanos(9));
+
+    // A call whose future is dropped mid-flight (a timeout, a cancellation) gives its
+    // reservation back.
+    struct Never;
+    impl ChatProvider for Never {
+        fn name(&self) -> &str {
+            "never"
+        }
+        fn chat<'a>(
+            &'a self,
+            _request: &'a ChatRequest,
+        ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+            Box::pin(std::future::pending())
+        }
+    }
+    let req = ChatRequest {
+        max_tokens: Some(10),
+        ..Default::default()
+    };
+    let mut fut = Box::pin(metered_chat(
+        &Never,
+        &tracker,
+        Price::new(Money::from_nanos(1_000_000), Money::from_nanos(1_000_000)),
+        &req,
+        Billing::new("a", "m"),
+    ));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    assert!(held() > 0, "held while in flight");
+    drop(fut);
+    assert_eq!(
+        (held(), released()),
+        (0, 3),
+        "released when the future is dropped"
+    );
 }
 
 /// A minimal executor for futures that complete without waiting on I/O.

@@ -172,9 +172,28 @@ fn two_servers_as_two_endpoints_of_one_provider() {
         plan.push_str(&format!("\n[[tasks]]\nid = \"q{i}\"\ntitle = \"Name {q}\"\ndescription = \"Answer with one word.\"\nkind = \"research\"\n"));
     }
     let one = [url("DAGENT_E2E_LLM_URL")];
-    let two = [url("DAGENT_E2E_LLM_URL"), url("DAGENT_E2E_LLM_URL2")];
     let (out1, r1, _) = run_plan(&scratch("e2e-one"), &plan, &config(&one));
+    // The two servers are reached through counting proxies on loopback, so the test can
+    // tell that both of them served requests.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let counters = [
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    ];
+    let two: Vec<String> = ["DAGENT_E2E_LLM_URL", "DAGENT_E2E_LLM_URL2"]
+        .iter()
+        .zip(&counters)
+        .map(|(var, n)| runtime.block_on(counting_proxy(&url(var), std::sync::Arc::clone(n))))
+        .collect();
     let (out2, r2, _) = run_plan(&scratch("e2e-two"), &plan, &config(&two));
+    let served: Vec<usize> = counters
+        .iter()
+        .map(|n| n.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+    assert!(
+        served.iter().all(|&n| n >= 1) && served.iter().sum::<usize>() >= 8,
+        "both servers must serve requests: {served:?}"
+    );
     assert_eq!(out1.status, 0, "{}", out1.stderr);
     assert_eq!(out2.status, 0, "{}", out2.stderr);
     assert_eq!(r1["counts"]["succeeded"], 8);
@@ -197,6 +216,59 @@ fn two_servers_as_two_endpoints_of_one_provider() {
         crate::support::root().join("target/bench/two-servers.txt"),
         summary,
     );
+}
+
+/// A loopback TCP proxy in front of `base_url` (`http://127.0.0.1:PORT/v1`) that counts the
+/// chat requests passing through; returns the proxy's base URL.
+async fn counting_proxy(
+    base_url: &str,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    let rest = base_url.trim_start_matches("http://");
+    let (upstream, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let upstream = upstream.to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let requests = std::sync::Arc::clone(&requests);
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = tokio::io::split(server);
+                let up = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut tail: Vec<u8> = Vec::new();
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        tail.extend_from_slice(&buf[..n]);
+                        let needle = b"POST /";
+                        let hits = tail.windows(needle.len()).filter(|w| w == needle).count();
+                        requests.fetch_add(hits, std::sync::atomic::Ordering::SeqCst);
+                        let keep = tail.len().saturating_sub(needle.len() - 1);
+                        tail.drain(..keep);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    format!("http://{addr}/{path}")
 }
 
 #[test]

@@ -249,3 +249,45 @@ async fn analyze_with_strategy_llm_through_the_cli() {
     assert_eq!(v["strategy"]["analysis_cost_usd"], "0.00026");
     assert_eq!(v["tasks"][2]["depends_on"], json!(["tokyo", "paris"]));
 }
+
+#[tokio::test]
+async fn an_answer_without_usage_is_billed_at_its_upper_bound_through_the_metered_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": "m", "choices": [{ "message": { "role": "assistant", "content": GOOD }, "finish_reason": "stop" }]
+        })))
+        .mount(&server)
+        .await;
+    let ledger = Arc::new(CostLedger::new(None, None));
+    let (chain, _) = chain(&server, &ledger);
+    assert_eq!(chain.resolve(&plan()).await.unwrap().strategy, "llm");
+    let s = ledger.summary();
+    let m = s.by_model["stub-model"];
+    assert_eq!((m.calls, m.estimated_calls), (1, 1));
+    // Never zero: the prompt's bytes and the answer's bytes, at the model's price.
+    assert!(m.usage.prompt_tokens > 200, "{m:?}");
+    assert_eq!(m.usage.completion_tokens, GOOD.len() as u64);
+    assert_eq!(
+        m.cost,
+        Price::new(Money::from_dollars(1), Money::from_dollars(2)).cost(m.usage)
+    );
+    assert_eq!(s.by_task["(dependency analysis)"].calls, 1);
+    assert_eq!(s.reserved, Money::ZERO);
+}
+
+#[tokio::test]
+async fn a_budget_too_small_for_the_analysis_falls_back_without_a_request() {
+    let (server, count) = server(vec![GOOD.to_owned()], Duration::ZERO).await;
+    let ledger = Arc::new(CostLedger::new(Some(Money::from_nanos(1)), None));
+    let (chain, _) = chain(&server, &ledger);
+    let res = chain.resolve(&plan()).await.unwrap();
+    assert_eq!(res.strategy, "heuristic");
+    assert!(
+        res.attempts[0].reason.contains("not launched"),
+        "{:?}",
+        res.attempts
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 0, "nothing was sent");
+    assert_eq!(ledger.summary().refused, 1);
+}

@@ -324,3 +324,194 @@ fn cost_calculator_table_and_json() {
     assert_eq!(bad.status, 2);
     assert!(bad.stderr.contains("unknown model \"gpt-9\""));
 }
+
+/// A config with provider `a` (OpenAI-compatible, with the key) and `b` (Ollama, no key of
+/// its own) both under `{url}/{tag}`, routing tasks and dependency analysis to `model`.
+fn echo_config(url: &str, tag: &str, stream: bool, model: &str) -> String {
+    format!(
+        r#"[parallelization]
+analyzer_model = "{model}"
+
+[providers.a]
+kind = "openai"
+base_url = "{url}/{tag}/v1"
+api_key_env = "DAGENT_TEST_KEY"
+stream = {stream}
+
+[providers.b]
+kind = "ollama"
+base_url = "{url}/{tag}"
+stream = {stream}
+
+[models.remote]
+provider = "a"
+id = "vendor/remote"
+pricing = {{ input = "1", output = "1" }}
+context_window = 8192
+max_output_tokens = 64
+
+[models.local]
+provider = "b"
+id = "llama3"
+pricing = {{ input = "0", output = "0" }}
+context_window = 8192
+max_output_tokens = 64
+
+[routing]
+default_model = "{model}"
+"#
+    )
+}
+
+/// The key echoed back in every place a hostile server can put it — a 200 carrying an error
+/// object, a malformed body, an SSE error chunk, an error message with the key across the
+/// 400-character cut, the answer itself (streamed and not), by the OpenAI-compatible
+/// provider holding the key and by an Ollama provider that learnt it — never reaches
+/// stdout, stderr, the `--report` JSON, or `analyze --strategy llm` output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_echoed_anywhere_never_reaches_the_user() {
+    use crate::providers::{Echo, key_of, ollama_echo, openai_echo};
+    use wiremock::matchers::path;
+    let modes = [
+        Echo::ErrorIn200,
+        Echo::Malformed,
+        Echo::AtTheCut,
+        Echo::InTheAnswer,
+        Echo::AsStepId,
+    ];
+    let server = MockServer::start().await;
+    for echo in modes {
+        for stream in [false, true] {
+            let tag = format!("{echo:?}-{stream}").to_lowercase();
+            Mock::given(path(format!("/{tag}/v1/chat/completions")))
+                .respond_with(move |req: &Request| openai_echo(echo, &key_of(req), stream))
+                .mount(&server)
+                .await;
+            Mock::given(path(format!("/{tag}/api/chat")))
+                .respond_with(move |_: &Request| ollama_echo(echo, KEY, stream))
+                .mount(&server)
+                .await;
+        }
+    }
+    let dir = scratch("models-echo");
+    std::fs::write(
+        dir.join("plan.toml"),
+        "[[tasks]]\nid = \"tokyo\"\ntitle = \"Research Tokyo\"\n\n[[tasks]]\nid = \"paris\"\ntitle = \"Research Paris\"\n\n[[tasks]]\nid = \"compare\"\ntitle = \"Compare all cities\"\n",
+    )
+    .unwrap();
+    let uri = server.uri();
+    let dir2 = dir.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let half = &KEY[..KEY.len() / 2];
+        let mut checked = 0;
+        for echo in modes {
+            for stream in [false, true] {
+                for model in ["remote", "local"] {
+                    let tag = format!("{echo:?}-{stream}").to_lowercase();
+                    let cfg = dir2.join(format!("{tag}-{model}.toml"));
+                    std::fs::write(&cfg, echo_config(&uri, &tag, stream, model)).unwrap();
+                    let report = dir2.join(format!("{tag}-{model}.json"));
+                    let (c, r, p) = (
+                        cfg.display().to_string(),
+                        report.display().to_string(),
+                        dir2.join("plan.toml").display().to_string(),
+                    );
+                    let env = [("DAGENT_TEST_KEY", KEY)];
+                    let run = dagent_env(
+                        &[
+                            "run",
+                            "tests/fixtures/run/fast.toml",
+                            "--config",
+                            &c,
+                            "--report",
+                            &r,
+                            "--no-retry",
+                        ],
+                        &env,
+                    );
+                    let report_text = std::fs::read_to_string(&report).unwrap_or_default();
+                    assert!(!report_text.is_empty(), "{tag} {model}: {}", run.stderr);
+                    let mut texts = vec![run.stdout, run.stderr, report_text];
+                    for format in ["json", "text"] {
+                        let a = dagent_env(
+                            &[
+                                "analyze",
+                                &p,
+                                "--config",
+                                &c,
+                                "--strategy",
+                                "llm",
+                                "--format",
+                                format,
+                            ],
+                            &env,
+                        );
+                        assert_eq!(a.status, 0, "{tag} {model}: {}", a.stderr);
+                        texts.extend([a.stdout, a.stderr]);
+                    }
+                    for t in &texts {
+                        assert!(
+                            !t.contains(KEY) && !t.contains(half),
+                            "{tag} {model}: the key leaked:\n{t}"
+                        );
+                    }
+                    if matches!(echo, Echo::InTheAnswer) {
+                        assert!(texts[2].contains("***"), "{tag} {model}: {}", texts[2]);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        checked
+    })
+    .await
+    .unwrap();
+    assert_eq!(checked, 20);
+}
+
+/// A base URL that is not an http(s) URL with a host stops the run before any call, as bad
+/// input naming the provider (it used to fail every task at run time as a retried
+/// "transient" error).
+#[test]
+fn an_invalid_base_url_is_bad_input_before_anything_runs() {
+    let dir = scratch("models-bad-url");
+    for (url, needle) in [
+        ("not a url", "base_url \"not a url\" is not a URL"),
+        ("file:///tmp/models", "uses the scheme \"file\""),
+    ] {
+        let cfg = dir.join("dagent.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[providers.stub]\nkind = \"openai\"\nbase_url = \"{url}\"\n\n[models.cheap]\nprovider = \"stub\"\npricing = {{ input = \"1\", output = \"1\" }}\n\n[routing]\ndefault_model = \"cheap\"\n"
+            ),
+        )
+        .unwrap();
+        let out = dagent(&[
+            "run",
+            "tests/fixtures/run/fast.toml",
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status, 2, "{url}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("provider \"stub\": ") && out.stderr.contains(needle),
+            "{url}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "nothing ran: {}", out.stdout);
+        // Found while loading the configuration, so it points at the value.
+        assert!(
+            out.stderr.contains("dagent.toml:3:12"),
+            "{url}: {}",
+            out.stderr
+        );
+        let analyze = dagent(&[
+            "analyze",
+            "tests/fixtures/run/fast.toml",
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert_eq!(analyze.status, 2, "{url}: {}", analyze.stderr);
+    }
+}

@@ -256,18 +256,31 @@ fn sequential_and_batched_modes_through_the_cli() {
         outputs(&par),
         "same outputs whatever the schedule"
     );
+    // One at a time: no two tasks' intervals overlap (an ordering, not a duration).
+    let mut spans: Vec<(u64, u64)> = seq["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["start_ms"].as_u64().unwrap(),
+                t["end_ms"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    spans.sort_unstable();
     assert!(
-        seq["makespan_ms"].as_u64().unwrap() >= 70,
-        "one at a time: 30 + 10 + 20 + 10 ms"
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+        "with -k 1 tasks never overlap: {spans:?}"
     );
 }
 
-#[test]
-fn ctrl_c_cancels_and_still_reports_every_task() {
-    let dir = scratch("ctrl-c");
+/// Starts a simulated run of the ten-cities plan, sends `signal` once the first task has
+/// started, and returns the exit status, stdout and the report.
+fn interrupted_run(name: &str, signal: &str) -> (Option<i32>, String, serde_json::Value) {
+    let dir = scratch(name);
     let path = dir.join("report.json");
-    let mut child = std::process::Command::new(crate::support::dagent_bin())
-        .current_dir(crate::support::root())
+    let mut child = crate::support::command()
         .args([
             "run",
             "--simulate",
@@ -279,23 +292,45 @@ fn ctrl_c_cancels_and_still_reports_every_task() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the run has started tasks (a line on stderr), then interrupt it.
+    // Wait until the run has started tasks (a line on stderr), then signal it.
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
     assert!(first.contains("start"), "{first}");
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        r,
+    )
+}
+
+#[test]
+fn ctrl_c_cancels_and_still_reports_every_task() {
+    let (status, stdout, r) = interrupted_run("ctrl-c", "-INT");
+    assert_eq!(status, Some(1));
     assert_eq!(r["stopped"], "run cancelled");
     assert_eq!(r["counts"]["cancelled"], 12, "{r}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Stopped early: run cancelled"), "{stdout}");
+}
+
+#[test]
+fn sigterm_is_treated_like_ctrl_c() {
+    let (status, stdout, r) = interrupted_run("sigterm", "-TERM");
+    assert_eq!(
+        status,
+        Some(1),
+        "SIGTERM must not kill the process without a report"
+    );
+    assert_eq!(r["stopped"], "run cancelled");
+    assert_eq!(r["counts"]["cancelled"], 12, "{r}");
     assert!(stdout.contains("Stopped early: run cancelled"), "{stdout}");
 }
 
@@ -310,4 +345,253 @@ fn the_example_configuration_is_valid_and_applied() {
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert_eq!(r["max_concurrent"], 10);
     assert_eq!(r["failure_mode"], "skip_dependents");
+}
+
+/// Out-of-range numbers in the file, the environment and flags are clear errors (exit 2,
+/// naming where the value came from), never a panic — for `analyze` too.
+#[test]
+fn out_of_range_numbers_are_errors_not_panics() {
+    let dir = scratch("huge-numbers");
+    let plan = "tests/fixtures/run/fast.toml";
+    let cases: &[(&str, &str)] = &[
+        ("task_timeout_seconds = 1e20", "task_timeout_seconds"),
+        ("batch_timeout_seconds = 1e20", "batch_timeout_seconds"),
+        ("retry_backoff_seconds = [1, 1e20]", "retry_backoff_seconds"),
+        ("max_tasks_per_second = 1e-300", "max_tasks_per_second"),
+        ("max_tasks_per_second = nan", "max_tasks_per_second"),
+        ("run_timeout_seconds = -1", "run_timeout_seconds"),
+    ];
+    for (i, (line, key)) in cases.iter().enumerate() {
+        let cfg = dir.join(format!("c{i}.toml"));
+        std::fs::write(&cfg, format!("[parallelization]\n{line}\n")).unwrap();
+        for cmd in ["analyze", "run"] {
+            let mut args = vec![cmd, plan, "--config", cfg.to_str().unwrap()];
+            if cmd == "run" {
+                args.push("--simulate");
+            }
+            let out = dagent(&args);
+            assert_eq!(out.status, 2, "{line} ({cmd}): {}", out.stderr);
+            assert!(
+                out.stderr.contains(&format!("c{i}.toml:2:")) && out.stderr.contains(key),
+                "{line} ({cmd}): {}",
+                out.stderr
+            );
+        }
+    }
+    let provider = dir.join("provider.toml");
+    std::fs::write(
+        &provider,
+        "[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\ntimeout_seconds = 1e20\n",
+    )
+    .unwrap();
+    let out = dagent(&["analyze", plan, "--config", provider.to_str().unwrap()]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("provider.toml:4:"), "{}", out.stderr);
+    for (var, value) in [
+        ("DAGENT_TASK_TIMEOUT_SECONDS", "1e20"),
+        ("DAGENT_MAX_TASKS_PER_SECOND", "nan"),
+        ("DAGENT_MAX_TASKS_PER_SECOND", "1e-300"),
+        ("DAGENT_RETRY_BACKOFF_SECONDS", "1,1e20"),
+    ] {
+        let out = dagent_env(&["run", "--simulate", plan], &[(var, value)]);
+        assert_eq!(out.status, 2, "{var}={value}: {}", out.stderr);
+        assert!(out.stderr.contains(var), "{var}: {}", out.stderr);
+    }
+    for (flag, value) in [
+        ("--rate", "1e-300"),
+        ("--time-scale", "1e300"),
+        ("--task-timeout", "1e20"),
+        ("--deadline", "1e20"),
+        ("--max-retry-delay", "0"),
+        ("--default-estimate", "1e20"),
+    ] {
+        let out = dagent(&["run", "--simulate", plan, flag, value]);
+        assert_eq!(out.status, 2, "{flag} {value}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!("error: {flag} {value}: ")),
+            "{flag}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn dagent_config_shows_each_value_and_where_it_came_from() {
+    let dir = scratch("config-cmd");
+    let cfg = dir.join("team.toml");
+    std::fs::write(
+        &cfg,
+        "[parallelization]\nmax_concurrent_tasks = 4\nfailure_mode = \"fail_fast\"\n\n[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"DAGENT_TEST_CONFIG_KEY\"\n\n[models.small]\nprovider = \"local\"\nmodel = \"smollm2-135m\"\n",
+    )
+    .unwrap();
+    let out = dagent_env(
+        &["config", "--config", cfg.to_str().unwrap(), "--rate", "2"],
+        &[
+            ("DAGENT_MAX_RETRIES", "5"),
+            ("DAGENT_TEST_CONFIG_KEY", "sk-config-secret-123456"),
+        ],
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let line = |key: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} line in {}", out.stdout))
+            .to_owned()
+    };
+    assert!(
+        line("max_concurrent_tasks").ends_with("team.toml:2"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        line("failure_mode").ends_with("team.toml:3"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        line("max_retries").ends_with("environment DAGENT_MAX_RETRIES"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        line("max_tasks_per_second").ends_with("flag --rate"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        line("task_timeout_seconds").contains("300"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        line("task_timeout_seconds").ends_with("default"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("DAGENT_TEST_CONFIG_KEY (set)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("sk-config-secret"),
+        "a secret was printed: {}",
+        out.stdout
+    );
+    // `model` is accepted as the model id, as the original specifications write it.
+    let json = dagent_env(
+        &[
+            "config",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[("DAGENT_TEST_CONFIG_KEY", "sk-config-secret-123456")],
+    );
+    assert_eq!(json.status, 0, "{}", json.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let small = doc["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "small")
+        .unwrap();
+    assert_eq!(small["id"], "smollm2-135m");
+    assert_eq!(doc["parallelization"]["max_concurrent_tasks"]["value"], 4);
+    assert!(!json.stdout.contains("sk-config-secret"));
+}
+
+/// Output paths are checked before anything runs (nothing is paid for a run whose report
+/// cannot be written), and an output that still fails at the end is saved elsewhere with
+/// the summary printed.
+#[test]
+fn output_paths_are_checked_before_running_and_results_are_never_dropped() {
+    let dir = scratch("output-paths");
+    let missing = dir.join("no-such-dir").join("report.json");
+    let out = dagent(&[
+        "run",
+        "--simulate",
+        "tests/fixtures/run/fast.toml",
+        "--report",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("checked before running"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("start"), "a task ran: {}", out.stderr);
+    let out = dagent(&[
+        "run",
+        "--simulate",
+        "tests/fixtures/run/fast.toml",
+        "--write-back",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is a directory"), "{}", out.stderr);
+
+    // The directory disappears while the run goes on: the summary is still printed and the
+    // report is saved elsewhere, at a path the message gives.
+    let doomed = dir.join("doomed");
+    std::fs::create_dir_all(&doomed).unwrap();
+    let report = doomed.join("report.json");
+    let mut child = crate::support::command()
+        .args([
+            "run",
+            "--simulate",
+            "examples/ten-cities.toml",
+            "--time-scale",
+            "0.02",
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    std::fs::remove_dir_all(&doomed).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{rest}");
+    assert!(stdout.contains("12 succeeded"), "summary printed: {stdout}");
+    let saved = rest
+        .split("saved to ")
+        .nth(1)
+        .and_then(|s| s.split(" instead").next())
+        .unwrap_or_else(|| panic!("no fallback path in {rest}"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(saved).unwrap()).unwrap();
+    assert_eq!(r["counts"]["succeeded"], 12);
+    let _ = std::fs::remove_file(saved);
+}
+
+/// A FIFO or a device as the configuration is refused at once (it used to block forever or
+/// grow without bound), naming the file.
+#[test]
+fn non_regular_configuration_files_are_refused() {
+    let dir = scratch("config-fifo");
+    let fifo = dir.join("dagent.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for cfg in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let out = dagent(&["analyze", "examples/ten-cities.toml", "--config", cfg]);
+        assert_eq!(out.status, 2, "{cfg}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(cfg) && out.stderr.contains("not a regular file"),
+            "{}",
+            out.stderr
+        );
+    }
 }

@@ -12,5 +12,6 @@ mod models_cli;
 mod properties;
 mod providers;
 mod run_cli;
+mod store;
 mod support;
 mod tidy;

@@ -12,9 +12,9 @@ use dagent_analyzers::{
 };
 
 use crate::args::{AnalyzeArgs, OutputFormat, PlanArgs};
-use crate::config::Config;
 use crate::diag::{Failure, graph_error, write_output};
 use crate::render;
+use crate::settings::Settings;
 
 /// A plan loaded, validated and given a dependency graph.
 pub(crate) struct Prepared {
@@ -26,12 +26,10 @@ pub(crate) struct Prepared {
 /// strategy, else the configuration's).
 pub(crate) fn prepare(
     args: &PlanArgs,
-    config: &Config,
+    config: &Settings,
     ledger: &Arc<CostLedger>,
 ) -> Result<Prepared, Failure> {
-    let strategy = args
-        .strategy
-        .unwrap_or(config.parallelization.dependency_strategy);
+    let strategy = config.parallelization.dependency_strategy;
     let loaded = load_plan(&args.plan, args.input_format)?;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
     // llm: the model, then heuristic, then sequential. auto: explicit, then the model when
@@ -79,11 +77,22 @@ pub(crate) fn prepare(
 }
 
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
-    let config = crate::config::load(args.plan.config.as_deref())?;
+    let mut flags = Vec::new();
+    if let Some(s) = &args.plan.strategy {
+        flags.push(("--strategy", s.clone()));
+    }
+    if let Some(k) = &args.max_concurrent {
+        flags.push(("--max-concurrent", k.clone()));
+    }
+    let config = Settings::load(
+        args.plan.config.as_deref(),
+        &|k| std::env::var(k).ok(),
+        &flags,
+    )?;
     let ledger = Arc::new(CostLedger::new(None, None));
     let prepared = prepare(&args.plan, &config, &ledger)?;
     let analysis = Analysis::new(&prepared.loaded.plan, &prepared.resolution.graph);
-    let k = args.max_concurrent as usize;
+    let k = config.parallelization.max_concurrent_tasks;
     let view = render::View {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,

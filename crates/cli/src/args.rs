@@ -1,12 +1,9 @@
 //! Command-line flags (stage one: raw; validated settings are built per command).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dagent_adapters::PlanFormat;
-use dagent_analyzers::Strategy;
-use dagent_executor::{FailureMode, Mode};
 
 /// dagent — find the parallelism in agent plans and run them concurrently.
 ///
@@ -73,6 +70,123 @@ pub(crate) enum Command {
     ///   dagent cost --models deepseek-chat,llama-3.3-70b --baseline claude-3.5-sonnet --format json
     #[command(verbatim_doc_comment)]
     Cost(CostArgs),
+
+    /// Show the effective settings and where each value came from: built-in default, a
+    /// line of dagent.toml, a DAGENT_* environment variable, or a flag. Secrets are never
+    /// shown (only whether each provider's key variable is set).
+    ///
+    ///   dagent config
+    ///
+    ///   DAGENT_MAX_RETRIES=5 dagent config --config ci.toml -k 4
+    ///
+    ///   dagent config --format json
+    #[command(verbatim_doc_comment)]
+    Config(ConfigArgs),
+
+    /// Run history from the run store: list runs, show one, compare two, export, clean up,
+    /// write a stored run's plan back with its results.
+    ///
+    ///   dagent runs list
+    ///
+    ///   dagent runs show last
+    ///
+    ///   dagent runs compare RUN_A RUN_B
+    ///
+    ///   dagent runs export --csv > runs.csv
+    ///
+    ///   dagent runs gc --older-than 30d
+    ///
+    ///   dagent runs write-back RUN plan.out.toml
+    #[command(verbatim_doc_comment)]
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunsArgs {
+    #[command(subcommand)]
+    pub(crate) command: RunsCommand,
+
+    /// Configuration file (for [store] path) [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The run store [config: [store] path, DAGENT_STORE; default .dagent/runs.db].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub(crate) store: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunsCommand {
+    /// Every stored run, newest first: status, plan, start, makespan, speed-up, tokens, cost.
+    List {
+        /// text or json.
+        #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+    },
+    /// One run's per-task table (RUN: an id, a unique prefix of one, or "last").
+    Show {
+        /// The run.
+        #[arg(value_name = "RUN")]
+        run: String,
+        /// Also draw its timeline (a Gantt chart, SVG): attempts, waits, the critical
+        /// path, and the predicted schedule as ghost bars.
+        #[arg(long, value_name = "FILE.svg")]
+        timeline: Option<PathBuf>,
+        /// text or json.
+        #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+    },
+    /// Two runs side by side: makespan, cost, and per-task time and status changes.
+    Compare {
+        /// The first run.
+        #[arg(value_name = "RUN_A")]
+        a: String,
+        /// The second run.
+        #[arg(value_name = "RUN_B")]
+        b: String,
+    },
+    /// Every run as CSV (one line per run) or JSON (with every attempt).
+    Export {
+        /// CSV (the default).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// JSON, with every attempt of every run.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete finished runs older than a duration (e.g. 30d, 12h).
+    Gc {
+        /// Age, e.g. 30d.
+        #[arg(long, value_name = "AGE")]
+        older_than: String,
+    },
+    /// Write a stored run's plan back with its dependencies and results.
+    WriteBack {
+        /// The run.
+        #[arg(value_name = "RUN")]
+        run: String,
+        /// Where to write; "-" for stdout.
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// Configuration file [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// How dependencies are found [config: dependency_strategy, default auto].
+    #[arg(long, value_name = "STRATEGY")]
+    pub(crate) strategy: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) exec: ExecFlags,
+
+    /// text or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+    pub(crate) format: TableFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,8 +261,8 @@ pub(crate) struct PlanArgs {
     /// and wording), llm (ask a model), sequential (one after another), auto (explicit if
     /// the plan declares any, else heuristic). Every strategy falls back to sequential.
     /// [default: auto, or dependency_strategy in dagent.toml]
-    #[arg(long, value_name = "STRATEGY", value_parser = parse_strategy)]
-    pub(crate) strategy: Option<Strategy>,
+    #[arg(long, value_name = "STRATEGY")]
+    pub(crate) strategy: Option<String>,
 
     /// Configuration file [default: ./dagent.toml when it exists].
     #[arg(long, value_name = "FILE")]
@@ -174,53 +288,17 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) runs_per_day: u64,
 
-    /// Multiply simulated durations by F (0.01 previews a schedule 100 times faster).
-    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_scale)]
-    pub(crate) time_scale: f64,
+    /// Multiply simulated durations by F, between 0.000001 and 1000000 (0.01 previews a
+    /// schedule 100 times faster).
+    #[arg(long, value_name = "F", default_value = "1")]
+    pub(crate) time_scale: String,
 
     /// Duration simulated for tasks without an estimate.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_dur)]
-    pub(crate) default_estimate: Duration,
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub(crate) default_estimate: String,
 
-    /// Tasks running at once (1 runs one at a time) [config: max_concurrent_tasks, default 10].
-    #[arg(long, short = 'k', value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) max_concurrent: Option<u32>,
-
-    /// eager: start each task as soon as its dependencies are done; batched: level
-    /// barriers [config: mode, default eager].
-    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
-    pub(crate) mode: Option<Mode>,
-
-    /// Tasks launched per second, retries included [config: max_tasks_per_second].
-    #[arg(long, value_name = "N", value_parser = parse_rate)]
-    pub(crate) rate: Option<f64>,
-
-    /// Time limit of one attempt, e.g. 30s, 5m; 0 for none [config: task_timeout_seconds, default 300].
-    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
-    pub(crate) task_timeout: Option<Duration>,
-
-    /// Time limit of one batch in batched mode; 0 for none [config: batch_timeout_seconds].
-    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
-    pub(crate) batch_timeout: Option<Duration>,
-
-    /// Retries of transient failures [config: max_retries, default 3].
-    #[arg(long, value_name = "N")]
-    pub(crate) max_retries: Option<u32>,
-
-    /// Do not retry failures [config: retry_on_failure = false].
-    #[arg(long)]
-    pub(crate) no_retry: bool,
-
-    /// skip_dependents (descendants of a failed task are skipped), partial_completion
-    /// (dependents run and are told which inputs failed), fail_fast (stop everything)
-    /// [config: failure_mode, default skip_dependents].
-    #[arg(long, value_name = "MODE", value_parser = parse_failure_mode)]
-    pub(crate) failure_mode: Option<FailureMode>,
-
-    /// Open the circuit breaker (stop launching) once more than this fraction of finished
-    /// tasks failed [config: failure_threshold].
-    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
-    pub(crate) failure_threshold: Option<f64>,
+    #[command(flatten)]
+    pub(crate) exec: ExecFlags,
 
     /// Write the run report as JSON (schema: docs/run-report-json.md); "-" for stdout.
     #[arg(long, value_name = "FILE")]
@@ -241,9 +319,10 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) format: OutputFormat,
 
-    /// Concurrency limit used for the speed-up bound (work ÷ max(critical path, work ÷ K)).
-    #[arg(long, short = 'k', value_name = "K", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) max_concurrent: u32,
+    /// Concurrency limit used for the speed-up bound (work ÷ max(critical path, work ÷ K))
+    /// [config: max_concurrent_tasks, default 10].
+    #[arg(long, short = 'k', value_name = "K")]
+    pub(crate) max_concurrent: Option<String>,
 
     /// Write the plan back to OUT with the dependencies filled in (depends_on for native
     /// plans, dependencies for DeerFlow), everything else preserved. "-" for stdout.
@@ -259,40 +338,107 @@ pub(crate) enum OutputFormat {
     Mermaid,
 }
 
-fn parse_dur(s: &str) -> Result<Duration, String> {
-    dagent_core::parse_duration(s).map_err(|e| e.to_string())
-}
-
-fn parse_scale(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err("expected a positive number, e.g. 0.1".to_owned()),
-    }
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    parse_scale(s)
-}
-
-fn parse_fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
-        _ => Err("expected a fraction between 0 and 1, e.g. 0.5".to_owned()),
-    }
-}
-
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse()
-}
-
-fn parse_failure_mode(s: &str) -> Result<FailureMode, String> {
-    s.parse()
-}
-
 fn parse_format(s: &str) -> Result<PlanFormat, String> {
     s.parse()
 }
 
-fn parse_strategy(s: &str) -> Result<Strategy, String> {
-    s.parse()
+/// The run settings a flag can override (validated by the settings layer, by the same rule
+/// as the `dagent.toml` key and the `DAGENT_*` variable named in each help text).
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct ExecFlags {
+    /// Tasks running at once (1 runs one at a time) [config: max_concurrent_tasks, default 10].
+    #[arg(long, short = 'k', value_name = "K")]
+    pub(crate) max_concurrent: Option<String>,
+
+    /// eager: start each task as soon as its dependencies are done; batched: level
+    /// barriers [config: mode, default eager].
+    #[arg(long, value_name = "MODE")]
+    pub(crate) mode: Option<String>,
+
+    /// Tasks launched per second, retries included, between 0.000001 and 1000000
+    /// [config: max_tasks_per_second].
+    #[arg(long, value_name = "N")]
+    pub(crate) rate: Option<String>,
+
+    /// Time limit of one attempt, e.g. 30s, 5m; 0 for none [config: task_timeout_seconds, default 300].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) task_timeout: Option<String>,
+
+    /// Time limit of one batch in batched mode; 0 for none [config: batch_timeout_seconds].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) batch_timeout: Option<String>,
+
+    /// Time limit of the whole run, e.g. 10m: past it, running tasks are cancelled and the
+    /// rest skipped; 0 for none [config: run_timeout_seconds].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) deadline: Option<String>,
+
+    /// Retries of transient failures [config: max_retries, default 3].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_retries: Option<String>,
+
+    /// Delays before each retry, in seconds, comma-separated; the last repeats, jitter is
+    /// added [config: retry_backoff_seconds, default 1,5,15].
+    #[arg(long, value_name = "LIST")]
+    pub(crate) retry_backoff: Option<String>,
+
+    /// Longest wait before a retry: a server asking for more (Retry-After) fails the attempt
+    /// as rate-limited instead [config: max_retry_delay_seconds, default 300].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) max_retry_delay: Option<String>,
+
+    /// Do not retry failures [config: retry_on_failure = false].
+    #[arg(long)]
+    pub(crate) no_retry: bool,
+
+    /// The run store, where every run and attempt is recorded [config: [store] path,
+    /// DAGENT_STORE; default .dagent/runs.db].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) store: Option<String>,
+
+    /// Record nothing in the run store [config: [store] enabled = false].
+    #[arg(long, conflicts_with = "store")]
+    pub(crate) no_store: bool,
+
+    /// skip_dependents (descendants of a failed task are skipped), partial_completion
+    /// (dependents run and are told which inputs failed), fail_fast (stop everything)
+    /// [config: failure_mode, default skip_dependents].
+    #[arg(long, value_name = "MODE")]
+    pub(crate) failure_mode: Option<String>,
+
+    /// Open the circuit breaker (stop launching) once more than this fraction of finished
+    /// tasks failed [config: failure_threshold].
+    #[arg(long, value_name = "FRACTION")]
+    pub(crate) failure_threshold: Option<String>,
+}
+
+impl ExecFlags {
+    /// The flags given, as `(flag, raw value)` pairs for the settings layer.
+    pub(crate) fn values(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut push = |flag: &'static str, v: &Option<String>| {
+            if let Some(v) = v {
+                out.push((flag, v.clone()));
+            }
+        };
+        push("--max-concurrent", &self.max_concurrent);
+        push("--mode", &self.mode);
+        push("--rate", &self.rate);
+        push("--task-timeout", &self.task_timeout);
+        push("--batch-timeout", &self.batch_timeout);
+        push("--deadline", &self.deadline);
+        push("--max-retries", &self.max_retries);
+        push("--retry-backoff", &self.retry_backoff);
+        push("--max-retry-delay", &self.max_retry_delay);
+        push("--failure-mode", &self.failure_mode);
+        push("--failure-threshold", &self.failure_threshold);
+        push("--store", &self.store);
+        if self.no_retry {
+            out.push(("--no-retry", "false".to_owned()));
+        }
+        if self.no_store {
+            out.push(("--no-store", "false".to_owned()));
+        }
+        out
+    }
 }

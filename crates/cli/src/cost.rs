@@ -36,7 +36,7 @@ fn usd(m: Money) -> String {
 }
 
 pub(crate) fn run(args: &CostArgs) -> Result<ExitCode, Failure> {
-    let config = crate::config::load(args.config.as_deref())?;
+    let config = crate::settings::Settings::from_env(args.config.as_deref())?;
     let cat = &config.models.catalogue;
     let unknown = |name: &str| {
         Failure::bad_input(format!(

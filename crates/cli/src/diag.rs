@@ -23,6 +23,11 @@ impl Failure {
         }
     }
 
+    /// The message printed on stderr.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     pub(crate) fn report(&self) -> ExitCode {
         eprintln!("{}", self.message);
         ExitCode::from(self.code)

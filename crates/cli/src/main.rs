@@ -6,7 +6,7 @@
 
 mod analyze;
 mod args;
-mod config;
+mod config_cmd;
 mod cost;
 mod diag;
 mod llm;
@@ -15,6 +15,10 @@ mod models_config;
 mod progress;
 mod render;
 mod run;
+mod runs;
+mod settings;
+mod signals;
+mod timeline;
 
 use std::process::ExitCode;
 
@@ -27,6 +31,8 @@ fn main() -> ExitCode {
         args::Command::Run(a) => run::run(&a),
         args::Command::Models(a) => models::run(&a),
         args::Command::Cost(a) => cost::run(&a),
+        args::Command::Config(a) => config_cmd::run(&a),
+        args::Command::Runs(a) => runs::run(&a),
     };
     match result {
         Ok(code) => code,

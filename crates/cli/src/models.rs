@@ -10,7 +10,7 @@ use crate::args::{ModelsArgs, TableFormat};
 use crate::diag::Failure;
 
 pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
-    let config = crate::config::load(args.config.as_deref())?;
+    let config = crate::settings::Settings::from_env(args.config.as_deref())?;
     let m = &config.models;
     let plan = match &args.plan {
         Some(p) => Some(dagent_adapters::load_plan(p, None)?),

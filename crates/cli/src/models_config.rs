@@ -12,6 +12,8 @@ use dagent_providers::{
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::settings::value::{Raw, Rule, Value};
+
 /// Providers, models, routing and budget, after validation.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ModelConfig {
@@ -38,11 +40,13 @@ impl Default for ModelConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProvider {
     kind: Spanned<String>,
-    base_url: Option<String>,
-    base_urls: Option<Vec<String>>,
+    base_url: Option<Spanned<String>>,
+    base_urls: Option<Vec<Spanned<String>>>,
+    /// Follow HTTP redirects to another server (the prompt would be sent there).
+    follow_redirects: Option<bool>,
     api_key_env: Option<String>,
     max_concurrent: Option<Spanned<i64>>,
-    timeout_seconds: Option<Spanned<f64>>,
+    timeout_seconds: Option<Spanned<toml::Value>>,
     stream: Option<bool>,
     http_referer: Option<String>,
     x_title: Option<String>,
@@ -52,6 +56,8 @@ pub(crate) struct RawProvider {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawModel {
     provider: Spanned<String>,
+    /// The provider's model id; `model` (the key the original specifications use) too.
+    #[serde(alias = "model")]
     id: Option<String>,
     pricing: Option<RawPricing>,
     context_window: Option<Spanned<i64>>,
@@ -131,10 +137,15 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
                 ),
             )
         })?;
-        let mut base_urls: Vec<String> = p.base_urls.unwrap_or_default();
+        let mut given: Vec<Spanned<String>> = p.base_urls.unwrap_or_default();
         if let Some(u) = p.base_url {
-            base_urls.insert(0, u);
+            given.insert(0, u);
         }
+        for u in &given {
+            dagent_providers::validate_base_url(u.get_ref())
+                .map_err(|m| (u.span(), format!("provider \"{name}\": {m}")))?;
+        }
+        let mut base_urls: Vec<String> = given.into_iter().map(Spanned::into_inner).collect();
         if base_urls.is_empty() {
             match kind.default_base_url() {
                 Some(u) => base_urls.push(u.to_owned()),
@@ -153,10 +164,15 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
             .map(|v| positive_u32(&v, "max_concurrent").map(|x| x as usize))
             .transpose()?;
         let timeout = match p.timeout_seconds {
-            Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 => {
-                Duration::from_secs_f64(*v.get_ref())
-            }
-            Some(v) => return Err((v.span(), "timeout_seconds must be a positive number".into())),
+            Some(v) => match (Rule::Seconds {
+                zero_disables: false,
+            })
+            .parse(&Raw::Toml(v.get_ref()))
+            {
+                Ok(Value::Seconds(Some(d))) => d,
+                Ok(_) => Duration::from_secs(300),
+                Err(m) => return Err((v.span(), format!("timeout_seconds {m}"))),
+            },
             None => Duration::from_secs(300),
         };
         let mut headers = Vec::new();
@@ -177,6 +193,7 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
             timeout,
             headers,
             stream: p.stream.unwrap_or(false),
+            follow_redirects: p.follow_redirects.unwrap_or(false),
         });
     }
     for (name, m) in raw.models.unwrap_or_default() {

@@ -1,7 +1,9 @@
 //! `dagent run`: resolve the plan, run it, report.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dagent_core::TaskRunner;
 use dagent_executor::{Executor, ExecutorConfig, RetryPolicy, SimulatedRunner};
@@ -9,67 +11,149 @@ use dagent_providers::CostLedger;
 
 use crate::analyze::prepare;
 use crate::args::RunArgs;
-use crate::config::Parallelization;
 use crate::diag::{Failure, write_output};
 use crate::progress::Progress;
 use crate::render;
+use crate::settings::value::{Raw, Rule, Value};
+use crate::settings::{Parallelization, Settings};
 
-/// Flags over configuration: the executor's settings for this run.
-pub(crate) fn settings(args: &RunArgs, p: &Parallelization) -> ExecutorConfig {
-    let k = if p.enabled {
-        args.max_concurrent
-            .map_or(p.max_concurrent_tasks, |k| k as usize)
-    } else {
-        1
-    };
-    let retries = if args.no_retry || !p.retry_on_failure {
-        0
-    } else {
-        args.max_retries.unwrap_or(p.max_retries)
-    };
+/// The executor's settings for this run, from the merged settings.
+pub(crate) fn executor_config(p: &Parallelization) -> ExecutorConfig {
+    let k = if p.enabled { p.max_concurrent_tasks } else { 1 };
+    let retries = if p.retry_on_failure { p.max_retries } else { 0 };
     ExecutorConfig {
-        mode: args.mode.unwrap_or(p.mode),
+        mode: p.mode,
         max_concurrent: k.max(1),
-        max_tasks_per_second: args.rate.or(p.max_tasks_per_second),
+        max_tasks_per_second: p.max_tasks_per_second,
         key_limits: std::collections::HashMap::new(),
-        task_timeout: args
-            .task_timeout
-            .map_or(p.task_timeout, |d| (!d.is_zero()).then_some(d)),
-        batch_timeout: args
-            .batch_timeout
-            .map_or(p.batch_timeout, |d| (!d.is_zero()).then_some(d)),
+        task_timeout: p.task_timeout,
+        batch_timeout: p.batch_timeout,
         // `retry_backoff_seconds` is the list of delays, its last value repeating.
-        retry: RetryPolicy::with_delays(retries, p.retry_backoff.clone()),
-        failure_mode: args.failure_mode.unwrap_or(p.failure_mode),
-        breaker: args
+        retry: RetryPolicy {
+            max_delay: p.max_retry_delay,
+            ..RetryPolicy::with_delays(retries, p.retry_backoff.clone())
+        },
+        failure_mode: p.failure_mode,
+        breaker: p
             .failure_threshold
             .map(|threshold| dagent_executor::BreakerPolicy {
                 threshold,
                 min_finished: p.failure_threshold_min_tasks,
-            })
-            .or_else(|| p.breaker()),
-        deadline: None,
+            }),
+        deadline: p.run_timeout,
+    }
+}
+
+/// A run-only flag validated by the settings layer's rules.
+fn flag(flag: &str, text: &str, rule: Rule) -> Result<Value, Failure> {
+    rule.parse(&Raw::Text(text))
+        .map_err(|m| Failure::bad_input(format!("error: {flag} {text}: {m}")))
+}
+
+/// An output path that is not stdout.
+fn file_path(p: Option<&PathBuf>) -> Option<&Path> {
+    p.map(PathBuf::as_path).filter(|p| p.as_os_str() != "-")
+}
+
+/// Checks, before anything is paid for, that `path` can be written: its directory exists,
+/// it is not a directory, and a file can be created there.
+fn check_writable(path: &Path, what: &str) -> Result<(), Failure> {
+    let bad = |why: String| {
+        Failure::bad_input(format!(
+            "error: {}: cannot write the {what} there: {why} (checked before running, so nothing was spent)",
+            path.display()
+        ))
+    };
+    if path.is_dir() {
+        return Err(bad("it is a directory".into()));
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| bad(e.to_string()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Writes an output the run paid for; when the path fails, saves it elsewhere and says where.
+fn save(path: &Path, text: &str, what: &str, name: &str) -> Result<(), String> {
+    match write_output(path, text) {
+        Ok(()) => Ok(()),
+        Err(first) => {
+            let fallback = std::env::temp_dir().join(format!(
+                "dagent-{name}-{}.{}",
+                std::process::id(),
+                path.extension().and_then(|e| e.to_str()).unwrap_or("txt")
+            ));
+            let first = first.message().to_owned();
+            match std::fs::write(&fallback, text) {
+                Ok(()) => Err(format!(
+                    "{first}; the {what} was saved to {} instead",
+                    fallback.display()
+                )),
+                Err(e) => Err(format!(
+                    "{first}; saving the {what} to {} failed too: {e}",
+                    fallback.display()
+                )),
+            }
+        }
     }
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
-    let config = crate::config::load(args.plan.config.as_deref())?;
+    let mut flags = args.exec.values();
+    if let Some(s) = &args.plan.strategy {
+        flags.push(("--strategy", s.clone()));
+    }
+    let settings = Settings::load(
+        args.plan.config.as_deref(),
+        &|k| std::env::var(k).ok(),
+        &flags,
+    )?;
+    let Value::Number(Some(time_scale)) = flag("--time-scale", &args.time_scale, Rule::Factor)?
+    else {
+        unreachable!("the factor rule yields a number")
+    };
+    let default_estimate = match flag(
+        "--default-estimate",
+        &args.default_estimate,
+        Rule::Seconds {
+            zero_disables: true,
+        },
+    )? {
+        Value::Seconds(d) => d.unwrap_or(Duration::ZERO),
+        _ => Duration::ZERO,
+    };
+    for (path, what) in [
+        (file_path(args.report.as_ref()), "report"),
+        (file_path(args.write_back.as_ref()), "written-back plan"),
+    ] {
+        if let Some(path) = path {
+            check_writable(path, what)?;
+        }
+    }
     // One ledger for the whole run: dependency analysis by a model is paid like any call.
-    let shared_ledger = Arc::new(CostLedger::new(config.models.budget, config.models.warn_at));
-    let prepared = prepare(&args.plan, &config, &shared_ledger)?;
-    let mut exec_config = settings(args, &config.parallelization);
+    let shared_ledger = Arc::new(CostLedger::new(
+        settings.models.budget,
+        settings.models.warn_at,
+    ));
+    let prepared = prepare(&args.plan, &settings, &shared_ledger)?;
+    let mut exec_config = executor_config(&settings.parallelization);
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;
     let mut ledger = None;
     let runner: Arc<dyn TaskRunner> = if args.simulate {
-        Arc::new(
-            SimulatedRunner::new(args.default_estimate)
-                .with_time_scale(args.time_scale)
-                .with_task_timeout(exec_config.task_timeout),
-        )
+        let scaled_default =
+            Duration::try_from_secs_f64(default_estimate.as_secs_f64() * time_scale)
+                .unwrap_or(Duration::MAX);
+        Arc::new(SimulatedRunner::new(scaled_default).with_task_timeout(exec_config.task_timeout))
     } else {
         let wired = crate::llm::wire(
-            &config.models,
+            &settings.models,
             &plan,
             &prepared.loaded.origin,
             Arc::clone(&shared_ledger),
@@ -87,13 +171,16 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         .build()
         .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
     let report = runtime.block_on(async {
+        // Register the signal handlers before the first task starts: Ctrl-C (SIGINT) and
+        // SIGTERM both cancel the run cleanly, and it still reports.
+        let signals = crate::signals::Signals::register()
+            .map_err(|e| Failure::bad_input(format!("error: cannot listen for signals: {e}")))?;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                token.cancel();
-            }
+            signals.recv().await;
+            token.cancel();
         });
-        executor.run(Arc::clone(&plan), graph, runner).await
-    });
+        Ok::<_, Failure>(executor.run(Arc::clone(&plan), graph, runner).await)
+    })?;
     progress.finish();
     let costs = ledger.as_ref().map(|l| l.summary());
     if let Some(warning) = ledger.as_ref().and_then(|l| l.take_warning()) {
@@ -107,28 +194,44 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         costs: costs.as_ref(),
         runs_per_day: args.runs_per_day,
     };
+    // Paid results are never thrown away: the report and the write-back are saved
+    // independently, and a failing path saves elsewhere and says where.
+    let mut output_errors = Vec::new();
+    if let Some(path) = &args.report {
+        if let Err(e) = save(path, &render::run_json(&view), "report", "report") {
+            output_errors.push(e);
+        }
+    }
     if let Some(path) = &args.write_back {
         let results: Vec<Option<String>> = report
             .tasks
             .iter()
             .map(|t| t.output.as_ref().map(|o| o.text.clone()))
             .collect();
-        let text = dagent_adapters::write_back(
+        match dagent_adapters::write_back(
             &prepared.loaded,
             prepared.resolution.graph.deps(),
             &results,
-        )?;
-        write_output(path, &text)?;
-    }
-    if let Some(path) = &args.report {
-        write_output(path, &render::run_json(&view))?;
+        ) {
+            Ok(text) => {
+                if let Err(e) = save(path, &text, "written-back plan", "write-back") {
+                    output_errors.push(e);
+                }
+            }
+            Err(e) => output_errors.push(e.render()),
+        }
     }
     let to_stdout =
         |p: &Option<std::path::PathBuf>| p.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if !to_stdout(&args.report) && !to_stdout(&args.write_back) {
         print!("{}", render::run_text(&view));
     }
-    Ok(if report.all_succeeded() {
+    for e in &output_errors {
+        eprintln!("{e}");
+    }
+    Ok(if !output_errors.is_empty() {
+        ExitCode::from(crate::diag::BAD_INPUT)
+    } else if report.all_succeeded() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -11,26 +11,38 @@
 //! `Box<dyn …>` / `Arc<dyn …>` trait objects (a fallback chain of analyzers, a provider chosen
 //! from configuration) without pulling in `async-trait` or an executor. Implementations write
 //! `Box::pin(async move { … })`.
+//!
+//! Money is guarded, not trusted: a budget [`Reservation`] is settled or released exactly
+//! once and releases itself when dropped, and every paid model call goes through one path,
+//! [`metered_chat`] (worst case — a true upper bound — → reserve → call → settle).
 #![deny(missing_docs)]
 
 mod deps;
 mod error;
+mod metering;
 mod money;
 mod plan;
 mod ports;
+mod store;
 mod task;
 mod time;
 mod usage;
 
 pub use deps::DependencyMap;
 pub use error::{AnalyzeError, ProviderError, ProviderErrorKind, TaskError, TaskErrorKind};
+pub use metering::{
+    MESSAGE_OVERHEAD_TOKENS, MeteredError, MeteredResponse, REQUEST_OVERHEAD_TOKENS,
+    estimate_tokens, max_tokens_of, metered_chat, prompt_tokens_upper_bound, usage_upper_bound,
+    worst_case_usage,
+};
 pub use money::{Money, ParseMoneyError, Price};
 pub use plan::{Plan, Weights};
 pub use ports::{
-    BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatResponse, ChatRole, CostTracker,
-    DependencyAnalyzer, DependencyOutcome, Reservation, RunEvent, RunEventKind, RunObserver,
-    TaskContext, TaskRunner, ToolCall, ToolSpec,
+    Billing, BoxFuture, Charge, ChatMessage, ChatProvider, ChatRequest, ChatResponse, ChatRole,
+    CostTracker, DependencyAnalyzer, DependencyOutcome, Reservation, ReservationLedger, RunEvent,
+    RunEventKind, RunObserver, TaskContext, TaskRunner, ToolCall, ToolSpec,
 };
+pub use store::{AttemptRecord, RecordStatus, RunEnd, RunId, RunStart, RunStore, StoreError};
 pub use task::{Estimate, FailureKind, SimulateSpec, Task, TaskId, TaskKind, TaskOutput};
 pub use time::{ParseDurationError, format_duration, parse_duration};
 pub use usage::Usage;

@@ -261,41 +261,158 @@ pub trait ChatProvider: Send + Sync {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
 }
 
-/// Money set aside for a call that has not finished; settle or release it exactly once.
-#[derive(Debug, PartialEq, Eq)]
-#[must_use = "a reservation holds budget until settled or released"]
-pub struct Reservation {
-    /// Tracker-assigned identifier.
-    pub id: u64,
-    /// The worst-case amount held.
-    pub amount: Money,
+/// What a settled call cost, and on whose account: the record a [`Reservation`] is
+/// settled with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Charge {
+    /// Who pays: task, role and model labels.
+    pub billing: Billing,
+    /// Tokens used (as reported, or the upper bound when the provider reported none).
+    pub usage: Usage,
+    /// Whether `usage` is an estimate because the provider reported none.
+    pub usage_estimated: bool,
+    /// dagent's own figure: `usage` at the model's price.
+    pub cost: Money,
+    /// The provider's own cost figure, when it reported one (OpenRouter's `usage.cost`).
+    pub reported_cost: Option<Money>,
 }
 
-/// Tracks spend and enforces a budget cap: reserve the worst case before a call, settle on
-/// the actual usage after it.
+/// The labels a paid call is billed under.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Billing {
+    /// The task the call was made for (`(dependency analysis)` for the analyzer).
+    pub task: TaskId,
+    /// The task's role, if any.
+    pub role: Option<String>,
+    /// The model's name in the configuration.
+    pub model: String,
+}
+
+impl Billing {
+    /// Labels for a call made for `task` to `model`.
+    pub fn new(task: impl Into<TaskId>, model: impl Into<String>) -> Self {
+        Self {
+            task: task.into(),
+            role: None,
+            model: model.into(),
+        }
+    }
+
+    /// Adds the role (builder style).
+    #[must_use]
+    pub fn with_role(mut self, role: Option<String>) -> Self {
+        self.role = role;
+        self
+    }
+}
+
+/// The side of a [`CostTracker`] a [`Reservation`] reports back to: each reservation calls
+/// exactly one of these methods, exactly once.
+pub trait ReservationLedger: Send + Sync {
+    /// Reservation `id` of `reserved` is replaced by the actual charge of its call.
+    fn settle(&self, id: u64, reserved: Money, charge: Charge);
+
+    /// Reservation `id` of `reserved` is given back unused.
+    fn release(&self, id: u64, reserved: Money);
+}
+
+/// Money held against the budget for a call in flight — a guard.
+///
+/// It is settled ([`Reservation::settle`]) or released ([`Reservation::release`]) exactly
+/// once: both consume it. A reservation dropped without either (the attempt timed out, the
+/// run was cancelled and the executor dropped the future, a panic unwound) is **released**
+/// by its `Drop`, so budget can never leak.
+#[must_use = "a reservation holds budget until settled or released (dropping it releases it)"]
+pub struct Reservation {
+    id: u64,
+    amount: Money,
+    ledger: Option<Arc<dyn ReservationLedger>>,
+}
+
+impl Reservation {
+    /// A reservation of `amount`, numbered `id` by `ledger` (trackers build these).
+    pub fn new(id: u64, amount: Money, ledger: Arc<dyn ReservationLedger>) -> Self {
+        Self {
+            id,
+            amount,
+            ledger: Some(ledger),
+        }
+    }
+
+    /// The tracker-assigned identifier.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The worst-case amount held.
+    #[must_use]
+    pub fn amount(&self) -> Money {
+        self.amount
+    }
+
+    /// Replaces the reservation by the actual charge of its call.
+    pub fn settle(mut self, charge: Charge) {
+        if let Some(ledger) = self.ledger.take() {
+            ledger.settle(self.id, self.amount, charge);
+        }
+    }
+
+    /// Gives the reservation back unused (the call failed before costing anything).
+    pub fn release(mut self) {
+        if let Some(ledger) = self.ledger.take() {
+            ledger.release(self.id, self.amount);
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(ledger) = self.ledger.take() {
+            ledger.release(self.id, self.amount);
+        }
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("id", &self.id)
+            .field("amount", &self.amount)
+            .field("open", &self.ledger.is_some())
+            .finish()
+    }
+}
+
+/// Tracks spend and enforces a budget cap: reserve the worst case before a call, settle the
+/// [`Reservation`] on the actual usage after it (see [`crate::metered_chat`], the one path
+/// paid calls take).
 pub trait CostTracker: Send + Sync {
-    /// Holds `worst_case` against the budget, or refuses (a [`crate::TaskErrorKind::Budget`]
-    /// error) if it could cross the cap.
-    ///
-    /// # Errors
-    /// When the reservation could cross the budget cap.
-    fn reserve(&self, model: &str, worst_case: Money) -> Result<Reservation, TaskError>;
-
-    /// Replaces a reservation by the actual cost of the call.
-    fn settle(
-        &self,
-        reservation: Reservation,
-        task: &TaskId,
-        model: &str,
-        usage: Usage,
-        actual: Money,
-    );
-
-    /// Gives a reservation back unused (the call failed before costing anything).
-    fn release(&self, reservation: Reservation);
+    /// Holds `worst_case` against the budget for a call to `model`. A tracker may wait for
+    /// calls in flight to settle or release before it decides; it refuses with a
+    /// [`crate::TaskErrorKind::Budget`] error when the call could cross the cap (or when a
+    /// provider already overran a reservation and no new paid call may start).
+    fn reserve<'a>(
+        &'a self,
+        model: &'a str,
+        worst_case: Money,
+    ) -> BoxFuture<'a, Result<Reservation, TaskError>>;
 
     /// Total settled spend so far.
     fn spent(&self) -> Money;
+}
+
+impl<T: CostTracker + ?Sized> CostTracker for Arc<T> {
+    fn reserve<'a>(
+        &'a self,
+        model: &'a str,
+        worst_case: Money,
+    ) -> BoxFuture<'a, Result<Reservation, TaskError>> {
+        (**self).reserve(model, worst_case)
+    }
+    fn spent(&self) -> Money {
+        (**self).spent()
+    }
 }
 
 /// What happened to a task, as observers see it.

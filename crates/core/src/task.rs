@@ -274,6 +274,9 @@ pub struct TaskOutput {
     pub cost: Option<crate::Money>,
     /// The model that produced it, when a model did.
     pub model: Option<String>,
+    /// The provider's own cost figure for it, when the provider reported one (OpenRouter's
+    /// `usage.cost`), next to dagent's `cost`.
+    pub reported_cost: Option<crate::Money>,
     /// Things the report should say about it (e.g. inputs shortened to fit the context).
     pub notes: Vec<String>,
 }

@@ -54,6 +54,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseDurationError> {
             "" | "s" | "sec" | "secs" => 1_000.0,
             "m" | "min" | "mins" => 60_000.0,
             "h" | "hr" | "hrs" => 3_600_000.0,
+            "d" | "day" | "days" => 86_400_000.0,
             _ => return Err(err()),
         };
         if unit.is_empty() && num_len != s.len() {

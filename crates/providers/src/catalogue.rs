@@ -82,6 +82,40 @@ pub struct ProviderSpec {
     pub headers: Vec<(String, String)>,
     /// Stream answers (SSE / NDJSON).
     pub stream: bool,
+    /// Follow redirects to another origin (scheme, host or port). Off by default: a
+    /// redirect elsewhere would re-send the whole prompt to a server nobody configured.
+    pub follow_redirects: bool,
+}
+
+impl ProviderSpec {
+    /// A provider named `name` of `kind` with the kind's defaults: its default base URL
+    /// (none for `openai`: set `base_urls`), its default key variable, no concurrency
+    /// limit, a 300 s timeout, no extra headers, no streaming, no cross-origin redirects.
+    #[must_use]
+    pub fn new(name: impl Into<String>, kind: ProviderKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            base_urls: kind
+                .default_base_url()
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+            api_key_env: kind.default_key_env().map(str::to_owned),
+            max_concurrent: None,
+            timeout: Duration::from_secs(300),
+            headers: Vec::new(),
+            stream: false,
+            follow_redirects: false,
+        }
+    }
+
+    /// Sets the endpoints (builder style).
+    #[must_use]
+    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_urls = vec![url.into()];
+        self
+    }
 }
 
 /// One model: where it is served, its price and limits.

@@ -1,9 +1,13 @@
-//! Exact cost accounting with a budget cap that is never crossed.
+//! Exact cost accounting with a budget cap: reservations are guards, overruns stop new
+//! paid calls.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use dagent_core::{CostTracker, Money, Reservation, TaskError, TaskErrorKind, TaskId, Usage};
+use dagent_core::{
+    BoxFuture, Charge, CostTracker, Money, Reservation, ReservationLedger, TaskError,
+    TaskErrorKind, Usage,
+};
 
 /// Calls, tokens and money for one model, task or role.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,15 +16,61 @@ pub struct Totals {
     pub calls: u64,
     /// Tokens used.
     pub usage: Usage,
-    /// Money spent.
+    /// Money spent (dagent's figure: usage at the configured price).
     pub cost: Money,
+    /// The providers' own cost figures, summed over the calls that reported one.
+    pub reported_cost: Money,
+    /// Calls whose provider reported a cost figure.
+    pub reported_calls: u64,
+    /// Calls whose provider reported no usage (billed at the upper bound).
+    pub estimated_calls: u64,
 }
 
 impl Totals {
-    fn add(&mut self, usage: Usage, cost: Money) {
+    fn add(&mut self, charge: &Charge) {
         self.calls += 1;
-        self.usage += usage;
-        self.cost += cost;
+        self.usage += charge.usage;
+        self.cost += charge.cost;
+        if let Some(r) = charge.reported_cost {
+            self.reported_cost += r;
+            self.reported_calls += 1;
+        }
+        if charge.usage_estimated {
+            self.estimated_calls += 1;
+        }
+    }
+}
+
+/// A call that cost more than the worst case reserved for it: the provider reported more
+/// tokens than the upper bound allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overrun {
+    /// The task the call was for.
+    pub task: String,
+    /// The model called.
+    pub model: String,
+    /// What was reserved.
+    pub reserved: Money,
+    /// What the call cost.
+    pub actual: Money,
+    /// The usage the provider reported.
+    pub usage: Usage,
+}
+
+impl Overrun {
+    /// One line for people: which call overran, by how much.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!(
+            "the call to {} for task \"{}\" cost {}, {} over the worst case of {} reserved for it ({} prompt + {} completion tokens reported)",
+            self.model,
+            self.task,
+            self.actual,
+            self.actual.saturating_sub(self.reserved),
+            self.reserved,
+            self.usage.prompt_tokens,
+            self.usage.completion_tokens,
+        )
     }
 }
 
@@ -39,8 +89,11 @@ pub struct CostSummary {
     pub reserved: Money,
     /// The cap, if any.
     pub budget: Option<Money>,
-    /// Calls refused because their worst case could cross the cap.
+    /// Calls refused because their worst case could cross the cap (or after an overrun).
     pub refused: u64,
+    /// Calls that cost more than their reservation, in settlement order. Under a cap, the
+    /// first one stops every new paid call.
+    pub overruns: Vec<Overrun>,
 }
 
 impl CostSummary {
@@ -57,19 +110,92 @@ impl CostSummary {
 struct State {
     next_id: u64,
     reserved: Money,
+    open: u64,
     summary: CostSummary,
     warned: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    budget: Option<Money>,
+    state: Mutex<State>,
+    freed: tokio::sync::Notify,
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ReservationLedger for Inner {
+    fn settle(&self, _id: u64, reserved: Money, charge: Charge) {
+        let mut s = self.lock();
+        s.reserved = s.reserved.saturating_sub(reserved);
+        s.open = s.open.saturating_sub(1);
+        s.summary.total.add(&charge);
+        let b = &charge.billing;
+        s.summary
+            .by_model
+            .entry(b.model.clone())
+            .or_default()
+            .add(&charge);
+        s.summary
+            .by_task
+            .entry(b.task.to_string())
+            .or_default()
+            .add(&charge);
+        if let Some(role) = &b.role {
+            s.summary
+                .by_role
+                .entry(role.clone())
+                .or_default()
+                .add(&charge);
+        }
+        if charge.cost > reserved {
+            s.summary.overruns.push(Overrun {
+                task: b.task.to_string(),
+                model: b.model.clone(),
+                reserved,
+                actual: charge.cost,
+                usage: charge.usage,
+            });
+        }
+        drop(s);
+        self.freed.notify_waiters();
+    }
+
+    fn release(&self, _id: u64, reserved: Money) {
+        let mut s = self.lock();
+        s.reserved = s.reserved.saturating_sub(reserved);
+        s.open = s.open.saturating_sub(1);
+        drop(s);
+        self.freed.notify_waiters();
+    }
 }
 
 /// The cost tracker: totals per call, task, model and role, correct under concurrency (one
 /// lock, no float sums), and a budget cap checked against spent + reserved + worst case
 /// before every call.
-#[derive(Debug, Default)]
+///
+/// Reservations are guards ([`Reservation`]): a call that times out or is cancelled gives
+/// its reservation back when its future is dropped. While other calls hold reservations, a
+/// call that does not fit **waits** for them instead of being refused; it is refused only
+/// when, with nothing in flight, its worst case could still cross the cap. Under a cap, a
+/// settled call that cost more than its reservation (an [`Overrun`]) stops every new paid
+/// call: later reservations are refused with a message naming the overrun.
+#[derive(Debug, Clone)]
 pub struct CostLedger {
-    budget: Option<Money>,
+    inner: Arc<Inner>,
     warn_fraction: Option<f64>,
-    state: Mutex<State>,
-    freed: tokio::sync::Notify,
+}
+
+impl Default for CostLedger {
+    fn default() -> Self {
+        Self::new(None, None)
+    }
 }
 
 impl CostLedger {
@@ -85,93 +211,99 @@ impl CostLedger {
             ..State::default()
         };
         Self {
-            budget,
+            inner: Arc::new(Inner {
+                budget,
+                state: Mutex::new(state),
+                freed: tokio::sync::Notify::new(),
+            }),
             warn_fraction,
-            state: Mutex::new(state),
-            freed: tokio::sync::Notify::new(),
         }
     }
 
-    /// Like [`CostTracker::reserve`], but while other calls hold reservations that may be
-    /// given back, waits for them instead of refusing: a call is refused only when, with
-    /// nothing else in flight, its worst case could still cross the cap.
+    /// Holds `worst_case` for a call to `model`, waiting while calls in flight may free
+    /// budget (see the type's documentation).
     ///
     /// # Errors
-    /// A [`TaskErrorKind::Budget`] error when the call can never fit.
-    pub async fn reserve_when_possible(
-        &self,
-        model: &str,
-        worst_case: Money,
-    ) -> Result<Reservation, TaskError> {
+    /// A [`TaskErrorKind::Budget`] error when the call can never fit, or after an overrun.
+    pub async fn reserve(&self, model: &str, worst_case: Money) -> Result<Reservation, TaskError> {
         loop {
-            let notified = self.freed.notified();
+            let notified = self.inner.freed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Ok(r) = self.try_reserve(model, worst_case) {
-                return Ok(r);
-            }
-            if self.lock().reserved == Money::ZERO {
-                // Nothing in flight can free budget: decide now (once more, in case a call
-                // settled between the two checks).
-                return self.reserve(model, worst_case);
+            match self.try_reserve(model, worst_case) {
+                Ok(r) => return Ok(r),
+                Err((e, can_wait)) => {
+                    if !can_wait {
+                        self.inner.lock().summary.refused += 1;
+                        return Err(e);
+                    }
+                }
             }
             notified.await;
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Settles a reservation with the role recorded too.
-    pub fn settle_with_role(
+    /// `Err((error, worth waiting))`.
+    fn try_reserve(
         &self,
-        reservation: Reservation,
-        task: &TaskId,
-        role: Option<&str>,
         model: &str,
-        usage: Usage,
-        actual: Money,
-    ) {
-        let mut s = self.lock();
-        s.reserved = s.reserved.saturating_sub(reservation.amount);
-        s.summary.total.add(usage, actual);
-        s.summary
-            .by_model
-            .entry(model.to_owned())
-            .or_default()
-            .add(usage, actual);
-        s.summary
-            .by_task
-            .entry(task.to_string())
-            .or_default()
-            .add(usage, actual);
-        if let Some(role) = role {
-            s.summary
-                .by_role
-                .entry(role.to_owned())
-                .or_default()
-                .add(usage, actual);
+        worst_case: Money,
+    ) -> Result<Reservation, (TaskError, bool)> {
+        let mut s = self.inner.lock();
+        if let Some(budget) = self.inner.budget {
+            if let Some(first) = s.summary.overruns.first() {
+                return Err((
+                    TaskError::new(
+                        TaskErrorKind::Budget,
+                        format!(
+                            "not launched: no new paid call starts after a provider overran its reservation ({}); the {budget} budget cannot be guaranteed",
+                            first.describe()
+                        ),
+                    ),
+                    false,
+                ));
+            }
+            let committed = s.summary.total.cost + s.reserved;
+            if committed + worst_case > budget {
+                return Err((
+                    TaskError::new(
+                        TaskErrorKind::Budget,
+                        format!(
+                            "not launched: a call to {model} could cost up to {worst_case}, and {committed} of the {budget} budget is spent or reserved"
+                        ),
+                    ),
+                    s.open > 0 && s.summary.total.cost + worst_case <= budget,
+                ));
+            }
         }
+        s.next_id += 1;
+        s.reserved += worst_case;
+        s.open += 1;
+        let id = s.next_id;
         drop(s);
-        self.freed.notify_waiters();
+        let ledger: Arc<dyn ReservationLedger> = self.inner.clone();
+        Ok(Reservation::new(id, worst_case, ledger))
     }
 
     /// A snapshot.
     #[must_use]
     pub fn summary(&self) -> CostSummary {
-        let s = self.lock();
+        let s = self.inner.lock();
         let mut out = s.summary.clone();
         out.reserved = s.reserved;
         out
     }
 
+    /// Total settled spend so far.
+    #[must_use]
+    pub fn spent(&self) -> Money {
+        self.inner.lock().summary.total.cost
+    }
+
     /// The warning, once, when spend plus reservations first reach the warning fraction.
     pub fn take_warning(&self) -> Option<String> {
-        let (budget, fraction) = (self.budget?, self.warn_fraction?);
-        let mut s = self.lock();
+        let (budget, fraction) = (self.inner.budget?, self.warn_fraction?);
+        let mut s = self.inner.lock();
         #[allow(
             clippy::cast_precision_loss,
             clippy::cast_possible_truncation,
@@ -192,54 +324,67 @@ impl CostLedger {
     }
 }
 
-impl CostLedger {
-    fn try_reserve(&self, model: &str, worst_case: Money) -> Result<Reservation, TaskError> {
-        let mut s = self.lock();
-        if let Some(budget) = self.budget {
-            let committed = s.summary.total.cost + s.reserved;
-            if committed + worst_case > budget {
-                return Err(TaskError::new(
-                    TaskErrorKind::Budget,
-                    format!(
-                        "not launched: a call to {model} could cost up to {worst_case}, and {committed} of the {budget} budget is spent or reserved"
-                    ),
-                ));
-            }
-        }
-        s.next_id += 1;
-        s.reserved += worst_case;
-        Ok(Reservation {
-            id: s.next_id,
-            amount: worst_case,
-        })
-    }
-}
-
 impl CostTracker for CostLedger {
-    fn reserve(&self, model: &str, worst_case: Money) -> Result<Reservation, TaskError> {
-        self.try_reserve(model, worst_case)
-            .inspect_err(|_| self.lock().summary.refused += 1)
-    }
-
-    fn settle(
-        &self,
-        reservation: Reservation,
-        task: &TaskId,
-        model: &str,
-        usage: Usage,
-        actual: Money,
-    ) {
-        self.settle_with_role(reservation, task, None, model, usage, actual);
-    }
-
-    fn release(&self, reservation: Reservation) {
-        let mut s = self.lock();
-        s.reserved = s.reserved.saturating_sub(reservation.amount);
-        drop(s);
-        self.freed.notify_waiters();
+    fn reserve<'a>(
+        &'a self,
+        model: &'a str,
+        worst_case: Money,
+    ) -> BoxFuture<'a, Result<Reservation, TaskError>> {
+        Box::pin(CostLedger::reserve(self, model, worst_case))
     }
 
     fn spent(&self) -> Money {
-        self.lock().summary.total.cost
+        CostLedger::spent(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dagent_core::Billing;
+
+    fn charge(cost: u64) -> Charge {
+        Charge {
+            billing: Billing::new("t", "m"),
+            usage: Usage::new(1, 1),
+            usage_estimated: false,
+            cost: Money::from_nanos(cost),
+            reported_cost: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_reservation_is_released_and_settling_consumes_it() {
+        let ledger = CostLedger::new(Some(Money::from_nanos(100)), None);
+        let r = ledger.reserve("m", Money::from_nanos(60)).await.unwrap();
+        assert_eq!(ledger.summary().reserved, Money::from_nanos(60));
+        drop(r);
+        assert_eq!(ledger.summary().reserved, Money::ZERO);
+        let r = ledger.reserve("m", Money::from_nanos(60)).await.unwrap();
+        r.settle(charge(10));
+        let s = ledger.summary();
+        assert_eq!(
+            (s.reserved, s.total.cost),
+            (Money::ZERO, Money::from_nanos(10))
+        );
+        assert!(s.overruns.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_overrun_is_recorded_and_stops_new_calls_with_the_reason() {
+        let ledger = CostLedger::new(Some(Money::from_nanos(1_000)), None);
+        let r = ledger.reserve("m", Money::from_nanos(10)).await.unwrap();
+        r.settle(charge(25));
+        let s = ledger.summary();
+        assert_eq!(s.overruns.len(), 1);
+        assert_eq!(s.overruns[0].actual, Money::from_nanos(25));
+        let err = ledger.reserve("m", Money::from_nanos(1)).await.unwrap_err();
+        assert_eq!(err.kind(), TaskErrorKind::Budget);
+        assert!(
+            err.message().contains("overran its reservation")
+                && err.message().contains("task \"t\""),
+            "{err}"
+        );
+        assert_eq!(ledger.summary().refused, 1);
     }
 }

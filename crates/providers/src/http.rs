@@ -1,25 +1,117 @@
-//! HTTP plumbing shared by the clients: POST JSON, map failures, read lines of a stream.
+//! HTTP plumbing shared by the clients: POST JSON, map failures, read lines of a stream —
+//! and the entry of the scrubbing layer: every body and every stream line is scrubbed of
+//! known secrets here, as it is read, before anything parses or shortens it.
 
 use std::time::{Duration, SystemTime};
 
-use dagent_core::{ProviderError, ProviderErrorKind};
+use dagent_core::{ChatResponse, ProviderError, ProviderErrorKind};
 use futures_util::StreamExt;
 
 use crate::ApiKey;
 use crate::error::{body_message, classify_status, parse_retry_after, shorten, transport};
+use crate::secret::{scrub_owned, scrub_secrets};
 
-/// The shared HTTP client: no system proxy (loopback servers stay direct), rustls.
-pub(crate) fn client() -> reqwest::Client {
+/// Redirects followed at most (same origin, or any origin when allowed).
+const MAX_REDIRECTS: usize = 10;
+
+/// The HTTP client of one provider: no system proxy (loopback servers stay direct), rustls.
+/// Redirects are followed only within the same origin (scheme, host **and port**: the same
+/// IP on another port is another server) unless `follow_redirects` allows any; a redirect
+/// that is not followed comes back as a 3xx, which [`post_json`] turns into an error naming
+/// the target host. (reqwest drops the `Authorization` header on a cross-host redirect in
+/// any case.)
+pub(crate) fn client(follow_redirects: bool) -> reqwest::Client {
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.stop();
+        }
+        let same_origin = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| prev.origin() == attempt.url().origin());
+        if follow_redirects || same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
     reqwest::Client::builder()
         .no_proxy()
+        .redirect(policy)
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// Checks a provider's base URL at load time: an `http` or `https` URL with a host, and no
+/// credentials, query or fragment.
+///
+/// # Errors
+/// A message saying what is wrong, e.g. for `not a url`, `file:///tmp/x` or `http://`.
+pub fn validate_base_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
+        format!("base_url \"{url}\" is not a URL ({e}): expected e.g. \"http://127.0.0.1:8080/v1\"")
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "base_url \"{url}\" uses the scheme \"{}\": only http and https are supported",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("base_url \"{url}\" has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "base_url of host \"{}\" carries credentials: put the key in the variable named by api_key_env",
+            parsed.host_str().unwrap_or_default()
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "base_url \"{url}\" has a query or fragment: give the API's base path only"
+        ));
+    }
+    Ok(())
+}
+
+/// The exit of the scrubbing layer for answers: every string of a response scrubbed.
+pub(crate) fn scrub_response(mut r: ChatResponse) -> ChatResponse {
+    r.model = scrub_owned(r.model);
+    r.content = scrub_owned(r.content);
+    r.finish_reason = r.finish_reason.map(scrub_owned);
+    for t in &mut r.tool_calls {
+        t.id = scrub_owned(std::mem::take(&mut t.id));
+        t.name = scrub_owned(std::mem::take(&mut t.name));
+        t.arguments_json = scrub_owned(std::mem::take(&mut t.arguments_json));
+    }
+    r
+}
+
+/// The exit of the scrubbing layer for errors.
+pub(crate) fn scrub_error(e: ProviderError) -> ProviderError {
+    let message = scrub_secrets(e.message());
+    if matches!(message, std::borrow::Cow::Borrowed(_)) {
+        return e;
+    }
+    let mut out =
+        ProviderError::new(e.kind(), message.into_owned()).with_retry_after(e.retry_after());
+    if let Some(status) = e.status() {
+        out = out.with_status(status);
+    }
+    out
+}
+
+/// Both exits at once, for a client's `chat` result.
+pub(crate) fn scrubbed(
+    result: Result<ChatResponse, ProviderError>,
+) -> Result<ChatResponse, ProviderError> {
+    result.map(scrub_response).map_err(scrub_error)
+}
+
 /// Sends a JSON POST; non-2xx statuses become classified errors carrying the server's
-/// message (scrubbed of the key) and any `Retry-After`.
+/// message (scrubbed of every known key) and any `Retry-After`.
 pub(crate) async fn post_json(
     http: &reqwest::Client,
     url: &str,
@@ -35,40 +127,57 @@ pub(crate) async fn post_json(
     for (name, value) in headers {
         rb = rb.header(name.as_str(), value.as_str());
     }
-    let scrub = |s: String| key.map_or_else(|| s.clone(), |k| k.scrub(&s));
-    let resp = rb.send().await.map_err(|e| {
-        let err = transport(&e, &format!("request to {url} failed"));
-        ProviderError::new(err.kind(), scrub(err.message().to_owned()))
-    })?;
+    let resp = rb
+        .send()
+        .await
+        .map_err(|e| transport(&e, &format!("request to {url} failed")))?;
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
+    }
+    if status.is_redirection() {
+        let target = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|loc| resp.url().join(loc).ok());
+        let host = target.as_ref().map_or_else(
+            || "an unnamed location".to_owned(),
+            |t| {
+                let host = t.host_str().unwrap_or("?");
+                t.port()
+                    .map_or_else(|| format!("host {host}"), |p| format!("host {host}:{p}"))
+            },
+        );
+        return Err(ProviderError::new(
+            ProviderErrorKind::BadRequest,
+            scrub_owned(format!(
+                "the server redirected the request to {host} (HTTP {}); the prompt is not sent to another host unless the provider allows it (follow_redirects = true)",
+                status.as_u16()
+            )),
+        )
+        .with_status(status.as_u16()));
     }
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    let body = resp.text().await.unwrap_or_default();
+    let body = scrub_owned(resp.text().await.unwrap_or_default());
     Err(classify_status(
         status.as_u16(),
-        &scrub(body_message(&body)),
+        &body_message(&body),
         retry_after,
     ))
 }
 
-/// Reads a whole body as text, mapping transport failures (including the timeout).
-pub(crate) async fn read_body(
-    resp: reqwest::Response,
-    key: Option<&ApiKey>,
-) -> Result<String, ProviderError> {
-    resp.text().await.map_err(|e| {
-        let err = transport(&e, "reading the response failed");
-        ProviderError::new(
-            err.kind(),
-            key.map_or_else(|| err.message().to_owned(), |k| k.scrub(err.message())),
-        )
-    })
+/// Reads a whole body as text, scrubbed of known secrets, mapping transport failures
+/// (including the timeout).
+pub(crate) async fn read_body(resp: reqwest::Response) -> Result<String, ProviderError> {
+    resp.text()
+        .await
+        .map(scrub_owned)
+        .map_err(|e| transport(&e, "reading the response failed"))
 }
 
 /// Lines of a streamed body (SSE or NDJSON).
@@ -94,7 +203,8 @@ where
     S: futures_util::Stream<Item = reqwest::Result<B>>,
     B: AsRef<[u8]>,
 {
-    /// The next line without its terminator; `None` at the end of the body.
+    /// The next line without its terminator, scrubbed of known secrets; `None` at the end
+    /// of the body.
     pub(crate) async fn next_line(&mut self) -> Result<Option<String>, ProviderError> {
         loop {
             if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
@@ -121,7 +231,7 @@ where
 }
 
 fn decode(line: Vec<u8>) -> Result<String, ProviderError> {
-    String::from_utf8(line).map_err(|_| {
+    String::from_utf8(line).map(scrub_owned).map_err(|_| {
         ProviderError::new(
             ProviderErrorKind::InvalidResponse,
             "the stream is not valid UTF-8",

@@ -11,12 +11,16 @@
 //! * [`CostLedger`] — exact cost accounting and a budget cap that is never crossed
 //!   (reserve the worst case before a call, settle on the reported usage after);
 //! * [`LlmRunner`] — the executor's `TaskRunner` for LLM tasks: prompt = system prompt +
-//!   task + dependencies' outputs in plan order, shortened visibly to fit the context.
+//!   task + dependencies' outputs in plan order, shortened visibly to fit the context; every
+//!   call goes through the core's one metered path (`dagent_core::metered_chat`);
+//! * [`Providers`] — the wiring: clients for configured [`ProviderSpec`]s, the pre-run
+//!   routing check, per-provider limits, the runner, the analyzer's client.
 //!
 //! The design choice to know: errors are classified once, here, into the core's
 //! transient/permanent classes with any `Retry-After` hint, so the executor's retry policy
-//! never sees HTTP. API keys live in [`ApiKey`], whose `Debug` is redacted and which is
-//! scrubbed from every error message.
+//! never sees HTTP. API keys live in [`ApiKey`], whose `Debug` is redacted; every key
+//! constructed is registered with one scrubbing layer ([`scrub_secrets`]) that every body,
+//! stream line, answer and error from a provider passes through.
 #![deny(missing_docs)]
 
 mod catalogue;
@@ -30,14 +34,20 @@ mod prompt;
 mod router;
 mod runner;
 mod secret;
+mod wiring;
 
 pub use catalogue::{BUILTIN_PRICES_AS_OF, Catalogue, ModelInfo, ProviderKind, ProviderSpec};
-pub use cost::{CostLedger, CostSummary, Totals};
-pub use error::{classify_status, parse_retry_after};
+pub use cost::{CostLedger, CostSummary, Overrun, Totals};
+pub use dagent_core::estimate_tokens;
+pub use error::{MAX_RETRY_AFTER, classify_status, parse_retry_after};
+pub use http::validate_base_url;
 pub use ollama::Ollama;
 pub use openai::OpenAiCompatible;
 pub use pool::EndpointPool;
-pub use prompt::{PromptBuilder, default_system_prompt, estimate_tokens};
+pub use prompt::{PromptBuilder, default_system_prompt};
 pub use router::{Complexity, RoleSettings, Route, Router, RoutingTable, TaskCategory, Tier};
 pub use runner::LlmRunner;
-pub use secret::ApiKey;
+pub use secret::{ApiKey, scrub_secrets};
+pub use wiring::{
+    Providers, WiringError, WiringErrorKind, check_routes, client_for_model, key_limits,
+};

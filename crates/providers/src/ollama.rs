@@ -9,7 +9,8 @@ use dagent_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{client, lines, malformed, post_json, read_body, round6, tools_json};
+use crate::error::shorten;
+use crate::http::{client, lines, malformed, post_json, read_body, round6, scrubbed, tools_json};
 
 /// A client for an Ollama server (default `http://localhost:11434`). Tokens come from
 /// `prompt_eval_count` and `eval_count`.
@@ -33,7 +34,7 @@ impl Ollama {
                 .trim_end_matches("/api")
                 .to_owned(),
             timeout: Duration::from_secs(300),
-            http: client(),
+            http: client(false),
         }
     }
 
@@ -41,6 +42,14 @@ impl Ollama {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Follows redirects to other hosts too (default: only within the same scheme, host
+    /// and port; a redirect elsewhere is an error naming the target host).
+    #[must_use]
+    pub fn follow_redirects(mut self, follow: bool) -> Self {
+        self.http = client(follow);
         self
     }
 
@@ -100,7 +109,7 @@ impl Ollama {
             ..ChatResponse::default()
         };
         if !request.stream {
-            let text = read_body(resp, None).await?;
+            let text = read_body(resp).await?;
             let part: Part =
                 serde_json::from_str(&text).map_err(|e| malformed("the response", &e, &text))?;
             absorb(&mut out, part)?;
@@ -166,16 +175,17 @@ struct PartFunction {
 
 fn absorb(out: &mut ChatResponse, part: Part) -> Result<(), ProviderError> {
     if let Some(e) = part.error {
-        return Err(ProviderError::new(ProviderErrorKind::Server, e));
+        return Err(ProviderError::new(ProviderErrorKind::Server, shorten(&e)));
     }
     if let Some(m) = part.model {
         out.model = m;
     }
     if let Some(msg) = part.message {
         out.content.push_str(&msg.content);
-        for (i, tc) in msg.tool_calls.unwrap_or_default().into_iter().enumerate() {
+        for tc in msg.tool_calls.unwrap_or_default() {
+            // Ollama assigns no ids: number the calls of the whole answer in order.
             out.tool_calls.push(ToolCall {
-                id: format!("call_{}", out.tool_calls.len() + i),
+                id: format!("call_{}", out.tool_calls.len()),
                 name: tc.function.name,
                 arguments_json: tc.function.arguments.to_string(),
             });
@@ -200,6 +210,6 @@ impl ChatProvider for Ollama {
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(self.complete(request))
+        Box::pin(async move { scrubbed(self.complete(request).await) })
     }
 }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiKey;
-use crate::error::{body_message, classify_status};
-use crate::http::{client, lines, malformed, post_json, read_body, round6, tools_json};
+use crate::error::{body_message, classify_status, shorten};
+use crate::http::{client, lines, malformed, post_json, read_body, round6, scrubbed, tools_json};
 
 /// A client for any server speaking OpenAI's `/v1/chat/completions`.
 #[derive(Clone)]
@@ -45,7 +45,7 @@ impl OpenAiCompatible {
             key: None,
             headers: Vec::new(),
             timeout: Duration::from_secs(300),
-            http: client(),
+            http: client(false),
         }
     }
 
@@ -83,6 +83,14 @@ impl OpenAiCompatible {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Follows redirects to other hosts too (default: only within the same scheme, host
+    /// and port; a redirect elsewhere is an error naming the target host).
+    #[must_use]
+    pub fn follow_redirects(mut self, follow: bool) -> Self {
+        self.http = client(follow);
         self
     }
 
@@ -139,7 +147,7 @@ impl OpenAiCompatible {
         if request.stream {
             return self.read_stream(resp, request).await;
         }
-        let text = read_body(resp, self.key.as_ref()).await?;
+        let text = read_body(resp).await?;
         parse_completion(&text, &request.model)
     }
 
@@ -169,7 +177,7 @@ impl OpenAiCompatible {
             if let Some(err) = chunk.error {
                 return Err(classify_status(
                     err.code.unwrap_or(500),
-                    &err.message.unwrap_or_default(),
+                    &shorten(&err.message.unwrap_or_default()),
                     None,
                 ));
             }
@@ -239,7 +247,7 @@ impl ChatProvider for OpenAiCompatible {
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(self.complete(request))
+        Box::pin(async move { scrubbed(self.complete(request).await) })
     }
 }
 
@@ -314,7 +322,9 @@ fn parse_completion(text: &str, requested_model: &str) -> Result<ChatResponse, P
     let c: Completion =
         serde_json::from_str(text).map_err(|e| malformed("the response", &e, text))?;
     if let Some(err) = c.error {
-        let msg = err.message.unwrap_or_else(|| body_message(text));
+        let msg = err
+            .message
+            .map_or_else(|| body_message(text), |m| shorten(&m));
         return Err(classify_status(err.code.unwrap_or(500), &msg, None));
     }
     let choice = c.choices.into_iter().next().ok_or_else(|| {

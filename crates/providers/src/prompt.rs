@@ -2,14 +2,8 @@
 
 use dagent_core::{
     ChatMessage, DependencyOutcome, TaskContext, TaskError, TaskErrorKind, TaskKind,
+    estimate_tokens,
 };
-
-/// A conservative token estimate: one token per three bytes (over-estimates English,
-/// which is what a budget check wants).
-#[must_use]
-pub fn estimate_tokens(text: &str) -> u64 {
-    (text.len() as u64).div_ceil(3)
-}
 
 /// Builds the messages of one task attempt.
 #[derive(Clone, Debug)]

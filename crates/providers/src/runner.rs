@@ -4,23 +4,24 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dagent_core::{
-    BoxFuture, ChatProvider, ChatRequest, CostTracker, ProviderErrorKind, Task, TaskContext,
-    TaskError, TaskErrorKind, TaskOutput, Usage,
+    Billing, BoxFuture, ChatProvider, ChatRequest, CostTracker, MeteredError, ProviderErrorKind,
+    Task, TaskContext, TaskError, TaskErrorKind, TaskOutput, metered_chat,
 };
 
 use crate::prompt::default_system_prompt;
-use crate::{Catalogue, CostLedger, PromptBuilder, Router, estimate_tokens};
+use crate::{Catalogue, PromptBuilder, Router};
 
 /// Runs each task as one chat call: routes it to a model, builds the prompt from the task and
-/// its dependencies' outputs (plan order), reserves the worst-case cost, calls the provider,
-/// and settles the actual cost. When a model is unavailable (404) the next fallback is tried
+/// its dependencies' outputs (plan order), and sends it through the one metered call path
+/// ([`dagent_core::metered_chat`]: reserve the worst case in the [`CostTracker`], call,
+/// settle the actual cost). When a model is unavailable (404) the next fallback is tried
 /// at once; from the third attempt of a task on, the fallbacks are used in turn ("keeps
 /// failing").
 pub struct LlmRunner {
     providers: HashMap<String, Arc<dyn ChatProvider>>,
     catalogue: Catalogue,
     router: Router,
-    ledger: Arc<CostLedger>,
+    tracker: Arc<dyn CostTracker>,
     stream: HashMap<String, bool>,
 }
 
@@ -33,19 +34,20 @@ impl std::fmt::Debug for LlmRunner {
 }
 
 impl LlmRunner {
-    /// A runner over named providers, a catalogue, a router and a ledger.
+    /// A runner over named providers, a catalogue, a router and a cost tracker (usually a
+    /// [`crate::CostLedger`]).
     #[must_use]
     pub fn new(
         providers: HashMap<String, Arc<dyn ChatProvider>>,
         catalogue: Catalogue,
         router: Router,
-        ledger: Arc<CostLedger>,
+        tracker: Arc<dyn CostTracker>,
     ) -> Self {
         Self {
             providers,
             catalogue,
             router,
-            ledger,
+            tracker,
             stream: HashMap::new(),
         }
     }
@@ -57,10 +59,10 @@ impl LlmRunner {
         self
     }
 
-    /// The ledger.
+    /// The cost tracker.
     #[must_use]
-    pub fn ledger(&self) -> &Arc<CostLedger> {
-        &self.ledger
+    pub fn tracker(&self) -> &Arc<dyn CostTracker> {
+        &self.tracker
     }
 
     fn chain(&self, task: &Task) -> Result<(crate::Route, Vec<String>), TaskError> {
@@ -107,13 +109,7 @@ impl LlmRunner {
                 context_window: info.context_window,
                 max_output_tokens: max_tokens,
             };
-            let (messages, mut prompt_notes, prompt_estimate) = builder.build(&ctx, &system)?;
-            // Worst case: a generous prompt estimate and every allowed output token.
-            let worst_prompt = prompt_estimate + prompt_estimate / 4 + 16;
-            let worst = info
-                .price
-                .cost(Usage::new(worst_prompt, u64::from(max_tokens)));
-            let reservation = self.ledger.reserve_when_possible(model_name, worst).await?;
+            let (messages, mut prompt_notes, _) = builder.build(&ctx, &system)?;
             let request = ChatRequest {
                 model: info.id.clone(),
                 messages,
@@ -124,42 +120,41 @@ impl LlmRunner {
                 tools: Vec::new(),
                 stream: self.stream.get(&info.provider).copied().unwrap_or(false),
             };
-            match provider.chat(&request).await {
-                Ok(resp) => {
-                    let usage = resp.usage.unwrap_or_else(|| {
-                        notes.push(format!("{model_name} reported no usage; tokens estimated"));
-                        Usage::new(prompt_estimate, estimate_tokens(&resp.content))
-                    });
-                    let cost = info.price.cost(usage);
-                    self.ledger.settle_with_role(
-                        reservation,
-                        &task.id,
-                        task.role.as_deref(),
-                        model_name,
-                        usage,
-                        cost,
-                    );
+            let billing =
+                Billing::new(task.id.clone(), model_name.clone()).with_role(task.role.clone());
+            match metered_chat(
+                provider.as_ref(),
+                self.tracker.as_ref(),
+                info.price,
+                &request,
+                billing,
+            )
+            .await
+            {
+                Ok(done) => {
+                    if done.usage_estimated {
+                        notes.push(format!(
+                            "{model_name} reported no usage; billed at the upper bound"
+                        ));
+                    }
                     notes.append(&mut prompt_notes);
                     return Ok(TaskOutput {
-                        text: resp.content,
-                        usage: Some(usage),
-                        cost: Some(cost),
+                        text: done.response.content,
+                        usage: Some(done.usage),
+                        cost: Some(done.cost),
                         model: Some(model_name.clone()),
+                        reported_cost: done.reported_cost,
                         notes,
                     });
                 }
-                Err(e) => {
-                    self.ledger.release(reservation);
-                    if e.kind() == ProviderErrorKind::NotFound {
-                        notes.push(format!(
-                            "{model_name} unavailable ({}); tried the next fallback",
-                            e.message()
-                        ));
-                        last_error = Some(e);
-                        continue;
-                    }
-                    return Err(e.into());
+                Err(MeteredError::Provider(e)) if e.kind() == ProviderErrorKind::NotFound => {
+                    notes.push(format!(
+                        "{model_name} unavailable ({}); tried the next fallback",
+                        e.message()
+                    ));
+                    last_error = Some(e);
                 }
+                Err(e) => return Err(e.into()),
             }
         }
         Err(last_error.map_or_else(

@@ -6,8 +6,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use dagent_core::{
-    AnalyzeError, BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatRole, CostTracker,
-    DependencyAnalyzer, DependencyMap, Plan, Price, TaskId, Usage,
+    AnalyzeError, Billing, BoxFuture, ChatMessage, ChatProvider, ChatRequest, ChatRole,
+    CostTracker, DependencyAnalyzer, DependencyMap, MeteredError, Plan, Price, Usage, metered_chat,
 };
 
 use crate::TaskGraph;
@@ -117,38 +117,32 @@ impl LlmAnalyzer {
             json_mode: true,
             ..ChatRequest::default()
         };
-        let prompt_chars: usize = request.messages.iter().map(|m| m.content.len()).sum();
-        let reservation = match (&self.costs, &self.price) {
-            (Some(c), Some(p)) => {
-                let worst = p.cost(Usage::new(
-                    prompt_chars as u64 / 2 + 64,
-                    u64::from(max_tokens),
-                ));
-                Some(
-                    c.reserve(&self.model, worst)
-                        .map_err(|e| AnalyzeError::new(e.message()))?,
+        // Paid calls take the one metered path (reserve the worst case, call, settle).
+        let resp = match (&self.costs, self.price) {
+            (Some(costs), Some(price)) => {
+                let billing = Billing::new("(dependency analysis)", self.model.clone());
+                metered_chat(
+                    self.provider.as_ref(),
+                    costs.as_ref(),
+                    price,
+                    &request,
+                    billing,
                 )
+                .await
+                .map(|done| done.response)
+                .map_err(|e| match e {
+                    MeteredError::Budget(e) => AnalyzeError::new(e.message()),
+                    MeteredError::Provider(e) => {
+                        AnalyzeError::new(format!("the model call failed: {e}"))
+                    }
+                })?
             }
-            _ => None,
+            _ => self
+                .provider
+                .chat(&request)
+                .await
+                .map_err(|e| AnalyzeError::new(format!("the model call failed: {e}")))?,
         };
-        let result = self.provider.chat(&request).await;
-        if let (Some(c), Some(r)) = (&self.costs, reservation) {
-            match &result {
-                Ok(resp) => {
-                    let usage = resp.usage.unwrap_or_default();
-                    let cost = self.price.map_or_else(Default::default, |p| p.cost(usage));
-                    c.settle(
-                        r,
-                        &TaskId::new("(dependency analysis)"),
-                        &self.model,
-                        usage,
-                        cost,
-                    );
-                }
-                Err(_) => c.release(r),
-            }
-        }
-        let resp = result.map_err(|e| AnalyzeError::new(format!("the model call failed: {e}")))?;
         Ok((resp.content, resp.usage))
     }
 

@@ -1,0 +1,394 @@
+//! Wiring configured providers into runnable pieces: a client for every [`ProviderSpec`],
+//! the pre-run routing check, per-provider concurrency limits, the [`LlmRunner`] and the
+//! client of one model (for the LLM dependency analyzer). The CLI is one caller; a library
+//! user builds the same things without it (see `examples/run_with_providers.rs`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use dagent_core::{ChatProvider, CostTracker, Plan};
+
+use crate::http::validate_base_url;
+use crate::{
+    ApiKey, Catalogue, EndpointPool, LlmRunner, ModelInfo, Ollama, OpenAiCompatible, ProviderKind,
+    ProviderSpec, Router,
+};
+
+/// What kind of wiring failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WiringErrorKind {
+    /// No provider is configured at all.
+    NoProviders,
+    /// A task routes to no model.
+    NoRoute,
+    /// A task or the caller names a model the catalogue does not define.
+    UnknownModel,
+    /// A model is served by a provider that is not configured.
+    ProviderNotConfigured,
+    /// A provider that needs an API key has none in its environment variable.
+    MissingKey,
+    /// A provider's base URL is not a usable http(s) URL.
+    InvalidBaseUrl,
+}
+
+/// A wiring failure: its kind and a message for people (no `error:` prefix, no location).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WiringError {
+    kind: WiringErrorKind,
+    message: String,
+}
+
+impl WiringError {
+    fn new(kind: WiringErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> WiringErrorKind {
+        self.kind
+    }
+
+    /// The message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for WiringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WiringError {}
+
+/// A client for every configured provider (several endpoints of one provider become one
+/// [`EndpointPool`]), with the specs they were built from.
+pub struct Providers {
+    specs: Vec<ProviderSpec>,
+    clients: HashMap<String, Arc<dyn ChatProvider>>,
+}
+
+impl fmt::Debug for Providers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Providers")
+            .field(
+                "names",
+                &self.specs.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Providers {
+    /// Builds a client for every spec. Keys come only from the environment variables the
+    /// specs name; OpenRouter without a key is an error, and so is a bad base URL.
+    ///
+    /// # Errors
+    /// [`WiringErrorKind::NoProviders`], [`WiringErrorKind::MissingKey`] or
+    /// [`WiringErrorKind::InvalidBaseUrl`].
+    pub fn from_specs(specs: &[ProviderSpec]) -> Result<Self, WiringError> {
+        if specs.is_empty() {
+            return Err(no_providers());
+        }
+        register_keys(specs);
+        let mut clients = HashMap::new();
+        for spec in specs {
+            clients.insert(spec.name.clone(), client(spec)?);
+        }
+        Ok(Self {
+            specs: specs.to_vec(),
+            clients,
+        })
+    }
+
+    /// The client of provider `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn ChatProvider>> {
+        self.clients.get(name)
+    }
+
+    /// The specs, in configuration order.
+    #[must_use]
+    pub fn specs(&self) -> &[ProviderSpec] {
+        &self.specs
+    }
+
+    /// Per-provider concurrency limits for the executor: `max_concurrent` per endpoint ×
+    /// endpoints, for every provider that sets one.
+    #[must_use]
+    pub fn key_limits(&self) -> HashMap<String, usize> {
+        key_limits(&self.specs)
+    }
+
+    /// The pre-run routing check (see [`check_routes`]).
+    ///
+    /// # Errors
+    /// As [`check_routes`].
+    pub fn check_routes(
+        &self,
+        router: &Router,
+        catalogue: &Catalogue,
+        plan: &Plan,
+    ) -> Result<(), WiringError> {
+        check_routes(&self.specs, router, catalogue, plan)
+    }
+
+    /// The executor's runner for LLM tasks over these providers, billing every call in
+    /// `tracker`; providers that stream get streaming.
+    #[must_use]
+    pub fn llm_runner(
+        &self,
+        catalogue: Catalogue,
+        router: Router,
+        tracker: Arc<dyn CostTracker>,
+    ) -> LlmRunner {
+        let mut runner = LlmRunner::new(self.clients.clone(), catalogue, router, tracker);
+        for spec in &self.specs {
+            runner = runner.with_streaming(&spec.name, spec.stream);
+        }
+        runner
+    }
+
+    /// The client serving model `name` and the model's entry (for the LLM analyzer).
+    ///
+    /// # Errors
+    /// [`WiringErrorKind::UnknownModel`] or [`WiringErrorKind::ProviderNotConfigured`].
+    pub fn client_for_model(
+        &self,
+        catalogue: &Catalogue,
+        name: &str,
+    ) -> Result<(Arc<dyn ChatProvider>, ModelInfo), WiringError> {
+        let info = model(catalogue, name)?;
+        let client = self
+            .clients
+            .get(&info.provider)
+            .cloned()
+            .ok_or_else(|| provider_missing(name, info))?;
+        Ok((client, info.clone()))
+    }
+}
+
+/// Like [`Providers::client_for_model`], building only the one client needed (so a provider
+/// that is not used, e.g. one without its key, does not matter).
+///
+/// # Errors
+/// [`WiringErrorKind::UnknownModel`], [`WiringErrorKind::ProviderNotConfigured`],
+/// [`WiringErrorKind::MissingKey`] or [`WiringErrorKind::InvalidBaseUrl`].
+pub fn client_for_model(
+    specs: &[ProviderSpec],
+    catalogue: &Catalogue,
+    name: &str,
+) -> Result<(Arc<dyn ChatProvider>, ModelInfo), WiringError> {
+    register_keys(specs);
+    let info = model(catalogue, name)?;
+    let spec = specs
+        .iter()
+        .find(|p| p.name == info.provider)
+        .ok_or_else(|| provider_missing(name, info))?;
+    Ok((client(spec)?, info.clone()))
+}
+
+/// Per-provider concurrency limits (see [`Providers::key_limits`]).
+#[must_use]
+pub fn key_limits(specs: &[ProviderSpec]) -> HashMap<String, usize> {
+    specs
+        .iter()
+        .filter_map(|s| {
+            s.max_concurrent
+                .map(|per| (s.name.clone(), per.saturating_mul(s.base_urls.len().max(1))))
+        })
+        .collect()
+}
+
+/// Before anything runs: every task routes to a model the catalogue defines, served by a
+/// configured provider.
+///
+/// # Errors
+/// The first task that does not: [`WiringErrorKind::NoProviders`],
+/// [`WiringErrorKind::NoRoute`], [`WiringErrorKind::UnknownModel`] or
+/// [`WiringErrorKind::ProviderNotConfigured`].
+pub fn check_routes(
+    specs: &[ProviderSpec],
+    router: &Router,
+    catalogue: &Catalogue,
+    plan: &Plan,
+) -> Result<(), WiringError> {
+    if specs.is_empty() {
+        return Err(no_providers());
+    }
+    for (i, task) in plan.tasks.iter().enumerate() {
+        let route = router.route(task).ok_or_else(|| {
+            WiringError::new(
+                WiringErrorKind::NoRoute,
+                format!(
+                    "task \"{}\" (#{}) routes to no model: set model on the task, a model for its role, or routing.default_model",
+                    task.id,
+                    i + 1
+                ),
+            )
+        })?;
+        let info = catalogue.get(&route.model).ok_or_else(|| {
+            WiringError::new(
+                WiringErrorKind::UnknownModel,
+                format!(
+                    "task \"{}\" asks for model \"{}\" ({}), which is not defined: add [models.{}]",
+                    task.id, route.model, route.reason, route.model
+                ),
+            )
+        })?;
+        if !specs.iter().any(|p| p.name == info.provider) {
+            return Err(WiringError::new(
+                WiringErrorKind::ProviderNotConfigured,
+                format!(
+                    "task \"{}\" routes to model \"{}\" ({}), served by provider \"{}\", which is not configured: add [providers.{}] to dagent.toml",
+                    task.id, route.model, route.reason, info.provider, info.provider
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads every configured key once, so the scrubbing layer knows all of them — a key of one
+/// provider echoed by another is caught too, even when only one client is built.
+fn register_keys(specs: &[ProviderSpec]) {
+    for spec in specs {
+        let _ = spec.api_key_env.as_deref().and_then(ApiKey::from_env);
+    }
+}
+
+fn no_providers() -> WiringError {
+    WiringError::new(
+        WiringErrorKind::NoProviders,
+        "no model provider is configured: add a [providers.NAME] section to dagent.toml (see examples/dagent.toml)",
+    )
+}
+
+fn model<'c>(catalogue: &'c Catalogue, name: &str) -> Result<&'c ModelInfo, WiringError> {
+    catalogue.get(name).ok_or_else(|| {
+        WiringError::new(
+            WiringErrorKind::UnknownModel,
+            format!("unknown model \"{name}\": add [models.{name}]"),
+        )
+    })
+}
+
+fn provider_missing(name: &str, info: &ModelInfo) -> WiringError {
+    WiringError::new(
+        WiringErrorKind::ProviderNotConfigured,
+        format!(
+            "model \"{name}\" is served by provider \"{}\", which is not configured",
+            info.provider
+        ),
+    )
+}
+
+/// The client of one provider (several endpoints become one pool).
+fn client(spec: &ProviderSpec) -> Result<Arc<dyn ChatProvider>, WiringError> {
+    for url in &spec.base_urls {
+        validate_base_url(url).map_err(|e| {
+            WiringError::new(
+                WiringErrorKind::InvalidBaseUrl,
+                format!("provider \"{}\": {e}", spec.name),
+            )
+        })?;
+    }
+    let key = spec.api_key_env.as_deref().and_then(ApiKey::from_env);
+    if key.is_none() && spec.kind == ProviderKind::OpenRouter {
+        let var = spec.api_key_env.as_deref().unwrap_or("OPENROUTER_API_KEY");
+        return Err(WiringError::new(
+            WiringErrorKind::MissingKey,
+            format!(
+                "provider \"{}\" needs an API key: set the environment variable {var} (dagent never reads keys from files)",
+                spec.name
+            ),
+        ));
+    }
+    let endpoints: Vec<Arc<dyn ChatProvider>> = spec
+        .base_urls
+        .iter()
+        .map(|url| -> Arc<dyn ChatProvider> {
+            match spec.kind {
+                ProviderKind::Ollama => Arc::new(
+                    Ollama::new(&spec.name, url)
+                        .with_timeout(spec.timeout)
+                        .follow_redirects(spec.follow_redirects),
+                ),
+                _ => {
+                    let mut c = OpenAiCompatible::new(&spec.name, url)
+                        .with_api_key(key.clone())
+                        .with_timeout(spec.timeout)
+                        .follow_redirects(spec.follow_redirects);
+                    for (h, v) in &spec.headers {
+                        c = c.with_header(h, v);
+                    }
+                    Arc::new(c)
+                }
+            }
+        })
+        .collect();
+    match <[_; 1]>::try_from(endpoints) {
+        Ok([one]) => Ok(one),
+        Err(endpoints) if endpoints.is_empty() => Err(WiringError::new(
+            WiringErrorKind::InvalidBaseUrl,
+            format!("provider \"{}\" has no base_url", spec.name),
+        )),
+        Err(endpoints) => Ok(Arc::new(EndpointPool::new(&spec.name, endpoints))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_when_providers_are_built() {
+        for (url, needle) in [
+            ("not a url", "is not a URL"),
+            ("file:///tmp/x", "scheme \"file\""),
+            ("http://", "not a URL"),
+            ("http://u:p@host/v1", "credentials"),
+            ("http://host/v1?x=1", "query"),
+        ] {
+            let err = validate_base_url(url).unwrap_err();
+            assert!(err.contains(needle), "{url}: {err}");
+            let spec = ProviderSpec::new("p", ProviderKind::OpenAi).with_base_url(url);
+            let err = Providers::from_specs(&[spec]).unwrap_err();
+            assert_eq!(err.kind(), WiringErrorKind::InvalidBaseUrl, "{url}");
+            assert!(err.message().starts_with("provider \"p\": "), "{err}");
+        }
+        for url in [
+            "http://127.0.0.1:8080/v1",
+            "https://openrouter.ai/api/v1",
+            "http://localhost:11434",
+            "http://[::1]:8080",
+        ] {
+            validate_base_url(url).unwrap();
+        }
+    }
+
+    #[test]
+    fn key_limits_multiply_by_endpoints() {
+        let mut spec = ProviderSpec::new("local", ProviderKind::OpenAi);
+        spec.base_urls = vec![
+            "http://127.0.0.1:1/v1".into(),
+            "http://127.0.0.1:2/v1".into(),
+        ];
+        spec.max_concurrent = Some(1);
+        let providers =
+            Providers::from_specs(&[spec, ProviderSpec::new("o", ProviderKind::Ollama)]).unwrap();
+        assert_eq!(
+            providers.key_limits(),
+            HashMap::from([("local".to_owned(), 2)])
+        );
+        assert!(providers.get("local").is_some() && providers.get("o").is_some());
+    }
+}

@@ -1,0 +1,270 @@
+//! # dagent-store
+//!
+//! The run store: every run of `dagent run` — a snapshot of its plan, the resolved
+//! dependencies, the effective settings (without secrets) and **every attempt** with its
+//! status, tokens, cost and output — in an embedded SQLite database (rusqlite, bundled: no
+//! server to install; default `.dagent/runs.db`).
+//!
+//! The one design choice to know: a write returns only once it is durable (WAL journal, one
+//! transaction per batch of attempts), and the executor records each finished attempt
+//! **before** observers or the report hear of it. A process killed at any instant therefore
+//! loses at most the attempts that were in flight, and `dagent run --resume` reuses every
+//! stored success instead of paying for it again. The schema is versioned
+//! (`rusqlite_migration`, SQLite's `user_version`); a file that is not a dagent store is
+//! never modified.
+#![deny(missing_docs)]
+
+mod ids;
+mod query;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dagent_core::{AttemptRecord, RunEnd, RunId, RunStart, RunStore, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use ids::content_hash;
+pub use query::{RunDetail, RunSummary, StoredAttempt, StoredTask};
+
+/// The default location, relative to the working directory.
+pub const DEFAULT_PATH: &str = ".dagent/runs.db";
+
+/// A run store in one SQLite file, safe to share between threads and between processes
+/// (SQLite's locking; writers wait up to a few seconds for each other).
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path`. With `create_dir`, a missing parent
+    /// directory is created (the default `.dagent/`); otherwise it is an error.
+    ///
+    /// # Errors
+    /// A message naming the file when it cannot be used: unreadable or read-only, a file
+    /// that is not a dagent store (left untouched), a corrupt database, or a schema written
+    /// by a newer dagent.
+    pub fn open(path: &Path, create_dir: bool) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let fail = |why: String| StoreError::new(format!("run store {shown}: {why}"));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                if create_dir {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+                } else {
+                    return Err(fail(format!(
+                        "the directory {} does not exist",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+        schema::check_foreign_file(path).map_err(fail)?;
+        let mut conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        // Another process creating or migrating the same store at the same instant makes
+        // SQLite answer "busy" at once; wait for it a little, as for any other writer.
+        let mut tries = 0;
+        loop {
+            match schema::prepare(&mut conn) {
+                Ok(()) => break,
+                Err(e) if e.contains("locked") && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn err(&self, e: &rusqlite::Error) -> StoreError {
+        StoreError::new(format!("run store {}: {e}", self.path.display()))
+    }
+
+    /// Takes over `run` for this process to continue it: refused while another live process
+    /// holds it. Returns the session number the continuation records under.
+    ///
+    /// # Errors
+    /// When the run is unknown, still running in another process, or the store fails.
+    pub fn resume(&self, run: &RunId) -> Result<u32, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(&e))?;
+        let row: Option<(String, Option<i64>, u32)> = tx
+            .query_row(
+                "SELECT status, pid, sessions FROM runs WHERE id = ?1",
+                params![run.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(&e))?;
+        let Some((status, pid, sessions)) = row else {
+            return Err(StoreError::new(format!("unknown run {run}")));
+        };
+        if status == "running" {
+            if let Some(pid) = pid.filter(|&p| p != i64::from(std::process::id())) {
+                if process_alive(pid) {
+                    return Err(StoreError::new(format!(
+                        "run {run} is still running in process {pid}; wait for it to finish or stop it first"
+                    )));
+                }
+            }
+        }
+        let session = sessions + 1;
+        tx.execute(
+            "UPDATE runs SET status = 'running', pid = ?2, sessions = ?3, finished_at_ms = NULL WHERE id = ?1",
+            params![run.as_str(), i64::from(std::process::id()), session],
+        )
+        .map_err(|e| self.err(&e))?;
+        tx.commit().map_err(|e| self.err(&e))?;
+        Ok(session)
+    }
+}
+
+/// Whether a process with this id exists (Linux `/proc`; elsewhere assumed alive).
+fn process_alive(pid: i64) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+impl RunStore for SqliteStore {
+    fn begin(&self, start: &RunStart) -> Result<RunId, StoreError> {
+        let mut conn = self.conn();
+        let id = ids::new_run_id(start.started_at_ms);
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(&e))?;
+        tx.execute(
+            "INSERT INTO runs (id, started_at_ms, status, pid, sessions, plan_title, plan_origin, plan_text, plan_hash, plan_format, strategy, settings_json, resumed_from)
+             VALUES (?1, ?2, 'running', ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                id.as_str(),
+                i64::try_from(start.started_at_ms).unwrap_or(i64::MAX),
+                i64::from(std::process::id()),
+                start.plan_title,
+                start.plan_origin,
+                start.plan_text,
+                ids::content_hash(start.plan_text.as_bytes()),
+                start.plan_format,
+                start.strategy,
+                start.settings_json,
+                start.resumed_from.as_ref().map(RunId::as_str),
+            ],
+        )
+        .map_err(|e| self.err(&e))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO tasks (run_id, position, task_id, content_hash, deps) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| self.err(&e))?;
+            for (i, task) in start.task_ids.iter().enumerate() {
+                let deps = start.deps.get(i).map_or_else(String::new, |d| {
+                    d.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+                insert
+                    .execute(params![
+                        id.as_str(),
+                        i64::try_from(i).unwrap_or(i64::MAX),
+                        task.as_str(),
+                        start.task_hashes.get(i).map_or("", String::as_str),
+                        deps,
+                    ])
+                    .map_err(|e| self.err(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(&e))?;
+        Ok(id)
+    }
+
+    fn record(&self, run: &RunId, records: &[AttemptRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(&e))?;
+        {
+            let session: u32 = tx
+                .query_row(
+                    "SELECT sessions FROM runs WHERE id = ?1",
+                    params![run.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(&e))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO attempts (run_id, session, position, task_id, attempt, start_ms, end_ms, status, terminal, error_kind, message, model, endpoint, tokens_in, tokens_out, cost_nanos, output)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                )
+                .map_err(|e| self.err(&e))?;
+            for r in records {
+                let big = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+                insert
+                    .execute(params![
+                        run.as_str(),
+                        session,
+                        big(r.task as u64),
+                        r.task_id.as_str(),
+                        r.attempt,
+                        big(r.start_ms),
+                        big(r.end_ms),
+                        r.status.as_str(),
+                        r.terminal,
+                        r.error_kind,
+                        r.message,
+                        r.model,
+                        r.endpoint,
+                        r.usage.map(|u| big(u.prompt_tokens)),
+                        r.usage.map(|u| big(u.completion_tokens)),
+                        r.cost.map(|c| big(c.nanos())),
+                        r.output,
+                    ])
+                    .map_err(|e| self.err(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(&e))
+    }
+
+    fn finish(&self, run: &RunId, end: &RunEnd) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE runs SET status = ?2, finished_at_ms = ?3, makespan_ms = ?4, report_json = ?5, pid = NULL WHERE id = ?1",
+            params![
+                run.as_str(),
+                end.status,
+                i64::try_from(ids::now_ms()).unwrap_or(i64::MAX),
+                i64::try_from(end.makespan_ms).unwrap_or(i64::MAX),
+                end.report_json,
+            ],
+        )
+        .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! Reading runs back: the history list, one run's details, id resolution and clean-up.
+
+use dagent_core::{Money, RecordStatus, RunId, StoreError, TaskId, Usage};
+use rusqlite::{OptionalExtension, params};
+
+use crate::SqliteStore;
+
+/// One run in the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    /// Its id.
+    pub id: RunId,
+    /// `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// The plan's title.
+    pub plan_title: String,
+    /// Where the plan came from.
+    pub plan_origin: String,
+    /// Start, ms since the Unix epoch.
+    pub started_at_ms: u64,
+    /// End, when it finished.
+    pub finished_at_ms: Option<u64>,
+    /// Makespan of the last session, when it finished.
+    pub makespan_ms: Option<u64>,
+    /// Sessions: 1, plus one per resume.
+    pub sessions: u32,
+    /// Tasks in the plan.
+    pub tasks: usize,
+    /// Tasks whose latest record is a success.
+    pub succeeded: usize,
+    /// Tokens over every attempt of every session.
+    pub usage: Usage,
+    /// Money over every attempt of every session.
+    pub cost: Money,
+}
+
+/// A task of a stored run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTask {
+    /// Its id.
+    pub id: TaskId,
+    /// Its content hash (content and, recursively, its inputs').
+    pub content_hash: String,
+    /// Its direct dependencies, by position.
+    pub deps: Vec<usize>,
+}
+
+/// One stored attempt (or terminal record without attempt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAttempt {
+    /// The session it belongs to (1 for the first run, then one per resume).
+    pub session: u32,
+    /// The record.
+    pub record: dagent_core::AttemptRecord,
+}
+
+/// Everything stored about one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunDetail {
+    /// The history line.
+    pub summary: RunSummary,
+    /// The plan's text as it was read.
+    pub plan_text: String,
+    /// Its format's name.
+    pub plan_format: String,
+    /// Its content hash.
+    pub plan_hash: String,
+    /// The dependency strategy.
+    pub strategy: String,
+    /// Effective settings (JSON, no secrets).
+    pub settings_json: String,
+    /// The last session's report (JSON), when it finished.
+    pub report_json: Option<String>,
+    /// The run it resumed, if it was started as a resume of another.
+    pub resumed_from: Option<RunId>,
+    /// The tasks, in plan order.
+    pub tasks: Vec<StoredTask>,
+    /// Every attempt, by session, position and attempt.
+    pub attempts: Vec<StoredAttempt>,
+}
+
+impl RunDetail {
+    /// For each task, its latest successful attempt, if any: what a resume reuses.
+    #[must_use]
+    pub fn successes(&self) -> Vec<Option<&StoredAttempt>> {
+        let mut out: Vec<Option<&StoredAttempt>> = vec![None; self.tasks.len()];
+        for a in &self.attempts {
+            if a.record.status == RecordStatus::Succeeded {
+                if let Some(slot) = out.get_mut(a.record.task) {
+                    *slot = Some(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// Money spent over every attempt of every session.
+    #[must_use]
+    pub fn spent(&self) -> Money {
+        self.attempts
+            .iter()
+            .filter_map(|a| a.record.cost)
+            .fold(Money::ZERO, |acc, c| acc + c)
+    }
+}
+
+fn u(x: i64) -> u64 {
+    u64::try_from(x).unwrap_or(0)
+}
+
+impl SqliteStore {
+    /// Every run, newest first.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn list(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT r.id, r.status, r.plan_title, r.plan_origin, r.started_at_ms, r.finished_at_ms, r.makespan_ms, r.sessions,
+                        (SELECT count(*) FROM tasks t WHERE t.run_id = r.id),
+                        (SELECT count(DISTINCT a.position) FROM attempts a WHERE a.run_id = r.id AND a.status = 'succeeded'),
+                        (SELECT coalesce(sum(tokens_in), 0) FROM attempts a WHERE a.run_id = r.id),
+                        (SELECT coalesce(sum(tokens_out), 0) FROM attempts a WHERE a.run_id = r.id),
+                        (SELECT coalesce(sum(cost_nanos), 0) FROM attempts a WHERE a.run_id = r.id)
+                 FROM runs r ORDER BY r.id DESC",
+            )
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RunSummary {
+                    id: RunId::new(r.get::<_, String>(0)?),
+                    status: r.get(1)?,
+                    plan_title: r.get(2)?,
+                    plan_origin: r.get(3)?,
+                    started_at_ms: u(r.get(4)?),
+                    finished_at_ms: r.get::<_, Option<i64>>(5)?.map(u),
+                    makespan_ms: r.get::<_, Option<i64>>(6)?.map(u),
+                    sessions: r.get(7)?,
+                    tasks: usize::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+                    succeeded: usize::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                    usage: Usage::new(u(r.get(10)?), u(r.get(11)?)),
+                    cost: Money::from_nanos(u(r.get(12)?)),
+                })
+            })
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(&e))
+    }
+
+    /// Resolves what a user typed — a full id, a unique prefix, or `last` — to a run id.
+    ///
+    /// # Errors
+    /// An unknown id, with "did you mean" when a stored id is close; an ambiguous prefix.
+    pub fn resolve(&self, wanted: &str) -> Result<RunId, StoreError> {
+        let runs = self.list()?;
+        if wanted == "last" {
+            return runs.first().map(|r| r.id.clone()).ok_or_else(|| {
+                StoreError::new(format!("no run is stored in {} yet", self.path().display()))
+            });
+        }
+        if let Some(r) = runs.iter().find(|r| r.id.as_str() == wanted) {
+            return Ok(r.id.clone());
+        }
+        let prefixed: Vec<&RunSummary> = runs
+            .iter()
+            .filter(|r| !wanted.is_empty() && r.id.as_str().starts_with(wanted))
+            .collect();
+        match prefixed.as_slice() {
+            [one] => return Ok(one.id.clone()),
+            [] => {}
+            many => {
+                let ids: Vec<&str> = many.iter().take(5).map(|r| r.id.as_str()).collect();
+                return Err(StoreError::new(format!(
+                    "run id \"{wanted}\" is ambiguous: it starts {} ids ({}…)",
+                    many.len(),
+                    ids.join(", ")
+                )));
+            }
+        }
+        let shown: String = wanted.chars().take(40).collect();
+        let near = runs
+            .iter()
+            .filter(|_| wanted.len() <= 64)
+            .map(|r| (distance(wanted, r.id.as_str()), r))
+            .filter(|(d, _)| *d <= 3)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, r)| format!(" (did you mean \"{}\"?)", r.id));
+        Err(StoreError::new(format!(
+            "no run \"{shown}\" in {}{}; `dagent runs list` shows the stored runs",
+            self.path().display(),
+            near.unwrap_or_default()
+        )))
+    }
+
+    /// Everything stored about `run`.
+    ///
+    /// # Errors
+    /// When the run is unknown or the store cannot be read.
+    pub fn detail(&self, run: &RunId) -> Result<RunDetail, StoreError> {
+        let summary = self
+            .list()?
+            .into_iter()
+            .find(|r| &r.id == run)
+            .ok_or_else(|| StoreError::new(format!("unknown run {run}")))?;
+        let conn = self.conn();
+        type Head = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let head: Option<Head> = conn
+            .query_row(
+                "SELECT plan_text, plan_format, plan_hash, strategy, settings_json, report_json, resumed_from FROM runs WHERE id = ?1",
+                params![run.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(&e))?;
+        let Some((
+            plan_text,
+            plan_format,
+            plan_hash,
+            strategy,
+            settings_json,
+            report_json,
+            resumed_from,
+        )) = head
+        else {
+            return Err(StoreError::new(format!("unknown run {run}")));
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT task_id, content_hash, deps FROM tasks WHERE run_id = ?1 ORDER BY position",
+            )
+            .map_err(|e| self.err(&e))?;
+        let tasks = stmt
+            .query_map(params![run.as_str()], |r| {
+                let deps: String = r.get(2)?;
+                Ok(StoredTask {
+                    id: TaskId::new(r.get::<_, String>(0)?),
+                    content_hash: r.get(1)?,
+                    deps: deps.split(',').filter_map(|d| d.parse().ok()).collect(),
+                })
+            })
+            .map_err(|e| self.err(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(&e))?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT session, position, task_id, attempt, start_ms, end_ms, status, terminal, error_kind, message, model, endpoint, tokens_in, tokens_out, cost_nanos, output
+                 FROM attempts WHERE run_id = ?1 ORDER BY session, position, attempt",
+            )
+            .map_err(|e| self.err(&e))?;
+        let attempts = stmt
+            .query_map(params![run.as_str()], |r| {
+                let tokens_in: Option<i64> = r.get(12)?;
+                let tokens_out: Option<i64> = r.get(13)?;
+                Ok(StoredAttempt {
+                    session: r.get(0)?,
+                    record: dagent_core::AttemptRecord {
+                        task: usize::try_from(r.get::<_, i64>(1)?).unwrap_or(usize::MAX),
+                        task_id: TaskId::new(r.get::<_, String>(2)?),
+                        attempt: r.get(3)?,
+                        start_ms: u(r.get(4)?),
+                        end_ms: u(r.get(5)?),
+                        status: RecordStatus::parse(&r.get::<_, String>(6)?)
+                            .unwrap_or(RecordStatus::Failed),
+                        terminal: r.get(7)?,
+                        error_kind: r.get(8)?,
+                        message: r.get(9)?,
+                        model: r.get(10)?,
+                        endpoint: r.get(11)?,
+                        usage: match (tokens_in, tokens_out) {
+                            (None, None) => None,
+                            (i, o) => Some(Usage::new(u(i.unwrap_or(0)), u(o.unwrap_or(0)))),
+                        },
+                        cost: r
+                            .get::<_, Option<i64>>(14)?
+                            .map(|c| Money::from_nanos(u(c))),
+                        output: r.get(15)?,
+                    },
+                })
+            })
+            .map_err(|e| self.err(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(&e))?;
+        Ok(RunDetail {
+            summary,
+            plan_text,
+            plan_format,
+            plan_hash,
+            strategy,
+            settings_json,
+            report_json,
+            resumed_from: resumed_from.map(RunId::new),
+            tasks,
+            attempts,
+        })
+    }
+
+    /// Deletes finished runs that started before `before_ms` (ms since the Unix epoch);
+    /// returns how many. Runs still running are kept.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    pub fn gc(&self, before_ms: u64) -> Result<usize, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "DELETE FROM runs WHERE started_at_ms < ?1 AND status != 'running'",
+                params![i64::try_from(before_ms).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(n)
+    }
+
+    /// `PRAGMA integrity_check`: `ok`, or SQLite's list of problems.
+    ///
+    /// # Errors
+    /// When the check cannot run.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(&e))
+    }
+}
+
+/// Edit distance for "did you mean" (inputs are bounded by the caller).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  bench [--quick]                  run the benchmark suite (target/bench/report.{{json,md}})\n  \
-                 eval [--verbose]                 score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
+                 eval [--verbose [--part check]] score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
                  gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml)"
             );
             return ExitCode::from(2);

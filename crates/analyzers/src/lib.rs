@@ -28,5 +28,8 @@ pub use analysis::{Analysis, CriticalPath, Weighting};
 pub use chain::{FailedAttempt, FallbackChain, Resolution, Strategy};
 pub use error::{GraphError, GraphErrorKind};
 pub use graph::{TaskGraph, transitive_reduction};
-pub use strategy::{ExplicitAnalyzer, HeuristicAnalyzer, LlmAnalyzer, SequentialAnalyzer};
+pub use strategy::{
+    Evidence, ExplicitAnalyzer, HeuristicAnalyzer, Independence, Inference, LOW_CONFIDENCE,
+    LlmAnalyzer, Rule, SequentialAnalyzer,
+};
 pub use validate::{PlanIndex, validate_plan};

@@ -1,0 +1,209 @@
+//! The words of a task as the rules see them: tokens with Snowball (Porter2) stems from
+//! `rust-stemmers`, and the small closed word classes the rules look for (determiners,
+//! pronouns, ordering, parallel and aggregation words). Work per task is bounded: at most
+//! [`MAX_WORDS`] words of title and description are read.
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Words read per task (title first, then description); the rest is ignored so a huge
+/// description cannot make inference slow.
+pub(super) const MAX_WORDS: usize = 160;
+
+/// One word of a task's text.
+#[derive(Clone, Debug)]
+pub(super) struct Word {
+    /// Lower-cased.
+    pub(super) raw: String,
+    /// Snowball English stem of `raw`.
+    pub(super) stem: String,
+    /// In the title (not the description).
+    pub(super) in_title: bool,
+}
+
+/// The tokenizer: splits on anything but letters, digits and apostrophes, stems each word.
+pub(super) struct Words {
+    stemmer: Stemmer,
+}
+
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Words(english)")
+    }
+}
+
+impl Words {
+    pub(super) fn new() -> Self {
+        Self {
+            stemmer: Stemmer::create(Algorithm::English),
+        }
+    }
+
+    /// The words of a title and a description, at most [`MAX_WORDS`].
+    pub(super) fn of(&self, title: &str, description: &str) -> Vec<Word> {
+        let mut out = Vec::new();
+        for (text, in_title) in [(title, true), (description, false)] {
+            for w in text
+                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+                .map(|w| w.trim_matches('\''))
+                .filter(|w| !w.is_empty())
+            {
+                if out.len() >= MAX_WORDS {
+                    return out;
+                }
+                let raw = w.to_lowercase();
+                let raw = raw.strip_suffix("'s").unwrap_or(&raw).to_owned();
+                let stem = self.stemmer.stem(&raw).into_owned();
+                out.push(Word {
+                    raw,
+                    stem,
+                    in_title,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Whether two stems name the same thing: equal, or sharing a long prefix
+/// ("transcript"/"transcrib", "summari"/"summar", "translat"/"translat").
+pub(super) fn same_stem(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let (la, lb) = (a.len(), b.len());
+    if la < 5 || lb < 5 {
+        return false;
+    }
+    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    common >= 5.max(la.min(lb) - 1)
+}
+
+/// The key a stem is indexed under for [`same_stem`] lookups: its first five bytes.
+pub(super) fn stem_key(stem: &str) -> &str {
+    stem.get(..5).unwrap_or(stem)
+}
+
+/// Function words: never subjects or artefacts.
+pub(super) const STOP: &[&str] = &[
+    "a", "an", "the", "of", "for", "and", "or", "to", "in", "on", "with", "from", "by", "at", "as",
+    "is", "are", "be", "been", "was", "were", "this", "that", "these", "those", "it", "its",
+    "their", "them", "they", "into", "about", "our", "we", "you", "your", "any", "some", "such",
+    "than", "then", "there", "which", "who", "what", "how", "why", "when", "where", "will",
+    "should", "can", "may", "must", "per", "via", "each", "all", "every", "both", "other", "more",
+    "most", "up", "out", "over", "under", "between", "also", "using", "use", "do", "does", "did",
+    "i", "me", "my", "he", "she", "his", "her", "if", "so", "not", "no", "step", "task", "s",
+    "just", "only", "until", "once", "after", "before", "next", "first", "finally", "lastly",
+    "again", "now", "too", "very", "new", "get", "got", "make", "let", "take", "put", "go", "one",
+    "two", "three", "four", "five", "many", "much", "own", "give", "given", "here", "call", "done",
+    "while", "same", "like", "way", "ways", "want",
+];
+
+/// Prepositions: a phrase after one is a place or a tool, not the step's object.
+pub(super) const PREPOSITIONS: &[&str] = &[
+    "in", "on", "at", "into", "onto", "for", "with", "from", "to", "until", "under", "over",
+    "inside", "near", "through", "across", "by", "of",
+];
+
+/// Definite determiners that introduce a reference to something already there.
+pub(super) const DETERMINERS: &[&str] = &[
+    "the", "this", "that", "these", "those", "its", "their", "each", "both", "all", "said",
+];
+
+/// Words that refer to the previous step's output without naming it.
+pub(super) const PRONOUNS: &[&str] = &[
+    "it",
+    "them",
+    "results",
+    "result",
+    "output",
+    "outputs",
+    "above",
+    "findings",
+    "answer",
+    "answers",
+    "everything",
+    "previous",
+    "resulting",
+];
+
+/// Words that say "after the previous step".
+pub(super) const THEN: &[&str] = &[
+    "then",
+    "next",
+    "afterwards",
+    "subsequently",
+    "continue",
+    "continuing",
+    "once",
+];
+
+/// Words that say "after everything so far".
+pub(super) const FINALLY: &[&str] = &["finally", "lastly"];
+
+/// Words that say a step runs beside the previous one.
+pub(super) const PARALLEL: &[&str] = &[
+    "meanwhile",
+    "simultaneously",
+    "parallel",
+    "concurrently",
+    "independently",
+    "separately",
+];
+
+/// Stems of words that gather several inputs ("compare", "combine", "all", "both").
+pub(super) const AGGREGATION: &[&str] = &[
+    "all",
+    "both",
+    "everi",
+    "compar",
+    "combin",
+    "merg",
+    "togeth",
+    "across",
+    "consolid",
+    "aggreg",
+    "synthes",
+    "synthesis",
+    "differ",
+    "overal",
+];
+
+/// Words that make a list ordered: numbered parts are written one after another.
+pub(super) const ORDINALS: &[&str] = &[
+    "one", "two", "three", "four", "five", "six", "first", "second", "third", "fourth", "fifth",
+    "last", "part", "phase", "stage", "round", "act", "chapter", "everyon",
+];
+
+/// Title words that say a plan is a list of independent tips.
+pub(super) const LIST_TITLES: &[&str] = &["tips", "ways", "things", "ideas", "habits", "checklist"];
+
+/// Words that open a title without being its verb ("Step 1:", "We will", "How many").
+pub(super) const TITLE_FILLER: &[&str] = &[
+    "step", "we", "will", "i", "to", "please", "the", "a", "an", "how", "what", "which", "who",
+    "is", "are", "do", "does", "many", "much", "let", "us", "let's", "now", "then", "next",
+    "first", "finally", "call",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_match_across_forms() {
+        let w = Words::new();
+        let stem = |s: &str| w.of(s, "")[0].stem.clone();
+        assert!(same_stem(&stem("transcript"), &stem("transcribe")));
+        assert!(same_stem(&stem("summary"), &stem("summarization")));
+        assert!(same_stem(&stem("translated"), &stem("translation")));
+        assert!(same_stem(&stem("cities"), &stem("city")));
+        assert!(same_stem(&stem("edited"), &stem("editing")));
+        assert!(!same_stem(&stem("translate"), &stem("transport")));
+        assert!(!same_stem(&stem("image"), &stem("imagine")));
+    }
+
+    #[test]
+    fn reads_a_bounded_number_of_words() {
+        let long = "word ".repeat(10_000);
+        assert_eq!(Words::new().of("Title", &long).len(), MAX_WORDS);
+    }
+}

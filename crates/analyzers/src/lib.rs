@@ -29,7 +29,7 @@ pub use chain::{FailedAttempt, FallbackChain, Resolution, Strategy};
 pub use error::{GraphError, GraphErrorKind};
 pub use graph::{TaskGraph, transitive_reduction};
 pub use strategy::{
-    Evidence, ExplicitAnalyzer, HeuristicAnalyzer, Independence, Inference, LOW_CONFIDENCE,
-    LlmAnalyzer, Rule, SequentialAnalyzer,
+    ConfidentHeuristic, Evidence, ExplicitAnalyzer, HeuristicAnalyzer, Independence, Inference,
+    LOW_CONFIDENCE, LlmAnalyzer, Rule, SequentialAnalyzer,
 };
 pub use validate::{PlanIndex, validate_plan};

@@ -99,6 +99,9 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
         analysis: &analysis,
         k,
         analysis_cost: Some(ledger.summary().total).filter(|t| t.calls > 0),
+        explanation: args
+            .explain
+            .then(|| render::explain(&prepared.loaded, &prepared.resolution)),
     };
     let out = match args.format {
         OutputFormat::Text => render::text(&view),

@@ -66,6 +66,42 @@ impl HeuristicAnalyzer {
     }
 }
 
+/// The heuristic that declines plans it is not sure about: its answer when the plan's
+/// confidence is at least `min`, otherwise an error naming the confidence, so that a
+/// [`FallbackChain`](crate::FallbackChain) moves on (to a model, under `--strategy auto`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConfidentHeuristic {
+    /// The lowest plan confidence accepted.
+    pub min: f64,
+}
+
+impl Default for ConfidentHeuristic {
+    fn default() -> Self {
+        Self {
+            min: LOW_CONFIDENCE,
+        }
+    }
+}
+
+impl DependencyAnalyzer for ConfidentHeuristic {
+    fn name(&self) -> &str {
+        "heuristic"
+    }
+
+    fn analyze<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<DependencyMap, AnalyzeError>> {
+        Box::pin(async move {
+            let inference = infer(plan);
+            if inference.confidence < self.min {
+                return Err(AnalyzeError::new(format!(
+                    "its confidence {:.2} is below {:.2} (most steps follow the listed order for want of evidence)",
+                    inference.confidence, self.min
+                )));
+            }
+            Ok(inference.deps)
+        })
+    }
+}
+
 /// The rule that produced an edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -238,6 +274,10 @@ const SCAN: usize = 64;
 struct Info {
     words: Vec<Word>,
     head: String,
+    /// Named after a tool or function ("Speech-to-Text", "get_weather").
+    tool: bool,
+    /// Has a `{placeholder}` an earlier step fills in ("GET /movie/{id}").
+    placeholder: bool,
     kind: TaskKind,
     ordinal: bool,
     literal: Option<String>,
@@ -280,17 +320,47 @@ fn literal_input(text: &str) -> Option<String> {
     None
 }
 
+/// The name of the tool or function a step is named after, which then stands for its verb:
+/// "Speech-to-Text", "get_weather", "GET /movie/{id}", "Image Captioning" (→ "caption").
+fn tool_name(title: &str, words: &Words) -> Option<String> {
+    let t = title.trim();
+    let lower = t.to_lowercase();
+    let tokens: Vec<&str> = t.split_whitespace().collect();
+    let first = tokens.first()?;
+    if lower.contains("-to-")
+        || ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(first)
+        || tokens.len() == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
+    {
+        return Some(lower);
+    }
+    let title_case = (2..=3).contains(&tokens.len())
+        && tokens
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase));
+    let last = tokens.last()?.to_lowercase();
+    if title_case
+        && ["ing", "ion", "ment", "sis", "er", "or"]
+            .iter()
+            .any(|s| last.ends_with(s))
+    {
+        return words.of(&last, "").first().map(|w| w.stem.clone());
+    }
+    None
+}
+
 fn info(words: &Words, title: &str, description: &str, kind: &TaskKind) -> Info {
     let ws = words.of(title, description);
-    let head = ws
-        .iter()
-        .take_while(|w| w.in_title)
-        .find(|w| {
-            !text::TITLE_FILLER.contains(&w.raw.as_str())
-                && !w.raw.chars().all(|c| c.is_ascii_digit())
-        })
-        .map(|w| w.stem.clone())
-        .unwrap_or_default();
+    let tool = tool_name(title, words);
+    let head = tool.clone().unwrap_or_else(|| {
+        ws.iter()
+            .take_while(|w| w.in_title)
+            .find(|w| {
+                !text::TITLE_FILLER.contains(&w.raw.as_str())
+                    && !w.raw.chars().all(|c| c.is_ascii_digit())
+            })
+            .map(|w| w.stem.clone())
+            .unwrap_or_default()
+    });
     let ordinal = ws.iter().filter(|w| w.in_title).any(|w| {
         text::ORDINALS.contains(&w.stem.as_str())
             || text::ORDINALS.contains(&w.raw.as_str())
@@ -305,9 +375,15 @@ fn info(words: &Words, title: &str, description: &str, kind: &TaskKind) -> Info 
             .map(|w| w.stem.clone())
             .unwrap_or(y)
     });
+    let placeholder = [title, description].iter().any(|t| {
+        t.find('{')
+            .is_some_and(|a| t[a..].find('}').is_some_and(|b| b > 1))
+    });
     Info {
         words: ws,
         head,
+        tool: tool.is_some(),
+        placeholder,
         kind: kind.clone(),
         ordinal,
         literal: literal_input(&format!("{title} {description}")),
@@ -418,7 +494,7 @@ fn infer(plan: &Plan) -> Inference {
                     .iter()
                     .find_map(|w| set.iter().find(|s| **s == w.raw).copied())
             };
-            let pronoun = has(text::PRONOUNS);
+            let pronoun = has(text::PRONOUNS).or(me.placeholder.then_some("{…}"));
             let then = has(text::THEN).or_else(|| {
                 me.words
                     .windows(2)
@@ -442,22 +518,25 @@ fn infer(plan: &Plan) -> Inference {
                 && me.kind == p.kind
                 && !(me.ordinal || p.ordinal);
             let both_research = me.kind == TaskKind::Research && p.kind == TaskKind::Research;
-            // Words the two titles share are the template of a sibling pair, not references.
-            let template: Vec<&str> = if same_verb {
+            // Words a sibling pair shares are their template, not references.
+            let sibling_candidate = same_verb || both_research;
+            let template: Vec<&str> = if sibling_candidate {
                 me.words
                     .iter()
-                    .filter(|w| w.in_title)
-                    .filter(|w| p.words.iter().any(|x| x.in_title && x.stem == w.stem))
+                    .filter(|w| p.words.iter().any(|x| x.stem == w.stem))
                     .map(|w| w.stem.as_str())
                     .collect()
             } else {
                 Vec::new()
             };
-
             // References: definite noun phrases resolved to their latest maker.
             let mut refs: Vec<(usize, Rule, String)> = Vec::new();
             let mut in_phrase = vec![false; me.words.len()];
             let mut fresh_object = false;
+            let has_definite = me
+                .words
+                .iter()
+                .any(|w| text::DETERMINERS.contains(&w.raw.as_str()));
             let mut i = 0;
             while i < me.words.len() {
                 if !text::DETERMINERS.contains(&me.words[i].raw.as_str()) {
@@ -468,16 +547,24 @@ fn infer(plan: &Plan) -> Inference {
                 let mut end = start;
                 while end < me.words.len()
                     && end - start < 3
+                    && me.words[end].in_title == me.words[i].in_title
                     && !is_stop(&me.words[end].raw)
                     && !text::DETERMINERS.contains(&me.words[end].raw.as_str())
                 {
                     end += 1;
                 }
                 let phrase = &me.words[start..end];
-                let found = phrase
-                    .iter()
-                    .rev()
-                    .filter(|w| !template.contains(&w.stem.as_str()))
+                // The nouns first, then process words ("the report", "the generated image").
+                let candidates = || {
+                    phrase
+                        .iter()
+                        .rev()
+                        .filter(|w| !template.contains(&w.stem.as_str()))
+                        .filter(|w| !text::TIME.contains(&w.raw.as_str()))
+                };
+                let found = candidates()
+                    .filter(|w| !generic(&w.stem))
+                    .chain(candidates().filter(|w| generic(&w.stem)))
                     .find_map(|w| mentions.latest(&w.stem, j));
                 if let Some(t) = found {
                     // What a step refers to, it consumes: not indexed as something it makes.
@@ -497,6 +584,7 @@ fn infer(plan: &Plan) -> Inference {
             // Subjects: distinctive title words of earlier steps.
             for (k, w) in me.words.iter().enumerate() {
                 if in_phrase[k]
+                    || (me.tool && w.in_title)
                     || is_stop(&w.raw)
                     || text::ORDINALS.contains(&w.stem.as_str())
                     || generic(&w.stem)
@@ -528,11 +616,7 @@ fn infer(plan: &Plan) -> Inference {
                     "the plan is a list of independent items (its title: \"{}\")",
                     plan.title.as_deref().unwrap_or_default()
                 ));
-            } else if (same_verb || both_research)
-                && !refers_prev
-                && pronoun.is_none()
-                && then.is_none()
-            {
+            } else if sibling_candidate && !refers_prev && pronoun.is_none() && then.is_none() {
                 sibling = true;
                 confidence = Rule::Sibling.confidence();
                 let what = if same_verb {
@@ -611,6 +695,12 @@ fn infer(plan: &Plan) -> Inference {
             } else if let Some(word) = pronoun.or(then) {
                 confidence = Rule::Ordering.confidence();
                 deps.push((prev, Rule::Ordering, word.to_owned()));
+            } else if me.tool && !has_definite && has(&["a", "an"]).is_some() && group_len < 2 {
+                confidence = 0.7;
+                why = Some(
+                    "a tool step whose input is given in its own text (\"a …\") and refers to no earlier step"
+                        .to_owned(),
+                );
             } else if let Some(lit) = me.literal.as_ref().filter(|_| group_len < 2) {
                 confidence = 0.7;
                 why = Some(format!(

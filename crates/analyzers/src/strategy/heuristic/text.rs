@@ -83,6 +83,12 @@ pub(super) fn stem_key(stem: &str) -> &str {
     stem.get(..5).unwrap_or(stem)
 }
 
+/// Times: "this weekend" is when, not something an earlier step made.
+pub(super) const TIME: &[&str] = &[
+    "day", "days", "week", "weeks", "weekend", "month", "months", "year", "years", "morning",
+    "evening", "night", "hour", "hours", "minute", "minutes", "time", "today", "tomorrow",
+];
+
 /// Function words: never subjects or artefacts.
 pub(super) const STOP: &[&str] = &[
     "a", "an", "the", "of", "for", "and", "or", "to", "in", "on", "with", "from", "by", "at", "as",

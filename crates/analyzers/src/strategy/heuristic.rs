@@ -462,6 +462,8 @@ fn infer(plan: &Plan) -> Inference {
     });
 
     let mut mentions = Mentions::default();
+    // How many steps mention each stem (as something they make or name).
+    let mut doc_freq: HashMap<String, usize> = HashMap::new();
     let mut titles: HashMap<String, Vec<usize>> = HashMap::new();
     let mut carry = Carry {
         next: (0..n).collect(),
@@ -533,6 +535,8 @@ fn infer(plan: &Plan) -> Inference {
             let mut refs: Vec<(usize, Rule, String)> = Vec::new();
             let mut in_phrase = vec![false; me.words.len()];
             let mut fresh_object = false;
+            // References through a process word only ("the research above").
+            let mut vague: Vec<(usize, Rule, String)> = Vec::new();
             let has_definite = me
                 .words
                 .iter()
@@ -554,7 +558,9 @@ fn infer(plan: &Plan) -> Inference {
                     end += 1;
                 }
                 let phrase = &me.words[start..end];
-                // The nouns first, then process words ("the report", "the generated image").
+                // The most distinctive word that names an earlier step decides ("the
+                // *technology* sector"); process words ("the report", "the generated
+                // image") only when no noun does.
                 let candidates = || {
                     phrase
                         .iter()
@@ -562,18 +568,31 @@ fn infer(plan: &Plan) -> Inference {
                         .filter(|w| !template.contains(&w.stem.as_str()))
                         .filter(|w| !text::TIME.contains(&w.raw.as_str()))
                 };
-                let found = candidates()
-                    .filter(|w| !generic(&w.stem))
-                    .chain(candidates().filter(|w| generic(&w.stem)))
-                    .find_map(|w| mentions.latest(&w.stem, j));
-                if let Some(t) = found {
+                let best = |generic_words: bool| {
+                    candidates()
+                        .filter(|w| generic(&w.stem) == generic_words)
+                        .filter_map(|w| {
+                            mentions
+                                .latest(&w.stem, j)
+                                .map(|t| (doc_freq.get(&w.stem).copied().unwrap_or(0), t))
+                        })
+                        .min_by_key(|(df, _)| *df)
+                        .map(|(_, t)| (t, generic_words))
+                };
+                let found = best(false).or_else(|| best(true));
+                if let Some((t, vague_word)) = found {
                     // What a step refers to, it consumes: not indexed as something it makes.
                     for flag in &mut in_phrase[start..end] {
                         *flag = true;
                     }
                     let words: Vec<&str> =
                         me.words[i..end].iter().map(|w| w.raw.as_str()).collect();
-                    refs.push((carry.find(t), Rule::Reference, words.join(" ")));
+                    let t = carry.find(t);
+                    if vague_word {
+                        vague.push((t, Rule::Reference, words.join(" ")));
+                    } else {
+                        refs.push((t, Rule::Reference, words.join(" ")));
+                    }
                 } else if end > start
                     && (i == 0 || !text::PREPOSITIONS.contains(&me.words[i - 1].raw.as_str()))
                 {
@@ -599,6 +618,11 @@ fn infer(plan: &Plan) -> Inference {
                         }
                     }
                 }
+            }
+            // A named reference makes the process-word ones ("its research") redundant.
+            let vague_only = refs.is_empty();
+            if vague_only {
+                refs.append(&mut vague);
             }
             refs.sort_by_key(|r| r.0);
             refs.dedup_by_key(|r| r.0);
@@ -663,7 +687,8 @@ fn infer(plan: &Plan) -> Inference {
                         .map(|&d| (d, Rule::Aggregation, word.clone())),
                 );
                 deps.append(&mut refs);
-            } else if group_len >= 2 && !refs.iter().any(|r| r.0 >= group) {
+            } else if group_len >= 2 && (vague_only || !refs.iter().any(|r| r.0 >= group)) {
+                refs.retain(|r| r.0 < group);
                 confidence = Rule::Join.confidence();
                 deps.extend((group..j).map(|d| {
                     (
@@ -773,6 +798,9 @@ fn infer(plan: &Plan) -> Inference {
         // Index this step for the steps after it.
         for (k, w) in me.words.iter().enumerate() {
             if !is_stop(&w.raw) && !consumed_words.get(k).copied().unwrap_or(false) {
+                if !me.words[..k].iter().any(|x| x.stem == w.stem) {
+                    *doc_freq.entry(w.stem.clone()).or_default() += 1;
+                }
                 mentions.add(j, &w.stem);
             }
             if w.in_title && !is_stop(&w.raw) && !generic(&w.stem) {

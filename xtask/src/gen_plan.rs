@@ -67,8 +67,43 @@ pub(crate) fn plan_toml(deps: &[Vec<usize>], seed: u64) -> String {
     out
 }
 
+/// `n` tasks copied from the corpus plans one after another (titles, descriptions, kinds;
+/// ids made unique), without `depends_on`: input for timing inference on realistic wording.
+fn corpus_plan_json(n: usize) -> Result<String, String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/plans");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut tasks = Vec::with_capacity(n);
+    let mut copy = 0;
+    while tasks.len() < n && !files.is_empty() {
+        for f in &files {
+            let loaded = dagent_adapters::load_plan(f, None).map_err(|e| e.to_string())?;
+            for t in loaded.plan.tasks {
+                tasks.push(serde_json::json!({
+                    "id": format!("{}-{copy}", t.id),
+                    "title": t.title,
+                    "description": t.description,
+                    "kind": t.kind.as_str(),
+                }));
+            }
+            copy += 1;
+        }
+    }
+    tasks.truncate(n);
+    serde_json::to_string(
+        &serde_json::json!({ "title": "Corpus plans one after another", "tasks": tasks }),
+    )
+    .map_err(|e| e.to_string())
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut tasks = 100_000usize;
+    let mut no_deps = false;
+    let mut corpus_text = false;
     let mut out: Option<PathBuf> = None;
     let mut seed = 42u64;
     let mut it = args.iter();
@@ -87,16 +122,40 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     .ok_or("--seed needs a number")?
             }
             "--out" => out = it.next().map(PathBuf::from),
+            "--no-deps" => no_deps = true,
+            "--corpus-text" => corpus_text = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     let out = out.ok_or("--out FILE is required (.json or .toml)")?;
-    let deps = random_deps(tasks, 2, seed);
-    let text = if out.extension().is_some_and(|e| e == "toml") {
+    if corpus_text {
+        if out.extension().is_some_and(|e| e == "toml") {
+            return Err("--corpus-text writes JSON: use an --out FILE ending in .json".into());
+        }
+        std::fs::write(&out, corpus_plan_json(tasks)?)
+            .map_err(|e| format!("{}: {e}", out.display()))?;
+        eprintln!(
+            "wrote {tasks} tasks of corpus wording, no depends_on, to {}",
+            out.display()
+        );
+        return Ok(());
+    }
+    let deps = if no_deps {
+        vec![Vec::new(); tasks]
+    } else {
+        random_deps(tasks, 2, seed)
+    };
+    let mut text = if out.extension().is_some_and(|e| e == "toml") {
         plan_toml(&deps, seed)
     } else {
         plan_json(&deps, seed)
     };
+    if no_deps {
+        // No field at all: an empty list would declare "no dependencies" explicitly.
+        text = text
+            .replace(",\"depends_on\":[]", "")
+            .replace("depends_on = []\n", "");
+    }
     std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!(
         "wrote {} tasks, {} edges to {}",

@@ -39,7 +39,7 @@ use std::collections::HashMap;
 
 use dagent_core::{AnalyzeError, BoxFuture, DependencyAnalyzer, DependencyMap, Plan, TaskKind};
 
-use text::{Word, Words, same_stem, stem_key};
+use text::{Word, Words, class, same_stem, stem_key};
 
 /// Infers dependencies from task wording and kinds; deterministic and linear in plan size.
 /// See the module documentation for the rules, and [`HeuristicAnalyzer::explain`] for the
@@ -200,74 +200,6 @@ pub struct Inference {
 /// Below this plan confidence, `--strategy auto` asks a model when one is configured.
 pub const LOW_CONFIDENCE: f64 = 0.6;
 
-/// Process words that say what is done, not what it is about (stem prefixes).
-const GENERIC: &[&str] = &[
-    "research",
-    "analy",
-    "find",
-    "search",
-    "web",
-    "collect",
-    "gather",
-    "studi",
-    "investig",
-    "look",
-    "identifi",
-    "review",
-    "write",
-    "draft",
-    "creat",
-    "generat",
-    "produc",
-    "prepar",
-    "build",
-    "compil",
-    "report",
-    "summar",
-    "overview",
-    "inform",
-    "result",
-    "find",
-    "insight",
-    "detail",
-    "top",
-    "key",
-    "main",
-    "common",
-    "pattern",
-    "list",
-    "document",
-    "compar",
-    "combin",
-    "synthes",
-    "aggreg",
-    "examin",
-    "evalu",
-    "assess",
-    "explor",
-    "understand",
-    "determin",
-    "calcul",
-    "comput",
-    "process",
-    "data",
-    "sourc",
-    "trend",
-    "theme",
-    "materi",
-    "check",
-    "new",
-    "text",
-    "file",
-    "user",
-    "get",
-    "set",
-    "run",
-    "add",
-    "updat",
-    "make",
-];
-
 /// Bounded scan of an index bucket (most recent first).
 const SCAN: usize = 64;
 
@@ -283,14 +215,6 @@ struct Info {
     literal: Option<String>,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
-}
-
-fn is_stop(raw: &str) -> bool {
-    text::STOP.contains(&raw) || raw.len() < 3 && !raw.chars().all(|c| c.is_ascii_digit())
-}
-
-fn generic(stem: &str) -> bool {
-    GENERIC.iter().any(|g| stem.starts_with(g))
 }
 
 /// A file name ("beach.jpg") or a quoted string in the text.
@@ -322,7 +246,7 @@ fn literal_input(text: &str) -> Option<String> {
 
 /// The name of the tool or function a step is named after, which then stands for its verb:
 /// "Speech-to-Text", "get_weather", "GET /movie/{id}", "Image Captioning" (→ "caption").
-fn tool_name(title: &str, words: &Words) -> Option<String> {
+fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     let t = title.trim();
     let lower = t.to_lowercase();
     let tokens: Vec<&str> = t.split_whitespace().collect();
@@ -348,23 +272,18 @@ fn tool_name(title: &str, words: &Words) -> Option<String> {
     None
 }
 
-fn info(words: &Words, title: &str, description: &str, kind: &TaskKind) -> Info {
+fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> Info {
     let ws = words.of(title, description);
     let tool = tool_name(title, words);
     let head = tool.clone().unwrap_or_else(|| {
         ws.iter()
             .take_while(|w| w.in_title)
-            .find(|w| {
-                !text::TITLE_FILLER.contains(&w.raw.as_str())
-                    && !w.raw.chars().all(|c| c.is_ascii_digit())
-            })
+            .find(|w| !w.is(class::FILLER) && !w.raw.chars().all(|c| c.is_ascii_digit()))
             .map(|w| w.stem.clone())
             .unwrap_or_default()
     });
     let ordinal = ws.iter().filter(|w| w.in_title).any(|w| {
-        text::ORDINALS.contains(&w.stem.as_str())
-            || text::ORDINALS.contains(&w.raw.as_str())
-            || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3
+        w.is(class::ORDINAL) || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3
     }) && !title.trim_start().to_lowercase().starts_with("step");
     let lower = title.to_lowercase();
     let output = lower.split_once("-to-").map(|(_, y)| {
@@ -449,11 +368,11 @@ struct Step {
 #[allow(clippy::too_many_lines)]
 fn infer(plan: &Plan) -> Inference {
     let n = plan.tasks.len();
-    let words = Words::new();
+    let mut words = Words::new();
     let infos: Vec<Info> = plan
         .tasks
         .iter()
-        .map(|t| info(&words, &t.title, &t.description, &t.kind))
+        .map(|t| info(&mut words, &t.title, &t.description, &t.kind))
         .collect();
     let list_plan = plan.title.as_deref().is_some_and(|t| {
         let t = t.to_lowercase();
@@ -476,7 +395,9 @@ fn infer(plan: &Plan) -> Inference {
     let mut task_confidence = Vec::with_capacity(n);
     let mut group_start: Vec<usize> = Vec::with_capacity(n);
     let mut consumed = vec![false; n];
+    // Steps nothing has consumed yet (lazily compacted) and how many of them are live.
     let mut frontier: Vec<usize> = Vec::new();
+    let mut live = 0usize;
     let mut consumed_phrase: Vec<bool> = Vec::new();
 
     for j in 0..n {
@@ -491,20 +412,18 @@ fn infer(plan: &Plan) -> Inference {
         } else {
             let prev = j - 1;
             let p = &infos[prev];
-            let has = |set: &[&'static str]| -> Option<&'static str> {
-                me.words
-                    .iter()
-                    .find_map(|w| set.iter().find(|s| **s == w.raw).copied())
+            let has = |bit: u16| -> Option<&str> {
+                me.words.iter().find(|w| w.is(bit)).map(|w| w.raw.as_str())
             };
-            let pronoun = has(text::PRONOUNS).or(me.placeholder.then_some("{…}"));
-            let then = has(text::THEN).or_else(|| {
+            let pronoun = has(class::PRONOUN).or(me.placeholder.then_some("{…}"));
+            let then = has(class::THEN).or_else(|| {
                 me.words
                     .windows(2)
                     .any(|w| w[0].raw == "after" && w[1].raw == "that")
                     .then_some("after that")
             });
-            let finally = has(text::FINALLY);
-            let parallel = has(text::PARALLEL).or_else(|| {
+            let finally = has(class::FINALLY);
+            let parallel = has(class::PARALLEL).or_else(|| {
                 me.words
                     .windows(3)
                     .any(|w| w[0].raw == "at" && w[1].raw == "the" && w[2].raw == "same")
@@ -537,13 +456,10 @@ fn infer(plan: &Plan) -> Inference {
             let mut fresh_object = false;
             // References through a process word only ("the research above").
             let mut vague: Vec<(usize, Rule, String)> = Vec::new();
-            let has_definite = me
-                .words
-                .iter()
-                .any(|w| text::DETERMINERS.contains(&w.raw.as_str()));
+            let has_definite = me.words.iter().any(|w| w.is(class::DETERMINER));
             let mut i = 0;
             while i < me.words.len() {
-                if !text::DETERMINERS.contains(&me.words[i].raw.as_str()) {
+                if !me.words[i].is(class::DETERMINER) {
                     i += 1;
                     continue;
                 }
@@ -552,8 +468,8 @@ fn infer(plan: &Plan) -> Inference {
                 while end < me.words.len()
                     && end - start < 3
                     && me.words[end].in_title == me.words[i].in_title
-                    && !is_stop(&me.words[end].raw)
-                    && !text::DETERMINERS.contains(&me.words[end].raw.as_str())
+                    && !me.words[end].stop
+                    && !me.words[end].is(class::DETERMINER)
                 {
                     end += 1;
                 }
@@ -566,11 +482,11 @@ fn infer(plan: &Plan) -> Inference {
                         .iter()
                         .rev()
                         .filter(|w| !template.contains(&w.stem.as_str()))
-                        .filter(|w| !text::TIME.contains(&w.raw.as_str()))
+                        .filter(|w| !w.is(class::TIME))
                 };
                 let best = |generic_words: bool| {
                     candidates()
-                        .filter(|w| generic(&w.stem) == generic_words)
+                        .filter(|w| w.generic == generic_words)
                         .filter_map(|w| {
                             mentions
                                 .latest(&w.stem, j)
@@ -582,9 +498,7 @@ fn infer(plan: &Plan) -> Inference {
                 let found = best(false).or_else(|| best(true));
                 if let Some((t, vague_word)) = found {
                     // What a step refers to, it consumes: not indexed as something it makes.
-                    for flag in &mut in_phrase[start..end] {
-                        *flag = true;
-                    }
+                    in_phrase[start..end].fill(true);
                     let words: Vec<&str> =
                         me.words[i..end].iter().map(|w| w.raw.as_str()).collect();
                     let t = carry.find(t);
@@ -593,9 +507,7 @@ fn infer(plan: &Plan) -> Inference {
                     } else {
                         refs.push((t, Rule::Reference, words.join(" ")));
                     }
-                } else if end > start
-                    && (i == 0 || !text::PREPOSITIONS.contains(&me.words[i - 1].raw.as_str()))
-                {
+                } else if end > start && (i == 0 || !me.words[i - 1].is(class::PREPOSITION)) {
                     fresh_object = true;
                 }
                 i = end.max(i + 1);
@@ -604,9 +516,9 @@ fn infer(plan: &Plan) -> Inference {
             for (k, w) in me.words.iter().enumerate() {
                 if in_phrase[k]
                     || (me.tool && w.in_title)
-                    || is_stop(&w.raw)
-                    || text::ORDINALS.contains(&w.stem.as_str())
-                    || generic(&w.stem)
+                    || w.stop
+                    || w.is(class::ORDINAL)
+                    || w.generic
                     || template.contains(&w.stem.as_str())
                 {
                     continue;
@@ -678,9 +590,10 @@ fn infer(plan: &Plan) -> Inference {
                 why = Some(format!("\"{word}\": runs beside {}", plan.tasks[prev].id));
             } else if let Some(word) = finally
                 .map(str::to_owned)
-                .or(aggregation.filter(|_| frontier.len() >= 2))
+                .or(aggregation.filter(|_| live >= 2))
             {
                 confidence = Rule::Aggregation.confidence();
+                frontier.retain(|&i| !consumed[i]);
                 deps.extend(
                     frontier
                         .iter()
@@ -720,7 +633,7 @@ fn infer(plan: &Plan) -> Inference {
             } else if let Some(word) = pronoun.or(then) {
                 confidence = Rule::Ordering.confidence();
                 deps.push((prev, Rule::Ordering, word.to_owned()));
-            } else if me.tool && !has_definite && has(&["a", "an"]).is_some() && group_len < 2 {
+            } else if me.tool && !has_definite && has(class::ARTICLE).is_some() && group_len < 2 {
                 confidence = 0.7;
                 why = Some(
                     "a tool step whose input is given in its own text (\"a …\") and refers to no earlier step"
@@ -776,17 +689,25 @@ fn infer(plan: &Plan) -> Inference {
             }
         }
         for (d, rule, words) in &deps {
-            consumed[*d] = true;
+            if !consumed[*d] {
+                consumed[*d] = true;
+                live -= 1;
+            }
             edges.push(Evidence {
                 from: *d,
                 to: j,
                 rule: *rule,
                 words: words.clone(),
-                confidence: rule.confidence().min(confidence.max(rule.confidence())),
+                confidence: rule.confidence(),
             });
         }
-        frontier.retain(|&i| !consumed[i]);
+        // Compacted lazily (when used, or when mostly consumed), so that the work stays
+        // linear however many steps are left unconsumed.
+        if frontier.len() > 2 * live + 16 {
+            frontier.retain(|&i| !consumed[i]);
+        }
         frontier.push(j);
+        live += 1;
         task_confidence.push(confidence);
         lists.push(deps.iter().map(|d| d.0).collect());
         evidenced.push(
@@ -797,13 +718,13 @@ fn infer(plan: &Plan) -> Inference {
         );
         // Index this step for the steps after it.
         for (k, w) in me.words.iter().enumerate() {
-            if !is_stop(&w.raw) && !consumed_words.get(k).copied().unwrap_or(false) {
+            if !w.stop && !consumed_words.get(k).copied().unwrap_or(false) {
                 if !me.words[..k].iter().any(|x| x.stem == w.stem) {
                     *doc_freq.entry(w.stem.clone()).or_default() += 1;
                 }
                 mentions.add(j, &w.stem);
             }
-            if w.in_title && !is_stop(&w.raw) && !generic(&w.stem) {
+            if w.in_title && !w.stop && !w.generic {
                 let list = titles.entry(w.stem.clone()).or_default();
                 if list.last() != Some(&j) {
                     list.push(j);

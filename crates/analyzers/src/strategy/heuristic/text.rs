@@ -3,6 +3,9 @@
 //! pronouns, ordering, parallel and aggregation words). Work per task is bounded: at most
 //! [`MAX_WORDS`] words of title and description are read.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use rust_stemmers::{Algorithm, Stemmer};
 
 /// Words read per task (title first, then description); the rest is ignored so a huge
@@ -18,11 +21,67 @@ pub(super) struct Word {
     pub(super) stem: String,
     /// In the title (not the description).
     pub(super) in_title: bool,
+    /// A function word (or shorter than three letters and not a number).
+    pub(super) stop: bool,
+    /// A process word ("research", "analyse", "report"): what is done, not what about.
+    pub(super) generic: bool,
+    /// The closed word classes (`class::*` bits) the word belongs to.
+    pub(super) class: u16,
+}
+
+impl Word {
+    /// Whether the word is in the class `bit` (`class::*`).
+    pub(super) fn is(&self, bit: u16) -> bool {
+        self.class & bit != 0
+    }
+}
+
+/// Bits of [`Word::class`].
+pub(super) mod class {
+    pub(in super::super) const DETERMINER: u16 = 1;
+    pub(in super::super) const PRONOUN: u16 = 1 << 1;
+    pub(in super::super) const THEN: u16 = 1 << 2;
+    pub(in super::super) const FINALLY: u16 = 1 << 3;
+    pub(in super::super) const PARALLEL: u16 = 1 << 4;
+    pub(in super::super) const PREPOSITION: u16 = 1 << 5;
+    pub(in super::super) const TIME: u16 = 1 << 6;
+    pub(in super::super) const ORDINAL: u16 = 1 << 7;
+    pub(in super::super) const FILLER: u16 = 1 << 8;
+    pub(in super::super) const ARTICLE: u16 = 1 << 9;
+    pub(in super::super) const STOP: u16 = 1 << 10;
+}
+
+/// Every closed-class word with its class bits, built once.
+fn classes() -> &'static HashMap<&'static str, u16> {
+    static MAP: OnceLock<HashMap<&'static str, u16>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut m: HashMap<&'static str, u16> = HashMap::new();
+        for (list, bit) in [
+            (DETERMINERS, class::DETERMINER),
+            (PRONOUNS, class::PRONOUN),
+            (THEN, class::THEN),
+            (FINALLY, class::FINALLY),
+            (PARALLEL, class::PARALLEL),
+            (PREPOSITIONS, class::PREPOSITION),
+            (TIME, class::TIME),
+            (ORDINALS, class::ORDINAL),
+            (TITLE_FILLER, class::FILLER),
+            (&["a", "an"][..], class::ARTICLE),
+            (STOP, class::STOP),
+        ] {
+            for w in list {
+                *m.entry(w).or_default() |= bit;
+            }
+        }
+        m
+    })
 }
 
 /// The tokenizer: splits on anything but letters, digits and apostrophes, stems each word.
 pub(super) struct Words {
     stemmer: Stemmer,
+    /// Stems already computed (plans repeat their words).
+    cache: HashMap<String, (String, bool, u16)>,
 }
 
 impl std::fmt::Debug for Words {
@@ -35,11 +94,12 @@ impl Words {
     pub(super) fn new() -> Self {
         Self {
             stemmer: Stemmer::create(Algorithm::English),
+            cache: HashMap::new(),
         }
     }
 
     /// The words of a title and a description, at most [`MAX_WORDS`].
-    pub(super) fn of(&self, title: &str, description: &str) -> Vec<Word> {
+    pub(super) fn of(&mut self, title: &str, description: &str) -> Vec<Word> {
         let mut out = Vec::new();
         for (text, in_title) in [(title, true), (description, false)] {
             for w in text
@@ -52,11 +112,31 @@ impl Words {
                 }
                 let raw = w.to_lowercase();
                 let raw = raw.strip_suffix("'s").unwrap_or(&raw).to_owned();
-                let stem = self.stemmer.stem(&raw).into_owned();
+                let (stem, generic, class) = match self.cache.get(&raw) {
+                    Some(hit) => hit.clone(),
+                    None => {
+                        let stem = self.stemmer.stem(&raw).into_owned();
+                        let generic = GENERIC.iter().any(|g| stem.starts_with(g));
+                        let mut class = classes().get(raw.as_str()).copied().unwrap_or(0);
+                        if ORDINALS.contains(&stem.as_str()) {
+                            class |= class::ORDINAL;
+                        }
+                        let entry = (stem, generic, class);
+                        if self.cache.len() < 100_000 {
+                            self.cache.insert(raw.clone(), entry.clone());
+                        }
+                        entry
+                    }
+                };
+                let stop = class & class::STOP != 0
+                    || raw.len() < 3 && !raw.chars().all(|c| c.is_ascii_digit());
                 out.push(Word {
                     raw,
                     stem,
                     in_title,
+                    stop,
+                    generic,
+                    class,
                 });
             }
         }
@@ -87,6 +167,73 @@ pub(super) fn stem_key(stem: &str) -> &str {
 pub(super) const TIME: &[&str] = &[
     "day", "days", "week", "weeks", "weekend", "month", "months", "year", "years", "morning",
     "evening", "night", "hour", "hours", "minute", "minutes", "time", "today", "tomorrow",
+];
+
+/// Process words that say what is done, not what it is about (stem prefixes).
+const GENERIC: &[&str] = &[
+    "research",
+    "analy",
+    "find",
+    "search",
+    "web",
+    "collect",
+    "gather",
+    "studi",
+    "investig",
+    "look",
+    "identifi",
+    "review",
+    "write",
+    "draft",
+    "creat",
+    "generat",
+    "produc",
+    "prepar",
+    "build",
+    "compil",
+    "report",
+    "summar",
+    "overview",
+    "inform",
+    "result",
+    "insight",
+    "detail",
+    "top",
+    "key",
+    "main",
+    "common",
+    "pattern",
+    "list",
+    "document",
+    "compar",
+    "combin",
+    "synthes",
+    "aggreg",
+    "examin",
+    "evalu",
+    "assess",
+    "explor",
+    "understand",
+    "determin",
+    "calcul",
+    "comput",
+    "process",
+    "data",
+    "sourc",
+    "trend",
+    "theme",
+    "materi",
+    "check",
+    "new",
+    "text",
+    "file",
+    "user",
+    "get",
+    "set",
+    "run",
+    "add",
+    "updat",
+    "make",
 ];
 
 /// Function words: never subjects or artefacts.
@@ -196,8 +343,8 @@ mod tests {
 
     #[test]
     fn stems_match_across_forms() {
-        let w = Words::new();
-        let stem = |s: &str| w.of(s, "")[0].stem.clone();
+        let mut w = Words::new();
+        let mut stem = |s: &str| w.of(s, "")[0].stem.clone();
         assert!(same_stem(&stem("transcript"), &stem("transcribe")));
         assert!(same_stem(&stem("summary"), &stem("summarization")));
         assert!(same_stem(&stem("translated"), &stem("translation")));

@@ -467,7 +467,7 @@ fn infer(plan: &Plan) -> Inference {
                 let mut end = start;
                 while end < me.words.len()
                     && end - start < 3
-                    && me.words[end].in_title == me.words[i].in_title
+                    && !me.words[end].starts_clause
                     && !me.words[end].stop
                     && !me.words[end].is(class::DETERMINER)
                 {
@@ -490,10 +490,10 @@ fn infer(plan: &Plan) -> Inference {
                         .filter_map(|w| {
                             mentions
                                 .latest(&w.stem, j)
-                                .map(|t| (doc_freq.get(&w.stem).copied().unwrap_or(0), t))
+                                .map(|t| (doc_freq.get(&w.stem).copied().unwrap_or(0), t, w))
                         })
-                        .min_by_key(|(df, _)| *df)
-                        .map(|(_, t)| (t, generic_words))
+                        .min_by_key(|(df, _, _)| *df)
+                        .map(|(_, t, w)| (t, w.is(class::VAGUE)))
                 };
                 let found = best(false).or_else(|| best(true));
                 if let Some((t, vague_word)) = found {

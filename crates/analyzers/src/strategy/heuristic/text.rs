@@ -21,6 +21,8 @@ pub(super) struct Word {
     pub(super) stem: String,
     /// In the title (not the description).
     pub(super) in_title: bool,
+    /// First word of its text or after clause punctuation (".", ",", ";", …).
+    pub(super) starts_clause: bool,
     /// A function word (or shorter than three letters and not a number).
     pub(super) stop: bool,
     /// A process word ("research", "analyse", "report"): what is done, not what about.
@@ -49,6 +51,7 @@ pub(super) mod class {
     pub(in super::super) const FILLER: u16 = 1 << 8;
     pub(in super::super) const ARTICLE: u16 = 1 << 9;
     pub(in super::super) const STOP: u16 = 1 << 10;
+    pub(in super::super) const VAGUE: u16 = 1 << 11;
 }
 
 /// Every closed-class word with its class bits, built once.
@@ -102,24 +105,43 @@ impl Words {
     pub(super) fn of(&mut self, title: &str, description: &str) -> Vec<Word> {
         let mut out = Vec::new();
         for (text, in_title) in [(title, true), (description, false)] {
-            for w in text
-                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-                .map(|w| w.trim_matches('\''))
-                .filter(|w| !w.is_empty())
-            {
+            let mut clause = true;
+            let mut rest = text;
+            while !rest.is_empty() {
+                // Skip to the next word, noting clause punctuation on the way.
+                let start = rest
+                    .find(|c: char| c.is_alphanumeric())
+                    .unwrap_or(rest.len());
+                clause |= rest[..start].contains(['.', ',', ';', ':', '!', '?', '(', ')']);
+                rest = &rest[start..];
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '\''))
+                    .unwrap_or(rest.len());
+                let w = rest[..end].trim_matches('\'');
+                rest = &rest[end..];
+                if w.is_empty() {
+                    continue;
+                }
                 if out.len() >= MAX_WORDS {
                     return out;
                 }
+                let starts_clause = std::mem::take(&mut clause);
                 let raw = w.to_lowercase();
                 let raw = raw.strip_suffix("'s").unwrap_or(&raw).to_owned();
                 let (stem, generic, class) = match self.cache.get(&raw) {
                     Some(hit) => hit.clone(),
                     None => {
                         let stem = self.stemmer.stem(&raw).into_owned();
-                        let generic = GENERIC.iter().any(|g| stem.starts_with(g));
+                        let generic = GENERIC
+                            .iter()
+                            .any(|g| stem == *g || g.len() >= 5 && stem.starts_with(g));
+                        let vague = VAGUE.iter().any(|g| stem.starts_with(g));
                         let mut class = classes().get(raw.as_str()).copied().unwrap_or(0);
                         if ORDINALS.contains(&stem.as_str()) {
                             class |= class::ORDINAL;
+                        }
+                        if vague {
+                            class |= class::VAGUE;
                         }
                         let entry = (stem, generic, class);
                         if self.cache.len() < 100_000 {
@@ -134,6 +156,7 @@ impl Words {
                     raw,
                     stem,
                     in_title,
+                    starts_clause,
                     stop,
                     generic,
                     class,
@@ -234,6 +257,13 @@ const GENERIC: &[&str] = &[
     "add",
     "updat",
     "make",
+];
+
+/// Nouns that name earlier work without saying which ("the research above", "the
+/// results"): after a group of siblings they mean the whole group (stem prefixes).
+const VAGUE: &[&str] = &[
+    "research", "result", "find", "data", "inform", "output", "materi", "work", "everyth", "sourc",
+    "input",
 ];
 
 /// Function words: never subjects or artefacts.

@@ -343,14 +343,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if gap.abs() <= 0.05 { "met" } else { "NOT met" }
     );
     let mut below = Vec::new();
-    for pi in 0..2 {
-        for subi in 0..subsets.len() {
+    for (pi, part_name) in ["development", "check"].iter().enumerate() {
+        for (subi, subset) in subsets.iter().enumerate() {
             if scores.contains_key(&(pi, subi, 0)) && f1(pi, subi, 0) + 1e-9 < f1(pi, subi, 1) {
-                below.push(format!(
-                    "{} ({})",
-                    subsets[subi],
-                    ["development", "check"][pi]
-                ));
+                below.push(format!("{subset} ({part_name})"));
             }
         }
     }

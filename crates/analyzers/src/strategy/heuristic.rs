@@ -203,6 +203,10 @@ pub const LOW_CONFIDENCE: f64 = 0.6;
 /// Bounded scan of an index bucket (most recent first).
 const SCAN: usize = 64;
 
+/// At most this many inputs are shared by a sibling or a parallel step; beyond it the step
+/// follows the previous one, so a plan's edge count stays linear in its size.
+const SHARE_CAP: usize = 256;
+
 struct Info {
     words: Vec<Word>,
     head: String,
@@ -560,7 +564,13 @@ fn infer(plan: &Plan) -> Inference {
                 } else {
                     "both are research".to_owned()
                 };
-                if refs.is_empty() {
+                if refs.is_empty() && lists[group].len() > SHARE_CAP {
+                    // Copying a huge input list to every sibling would make the graph
+                    // quadratic; following the previous step keeps every input (do no harm).
+                    sibling = false;
+                    confidence = Rule::ListedOrder.confidence();
+                    deps.push((prev, Rule::ListedOrder, String::new()));
+                } else if refs.is_empty() {
                     deps.extend(lists[group].iter().map(|&d| {
                         (
                             d,
@@ -579,7 +589,7 @@ fn infer(plan: &Plan) -> Inference {
                         plan.tasks[prev].id
                     ));
                 }
-            } else if let Some(word) = parallel {
+            } else if let Some(word) = parallel.filter(|_| lists[prev].len() <= SHARE_CAP) {
                 confidence = Rule::Parallel.confidence();
                 deps.extend(
                     lists[prev]
@@ -841,6 +851,26 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p), vec![vec![], vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn siblings_after_a_huge_join_follow_the_listed_order_instead_of_copying_it() {
+        let mut steps: Vec<(String, String)> = (0..1000)
+            .map(|i| (format!("Research city{i}"), String::new()))
+            .collect();
+        steps.extend((0..1000).map(|i| (format!("Summarise region{i}"), String::new())));
+        let refs: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|(t, d)| (t.as_str(), d.as_str()))
+            .collect();
+        let inf = infer(&plan("Cities", &refs));
+        assert_eq!(
+            inf.deps.deps_of(1000).len(),
+            1000,
+            "the first after the group joins it"
+        );
+        assert_eq!(inf.deps.deps_of(1001), &[1000]);
+        assert!(inf.deps.edge_count() < 3000, "{}", inf.deps.edge_count());
     }
 
     #[test]

@@ -457,7 +457,14 @@ fn infer(plan: &Plan) -> Inference {
             // References: definite noun phrases resolved to their latest maker.
             let mut refs: Vec<(usize, Rule, String)> = Vec::new();
             let mut in_phrase = vec![false; me.words.len()];
-            let mut fresh_object = false;
+            // Its object is something new ("Write a list", or a definite object nothing
+            // earlier mentions): then it does not just carry the previous step's work on.
+            let mut fresh_object = me
+                .words
+                .iter()
+                .skip_while(|w| w.is(class::FILLER))
+                .nth(1)
+                .is_some_and(|w| w.in_title && w.is(class::ARTICLE));
             // References through a process word only ("the research above").
             let mut vague: Vec<(usize, Rule, String)> = Vec::new();
             let has_definite = me.words.iter().any(|w| w.is(class::DETERMINER));
@@ -478,6 +485,13 @@ fn infer(plan: &Plan) -> Inference {
                     end += 1;
                 }
                 let phrase = &me.words[start..end];
+                // A sibling's template words ("Review *the draft* for tone") name the same
+                // thing the sibling refers to: consumed, not made here.
+                for k in start..end {
+                    if template.contains(&me.words[k].stem.as_str()) {
+                        in_phrase[k] = true;
+                    }
+                }
                 // The most distinctive word that names an earlier step decides ("the
                 // *technology* sector"); process words ("the report", "the generated
                 // image") only when no noun does.
@@ -497,7 +511,14 @@ fn infer(plan: &Plan) -> Inference {
                                 .map(|t| (doc_freq.get(&w.stem).copied().unwrap_or(0), t, w))
                         })
                         .min_by_key(|(df, _, _)| *df)
-                        .map(|(_, t, w)| (t, w.is(class::VAGUE)))
+                        // The verb of a group of siblings just before ("the review
+                        // comments" after three "Review …" steps) means the whole group.
+                        .map(|(_, t, w)| {
+                            let group_verb = group_start[prev] < prev
+                                && t >= group_start[prev]
+                                && same_stem(&w.stem, &p.head);
+                            (t, w.is(class::VAGUE) || group_verb)
+                        })
                 };
                 let found = best(false).or_else(|| best(true));
                 if let Some((t, vague_word)) = found {
@@ -838,6 +859,50 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p), vec![vec![], vec![], vec![0, 1]]);
+    }
+
+    #[test]
+    fn several_reviewers_of_one_draft_run_side_by_side() {
+        let p = plan(
+            "Article",
+            &[
+                ("Write the draft", ""),
+                ("Review the draft for tone", ""),
+                ("Review the draft for accuracy", ""),
+                ("Review the draft for legal issues", ""),
+                ("Revise the draft", "Apply the review comments."),
+            ],
+        );
+        // The revision joins the reviews (the draft itself is implied through them and
+        // removed by the transitive reduction).
+        assert_eq!(
+            deps(&p),
+            vec![vec![], vec![0], vec![0], vec![0], vec![0, 1, 2, 3]]
+        );
+    }
+
+    #[test]
+    fn participles_and_demonstratives_find_their_maker() {
+        let p = plan(
+            "Clip",
+            &[
+                (
+                    "Edit the video",
+                    "Cut the raw footage.vid into a one-minute video.",
+                ),
+                ("Write a list of hashtags", ""),
+                ("Upload the edited video", "Use this list as tags."),
+            ],
+        );
+        let inf = infer(&p);
+        assert_eq!(inf.deps.deps_of(2), &[0, 1]);
+        let words: Vec<&str> = inf
+            .edges
+            .iter()
+            .filter(|e| e.to == 2)
+            .map(|e| e.words.as_str())
+            .collect();
+        assert_eq!(words, ["the edited video", "this list"]);
     }
 
     #[test]

@@ -487,9 +487,9 @@ fn infer(plan: &Plan) -> Inference {
                 let phrase = &me.words[start..end];
                 // A sibling's template words ("Review *the draft* for tone") name the same
                 // thing the sibling refers to: consumed, not made here.
-                for k in start..end {
-                    if template.contains(&me.words[k].stem.as_str()) {
-                        in_phrase[k] = true;
+                for (flag, w) in in_phrase[start..end].iter_mut().zip(phrase) {
+                    if template.contains(&w.stem.as_str()) {
+                        *flag = true;
                     }
                 }
                 // The most distinctive word that names an earlier step decides ("the

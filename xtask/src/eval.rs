@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use dagent_analyzers::{
-    Analysis, HeuristicAnalyzer, SequentialAnalyzer, TaskGraph, transitive_reduction, validate_plan,
+    Analysis, HeuristicAnalyzer, LOW_CONFIDENCE, SequentialAnalyzer, TaskGraph,
+    transitive_reduction, validate_plan,
 };
 use dagent_core::{DependencyAnalyzer, DependencyMap, Plan};
 
@@ -255,6 +256,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     styles.dedup();
     let mut subsets: Vec<String> = vec!["all".into(), "non-chain".into()];
     subsets.extend(styles.iter().map(|s| format!("style: {s}")));
+    // Plans by the heuristic's own confidence: is it low where the heuristic is wrong?
+    let confident_subset = subsets.len();
+    subsets.push(format!("heuristic confidence ≥ {LOW_CONFIDENCE:.2}"));
+    subsets.push(format!("heuristic confidence < {LOW_CONFIDENCE:.2}"));
 
     // (part, subset, strategy) -> score
     let mut scores: BTreeMap<(usize, usize, usize), Score> = BTreeMap::new();
@@ -275,9 +280,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 }
             }
             let style_subset = 2 + styles.iter().position(|s| *s == case.style).unwrap_or(0);
-            for subset in [Some(0), (!case.chain).then_some(1), Some(style_subset)]
-                .into_iter()
-                .flatten()
+            let by_confidence = confident_subset
+                + usize::from(HeuristicAnalyzer.explain(&case.plan).confidence < LOW_CONFIDENCE);
+            for subset in [
+                Some(0),
+                (!case.chain).then_some(1),
+                Some(style_subset),
+                Some(by_confidence),
+            ]
+            .into_iter()
+            .flatten()
             {
                 scores.entry((part, subset, si)).or_default().add(&one);
             }

@@ -64,6 +64,45 @@ fn strategies_and_concurrency() {
 }
 
 #[test]
+fn explain_as_text_and_json() {
+    check(
+        "ten-cities-explain",
+        &["examples/ten-cities.toml", "--explain"],
+    );
+    check(
+        "five-sectors-explain-json",
+        &[
+            "examples/five-sectors.toml",
+            "--explain",
+            "--format",
+            "json",
+        ],
+    );
+    check(
+        "data-pipeline-explicit-explain",
+        &[
+            "examples/data-pipeline.toml",
+            "--strategy",
+            "explicit",
+            "--explain",
+        ],
+    );
+    check(
+        "tool-pipeline-explain",
+        &["tests/fixtures/explain/tool-pipeline.toml", "--explain"],
+    );
+    check(
+        "tool-pipeline-explain-json",
+        &[
+            "tests/fixtures/explain/tool-pipeline.toml",
+            "--explain",
+            "--format",
+            "json",
+        ],
+    );
+}
+
+#[test]
 fn error_cases() {
     for (name, file) in [
         ("syntax-toml", "syntax.toml"),

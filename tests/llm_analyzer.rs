@@ -291,3 +291,70 @@ async fn a_budget_too_small_for_the_analysis_falls_back_without_a_request() {
     assert_eq!(count.load(Ordering::SeqCst), 0, "nothing was sent");
     assert_eq!(ledger.summary().refused, 1);
 }
+
+/// `--strategy auto` with a model configured: a plan the heuristic is confident about is
+/// decided without a model call; a plan it is not sure about goes to the model, and the
+/// output says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_asks_the_model_only_when_the_heuristic_is_unsure() {
+    let (server, count) = server(
+        vec![r#"{"a": [], "b": ["a"], "c": ["a"]}"#.to_owned()],
+        Duration::ZERO,
+    )
+    .await;
+    let dir = crate::support::scratch("llm-auto");
+    std::fs::write(
+        dir.join("sure.toml"),
+        "[[tasks]]\nid = \"tokyo\"\ntitle = \"Research Tokyo\"\nkind = \"research\"\n\n[[tasks]]\nid = \"paris\"\ntitle = \"Research Paris\"\nkind = \"research\"\n\n[[tasks]]\nid = \"compare\"\ntitle = \"Compare both cities\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("unsure.toml"),
+        "[[tasks]]\nid = \"a\"\ntitle = \"Alpha\"\n\n[[tasks]]\nid = \"b\"\ntitle = \"Beta\"\n\n[[tasks]]\nid = \"c\"\ntitle = \"Gamma\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("dagent.toml"),
+        format!(
+            "[parallelization]\nanalyzer_model = \"tiny\"\n\n[providers.stub]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.tiny]\nprovider = \"stub\"\npricing = {{ input = \"1\", output = \"2\" }}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let run = |plan: &str, format: &str| {
+        let (p, c, f) = (
+            dir.join(plan).display().to_string(),
+            dir.join("dagent.toml").display().to_string(),
+            format.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            crate::support::dagent(&["analyze", &p, "--config", &c, "--format", &f])
+        })
+    };
+    let out = run("sure.toml", "json").await.unwrap();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["strategy"]["used"], "heuristic");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "no model call for a confident plan"
+    );
+    assert_eq!(v["tasks"][2]["depends_on"], json!(["tokyo", "paris"]));
+
+    let out = run("unsure.toml", "text").await.unwrap();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the unsure plan went to the model"
+    );
+    assert!(
+        out.stdout.contains("Dependencies: inferred by llm")
+            && out
+                .stdout
+                .contains("heuristic not used: its confidence 0.50 is below 0.60"),
+        "{}",
+        out.stdout
+    );
+}

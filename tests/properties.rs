@@ -174,7 +174,10 @@ proptest! {
             proptest::collection::vec(prop_oneof![
                 Just("research"), Just("analyze"), Just("all"), Just("then"), Just("finally"),
                 Just("report"), Just("tokyo"), Just("paris"), Just("data"), Just("compare"),
-                Just("the"), Just("based"), Just("on"), Just("findings"), Just("é"), Just("")
+                Just("the"), Just("based"), Just("on"), Just("findings"), Just("é"), Just(""),
+                Just("a"), Just("it"), Just("meanwhile"), Just("get_weather"), Just("Speech-to-Text"),
+                Just("photo.jpg"), Just("\"quoted\""), Just("/movie/{id}"), Just("."), Just("tips"),
+                Just("Research"), Just("one"), Just("both"), Just("'s")
             ], 0..8),
             1..30),
         kinds in proptest::collection::vec(0u8..6, 30),
@@ -192,6 +195,12 @@ proptest! {
         for (t, deps) in map.iter() {
             prop_assert!(deps.iter().all(|&d| d < t));
         }
+        // The explanation covers exactly the inferred edges.
+        let inference = HeuristicAnalyzer.explain(&plan);
+        let explained: Vec<(usize, usize)> = inference.edges.iter().map(|e| (e.from, e.to)).collect();
+        let edges: Vec<(usize, usize)> = map.iter().flat_map(|(t, deps)| deps.iter().map(move |&d| (d, t))).collect();
+        prop_assert_eq!(explained, edges);
+        prop_assert!((0.0..=1.0).contains(&inference.confidence));
         prop_assert!(TaskGraph::new(&plan, map).is_ok());
     }
 }

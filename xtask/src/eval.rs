@@ -1,23 +1,54 @@
 //! `cargo xtask eval`: dependency-inference quality on the hand-written corpus.
 //!
-//! Every plan in `corpus/plans/` carries its gold direct dependencies in `depends_on`. A
-//! strategy sees the plan without them; its (transitively reduced) graph is scored against
-//! the gold one: edge precision, recall and F1 (micro), exact-graph matches, missed
-//! dependencies (a gold edge d → t where d is not an inferred ancestor of t: t would run
-//! without that input), and the predicted speed-up kept relative to gold.
+//! Every plan in `corpus/plans/` carries its gold direct dependencies in `depends_on` and
+//! its style in a first-line comment (`# style: tool-pipeline`). The corpus is split once,
+//! by a hash of the file name, into a development part and a check part (see
+//! `corpus/README.md`); both are scored, so rules fitted to the development part show up as
+//! a gap. A strategy sees each plan without its dependencies; its transitively reduced graph
+//! is scored against the reduced gold graph: edge precision, recall and F1 (micro), closure
+//! recall (the share of gold "needs, directly or not" pairs the inferred graph also orders:
+//! 1 − closure recall is the share of needed inputs a run would miss), exact-graph matches,
+//! and the predicted speed-up kept relative to gold. Baselines: every step after the
+//! previous one (chain), and every step independent.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use dagent_analyzers::{
-    Analysis, HeuristicAnalyzer, SequentialAnalyzer, TaskGraph, transitive_reduction, validate_plan,
+    Analysis, HeuristicAnalyzer, LOW_CONFIDENCE, SequentialAnalyzer, TaskGraph,
+    transitive_reduction, validate_plan,
 };
 use dagent_core::{DependencyAnalyzer, DependencyMap, Plan};
 
+/// The part of the corpus a plan is in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Part {
+    Development,
+    Check,
+}
+
+/// The split rule of `corpus/README.md`: check part when FNV-1a-64(file name) % 3 == 0.
+pub(crate) fn part_of(file_name: &str) -> Part {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in file_name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    if h % 3 == 0 {
+        Part::Check
+    } else {
+        Part::Development
+    }
+}
+
 struct Case {
     name: String,
+    style: String,
+    part: Part,
     plan: Plan,
     gold: TaskGraph,
+    gold_closure: Vec<Vec<bool>>,
     chain: bool,
 }
 
@@ -28,8 +59,8 @@ struct Score {
     fp: usize,
     fn_: usize,
     exact: usize,
-    gold_edges: usize,
-    missed: usize,
+    closure_pairs: usize,
+    closure_kept: usize,
     speedup_ratio_sum: f64,
 }
 
@@ -48,16 +79,26 @@ impl Score {
             2.0 * p * r / (p + r)
         }
     }
+    fn closure_recall(&self) -> f64 {
+        ratio(self.closure_kept, self.closure_pairs)
+    }
     fn exact_rate(&self) -> f64 {
         ratio(self.exact, self.plans)
-    }
-    fn missed_rate(&self) -> f64 {
-        ratio(self.missed, self.gold_edges)
     }
     fn speedup_kept(&self) -> f64 {
         #[allow(clippy::cast_precision_loss)]
         let n = self.plans.max(1) as f64;
         self.speedup_ratio_sum / n
+    }
+    fn add(&mut self, o: &Score) {
+        self.plans += o.plans;
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
+        self.exact += o.exact;
+        self.closure_pairs += o.closure_pairs;
+        self.closure_kept += o.closure_kept;
+        self.speedup_ratio_sum += o.speedup_ratio_sum;
     }
 }
 
@@ -77,6 +118,13 @@ fn load(dir: &Path) -> Result<Vec<Case>, String> {
     files
         .iter()
         .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+            let style = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# style:"))
+                .map(|s| s.trim().to_owned())
+                .ok_or_else(|| format!("{}: first line must be `# style: …`", path.display()))?;
             let loaded = dagent_adapters::load_plan(path, None).map_err(|e| e.to_string())?;
             let index =
                 validate_plan(&loaded.plan).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -97,12 +145,19 @@ fn load(dir: &Path) -> Result<Vec<Case>, String> {
             for t in &mut plan.tasks {
                 t.depends_on = None;
             }
+            let file_name = path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             Ok(Case {
                 name,
+                style,
+                part: part_of(&file_name),
+                gold_closure: ancestors(&gold),
                 plan,
                 gold,
                 chain,
@@ -111,6 +166,7 @@ fn load(dir: &Path) -> Result<Vec<Case>, String> {
         .collect()
 }
 
+/// `anc[t][d]`: d is an ancestor of t.
 fn ancestors(g: &TaskGraph) -> Vec<Vec<bool>> {
     let n = g.len();
     let mut anc = vec![vec![false; n]; n];
@@ -127,8 +183,11 @@ fn ancestors(g: &TaskGraph) -> Vec<Vec<bool>> {
     anc
 }
 
-fn score_case(case: &Case, predicted: &TaskGraph, s: &mut Score) {
-    s.plans += 1;
+fn score_case(case: &Case, predicted: &TaskGraph) -> Score {
+    let mut s = Score {
+        plans: 1,
+        ..Score::default()
+    };
     let mut exact = true;
     for t in 0..case.gold.len() {
         let gold = case.gold.deps_of(t);
@@ -139,134 +198,200 @@ fn score_case(case: &Case, predicted: &TaskGraph, s: &mut Score) {
         s.fn_ += gold.len() - tp;
         exact &= gold == pred;
     }
-    s.exact += usize::from(exact);
+    s.exact = usize::from(exact);
     let anc = ancestors(predicted);
-    for (t, inferred) in anc.iter().enumerate() {
-        for &d in case.gold.deps_of(t) {
-            s.gold_edges += 1;
-            s.missed += usize::from(!inferred[d]);
+    for (t, gold_row) in case.gold_closure.iter().enumerate() {
+        for (d, &needed) in gold_row.iter().enumerate() {
+            if needed {
+                s.closure_pairs += 1;
+                s.closure_kept += usize::from(anc[t][d]);
+            }
         }
     }
     let gold_speedup = Analysis::new(&case.plan, &case.gold).speedup_unbounded();
     let pred_speedup = Analysis::new(&case.plan, predicted).speedup_unbounded();
-    s.speedup_ratio_sum += pred_speedup / gold_speedup;
+    s.speedup_ratio_sum = pred_speedup / gold_speedup;
+    s
 }
 
-fn run_strategy(
-    cases: &[Case],
-    infer: &dyn Fn(&Plan) -> DependencyMap,
-) -> (Score, Score, Vec<(String, String)>) {
-    let (mut all, mut non_chain) = (Score::default(), Score::default());
-    let mut per_plan = Vec::new();
-    for case in cases {
-        let map = infer(&case.plan);
-        let graph = TaskGraph::new(&case.plan, map).expect("strategies produce valid graphs");
-        let graph = TaskGraph::new(&case.plan, transitive_reduction(&graph))
-            .expect("reduction stays valid");
-        let mut one = Score::default();
-        score_case(case, &graph, &mut one);
-        let mut diff = String::new();
-        for t in 0..case.gold.len() {
-            let (gold, pred) = (case.gold.deps_of(t), graph.deps_of(t));
-            let title = |i: usize| case.plan.tasks[i].title.clone();
-            for &d in gold.iter().filter(|d| !pred.contains(d)) {
-                let _ = writeln!(diff, "    missing  {:<40} <- {}", title(t), title(d));
-            }
-            for &d in pred.iter().filter(|d| !gold.contains(d)) {
-                let _ = writeln!(diff, "    extra    {:<40} <- {}", title(t), title(d));
-            }
+fn diff(case: &Case, graph: &TaskGraph) -> String {
+    let mut out = String::new();
+    let title = |i: usize| case.plan.tasks[i].title.clone();
+    for t in 0..case.gold.len() {
+        let (gold, pred) = (case.gold.deps_of(t), graph.deps_of(t));
+        for &d in gold.iter().filter(|d| !pred.contains(d)) {
+            let _ = writeln!(out, "    missing  {:<44} <- {}", title(t), title(d));
         }
-        per_plan.push((case.name.clone(), diff));
-        score_case(case, &graph, &mut all);
-        if !case.chain {
-            score_case(case, &graph, &mut non_chain);
+        for &d in pred.iter().filter(|d| !gold.contains(d)) {
+            let _ = writeln!(out, "    extra    {:<44} <- {}", title(t), title(d));
         }
     }
-    (all, non_chain, per_plan)
+    out
 }
+
+const STRATEGIES: [&str; 3] = ["heuristic", "chain", "independent"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cases = load(&root.join("corpus/plans"))?;
+    let verbose = args.iter().any(|a| a == "--verbose");
+    let show_check = args.windows(2).any(|w| w[0] == "--part" && w[1] == "check");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let chains = cases.iter().filter(|c| c.chain).count();
     let block = |a: &dyn DependencyAnalyzer, p: &Plan| {
         rt.block_on(a.analyze(p))
             .expect("built-in strategies cannot fail")
     };
-    type Infer<'a> = Box<dyn Fn(&Plan) -> DependencyMap + 'a>;
-    let strategies: Vec<(&str, Infer<'_>)> = vec![
-        (
-            "heuristic",
-            Box::new(|p: &Plan| block(&HeuristicAnalyzer, p)),
-        ),
-        (
-            "baseline: each step after the previous",
-            Box::new(|p: &Plan| block(&SequentialAnalyzer, p)),
-        ),
-        (
-            "baseline: all independent",
-            Box::new(|p: &Plan| DependencyMap::new(p.len())),
-        ),
-    ];
-    let verbose = args.iter().any(|a| a == "--verbose");
-    let mut md = format!(
-        "# Dependency inference on the corpus\n\n{} plans ({} plain chains, {} not).\n\n| strategy | subset | precision | recall | F1 | exact | missed deps | speed-up kept |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
-        cases.len(),
-        chains,
-        cases.len() - chains
-    );
-    println!(
-        "{} corpus plans ({chains} plain chains, {} not)\n",
-        cases.len(),
-        cases.len() - chains
-    );
-    println!(
-        "{:<40} {:<10} {:>9} {:>7} {:>6} {:>6} {:>12} {:>14}",
-        "strategy", "subset", "precision", "recall", "F1", "exact", "missed deps", "speed-up kept"
-    );
-    let mut json_rows = Vec::new();
-    for (name, infer) in &strategies {
-        let (all, non_chain, per_plan) = run_strategy(&cases, infer.as_ref());
-        for (subset, s) in [("all", &all), ("non-chain", &non_chain)] {
-            println!(
-                "{name:<40} {subset:<10} {:>9.3} {:>7.3} {:>6.3} {:>6.3} {:>12.3} {:>14.3}",
-                s.precision(),
-                s.recall(),
-                s.f1(),
-                s.exact_rate(),
-                s.missed_rate(),
-                s.speedup_kept()
-            );
-            let _ = writeln!(
-                md,
-                "| {name} | {subset} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-                s.precision(),
-                s.recall(),
-                s.f1(),
-                s.exact_rate(),
-                s.missed_rate(),
-                s.speedup_kept()
-            );
-            json_rows.push(serde_json::json!({
-                "strategy": name, "subset": subset, "plans": s.plans, "precision": s.precision(), "recall": s.recall(),
-                "f1": s.f1(), "exact_match": s.exact_rate(), "missed_dependency_rate": s.missed_rate(), "speedup_kept": s.speedup_kept(),
-            }));
+    let infer = |strategy: &str, p: &Plan| -> DependencyMap {
+        match strategy {
+            "heuristic" => block(&HeuristicAnalyzer, p),
+            "chain" => block(&SequentialAnalyzer, p),
+            _ => DependencyMap::new(p.len()),
         }
-        if verbose && *name == "heuristic" {
-            for (plan, diff) in &per_plan {
-                if !diff.is_empty() {
-                    println!("  {plan}\n{diff}");
+    };
+    let mut styles: Vec<&str> = cases.iter().map(|c| c.style.as_str()).collect();
+    styles.sort_unstable();
+    styles.dedup();
+    let mut subsets: Vec<String> = vec!["all".into(), "non-chain".into()];
+    subsets.extend(styles.iter().map(|s| format!("style: {s}")));
+    // Plans by the heuristic's own confidence: is it low where the heuristic is wrong?
+    let confident_subset = subsets.len();
+    subsets.push(format!("heuristic confidence ≥ {LOW_CONFIDENCE:.2}"));
+    subsets.push(format!("heuristic confidence < {LOW_CONFIDENCE:.2}"));
+
+    // (part, subset, strategy) -> score
+    let mut scores: BTreeMap<(usize, usize, usize), Score> = BTreeMap::new();
+    let mut diffs = Vec::new();
+    for case in &cases {
+        let part = usize::from(case.part == Part::Check);
+        for (si, strategy) in STRATEGIES.iter().enumerate() {
+            let map = infer(strategy, &case.plan);
+            let graph = TaskGraph::new(&case.plan, map)
+                .map_err(|e| format!("{}: {strategy}: {e}", case.name))?;
+            let graph = TaskGraph::new(&case.plan, transitive_reduction(&graph))
+                .map_err(|e| e.to_string())?;
+            let one = score_case(case, &graph);
+            if si == 0 && verbose && (case.part == Part::Check) == show_check {
+                let d = diff(case, &graph);
+                if !d.is_empty() {
+                    diffs.push(format!("  {} [{}]\n{d}", case.name, case.style));
                 }
             }
+            let style_subset = 2 + styles.iter().position(|s| *s == case.style).unwrap_or(0);
+            let by_confidence = confident_subset
+                + usize::from(HeuristicAnalyzer.explain(&case.plan).confidence < LOW_CONFIDENCE);
+            for subset in [
+                Some(0),
+                (!case.chain).then_some(1),
+                Some(style_subset),
+                Some(by_confidence),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                scores.entry((part, subset, si)).or_default().add(&one);
+            }
+        }
+    }
+
+    let mut md = String::from("# Dependency inference on the corpus\n");
+    let mut json_rows = Vec::new();
+    for (pi, part_name) in ["development", "check"].iter().enumerate() {
+        let in_part: Vec<&Case> = cases
+            .iter()
+            .filter(|c| usize::from(c.part == Part::Check) == pi)
+            .collect();
+        let chains = in_part.iter().filter(|c| c.chain).count();
+        let _ = write!(
+            md,
+            "\n## {part_name} part: {} plans ({chains} plain chains)\n\n\
+             | subset | plans | strategy | precision | recall | F1 | closure recall | exact | speed-up kept |\n\
+             |---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+            in_part.len()
+        );
+        for (subi, subset) in subsets.iter().enumerate() {
+            for (si, strategy) in STRATEGIES.iter().enumerate() {
+                let Some(s) = scores.get(&(pi, subi, si)) else {
+                    continue;
+                };
+                let label = if si == 0 { subset.as_str() } else { "" };
+                let plans = if si == 0 {
+                    s.plans.to_string()
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    md,
+                    "| {label} | {plans} | {strategy} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                    s.precision(),
+                    s.recall(),
+                    s.f1(),
+                    s.closure_recall(),
+                    s.exact_rate(),
+                    s.speedup_kept()
+                );
+                json_rows.push(serde_json::json!({
+                    "part": part_name, "subset": subset, "strategy": strategy, "plans": s.plans,
+                    "precision": s.precision(), "recall": s.recall(), "f1": s.f1(),
+                    "closure_recall": s.closure_recall(), "exact_match": s.exact_rate(),
+                    "speedup_kept": s.speedup_kept(),
+                }));
+            }
+        }
+    }
+    // The bars that can be checked here.
+    let f1 = |part: usize, subset: usize, strategy: usize| {
+        scores.get(&(part, subset, strategy)).map_or(0.0, Score::f1)
+    };
+    let _ = writeln!(md, "\n## Bars\n");
+    let gap = f1(0, 0, 0) - f1(1, 0, 0);
+    let _ = writeln!(
+        md,
+        "* check part within 0.05 F1 of the development part: {:.3} vs {:.3} (gap {gap:+.3}) — {}",
+        f1(1, 0, 0),
+        f1(0, 0, 0),
+        if gap.abs() <= 0.05 { "met" } else { "NOT met" }
+    );
+    let mut below = Vec::new();
+    for (pi, part_name) in ["development", "check"].iter().enumerate() {
+        for (subi, subset) in subsets.iter().enumerate() {
+            if scores.contains_key(&(pi, subi, 0)) && f1(pi, subi, 0) + 1e-9 < f1(pi, subi, 1) {
+                below.push(format!("{subset} ({part_name})"));
+            }
+        }
+    }
+    let _ = writeln!(
+        md,
+        "* heuristic ≥ chain baseline on every subset: {}",
+        if below.is_empty() {
+            "met".to_owned()
+        } else {
+            format!("NOT met on {}", below.join(", "))
+        }
+    );
+    for (pi, part_name) in ["development", "check"].iter().enumerate() {
+        let cr = scores.get(&(pi, 0, 0)).map_or(0.0, Score::closure_recall);
+        let _ = writeln!(
+            md,
+            "* closure recall ≥ 0.90 ({part_name}): {cr:.3} — {}",
+            if cr >= 0.90 { "met" } else { "NOT met" }
+        );
+    }
+    print!("{md}");
+    if verbose {
+        println!(
+            "\n## Heuristic vs gold, {} part\n",
+            if show_check { "check" } else { "development" }
+        );
+        for d in &diffs {
+            println!("{d}");
         }
     }
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("eval.md"), md).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("eval.md"), &md).map_err(|e| e.to_string())?;
     let json = serde_json::to_string_pretty(
         &serde_json::json!({ "corpus_plans": cases.len(), "rows": json_rows }),
     )

@@ -26,9 +26,10 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 bench [--quick] [--only inference]    run the benchmark suite (target/bench/report.{{json,md}})\n  \
-                 eval [--verbose]                 score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
-                 gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml;\n                                   --no-deps: without depends_on, JSON)"
+                 bench [--quick] [--only GROUP]   run the benchmark suite (GROUP: schedule|overhead|analysis|inference|heuristic|client) (target/bench/report.{{json,md}})\n  \
+                 eval [--verbose [--part check]] score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
+                 gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml);\n  \
+                 \x20        [--no-deps]                    without depends_on; [--corpus-text] corpus wording, no depends_on (.json)"
             );
             return ExitCode::from(2);
         }

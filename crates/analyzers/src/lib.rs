@@ -27,5 +27,8 @@ pub use analysis::{Analysis, CriticalPath};
 pub use chain::{FailedAttempt, FallbackChain, Resolution, Strategy};
 pub use dagent_core::Weights;
 pub use dagent_graph::{GraphError, GraphErrorKind, TaskGraph, transitive_reduction};
-pub use strategy::{ExplicitAnalyzer, HeuristicAnalyzer, LlmAnalyzer, SequentialAnalyzer};
+pub use strategy::{
+    ConfidentHeuristic, Evidence, ExplicitAnalyzer, HeuristicAnalyzer, Independence, Inference,
+    LOW_CONFIDENCE, LlmAnalyzer, Rule, SequentialAnalyzer,
+};
 pub use validate::{PlanIndex, validate_plan};

@@ -7,8 +7,8 @@ use dagent_providers::CostLedger;
 
 use dagent_adapters::{LoadedPlan, annotate, load_plan};
 use dagent_analyzers::{
-    Analysis, FailedAttempt, FallbackChain, HeuristicAnalyzer, Resolution, SequentialAnalyzer,
-    Strategy, validate_plan,
+    Analysis, ConfidentHeuristic, FailedAttempt, FallbackChain, HeuristicAnalyzer, Resolution,
+    SequentialAnalyzer, Strategy, validate_plan,
 };
 
 use crate::args::{AnalyzeArgs, OutputFormat, PlanArgs};
@@ -32,8 +32,9 @@ pub(crate) fn prepare(
     let strategy = config.parallelization.dependency_strategy;
     let loaded = load_plan(&args.plan, args.input_format)?;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
-    // llm: the model, then heuristic, then sequential. auto: explicit, then the model when
-    // one is configured, then heuristic, then sequential.
+    // llm: the model, then heuristic, then sequential. auto: explicit, then the heuristic
+    // when it is confident, then the model when one is configured, then heuristic, then
+    // sequential.
     let llm = matches!(strategy, Strategy::Llm | Strategy::Auto)
         .then(|| crate::llm::analyzer(config, ledger));
     let mut unavailable = None;
@@ -53,6 +54,7 @@ pub(crate) fn prepare(
         (Strategy::Auto, Some(Ok(a))) => {
             let mut chain = FallbackChain::for_strategy(Strategy::Auto);
             chain.insert(1, Box::new(a));
+            chain.insert(1, Box::new(ConfidentHeuristic::default()));
             chain
         }
         _ => FallbackChain::for_strategy(strategy),
@@ -99,6 +101,9 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
         analysis: &analysis,
         k,
         analysis_cost: Some(ledger.summary().total).filter(|t| t.calls > 0),
+        explanation: args
+            .explain
+            .then(|| render::explain(&prepared.loaded, &prepared.resolution)),
     };
     let out = match args.format {
         OutputFormat::Text => render::text(&view),

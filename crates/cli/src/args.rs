@@ -328,6 +328,12 @@ pub(crate) struct AnalyzeArgs {
     /// plans, dependencies for DeerFlow), everything else preserved. "-" for stdout.
     #[arg(long, value_name = "OUT")]
     pub(crate) annotate: Option<PathBuf>,
+
+    /// Explain the graph: for every dependency, the rule and the words that produced it and
+    /// a confidence; for each task left independent of the task listed before it, why; and
+    /// the plan's confidence (text and json formats).
+    #[arg(long)]
+    pub(crate) explain: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

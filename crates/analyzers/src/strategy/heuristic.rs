@@ -1,30 +1,49 @@
-//! Rule-based dependency inference over task kinds and text (no LLM).
+//! Rule-based dependency inference over task wording and kinds (no LLM), with an
+//! explanation and a confidence for every decision.
 //!
-//! For each task, in plan order, only earlier tasks can be dependencies (so the result is
-//! always acyclic). The rules, from strongest to weakest:
+//! The guiding rule is **do no harm**: a step follows the step listed before it unless the
+//! plan gives evidence that it does not. A missed dependency is the worst error (the task
+//! runs without its input), so parallelism is only claimed on evidence. For each step, in
+//! plan order (only earlier steps can be dependencies, so the graph is acyclic by
+//! construction):
 //!
-//! 1. **Subject references**: the task's text names a distinctive word of an earlier task's
-//!    title ("Analyze the *technology* sector" → "Research the *technology* sector"). A word
-//!    is distinctive when at most two titles in the plan use it.
-//! 2. **Aggregation** ("all", "each", "across", "compare", "combine", "summarise", …): the
-//!    task needs every earlier task nothing has consumed yet (the current *frontier*).
-//! 3. **Artefact references**: "the analysis", "the findings", "the report", "the dataset"
-//!    point at the latest earlier task of the matching kind or wording.
-//! 4. **Ordering words**: "then", "next", "after that" → the previous task; "finally" → the
-//!    frontier.
-//! 5. **Kind defaults** when nothing was said: research tasks are independent; analysis and
-//!    processing follow the unconsumed research (or the previous task); reports follow the
-//!    frontier; anything else follows the previous task (a missed dependency is worse than
-//!    an extra one).
+//! * **References** — a definite noun phrase ("the generated image", "the transcript",
+//!   "these results", "the draft") links to the most recent earlier step that mentions or
+//!   makes that thing (stems from `rust-stemmers`, so "translated"/"translation" and
+//!   "transcript"/"transcribe" meet); when later steps only carried that thing on (default
+//!   links), the reference goes to the latest of them. **Subjects**: a distinctive word of an
+//!   earlier title ("Analyze the *technology* sector") links to the steps it names.
+//! * **Siblings** — consecutive steps with the same verb and kind ("Research X", "Research
+//!   Y"; "get_weather" twice; "Translate to French/German"), or consecutive research steps,
+//!   run side by side and share their inputs, unless they are numbered parts ("Write act
+//!   two") or refer to each other. A step using the same input as the step before it (both
+//!   read "the transcript") is a sibling too.
+//! * **Joins** — the first step after a sibling group needs the whole group unless it names
+//!   some of its members; "compare", "combine", "both", "all", "finally" gather every
+//!   earlier step nothing has consumed yet.
+//! * **Ordering and parallel words** — "then", "once", "it", "the results" → the previous
+//!   step; "meanwhile", "in parallel", "independently" → beside it.
+//! * **Fresh inputs** — a step that names its own input (a file such as `photo.jpg`, a
+//!   quoted string) and refers to nothing earlier starts a new branch; a plan titled as a
+//!   list of tips ("Ways to…", "Tips for…") is a list of independent items.
+//! * Otherwise: **listed order** (the previous step), with a low confidence.
 //!
-//! Research tasks only gain dependencies from explicit wording (rules 3–4 and "based on").
+//! Each step's decision carries a confidence; the plan's confidence is their mean, so a plan
+//! decided mostly by listed order scores low, and `--strategy auto` can ask a model instead.
+//! Work per step is bounded: at most [`text::MAX_WORDS`] words are read and every lookup goes
+//! through an index with a bounded scan, so 100,000 steps take well under a second.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+mod text;
+
+use std::collections::HashMap;
 
 use dagent_core::{AnalyzeError, BoxFuture, DependencyAnalyzer, DependencyMap, Plan, TaskKind};
 
-/// Infers dependencies from task kinds and wording; deterministic and linear-ish in plan
-/// size. See the module documentation for the rules.
+use text::{Word, Words, class, same_stem, stem_key};
+
+/// Infers dependencies from task wording and kinds; deterministic and linear in plan size.
+/// See the module documentation for the rules, and [`HeuristicAnalyzer::explain`] for the
+/// evidence behind each edge.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HeuristicAnalyzer;
 
@@ -34,422 +53,902 @@ impl DependencyAnalyzer for HeuristicAnalyzer {
     }
 
     fn analyze<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<DependencyMap, AnalyzeError>> {
-        Box::pin(async move { Ok(infer(plan)) })
+        Box::pin(async move { Ok(infer(plan).deps) })
     }
 }
 
-const STOP: &[&str] = &[
-    "a", "an", "the", "of", "for", "and", "or", "to", "in", "on", "with", "from", "by", "at", "as",
-    "is", "are", "be", "this", "that", "these", "those", "it", "its", "their", "them", "they",
-    "into", "about", "our", "we", "you", "your", "any", "some", "such", "than", "then", "there",
-    "which", "who", "what", "how", "why", "when", "where", "will", "should", "can", "may", "must",
-    "per", "via", "each", "all", "every", "both", "other", "more", "most", "new", "up", "out",
-    "over", "under", "between", "across", "also", "using", "use", "based", "make", "get", "do",
-    "set", "one", "two", "three", "first", "second", "third", "final", "finally", "next", "after",
-    "before", "step", "task",
-];
-
-/// Process words that say what is done, not what it is about.
-const GENERIC: &[&str] = &[
-    "research",
-    "analy",
-    "find",
-    "search",
-    "web",
-    "collect",
-    "gather",
-    "study",
-    "investigat",
-    "look",
-    "identify",
-    "review",
-    "writ",
-    "write",
-    "draft",
-    "creat",
-    "generat",
-    "produc",
-    "prepar",
-    "build",
-    "compil",
-    "report",
-    "summar",
-    "overview",
-    "information",
-    "result",
-    "finding",
-    "insight",
-    "detail",
-    "top",
-    "key",
-    "main",
-    "common",
-    "pattern",
-    "list",
-    "document",
-    "compar",
-    "combin",
-    "synthes",
-    "aggregat",
-    "examin",
-    "evaluat",
-    "assess",
-    "explor",
-    "understand",
-    "determin",
-    "calculat",
-    "comput",
-    "process",
-    "data",
-    "source",
-    "trend",
-    "theme",
-    "material",
-];
-
-const AGGREGATION: &[&str] = &[
-    "all",
-    "each",
-    "every",
-    "across",
-    "compar",
-    "combin",
-    "summar",
-    "synthes",
-    "aggregat",
-    "overall",
-    "consolidat",
-    "together",
-    "both",
-    "merg",
-    "collect",
-    "integrat",
-];
-
-const BASED_ON: &[&[&str]] = &[
-    &["based", "on"],
-    &["building", "on"],
-    &["build", "on"],
-    &["results", "of"],
-    &["output", "of"],
-    &["drawing", "on"],
-];
-
-/// Lower-cased, crudely stemmed words (enough to match "cities"/"city", "cleaned"/"clean").
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| stem(&w.to_lowercase()))
-        .collect()
+impl HeuristicAnalyzer {
+    /// The inferred dependencies with the evidence for each edge, the reason each step
+    /// that does not follow its predecessor is left independent of it, and confidences.
+    #[must_use]
+    pub fn explain(&self, plan: &Plan) -> Inference {
+        infer(plan)
+    }
 }
 
-fn stem(w: &str) -> String {
-    fn strip(s: &mut String, suffix: &str, min: usize, repl: &str) -> bool {
-        if s.len() >= min && s.ends_with(suffix) {
-            s.truncate(s.len() - suffix.len());
-            s.push_str(repl);
-            true
-        } else {
-            false
+/// The heuristic that declines plans it is not sure about: its answer when the plan's
+/// confidence is at least `min`, otherwise an error naming the confidence, so that a
+/// [`FallbackChain`](crate::FallbackChain) moves on (to a model, under `--strategy auto`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConfidentHeuristic {
+    /// The lowest plan confidence accepted.
+    pub min: f64,
+}
+
+impl Default for ConfidentHeuristic {
+    fn default() -> Self {
+        Self {
+            min: LOW_CONFIDENCE,
         }
     }
-    let mut s = w.to_owned();
-    let keeps_s = s.ends_with("ss") || s.ends_with("us") || s.ends_with("is");
-    if !strip(&mut s, "ies", 5, "y") && !keeps_s && !strip(&mut s, "es", 5, "") {
-        strip(&mut s, "s", 4, "");
+}
+
+impl DependencyAnalyzer for ConfidentHeuristic {
+    fn name(&self) -> &str {
+        "heuristic"
     }
-    if !strip(&mut s, "ing", 6, "") {
-        strip(&mut s, "ed", 5, "");
+
+    fn analyze<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<DependencyMap, AnalyzeError>> {
+        Box::pin(async move {
+            let inference = infer(plan);
+            if inference.confidence < self.min {
+                return Err(AnalyzeError::new(format!(
+                    "its confidence {:.2} is below {:.2} (most steps follow the listed order for want of evidence)",
+                    inference.confidence, self.min
+                )));
+            }
+            Ok(inference.deps)
+        })
     }
-    strip(&mut s, "e", 4, "");
-    for canon in ["analy", "summar", "compar", "synthes"] {
-        if s.starts_with(canon) {
-            return canon.to_owned();
+}
+
+/// The rule that produced an edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// A definite reference to something an earlier step made ("the transcript").
+    Reference,
+    /// A distinctive word of an earlier step's title ("the technology sector").
+    Subject,
+    /// A sibling shares the inputs of the first step of its group.
+    Sibling,
+    /// The first step after a sibling group needs the whole group.
+    Join,
+    /// A gathering word ("compare", "both", "all", "finally") over unconsumed steps.
+    Aggregation,
+    /// An ordering word ("then", "once") or a pronoun ("it", "the results").
+    Ordering,
+    /// A marker that the step runs beside the previous one ("meanwhile").
+    Parallel,
+    /// No evidence either way: the step follows the one listed before it.
+    ListedOrder,
+}
+
+impl Rule {
+    /// A stable lower-case name (used in the JSON output).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reference => "reference",
+            Self::Subject => "subject",
+            Self::Sibling => "sibling",
+            Self::Join => "join",
+            Self::Aggregation => "aggregation",
+            Self::Ordering => "ordering",
+            Self::Parallel => "parallel",
+            Self::ListedOrder => "listed-order",
         }
     }
-    s
+
+    /// How far this rule is trusted, from 0 to 1.
+    #[must_use]
+    pub const fn confidence(self) -> f64 {
+        match self {
+            Self::Reference | Self::Ordering => 0.9,
+            Self::Subject | Self::Parallel => 0.8,
+            Self::Sibling | Self::Join | Self::Aggregation => 0.75,
+            Self::ListedOrder => 0.5,
+        }
+    }
 }
 
-fn has_prefix_word(words: &[String], prefixes: &[&str]) -> bool {
-    words.iter().any(|w| {
-        prefixes
-            .iter()
-            .any(|p| w.starts_with(p) && (w.len() - p.len()) <= 4)
-    })
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
-fn contains_phrase(raw: &[String], phrase: &[&str]) -> bool {
-    raw.windows(phrase.len())
-        .any(|win| win.iter().zip(phrase).all(|(a, b)| a == b))
+/// Why one inferred edge exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evidence {
+    /// The dependency (an earlier task's index).
+    pub from: usize,
+    /// The dependent task's index.
+    pub to: usize,
+    /// The rule.
+    pub rule: Rule,
+    /// The words of the dependent task that triggered the rule (empty for listed order).
+    pub words: String,
+    /// The rule's confidence, 0–1.
+    pub confidence: f64,
 }
+
+/// Why a task does not depend on the task listed before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Independence {
+    /// The task's index.
+    pub task: usize,
+    /// A sentence for people.
+    pub reason: String,
+}
+
+/// The heuristic's answer with its evidence.
+#[derive(Clone, Debug)]
+pub struct Inference {
+    /// The dependencies (not yet transitively reduced).
+    pub deps: DependencyMap,
+    /// One entry per edge of `deps`, grouped by dependent task in plan order.
+    pub edges: Vec<Evidence>,
+    /// Tasks (other than the first) that do not depend on their predecessor, and why.
+    pub independent: Vec<Independence>,
+    /// Per task: the confidence of the decision about its dependencies (1 for the first).
+    pub task_confidence: Vec<f64>,
+    /// The plan's confidence: the mean of the per-task confidences after the first.
+    pub confidence: f64,
+}
+
+/// Below this plan confidence, `--strategy auto` asks a model when one is configured.
+pub const LOW_CONFIDENCE: f64 = 0.6;
+
+/// Bounded scan of an index bucket (most recent first).
+const SCAN: usize = 64;
+
+/// At most this many inputs are shared by a sibling or a parallel step; beyond it the step
+/// follows the previous one, so a plan's edge count stays linear in its size.
+const SHARE_CAP: usize = 256;
 
 struct Info {
-    kind: TaskKind,
-    /// The title's first word, stemmed: its verb ("review", "profil", "research").
+    words: Vec<Word>,
     head: String,
-    title_words: HashSet<String>,
-    text_words: Vec<String>,
-    raw_words: Vec<String>,
+    /// Named after a tool or function ("Speech-to-Text", "get_weather").
+    tool: bool,
+    /// Has a `{placeholder}` an earlier step fills in ("GET /movie/{id}").
+    placeholder: bool,
+    kind: TaskKind,
+    ordinal: bool,
+    literal: Option<String>,
+    /// Output of a tool named "X-to-Y": Y's stem.
+    output: Option<String>,
 }
 
-/// Head verbs that name an activity rather than a thing later tasks refer to.
-const NON_ARTEFACT_VERBS: &[&str] = &[
-    "writ", "find", "search", "look", "get", "mak", "creat", "collect", "gather", "research",
-    "check", "pull", "list", "choos", "pick", "set", "run", "send", "read", "ask", "analy",
-    "compar", "review", "summar", "identify", "estimat", "comput", "calculat", "assess", "evaluat",
-    "build", "prepar", "decid", "plan", "updat", "add",
-];
-
-/// The latest index in an ascending `list` that is not in the current sibling group.
-fn latest_outside(list: &[usize], same_group: &impl Fn(usize) -> bool) -> Option<usize> {
-    list.iter().rev().copied().find(|&i| !same_group(i))
-}
-
-/// Consecutive tasks of one kind whose titles start with the same verb ("Review security",
-/// "Review performance", …) are siblings: parallel work with a shared upstream.
-fn sibling_groups(infos: &[Info]) -> Vec<usize> {
-    let mut leader: Vec<usize> = (0..infos.len()).collect();
-    for j in 1..infos.len() {
-        let (a, b) = (&infos[j - 1], &infos[j]);
-        if !b.head.is_empty() && a.head == b.head && a.kind == b.kind {
-            leader[j] = leader[j - 1];
+/// A file name ("beach.jpg") or a quoted string in the text.
+fn literal_input(text: &str) -> Option<String> {
+    for chunk in text.split_whitespace() {
+        let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
+        if let Some((stem, ext)) = c.rsplit_once('.') {
+            if !stem.is_empty()
+                && (2..=4).contains(&ext.len())
+                && ext.chars().all(|ch| ch.is_ascii_alphanumeric())
+                && ext.chars().any(|ch| ch.is_ascii_alphabetic())
+            {
+                return Some(c.to_owned());
+            }
         }
     }
-    leader
+    for (open, close) in [('"', '"'), ('“', '”')] {
+        if let Some(start) = text.find(open) {
+            let rest = &text[start + open.len_utf8()..];
+            if let Some(end) = rest.find(close) {
+                if end > 0 {
+                    return Some(format!("\"{}\"", &rest[..end]));
+                }
+            }
+        }
+    }
+    None
 }
 
-fn infer(plan: &Plan) -> DependencyMap {
-    let stop: HashSet<&str> = STOP.iter().copied().collect();
-    let generic =
-        |w: &str| GENERIC.iter().any(|g| w.starts_with(g)) || stop.contains(w) || w.len() < 3;
+/// The name of the tool or function a step is named after, which then stands for its verb:
+/// "Speech-to-Text", "get_weather", "GET /movie/{id}", "Image Captioning" (→ "caption").
+fn tool_name(title: &str, words: &mut Words) -> Option<String> {
+    let t = title.trim();
+    let lower = t.to_lowercase();
+    let tokens: Vec<&str> = t.split_whitespace().collect();
+    let first = tokens.first()?;
+    if lower.contains("-to-")
+        || ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(first)
+        || tokens.len() == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
+    {
+        return Some(lower);
+    }
+    let title_case = (2..=3).contains(&tokens.len())
+        && tokens
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase));
+    let last = tokens.last()?.to_lowercase();
+    if title_case
+        && ["ing", "ion", "ment", "sis", "er", "or"]
+            .iter()
+            .any(|s| last.ends_with(s))
+    {
+        return words.of(&last, "").first().map(|w| w.stem.clone());
+    }
+    None
+}
+
+fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> Info {
+    let ws = words.of(title, description);
+    let tool = tool_name(title, words);
+    let head = tool.clone().unwrap_or_else(|| {
+        ws.iter()
+            .take_while(|w| w.in_title)
+            .find(|w| !w.is(class::FILLER) && !w.raw.chars().all(|c| c.is_ascii_digit()))
+            .map(|w| w.stem.clone())
+            .unwrap_or_default()
+    });
+    let ordinal = ws.iter().filter(|w| w.in_title).any(|w| {
+        w.is(class::ORDINAL) || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3
+    }) && !title.trim_start().to_lowercase().starts_with("step");
+    let lower = title.to_lowercase();
+    let output = lower.split_once("-to-").map(|(_, y)| {
+        let y: String = y.chars().take_while(|c| c.is_alphanumeric()).collect();
+        words
+            .of(&y, "")
+            .first()
+            .map(|w| w.stem.clone())
+            .unwrap_or(y)
+    });
+    let placeholder = [title, description].iter().any(|t| {
+        t.find('{')
+            .is_some_and(|a| t[a..].find('}').is_some_and(|b| b > 1))
+    });
+    Info {
+        words: ws,
+        head,
+        tool: tool.is_some(),
+        placeholder,
+        kind: kind.clone(),
+        ordinal,
+        literal: literal_input(&format!("{title} {description}")),
+        output,
+    }
+}
+
+/// Mentions: stem key → (task, stem), in plan order.
+#[derive(Default)]
+struct Mentions {
+    by_key: HashMap<String, Vec<(usize, String)>>,
+}
+
+impl Mentions {
+    fn add(&mut self, task: usize, stem: &str) {
+        let list = self.by_key.entry(stem_key(stem).to_owned()).or_default();
+        if list.last().is_some_and(|(t, s)| *t == task && s == stem) {
+            return;
+        }
+        list.push((task, stem.to_owned()));
+    }
+
+    /// The most recent task before `before` that mentions `stem`.
+    fn latest(&self, stem: &str, before: usize) -> Option<usize> {
+        let list = self.by_key.get(stem_key(stem))?;
+        let end = list.partition_point(|(t, _)| *t < before);
+        list[..end]
+            .iter()
+            .rev()
+            .take(SCAN)
+            .find(|(_, s)| same_stem(s, stem))
+            .map(|(t, _)| *t)
+    }
+}
+
+/// Union-find over "carried on by": a reference to what task `i` made goes to the latest
+/// task that only carried `i`'s work on.
+struct Carry {
+    next: Vec<usize>,
+}
+
+impl Carry {
+    fn find(&mut self, mut i: usize) -> usize {
+        let mut root = i;
+        while self.next[root] != root {
+            root = self.next[root];
+        }
+        while self.next[i] != root {
+            let n = self.next[i];
+            self.next[i] = root;
+            i = n;
+        }
+        root
+    }
+}
+
+struct Step {
+    deps: Vec<(usize, Rule, String)>,
+    confidence: f64,
+    independent: Option<String>,
+}
+
+#[allow(clippy::too_many_lines)]
+fn infer(plan: &Plan) -> Inference {
+    let n = plan.tasks.len();
+    let mut words = Words::new();
     let infos: Vec<Info> = plan
         .tasks
         .iter()
-        .map(|t| {
-            let title = words(&t.title);
-            let text = format!("{} {}", t.title, t.description);
-            Info {
-                kind: t.kind.clone(),
-                head: title.first().cloned().unwrap_or_default(),
-                title_words: title.into_iter().filter(|w| !generic(w)).collect(),
-                text_words: words(&text),
-                raw_words: text
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_lowercase)
-                    .collect(),
-            }
-        })
+        .map(|t| info(&mut words, &t.title, &t.description, &t.kind))
         .collect();
-    let n = infos.len();
-    let leader = sibling_groups(&infos);
-    // How many titles use each word.
-    let mut title_df: HashMap<&str, usize> = HashMap::new();
-    for info in &infos {
-        for w in &info.title_words {
-            *title_df.entry(w.as_str()).or_default() += 1;
-        }
-    }
-    // Template words: shared by the titles of one sibling group ("sector" in "Analyze the
-    // X sector", "Analyze the Y sector"); they say nothing about dependencies.
-    let mut template: HashMap<usize, HashSet<&str>> = HashMap::new();
-    for j in 1..n {
-        if leader[j] != j {
-            let shared: Vec<&str> = infos[j]
-                .title_words
-                .iter()
-                .filter(|w| infos[j - 1].title_words.contains(*w))
-                .map(String::as_str)
-                .collect();
-            template.entry(leader[j]).or_default().extend(shared);
-        }
-    }
-    // Indexes, so each lookup costs O(matches) rather than a scan of earlier tasks.
-    let mut by_title_word: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut by_head: std::collections::BTreeMap<&str, Vec<usize>> =
-        std::collections::BTreeMap::new();
-    let mut by_kind: HashMap<&TaskKind, Vec<usize>> = HashMap::new();
-    for (i, info) in infos.iter().enumerate() {
-        for w in &info.title_words {
-            by_title_word.entry(w.as_str()).or_default().push(i);
-        }
-        let h = info.head.as_str();
-        if h.len() >= 5 && !NON_ARTEFACT_VERBS.iter().any(|v| h.starts_with(v)) {
-            by_head.entry(h).or_default().push(i);
-        }
-        by_kind.entry(&info.kind).or_default().push(i);
-    }
-    for list in by_title_word.values_mut() {
-        list.sort_unstable();
-        list.dedup();
-    }
+    let list_plan = plan.title.as_deref().is_some_and(|t| {
+        let t = t.to_lowercase();
+        t.split(|c: char| !c.is_alphanumeric())
+            .any(|w| text::LIST_TITLES.contains(&w))
+    });
+
+    let mut mentions = Mentions::default();
+    // How many steps mention each stem (as something they make or name).
+    let mut doc_freq: HashMap<String, usize> = HashMap::new();
+    let mut titles: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut carry = Carry {
+        next: (0..n).collect(),
+    };
     let mut lists: Vec<Vec<usize>> = Vec::with_capacity(n);
-    // Earlier tasks without dependents yet, and the research among them, in plan order.
-    // Ordered sets: consuming a task costs O(log n), not a pass over the frontier, so a plan
-    // whose frontier grows (100,000 independent steps) stays near-linear.
-    let mut frontier: BTreeSet<usize> = BTreeSet::new();
-    let mut research_frontier: BTreeSet<usize> = BTreeSet::new();
+    // Per step, the dependencies found on evidence (not by listed order).
+    let mut evidenced: Vec<Vec<usize>> = Vec::with_capacity(n);
+    let mut edges = Vec::new();
+    let mut independent = Vec::new();
+    let mut task_confidence = Vec::with_capacity(n);
+    let mut group_start: Vec<usize> = Vec::with_capacity(n);
+    let mut consumed = vec![false; n];
+    // Steps nothing has consumed yet (lazily compacted) and how many of them are live.
+    let mut frontier: Vec<usize> = Vec::new();
+    let mut live = 0usize;
+    let mut consumed_phrase: Vec<bool> = Vec::new();
 
     for j in 0..n {
-        let info = &infos[j];
-        let group = leader[j];
-        let same_group = |i: usize| leader[i] == group;
-        let mut deps: Vec<usize> = Vec::new();
-        let is_research = info.kind == TaskKind::Research;
-        let text: HashSet<&str> = info.text_words.iter().map(String::as_str).collect();
-        let says_based_on = BASED_ON.iter().any(|p| contains_phrase(&info.raw_words, p));
-        let empty = HashSet::new();
-        let template_words = template.get(&group).unwrap_or(&empty);
-
-        if !is_research || says_based_on {
-            // 1. Subject references: a content word of this task names an earlier title.
-            for w in &text {
-                if generic(w) || template_words.contains(w) {
-                    continue;
-                }
-                let Some(list) = by_title_word.get(w) else {
-                    continue;
-                };
-                let earlier = &list[..list.partition_point(|&i| i < j)];
-                if title_df.get(w).copied().unwrap_or(0) <= 2 {
-                    deps.extend(earlier.iter().copied().filter(|&i| !same_group(i)));
-                } else {
-                    deps.extend(latest_outside(earlier, &same_group));
-                }
+        let me = &infos[j];
+        let step = if j == 0 {
+            group_start.push(0);
+            Step {
+                deps: Vec::new(),
+                confidence: 1.0,
+                independent: None,
             }
-            // 1b. Artefacts named after the verb that made them ("the implementation",
-            // "the recording", "the design", "the outline").
-            for w in &text {
-                if *w == info.head || w.len() < 5 {
-                    continue;
-                }
-                // Heads that are a prefix of the word, and heads the word is a prefix of.
-                let prefixes = (5..=w.len())
-                    .filter_map(|k| w.get(..k))
-                    .filter_map(|p| by_head.get(p));
-                let extensions = by_head
-                    .range(*w..)
-                    .take_while(|(h, _)| h.starts_with(*w))
-                    .map(|(_, l)| l);
-                let made = prefixes
-                    .chain(extensions)
-                    .filter_map(|list| {
-                        latest_outside(&list[..list.partition_point(|&i| i < j)], &same_group)
-                    })
-                    .max();
-                deps.extend(made);
-            }
-        }
-        // 2. Aggregation over the frontier.
-        let aggregates = !is_research && has_prefix_word(&info.text_words, AGGREGATION);
-        if aggregates {
-            deps.extend(frontier.iter().copied().filter(|&i| !same_group(i)));
-        }
-        // 3. Artefact references by kind.
-        let refers = |kind: TaskKind, nouns: &[&str]| -> Option<usize> {
-            let mentioned = nouns.iter().any(|n| text.contains(n));
-            if !mentioned {
-                return None;
-            }
-            let mut best = by_kind
-                .get(&kind)
-                .and_then(|l| latest_outside(&l[..l.partition_point(|&i| i < j)], &same_group));
-            for n in nouns {
-                if let Some(l) = by_title_word.get(n) {
-                    best = best.max(latest_outside(
-                        &l[..l.partition_point(|&i| i < j)],
-                        &same_group,
-                    ));
-                }
-            }
-            best
-        };
-        if info.kind != TaskKind::Analysis {
-            deps.extend(refers(TaskKind::Analysis, &["analy"]));
-        }
-        if info.kind != TaskKind::Report {
-            deps.extend(refers(TaskKind::Report, &["report", "draft"]).filter(|_| !is_research));
-        }
-        let vague_findings = ["finding", "result", "research", "output", "above"]
-            .iter()
-            .any(|w| text.contains(w));
-        if !is_research && deps.is_empty() && vague_findings {
-            if research_frontier.is_empty() {
-                deps.extend(frontier.iter().copied().filter(|&i| !same_group(i)));
-            } else {
-                deps.extend(research_frontier.iter().copied());
-            }
-        }
-        // 4. Ordering words.
-        if j > 0 {
-            let then = [
-                "then",
-                "next",
-                "afterwards",
-                "subsequently",
-                "continue",
-                "continuing",
-            ]
-            .iter()
-            .any(|w| info.raw_words.iter().any(|r| r == w))
-                || contains_phrase(&info.raw_words, &["after", "that"]);
-            if then {
-                deps.push(j - 1);
-            }
-            if info
-                .raw_words
+        } else {
+            let prev = j - 1;
+            let p = &infos[prev];
+            let has = |bit: u16| -> Option<&str> {
+                me.words.iter().find(|w| w.is(bit)).map(|w| w.raw.as_str())
+            };
+            let pronoun = has(class::PRONOUN).or(me.placeholder.then_some("{…}"));
+            let then = has(class::THEN).or_else(|| {
+                me.words
+                    .windows(2)
+                    .any(|w| w[0].raw == "after" && w[1].raw == "that")
+                    .then_some("after that")
+            });
+            let finally = has(class::FINALLY);
+            let parallel = has(class::PARALLEL).or_else(|| {
+                me.words
+                    .windows(3)
+                    .any(|w| w[0].raw == "at" && w[1].raw == "the" && w[2].raw == "same")
+                    .then_some("at the same time")
+            });
+            let aggregation = me
+                .words
                 .iter()
-                .any(|r| r == "finally" || r == "lastly")
-            {
-                deps.extend(frontier.iter().copied());
-            }
-        }
-        // 5. Defaults: a sibling shares its group's upstream; otherwise by kind.
-        if deps.is_empty() && j > 0 {
-            if group != j {
-                deps.extend(lists[group].iter().copied());
+                .find(|w| text::AGGREGATION.iter().any(|a| w.stem.starts_with(a)))
+                .map(|w| w.raw.clone());
+            let same_verb = !me.head.is_empty()
+                && me.head == p.head
+                && me.kind == p.kind
+                && !(me.ordinal || p.ordinal);
+            let both_research = me.kind == TaskKind::Research && p.kind == TaskKind::Research;
+            // Words a sibling pair shares are their template, not references.
+            let sibling_candidate = same_verb || both_research;
+            let template: Vec<&str> = if sibling_candidate {
+                me.words
+                    .iter()
+                    .filter(|w| p.words.iter().any(|x| x.stem == w.stem))
+                    .map(|w| w.stem.as_str())
+                    .collect()
             } else {
-                match info.kind {
-                    TaskKind::Research => {}
-                    TaskKind::Analysis | TaskKind::Processing => {
-                        if research_frontier.is_empty() {
-                            deps.push(j - 1);
-                        } else {
-                            deps.extend(research_frontier.iter().copied());
+                Vec::new()
+            };
+            // References: definite noun phrases resolved to their latest maker.
+            let mut refs: Vec<(usize, Rule, String)> = Vec::new();
+            let mut in_phrase = vec![false; me.words.len()];
+            // Its object is something new ("Write a list", or a definite object nothing
+            // earlier mentions): then it does not just carry the previous step's work on.
+            let mut fresh_object = me
+                .words
+                .iter()
+                .skip_while(|w| w.is(class::FILLER))
+                .nth(1)
+                .is_some_and(|w| w.in_title && w.is(class::ARTICLE));
+            // References through a process word only ("the research above").
+            let mut vague: Vec<(usize, Rule, String)> = Vec::new();
+            let has_definite = me.words.iter().any(|w| w.is(class::DETERMINER));
+            let mut i = 0;
+            while i < me.words.len() {
+                if !me.words[i].is(class::DETERMINER) {
+                    i += 1;
+                    continue;
+                }
+                let start = i + 1;
+                let mut end = start;
+                while end < me.words.len()
+                    && end - start < 3
+                    && !me.words[end].starts_clause
+                    && !me.words[end].stop
+                    && !me.words[end].is(class::DETERMINER)
+                {
+                    end += 1;
+                }
+                let phrase = &me.words[start..end];
+                // A sibling's template words ("Review *the draft* for tone") name the same
+                // thing the sibling refers to: consumed, not made here.
+                for (flag, w) in in_phrase[start..end].iter_mut().zip(phrase) {
+                    if template.contains(&w.stem.as_str()) {
+                        *flag = true;
+                    }
+                }
+                // The most distinctive word that names an earlier step decides ("the
+                // *technology* sector"); process words ("the report", "the generated
+                // image") only when no noun does.
+                let candidates = || {
+                    phrase
+                        .iter()
+                        .rev()
+                        .filter(|w| !template.contains(&w.stem.as_str()))
+                        .filter(|w| !w.is(class::TIME))
+                };
+                let best = |generic_words: bool| {
+                    candidates()
+                        .filter(|w| w.generic == generic_words)
+                        .filter_map(|w| {
+                            mentions
+                                .latest(&w.stem, j)
+                                .map(|t| (doc_freq.get(&w.stem).copied().unwrap_or(0), t, w))
+                        })
+                        .min_by_key(|(df, _, _)| *df)
+                        // The verb of a group of siblings just before ("the review
+                        // comments" after three "Review …" steps) means the whole group.
+                        .map(|(_, t, w)| {
+                            let group_verb = group_start[prev] < prev
+                                && t >= group_start[prev]
+                                && same_stem(&w.stem, &p.head);
+                            (t, w.is(class::VAGUE) || group_verb)
+                        })
+                };
+                let found = best(false).or_else(|| best(true));
+                if let Some((t, vague_word)) = found {
+                    // What a step refers to, it consumes: not indexed as something it makes.
+                    in_phrase[start..end].fill(true);
+                    let words: Vec<&str> =
+                        me.words[i..end].iter().map(|w| w.raw.as_str()).collect();
+                    let t = carry.find(t);
+                    if vague_word {
+                        vague.push((t, Rule::Reference, words.join(" ")));
+                    } else {
+                        refs.push((t, Rule::Reference, words.join(" ")));
+                    }
+                } else if end > start && (i == 0 || !me.words[i - 1].is(class::PREPOSITION)) {
+                    fresh_object = true;
+                }
+                i = end.max(i + 1);
+            }
+            // Subjects: distinctive title words of earlier steps.
+            for (k, w) in me.words.iter().enumerate() {
+                if in_phrase[k]
+                    || (me.tool && w.in_title)
+                    || w.stop
+                    || w.is(class::ORDINAL)
+                    || w.generic
+                    || template.contains(&w.stem.as_str())
+                {
+                    continue;
+                }
+                if let Some(list) = titles.get(&w.stem) {
+                    if list.len() <= 2 {
+                        for &t in list {
+                            refs.push((t, Rule::Subject, w.raw.clone()));
                         }
                     }
-                    TaskKind::Report => deps.extend(frontier.iter().copied()),
-                    _ => deps.push(j - 1),
+                }
+            }
+            // A named reference makes the process-word ones ("its research") redundant.
+            let vague_only = refs.is_empty();
+            if vague_only {
+                refs.append(&mut vague);
+            }
+            refs.sort_by_key(|r| r.0);
+            refs.dedup_by_key(|r| r.0);
+            let refers_prev = refs.iter().any(|r| r.0 == prev);
+            let group = group_start[prev];
+            let group_len = j - group;
+
+            let mut deps: Vec<(usize, Rule, String)> = Vec::new();
+            let mut confidence;
+            let mut why = None;
+            let mut sibling = false;
+            if list_plan && refs.is_empty() && pronoun.is_none() && then.is_none() {
+                confidence = 0.6;
+                why = Some(format!(
+                    "the plan is a list of independent items (its title: \"{}\")",
+                    plan.title.as_deref().unwrap_or_default()
+                ));
+            } else if sibling_candidate && !refers_prev && pronoun.is_none() && then.is_none() {
+                sibling = true;
+                confidence = Rule::Sibling.confidence();
+                let what = if same_verb {
+                    format!("both start with \"{}\"", first_word(&plan.tasks[j].title))
+                } else {
+                    "both are research".to_owned()
+                };
+                if refs.is_empty() && lists[group].len() > SHARE_CAP {
+                    // Copying a huge input list to every sibling would make the graph
+                    // quadratic; following the previous step keeps every input (do no harm).
+                    sibling = false;
+                    confidence = Rule::ListedOrder.confidence();
+                    deps.push((prev, Rule::ListedOrder, String::new()));
+                } else if refs.is_empty() {
+                    deps.extend(lists[group].iter().map(|&d| {
+                        (
+                            d,
+                            Rule::Sibling,
+                            format!("sibling of {}", plan.tasks[group].id),
+                        )
+                    }));
+                    why = Some(format!(
+                        "sibling of {} ({what}): shares its inputs and runs beside it",
+                        plan.tasks[prev].id
+                    ));
+                } else {
+                    deps.append(&mut refs);
+                    why = Some(format!(
+                        "sibling of {} ({what}): takes its own inputs and runs beside it",
+                        plan.tasks[prev].id
+                    ));
+                }
+            } else if let Some(word) = parallel.filter(|_| lists[prev].len() <= SHARE_CAP) {
+                confidence = Rule::Parallel.confidence();
+                deps.extend(
+                    lists[prev]
+                        .iter()
+                        .map(|&d| (d, Rule::Parallel, word.to_owned())),
+                );
+                deps.append(&mut refs);
+                why = Some(format!("\"{word}\": runs beside {}", plan.tasks[prev].id));
+            } else if let Some(word) = finally
+                .map(str::to_owned)
+                .or(aggregation.filter(|_| live >= 2))
+            {
+                confidence = Rule::Aggregation.confidence();
+                frontier.retain(|&i| !consumed[i]);
+                deps.extend(
+                    frontier
+                        .iter()
+                        .map(|&d| (d, Rule::Aggregation, word.clone())),
+                );
+                deps.append(&mut refs);
+            } else if group_len >= 2 && (vague_only || !refs.iter().any(|r| r.0 >= group)) {
+                refs.retain(|r| r.0 < group);
+                confidence = Rule::Join.confidence();
+                deps.extend((group..j).map(|d| {
+                    (
+                        d,
+                        Rule::Join,
+                        format!(
+                            "after the group {}…{}",
+                            plan.tasks[group].id, plan.tasks[prev].id
+                        ),
+                    )
+                }));
+                deps.append(&mut refs);
+            } else if !refs.is_empty() {
+                confidence = Rule::Reference.confidence();
+                let shares_input =
+                    !refers_prev && refs.iter().all(|r| evidenced[prev].contains(&r.0));
+                if let Some(word) = pronoun.or(then) {
+                    deps.push((prev, Rule::Ordering, word.to_owned()));
+                } else if shares_input {
+                    why = Some(format!(
+                        "uses the same input as {} ({}) and not its output",
+                        plan.tasks[prev].id, refs[0].2
+                    ));
+                } else if !refers_prev && group_len < 2 {
+                    deps.push((prev, Rule::ListedOrder, String::new()));
+                    confidence = 0.7;
+                }
+                deps.append(&mut refs);
+            } else if let Some(word) = pronoun.or(then) {
+                confidence = Rule::Ordering.confidence();
+                deps.push((prev, Rule::Ordering, word.to_owned()));
+            } else if me.tool && !has_definite && has(class::ARTICLE).is_some() && group_len < 2 {
+                confidence = 0.7;
+                why = Some(
+                    "a tool step whose input is given in its own text (\"a …\") and refers to no earlier step"
+                        .to_owned(),
+                );
+            } else if let Some(lit) = me.literal.as_ref().filter(|_| group_len < 2) {
+                confidence = 0.7;
+                why = Some(format!(
+                    "starts from its own input {lit} and refers to no earlier step"
+                ));
+            } else {
+                confidence = Rule::ListedOrder.confidence();
+                deps.push((prev, Rule::ListedOrder, String::new()));
+            }
+            group_start.push(if sibling { group } else { j });
+            if deps.iter().all(|d| d.0 != prev) && why.is_none() {
+                why = Some(format!(
+                    "its inputs come from earlier steps ({}), not from {}",
+                    deps.iter()
+                        .map(|d| plan.tasks[d.0].id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    plan.tasks[prev].id
+                ));
+            }
+            // A step that only carries the previous one's work on holds that work now.
+            if deps.len() == 1
+                && !fresh_object
+                && deps[0].0 == prev
+                && matches!(deps[0].1, Rule::ListedOrder | Rule::Ordering)
+            {
+                carry.next[prev] = j;
+            }
+            consumed_phrase = in_phrase;
+            Step {
+                deps,
+                confidence,
+                independent: why,
+            }
+        };
+        let Step {
+            mut deps,
+            confidence,
+            independent: why,
+        } = step;
+        let consumed_words = std::mem::take(&mut consumed_phrase);
+        deps.retain(|d| d.0 < j);
+        deps.sort_by_key(|d| d.0);
+        deps.dedup_by_key(|d| d.0);
+        if j > 0 {
+            if let Some(reason) = why.filter(|_| deps.iter().all(|d| d.0 != j - 1)) {
+                independent.push(Independence { task: j, reason });
+            }
+        }
+        for (d, rule, words) in &deps {
+            if !consumed[*d] {
+                consumed[*d] = true;
+                live -= 1;
+            }
+            edges.push(Evidence {
+                from: *d,
+                to: j,
+                rule: *rule,
+                words: words.clone(),
+                confidence: rule.confidence(),
+            });
+        }
+        // Compacted lazily (when used, or when mostly consumed), so that the work stays
+        // linear however many steps are left unconsumed.
+        if frontier.len() > 2 * live + 16 {
+            frontier.retain(|&i| !consumed[i]);
+        }
+        frontier.push(j);
+        live += 1;
+        task_confidence.push(confidence);
+        lists.push(deps.iter().map(|d| d.0).collect());
+        evidenced.push(
+            deps.iter()
+                .filter(|d| d.1 != Rule::ListedOrder)
+                .map(|d| d.0)
+                .collect::<Vec<_>>(),
+        );
+        // Index this step for the steps after it.
+        for (k, w) in me.words.iter().enumerate() {
+            if !w.stop && !consumed_words.get(k).copied().unwrap_or(false) {
+                if !me.words[..k].iter().any(|x| x.stem == w.stem) {
+                    *doc_freq.entry(w.stem.clone()).or_default() += 1;
+                }
+                mentions.add(j, &w.stem);
+            }
+            if w.in_title && !w.stop && !w.generic {
+                let list = titles.entry(w.stem.clone()).or_default();
+                if list.last() != Some(&j) {
+                    list.push(j);
                 }
             }
         }
-        deps.retain(|&d| d < j);
-        deps.sort_unstable();
-        deps.dedup();
-
-        for d in &deps {
-            frontier.remove(d);
-            research_frontier.remove(d);
+        if let Some(out) = &me.output {
+            mentions.add(j, out);
         }
-        frontier.insert(j);
-        if is_research {
-            research_frontier.insert(j);
-        }
-        lists.push(deps);
     }
-    DependencyMap::from_lists(lists)
+    #[allow(clippy::cast_precision_loss)]
+    let confidence = if n <= 1 {
+        1.0
+    } else {
+        task_confidence[1..].iter().sum::<f64>() / (n - 1) as f64
+    };
+    Inference {
+        deps: DependencyMap::from_lists(lists),
+        edges,
+        independent,
+        task_confidence,
+        confidence,
+    }
+}
+
+fn first_word(title: &str) -> &str {
+    title
+        .split(|c: char| c.is_whitespace() || c == '_' || c == ':')
+        .find(|w| !w.is_empty())
+        .unwrap_or(title)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::stem;
+    use super::*;
+    use dagent_core::Task;
+
+    fn plan(title: &str, steps: &[(&str, &str)]) -> Plan {
+        let mut p = Plan::new(
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, (t, d))| {
+                    let mut task = Task::new(format!("s{}", i + 1), *t);
+                    task.description = (*d).to_owned();
+                    task
+                })
+                .collect(),
+        );
+        p.title = Some(title.to_owned());
+        p
+    }
+
+    fn deps(p: &Plan) -> Vec<Vec<usize>> {
+        let inf = infer(p);
+        (0..p.len()).map(|i| inf.deps.deps_of(i).to_vec()).collect()
+    }
 
     #[test]
-    fn stems_plural_and_tense_together() {
-        assert_eq!(stem("cities"), stem("city"));
-        assert_eq!(stem("cleaned"), stem("clean"));
-        assert_eq!(stem("sources"), stem("source"));
-        assert_eq!(stem("analysis"), stem("analyze"));
-        assert_eq!(stem("sectors"), stem("sector"));
+    fn no_evidence_keeps_the_listed_order() {
+        let p = plan("Chores", &[("Alpha", ""), ("Beta", ""), ("Gamma", "")]);
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1]]);
+        assert!(infer(&p).confidence < LOW_CONFIDENCE);
+    }
+
+    #[test]
+    fn a_reference_links_to_the_step_that_made_it() {
+        let p = plan(
+            "Podcast",
+            &[
+                ("Speech-to-Text", "Transcribe episode.mp3."),
+                ("Summarization", "Summarise the transcript."),
+                (
+                    "Keyword Extraction",
+                    "Extract keywords from the transcript.",
+                ),
+                (
+                    "Text Generation",
+                    "Write a post from the summary and the keywords.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![0], vec![1, 2]]);
+        let inf = infer(&p);
+        let e = inf.edges.iter().find(|e| e.to == 2).unwrap();
+        assert_eq!(
+            (e.rule, e.words.as_str()),
+            (Rule::Reference, "the transcript")
+        );
+        assert!(inf.independent.iter().any(|x| x.task == 2));
+    }
+
+    #[test]
+    fn siblings_share_inputs_and_a_join_gathers_them() {
+        let p = plan(
+            "Weather",
+            &[
+                ("get_weather", "Current weather for Rome."),
+                ("get_weather", "Current weather for Madrid."),
+                ("compose_answer", "Which city is warmer?"),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![], vec![0, 1]]);
+    }
+
+    #[test]
+    fn several_reviewers_of_one_draft_run_side_by_side() {
+        let p = plan(
+            "Article",
+            &[
+                ("Write the draft", ""),
+                ("Review the draft for tone", ""),
+                ("Review the draft for accuracy", ""),
+                ("Review the draft for legal issues", ""),
+                ("Revise the draft", "Apply the review comments."),
+            ],
+        );
+        // The revision joins the reviews (the draft itself is implied through them and
+        // removed by the transitive reduction).
+        assert_eq!(
+            deps(&p),
+            vec![vec![], vec![0], vec![0], vec![0], vec![0, 1, 2, 3]]
+        );
+    }
+
+    #[test]
+    fn participles_and_demonstratives_find_their_maker() {
+        let p = plan(
+            "Clip",
+            &[
+                (
+                    "Edit the video",
+                    "Cut the raw footage.vid into a one-minute video.",
+                ),
+                ("Write a list of hashtags", ""),
+                ("Upload the edited video", "Use this list as tags."),
+            ],
+        );
+        let inf = infer(&p);
+        assert_eq!(inf.deps.deps_of(2), &[0, 1]);
+        let words: Vec<&str> = inf
+            .edges
+            .iter()
+            .filter(|e| e.to == 2)
+            .map(|e| e.words.as_str())
+            .collect();
+        assert_eq!(words, ["the edited video", "this list"]);
+    }
+
+    #[test]
+    fn numbered_parts_stay_in_order() {
+        let p = plan(
+            "Story",
+            &[
+                ("Write act one", ""),
+                ("Write act two", ""),
+                ("Write act three", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn siblings_after_a_huge_join_follow_the_listed_order_instead_of_copying_it() {
+        let mut steps: Vec<(String, String)> = (0..1000)
+            .map(|i| (format!("Research city{i}"), String::new()))
+            .collect();
+        steps.extend((0..1000).map(|i| (format!("Summarise region{i}"), String::new())));
+        let refs: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|(t, d)| (t.as_str(), d.as_str()))
+            .collect();
+        let inf = infer(&plan("Cities", &refs));
+        assert_eq!(
+            inf.deps.deps_of(1000).len(),
+            1000,
+            "the first after the group joins it"
+        );
+        assert_eq!(inf.deps.deps_of(1001), &[1000]);
+        assert!(inf.deps.edge_count() < 3000, "{}", inf.deps.edge_count());
+    }
+
+    #[test]
+    fn a_reference_goes_to_whoever_carried_the_work_on() {
+        let p = plan(
+            "Bread",
+            &[
+                ("Shape the loaf", ""),
+                ("Proof overnight in the fridge", ""),
+                ("Heat the oven", ""),
+                ("Bake the loaf", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[3], vec![1, 2]);
     }
 }

@@ -34,10 +34,16 @@ impl std::fmt::Debug for LlmAnalyzer {
     }
 }
 
-const SYSTEM: &str = "You analyse task plans. For each step, list the earlier steps whose output it needs. \
-Research steps on different subjects are independent. A step that analyses, compares or summarises \
-\"all\" or \"the findings\" needs the steps that produce them. A step \"based on X\" needs X. \
-Answer with one JSON object only: keys are step ids, values are arrays of step ids.";
+const SYSTEM: &str = "You analyse task plans. For each step, list the earlier steps whose output it directly \
+needs as input. A step that refers to an earlier result (\"the transcript\", \"the generated image\", \"the results \
+above\", \"the draft\") needs the step that made it. Steps on different subjects, or that start from their own \
+input, are independent. A step that compares, combines or summarises several results needs each of them. When \
+nothing says otherwise, keep the listed order: a missed dependency is worse than an extra one. The hints come \
+from a rule-based reading of the wording; use them, but correct them where the steps say otherwise. Answer with \
+one JSON object only: keys are step ids, values are arrays of step ids.";
+
+/// At most this many hint lines go into a prompt (large plans get the first ones).
+const MAX_HINTS: usize = 200;
 
 impl LlmAnalyzer {
     /// An analyzer asking `model` (the provider's model id) through `provider`.
@@ -75,27 +81,72 @@ impl LlmAnalyzer {
         h.finish()
     }
 
+    /// The user message: the steps numbered in plan order with their ids, kinds and
+    /// descriptions; the heuristic's evidence as hints; the answer's shape.
     fn prompt(plan: &Plan) -> String {
-        let mut s = String::from("Steps, in plan order:\n");
-        for t in &plan.tasks {
+        use std::fmt::Write as _;
+        let mut s = String::from(
+            "Steps, numbered in plan order (a step can only depend on earlier steps):\n",
+        );
+        for (i, t) in plan.tasks.iter().enumerate() {
             let kind = if t.kind.as_str().is_empty() {
                 String::new()
             } else {
                 format!(" [{}]", t.kind)
             };
-            s.push_str(&format!("- {}{kind}: {}", t.id, t.title));
+            let _ = write!(s, "{}. id \"{}\"{kind}: {}", i + 1, t.id, t.title);
             if !t.description.is_empty() {
-                s.push_str(&format!(" — {}", t.description));
+                let _ = write!(s, " — {}", t.description);
             }
             s.push('\n');
+        }
+        let inference = crate::HeuristicAnalyzer.explain(plan);
+        let step = |i: usize| format!("{} (\"{}\")", i + 1, plan.tasks[i].id);
+        let mut hints: Vec<String> = Vec::new();
+        for e in &inference.edges {
+            let words = if e.words.is_empty() {
+                String::new()
+            } else {
+                format!(", from the words \"{}\"", e.words)
+            };
+            hints.push(format!(
+                "- step {} needs step {}: {}{words}",
+                step(e.to),
+                step(e.from),
+                e.rule
+            ));
+        }
+        for x in &inference.independent {
+            hints.push(format!(
+                "- step {} does not need step {}: {}",
+                step(x.task),
+                step(x.task - 1),
+                x.reason
+            ));
+        }
+        if !hints.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nHints (rule-based, confidence {:.2}; check them against the steps):",
+                inference.confidence
+            );
+            let more = hints.len().saturating_sub(MAX_HINTS);
+            for h in hints.into_iter().take(MAX_HINTS) {
+                s.push_str(&h);
+                s.push('\n');
+            }
+            if more > 0 {
+                let _ = writeln!(s, "- … and {more} more");
+            }
         }
         let example = plan
             .tasks
             .first()
             .map_or_else(|| "step-1".to_owned(), |t| t.id.to_string());
-        s.push_str(&format!(
-            "\nReturn a JSON object with every step id as a key and the list of step ids it depends on as the value, e.g. {{\"{example}\": []}}."
-        ));
+        let _ = write!(
+            s,
+            "\nReturn a JSON object with every step id as a key and the list of the ids of the earlier steps it needs as the value, e.g. {{\"{example}\": []}}."
+        );
         s
     }
 
@@ -281,6 +332,32 @@ mod tests {
             Task::new("step-2", "B"),
             Task::new("step-3", "C"),
         ])
+    }
+
+    #[test]
+    fn the_prompt_numbers_steps_and_gives_the_heuristic_hints() {
+        let mut p = Plan::new(vec![
+            Task::new("asr", "Speech-to-Text"),
+            Task::new("sum", "Summarization"),
+            Task::new("kw", "Keyword Extraction"),
+        ]);
+        p.tasks[0].description = "Transcribe talk.mp3.".into();
+        p.tasks[1].description = "Summarise the transcript.".into();
+        p.tasks[2].description = "Extract keywords from the transcript.".into();
+        let prompt = LlmAnalyzer::prompt(&p);
+        assert!(
+            prompt.contains("1. id \"asr\": Speech-to-Text — Transcribe talk.mp3."),
+            "{prompt}"
+        );
+        assert!(prompt.contains("3. id \"kw\""), "{prompt}");
+        assert!(
+            prompt.contains("- step 3 (\"kw\") needs step 1 (\"asr\"): reference, from the words \"the transcript\""),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("- step 3 (\"kw\") does not need step 2 (\"sum\")"),
+            "{prompt}"
+        );
     }
 
     #[test]

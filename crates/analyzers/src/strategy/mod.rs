@@ -6,6 +6,8 @@ mod llm;
 mod sequential;
 
 pub use explicit::ExplicitAnalyzer;
-pub use heuristic::HeuristicAnalyzer;
+pub use heuristic::{
+    ConfidentHeuristic, Evidence, HeuristicAnalyzer, Independence, Inference, LOW_CONFIDENCE, Rule,
+};
 pub use llm::LlmAnalyzer;
 pub use sequential::SequentialAnalyzer;

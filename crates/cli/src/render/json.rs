@@ -19,6 +19,30 @@ struct Doc<'a> {
     width: usize,
     total_work: u64,
     speedup: Speedup,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<ExplanationInfo<'a>>,
+}
+
+#[derive(Serialize)]
+struct ExplanationInfo<'a> {
+    confidence: Option<f64>,
+    edges: Vec<EdgeInfo<'a>>,
+    independent: Vec<IndependentInfo<'a>>,
+}
+
+#[derive(Serialize)]
+struct EdgeInfo<'a> {
+    from: &'a str,
+    to: &'a str,
+    rule: &'a str,
+    words: &'a str,
+    confidence: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct IndependentInfo<'a> {
+    task: &'a str,
+    reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -176,6 +200,28 @@ pub(crate) fn json(v: &View<'_>) -> String {
             at_max_concurrent: round3(a.speedup_at(v.k)),
             makespan_lower_bound: unit(a.makespan_lower_bound(v.k)),
         },
+        explanation: v.explanation.as_ref().map(|x| ExplanationInfo {
+            confidence: x.confidence.map(round3),
+            edges: x
+                .edges
+                .iter()
+                .map(|e| EdgeInfo {
+                    from: v.id(e.from),
+                    to: v.id(e.to),
+                    rule: &e.rule,
+                    words: &e.words,
+                    confidence: e.confidence.map(round3),
+                })
+                .collect(),
+            independent: x
+                .independent
+                .iter()
+                .map(|(t, reason)| IndependentInfo {
+                    task: v.id(*t),
+                    reason,
+                })
+                .collect(),
+        }),
     };
     let mut s =
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

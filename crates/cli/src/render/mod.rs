@@ -1,5 +1,6 @@
 //! Renderers of an analysis: text for people, JSON for tools, DOT and Mermaid for diagrams.
 
+mod explain;
 mod graph;
 mod json;
 mod report;
@@ -11,6 +12,7 @@ use dagent_adapters::LoadedPlan;
 use dagent_analyzers::{Analysis, Resolution};
 use dagent_core::format_duration;
 
+pub(crate) use explain::{Explanation, explain};
 pub(crate) use graph::{dot, mermaid};
 pub(crate) use json::json;
 pub(crate) use report::{RunView, run_json, run_text};
@@ -24,6 +26,8 @@ pub(crate) struct View<'a> {
     pub(crate) k: usize,
     /// What asking a model for the graph cost (calls, tokens, money), when it did.
     pub(crate) analysis_cost: Option<dagent_providers::Totals>,
+    /// With `--explain`: why each dependency is there.
+    pub(crate) explanation: Option<Explanation>,
 }
 
 impl View<'_> {

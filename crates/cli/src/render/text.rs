@@ -150,7 +150,59 @@ pub(crate) fn text(v: &View<'_>) -> String {
             "               (no estimates in the plan: every task counts as 1; add estimate = \"45s\" for timing)"
         );
     }
+    if let Some(x) = &v.explanation {
+        explanation(v, x, &mut out);
+    }
     out
+}
+
+/// The `--explain` section: one line per dependency, then the tasks left independent.
+fn explanation(v: &View<'_>, x: &super::Explanation, out: &mut String) {
+    let confidence = x
+        .confidence
+        .map(|c| format!(" · confidence {c:.2}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\nWhy these dependencies ({}{confidence})",
+        v.resolution.strategy
+    );
+    if x.edges.is_empty() {
+        let _ = writeln!(out, "  (no dependencies)");
+    }
+    let width = x
+        .edges
+        .iter()
+        .map(|e| v.id(e.to).chars().count() + v.id(e.from).chars().count() + 3)
+        .max()
+        .unwrap_or(0)
+        .min(48);
+    for e in &x.edges {
+        let pair = format!("{} ← {}", v.id(e.to), v.id(e.from));
+        let words = if e.words.is_empty() {
+            String::new()
+        } else {
+            format!("  \"{}\"", e.words)
+        };
+        let conf = e
+            .confidence
+            .map(|c| format!("  {c:.2}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {pair:<width$}  {:<12}{conf}{words}", e.rule);
+    }
+    if !x.independent.is_empty() {
+        let _ = writeln!(out, "Independent of the task listed before them");
+        let width = x
+            .independent
+            .iter()
+            .map(|(t, _)| v.id(*t).chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(24);
+        for (t, reason) in &x.independent {
+            let _ = writeln!(out, "  {:<width$}  {reason}", v.id(*t));
+        }
+    }
 }
 
 fn strategy_phrase(strategy: &str) -> String {

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod deps;
+pub mod display;
 mod error;
 mod money;
 mod plan;

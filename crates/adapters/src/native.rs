@@ -127,6 +127,11 @@ impl<'de> Deserialize<'de> for RawFailure {
     }
 }
 
+/// Estimates of 10^12 seconds (31,700 years) or more are refused: no plan means them, and
+/// `run --simulate` would sleep that long.
+const MAX_ESTIMATE_SECONDS: u64 = 1_000_000_000_000;
+const TOO_LONG: &str = "an estimate must be under 10^12 seconds";
+
 /// `estimate = "45s"`, `estimate = 45` (seconds) or `estimate = { duration = "45s", tokens = 1200 }`.
 pub(crate) struct RawEstimate(pub(crate) Estimate);
 
@@ -139,11 +144,16 @@ impl<'de> Deserialize<'de> for RawEstimate {
                 f.write_str("a duration like \"45s\", a number of seconds, or { duration = \"45s\", tokens = 1200 }")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawEstimate, E> {
-                parse_duration(v)
-                    .map(|d| RawEstimate(Estimate::from_duration(d)))
-                    .map_err(E::custom)
+                let d = parse_duration(v).map_err(E::custom)?;
+                if d.as_secs() >= MAX_ESTIMATE_SECONDS {
+                    return Err(E::custom(TOO_LONG));
+                }
+                Ok(RawEstimate(Estimate::from_duration(d)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawEstimate, E> {
+                if v >= MAX_ESTIMATE_SECONDS {
+                    return Err(E::custom(TOO_LONG));
+                }
                 Ok(RawEstimate(Estimate::from_duration(
                     std::time::Duration::from_secs(v),
                 )))
@@ -154,6 +164,9 @@ impl<'de> Deserialize<'de> for RawEstimate {
                     .and_then(|v| self.visit_u64(v))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawEstimate, E> {
+                if v.is_finite() && v >= 1e12 {
+                    return Err(E::custom(TOO_LONG));
+                }
                 if !(v.is_finite() && (0.0..1e12).contains(&v)) {
                     return Err(E::custom(
                         "an estimate must be a non-negative number of seconds",

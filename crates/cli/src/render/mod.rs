@@ -6,6 +6,7 @@
 mod graph;
 mod json;
 mod report;
+mod safe_json;
 mod text;
 
 use std::time::Duration;

@@ -346,8 +346,5 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
             })
             .collect(),
     };
-    let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    super::safe_json::to_json(&doc)
 }

@@ -300,7 +300,7 @@ fn oversized_and_special_files_are_refused() {
         read_input(&plan, 10).unwrap_err().kind(),
         PlanErrorKind::TooLarge
     );
-    assert_eq!(read_input(&plan, 1000).unwrap().len(), 180);
+    assert_eq!(read_input(&plan, 1000).unwrap().len(), 190);
     let zero = read_input(std::path::Path::new("/dev/zero"), 1000).unwrap_err();
     assert_eq!(zero.kind(), PlanErrorKind::Io);
     assert!(

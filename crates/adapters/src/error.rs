@@ -55,7 +55,8 @@ pub struct PlanError {
     origin: String,
     message: String,
     location: Option<Location>,
-    snippet: Option<Snippet>,
+    /// Boxed: errors travel in `Result`s and should stay small.
+    snippet: Option<Box<Snippet>>,
 }
 
 /// The part of the offending line that is shown, already escaped, and where the caret goes.
@@ -148,7 +149,7 @@ impl PlanError {
                     .count()
             });
             self.location = Some(loc);
-            self.snippet = Some(Snippet::new(text, loc.column, len));
+            self.snippet = Some(Box::new(Snippet::new(text, loc.column, len)));
         }
         self
     }
@@ -158,7 +159,7 @@ impl PlanError {
     pub fn with_location(mut self, source: &str, location: Location) -> Self {
         self.location = Some(location);
         if let Some(text) = source.lines().nth(location.line.saturating_sub(1)) {
-            self.snippet = Some(Snippet::new(text, location.column, 1));
+            self.snippet = Some(Box::new(Snippet::new(text, location.column, 1)));
         }
         self
     }

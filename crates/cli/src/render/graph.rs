@@ -44,8 +44,8 @@ pub(crate) fn dot(v: &View<'_>) -> String {
     if let Some(title) = &v.loaded.plan.title {
         let _ = writeln!(out, "  label=\"{}\";\n  labelloc=t;", esc(&escape(title)));
     }
-    for i in 0..v.loaded.plan.tasks.len() {
-        let bold = if on[i] {
+    for (i, &critical) in on.iter().enumerate() {
+        let bold = if critical {
             ", penwidth=2, color=\"#c0392b\""
         } else {
             ""

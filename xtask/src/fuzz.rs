@@ -26,6 +26,8 @@ struct Counts {
     bad_exits: u64,
     unnamed: u64,
     leaks: u64,
+    /// Cases with any problem, by kind of input: plans, configurations.
+    failing: [u64; 2],
 }
 
 fn root() -> PathBuf {
@@ -136,6 +138,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
         }
         if !found.is_empty() {
+            counts.failing[usize::from(case.kind == Kind::Config)] += 1;
             let keep = failures.join(format!("{n:05}-{}", case.file_name));
             let _ = std::fs::write(&keep, &case.bytes);
             let stderr = String::from_utf8_lossy(&outcome.stderr);
@@ -168,6 +171,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     println!("other exits       {}", counts.bad_exits);
     println!("file not named    {}", counts.unnamed);
     println!("control leaks     {}", counts.leaks);
+    println!(
+        "failing inputs    {} plans · {} configurations",
+        counts.failing[0], counts.failing[1]
+    );
     let bad = counts.panics + counts.hangs + counts.bad_exits + counts.unnamed + counts.leaks;
     if bad > 0 {
         return Err(format!(

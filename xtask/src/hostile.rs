@@ -254,6 +254,8 @@ fn structured_plan(rng: &mut Rng, json: bool) -> String {
             _ => Some(format!("\"{}ms\"", rng.below(300))),
         };
         let with_deps = chance(rng, 60);
+        // Rehearsed failures under `run --simulate`: errors in the table, exit status 1.
+        let fail = chance(rng, 8).then(|| pick(rng, &["transient", "permanent", "timeout"]));
         if json {
             let mut fields = vec![
                 format!("\"id\": {}", json_str(rng, &id)),
@@ -265,6 +267,11 @@ fn structured_plan(rng: &mut Rng, json: bool) -> String {
             }
             if let Some(e) = estimate {
                 fields.push(format!("\"estimate\": {e}"));
+            }
+            if let Some(fail) = fail {
+                fields.push(format!(
+                    "\"simulate\": {{\"fail\": \"{fail}\", \"times\": 1}}"
+                ));
             }
             if i == unknown_field_at {
                 fields.push(format!("{}: 1", json_hostile(rng)));
@@ -282,6 +289,9 @@ fn structured_plan(rng: &mut Rng, json: bool) -> String {
             }
             if let Some(e) = estimate {
                 t.push_str(&format!("estimate = {e}\n"));
+            }
+            if let Some(fail) = fail {
+                t.push_str(&format!("simulate = {{ fail = \"{fail}\" }}\n"));
             }
             if i == unknown_field_at {
                 t.push_str(&format!("{} = 1\n", toml_str(&hostile_string(rng))));
@@ -405,12 +415,18 @@ fn deep_nesting(rng: &mut Rng, json: bool) -> String {
 
 fn plan_args(rng: &mut Rng, runnable: bool) -> Vec<String> {
     let mut args: Vec<String> = if runnable && chance(rng, 35) {
+        // A simulated timeout hangs until the task timeout (300 s by default, and each retry
+        // again): keep both short, so a run that ends is not mistaken for a hang.
         vec![
             "run".into(),
             "{}".into(),
             "--simulate".into(),
             "--time-scale".into(),
             "0.01".into(),
+            "--task-timeout".into(),
+            "300ms".into(),
+            "--max-retries".into(),
+            "1".into(),
         ]
     } else {
         vec!["analyze".into(), "{}".into()]

@@ -121,6 +121,7 @@ fn error_cases() {
         ("not-utf8", "not-utf8.toml"),
         ("unknown-extension", "unknown-ext.yaml"),
         ("missing-file", "does-not-exist.toml"),
+        ("control-chars", "control-chars.toml"),
     ] {
         check(
             &format!("error-{name}"),

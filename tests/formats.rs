@@ -160,3 +160,152 @@ fn errors_carry_kind_and_location() {
         );
     }
 }
+
+#[test]
+fn a_huge_unknown_id_gets_no_suggestion_and_a_short_message() {
+    // The suggestion used to compare every id with an unbounded edit distance: 100 KB took
+    // 15 s and 10 MB never finished.
+    let huge = "x".repeat(10 * 1024 * 1024);
+    let mut report = dagent_core::Task::new("report", "Report");
+    report.depends_on = Some(vec![dagent_core::TaskId::new(huge.as_str())]);
+    let plan = dagent_core::Plan {
+        title: None,
+        tasks: vec![
+            dagent_core::Task::new(&huge[1..], "Almost the same id"),
+            dagent_core::Task::new("xx", "Short"),
+            report,
+        ],
+    };
+    let err = validate_plan(&plan).unwrap_err();
+    match err.kind() {
+        dagent_analyzers::GraphErrorKind::UnknownDependency {
+            task,
+            dependency,
+            suggestion,
+            ..
+        } => {
+            assert_eq!(*task, 2);
+            assert_eq!(
+                dependency.as_str().len(),
+                huge.len(),
+                "the kind keeps the exact id"
+            );
+            assert_eq!(*suggestion, None);
+        }
+        other => panic!("expected an unknown dependency, got {other:?}"),
+    }
+    assert!(err.message().len() < 400, "{}", err.message());
+    assert!(err.message().contains('…'), "{}", err.message());
+    // Close, short ids still get their suggestion.
+    let mut b = dagent_core::Task::new("b", "B");
+    b.depends_on = Some(vec![dagent_core::TaskId::new("tokio")]);
+    let plan = dagent_core::Plan {
+        title: None,
+        tasks: vec![dagent_core::Task::new("tokyo", "Tokyo"), b],
+    };
+    let err = validate_plan(&plan).unwrap_err();
+    assert!(
+        err.message().contains("did you mean \"tokyo\"?"),
+        "{}",
+        err.message()
+    );
+}
+
+#[test]
+fn json_ids_written_with_unicode_escapes_are_located_in_one_pass() {
+    // 50,000 tasks whose ids are written entirely as \u escapes: the span finder used to
+    // search the whole rest of the text for each id (quadratic; 20,000 tasks took 20 s).
+    const N: usize = 50_000;
+    let esc = |s: &str| -> String { s.chars().map(|c| format!("\\u{:04x}", c as u32)).collect() };
+    let mut text = String::from("{\"tasks\": [\n");
+    for i in 0..N {
+        let deps = if i + 1 == N {
+            // The last task names an unknown id; its error must point at its own line.
+            format!(", \"depends_on\": [\"{}\"]", esc("nowhere"))
+        } else if i > 0 {
+            format!(
+                ", \"depends_on\": [\"{}\"]",
+                esc(&format!("task-{}", i - 1))
+            )
+        } else {
+            String::new()
+        };
+        let sep = if i + 1 == N { "" } else { "," };
+        text.push_str(&format!(
+            "  {{\"id\": \"{}\", \"title\": \"T\"{deps}}}{sep}\n",
+            esc(&format!("task-{i}"))
+        ));
+    }
+    text.push_str("]}\n");
+    let loaded = parse_plan(text.clone(), PlanFormat::Json, "big.json").unwrap();
+    assert_eq!(loaded.plan.tasks.len(), N);
+    assert_eq!(
+        loaded.plan.tasks[N - 1].id.as_str(),
+        format!("task-{}", N - 1)
+    );
+    let last = loaded.spans.task_span(N - 1).unwrap();
+    assert_eq!(
+        &text[last],
+        format!("\"{}\"", esc(&format!("task-{}", N - 1)))
+    );
+    let err = validate_plan(&loaded.plan).unwrap_err();
+    let (task, entry) = err.primary_task().unwrap();
+    assert_eq!(task, N - 1);
+    let located =
+        loaded.error_at_task(PlanErrorKind::UnknownDependency, task, entry, err.message());
+    let loc = located.location().unwrap();
+    assert_eq!((loc.line, loc.column), (N + 1, 10), "{located}");
+}
+
+#[test]
+fn every_truncation_of_a_deerflow_plan_reports_the_real_problem() {
+    // 14 of 15 truncations used to be read as native plans and fail on "unknown field
+    // `locale`".
+    let full =
+        std::fs::read(crate::support::root().join("examples/deerflow-ai-agents.json")).unwrap();
+    let end = full.iter().rposition(|&b| b == b'}').unwrap();
+    let mut checked = 0;
+    for cut in 0..=end {
+        let Ok(text) = std::str::from_utf8(&full[..cut]) else {
+            continue; // cut inside a character: an encoding error (covered in tests/hostile.rs)
+        };
+        let format = PlanFormat::detect(std::path::Path::new("df.json"), text).unwrap();
+        let err = parse_plan(text.to_owned(), format, "df.json").unwrap_err();
+        assert!(!err.message().contains("locale"), "cut at {cut}: {err}");
+        assert!(err.location().is_some(), "cut at {cut}: {err}");
+        if cut > 40 {
+            assert_eq!(format, PlanFormat::DeerFlow, "cut at {cut}");
+            assert!(
+                err.message().contains("EOF") || err.message().contains("missing field"),
+                "cut at {cut}: {err}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 1000, "{checked}");
+}
+
+#[test]
+fn oversized_and_special_files_are_refused() {
+    use dagent_adapters::{LoadOptions, load_plan_with, read_input};
+    let dir = crate::support::scratch("size-cap");
+    let plan = dir.join("plan.toml");
+    std::fs::write(&plan, "[[tasks]]\nid = \"a\"\n".repeat(10)).unwrap();
+    let err = load_plan_with(&plan, LoadOptions::default().max_bytes(64)).unwrap_err();
+    assert_eq!(err.kind(), PlanErrorKind::TooLarge);
+    assert!(err.to_string().contains("plan.toml"), "{err}");
+    assert!(err.to_string().contains("64 bytes limit"), "{err}");
+    assert!(load_plan_with(&plan, LoadOptions::default().max_bytes(1000)).is_ok());
+    assert_eq!(
+        read_input(&plan, 10).unwrap_err().kind(),
+        PlanErrorKind::TooLarge
+    );
+    assert_eq!(read_input(&plan, 1000).unwrap().len(), 190);
+    let zero = read_input(std::path::Path::new("/dev/zero"), 1000).unwrap_err();
+    assert_eq!(zero.kind(), PlanErrorKind::Io);
+    assert!(
+        zero.to_string()
+            .contains("/dev/zero: is not a regular file"),
+        "{zero}"
+    );
+}

@@ -7,6 +7,7 @@ mod corpus;
 mod e2e;
 mod executor;
 mod formats;
+mod hostile;
 mod llm_analyzer;
 mod models_cli;
 mod properties;

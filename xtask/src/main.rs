@@ -3,13 +3,17 @@
 //! * `bench` — the benchmark suite of the design brief's bars; prints a table and writes
 //!   `target/bench/report.json` and `target/bench/report.md`.
 //! * `eval` — dependency-inference quality on `corpus/plans/` against two baselines.
+//! * `fuzz` — hostile plans and configurations against the release binary: counts of
+//!   panics, hangs, unexpected exit statuses and control-character leaks (all must be 0).
 //! * `gen-plan` — writes a large random plan with explicit dependencies (for timing
 //!   `dagent analyze` by hand).
 
 mod bench;
 mod client_bench;
 mod eval;
+mod fuzz;
 mod gen_plan;
+mod hostile;
 mod rng;
 mod sched_bench;
 
@@ -21,6 +25,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("gen-plan") => gen_plan::run(&args[1..]),
         Some("eval") => eval::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("analysis-child") => bench::analysis_child(&args[1..]),
         _ => {
             eprintln!(
@@ -29,7 +34,8 @@ fn main() -> ExitCode {
                  bench [--quick] [--only GROUP]   run the benchmark suite (GROUP: schedule|overhead|analysis|inference|heuristic|client) (target/bench/report.{{json,md}})\n  \
                  eval [--verbose [--part check]] score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
                  gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml);\n  \
-                 \x20        [--no-deps]                    without depends_on; [--corpus-text] corpus wording, no depends_on (.json)"
+                 \x20        [--no-deps]                    without depends_on; [--corpus-text] corpus wording, no depends_on (.json)\n  \
+                 fuzz [--cases N] [--seed S]      hostile plans and configs against the release binary"
             );
             return ExitCode::from(2);
         }

@@ -7,20 +7,24 @@
 
 use dagent_core::{Plan, Task, TaskId, TaskKind};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use crate::native::{RawEstimate, json_error};
-use crate::source::{SourceMap, json_string_spans};
+use crate::native::{Ctx, RawEstimate, json_error, json_string};
+use crate::source::SourceMap;
 use crate::{PlanError, PlanErrorKind};
 
 #[derive(Deserialize)]
-struct DfPlan {
+struct DfPlan<'a> {
     title: Option<String>,
-    steps: Vec<DfStep>,
+    #[serde(borrow)]
+    steps: Vec<DfStep<'a>>,
 }
 
 #[derive(Deserialize)]
-struct DfStep {
-    title: String,
+struct DfStep<'a> {
+    /// Decoded after parsing; its span locates errors about the step (steps have no id).
+    #[serde(borrow)]
+    title: &'a RawValue,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -46,8 +50,11 @@ pub(crate) fn step_id(n: usize) -> String {
 
 pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
     let raw: DfPlan = serde_json::from_str(text).map_err(|e| json_error(&e, origin, text))?;
+    let ctx = Ctx { text, origin };
     let mut tasks = Vec::with_capacity(raw.steps.len());
+    let mut ids = Vec::with_capacity(raw.steps.len());
     for (n, step) in raw.steps.into_iter().enumerate() {
+        let (title, title_span) = json_string(step.title, &ctx)?;
         let kind = step
             .step_type
             .as_deref()
@@ -67,20 +74,18 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanE
                 })
                 .collect()
         });
-        if step.title.trim().is_empty()
-            && step.description.as_deref().unwrap_or("").trim().is_empty()
-        {
-            let spans = json_string_spans(text, "title", std::iter::once(step.title.as_str()));
+        if title.trim().is_empty() && step.description.as_deref().unwrap_or("").trim().is_empty() {
             return Err(PlanError::new(
                 PlanErrorKind::Schema,
                 origin,
                 format!("step {} has neither a title nor a description", n + 1),
             )
-            .with_span(text, spans.into_iter().next().flatten()));
+            .with_span(text, title_span));
         }
+        ids.push(title_span);
         tasks.push(Task {
             id: TaskId::new(step_id(n)),
-            title: step.title,
+            title,
             description: step.description.unwrap_or_default(),
             kind,
             role: role.map(str::to_owned),
@@ -91,7 +96,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanE
         });
     }
     let mut spans = SourceMap {
-        ids: json_string_spans(text, "title", tasks.iter().map(|t| t.title.as_str())),
+        ids,
         deps: Vec::new(),
     };
     spans.deps.resize(tasks.len(), Vec::new());

@@ -45,14 +45,51 @@ impl PlanFormat {
     }
 }
 
+/// Whether JSON text is a DeerFlow plan: its top level has `steps`, or a key only DeerFlow
+/// plans have (`locale`, `has_enough_context`, `thought`), and no `tasks`.
+///
+/// The keys are read in order until the end or the first error, so a truncated or otherwise
+/// broken DeerFlow plan is still recognised and gets DeerFlow's error (an unexpected end of
+/// input at its line and column), not the native format's "unknown field `locale`".
 fn looks_like_deerflow(text: &str) -> bool {
-    /// Top-level keys only; values are skipped without being built.
-    #[derive(serde::Deserialize)]
-    struct Keys {
-        steps: Option<serde::de::IgnoredAny>,
-        tasks: Option<serde::de::IgnoredAny>,
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    #[derive(Default)]
+    struct Seen {
+        steps: bool,
+        tasks: bool,
+        deerflow_only: bool,
     }
-    serde_json::from_str::<Keys>(text).is_ok_and(|k| k.steps.is_some() && k.tasks.is_none())
+    struct TopKeys<'a>(&'a mut Seen);
+    impl<'de> DeserializeSeed<'de> for TopKeys<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for TopKeys<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                match key.as_ref() {
+                    "steps" => self.0.steps = true,
+                    "tasks" => self.0.tasks = true,
+                    "locale" | "has_enough_context" | "thought" => self.0.deerflow_only = true,
+                    _ => {}
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut seen = Seen::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    // An error only ends the scan: the keys seen so far decide.
+    let _ = TopKeys(&mut seen).deserialize(&mut de);
+    !seen.tasks && (seen.steps || seen.deerflow_only)
 }
 
 impl fmt::Display for PlanFormat {

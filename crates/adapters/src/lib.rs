@@ -6,6 +6,10 @@
 //! ([`SourceMap`]) and to write the plan back with dependencies added while preserving
 //! everything else (comments and formatting in TOML, every unknown field in JSON).
 //!
+//! Input is untrusted: only regular files are read, at most [`DEFAULT_MAX_BYTES`] unless
+//! [`LoadOptions::max_bytes`] says otherwise ([`read_input`] does the same for any other input
+//! file, such as a configuration), and every error is bounded in size and safe to print.
+//!
 //! The design choice to know: parsing is strict for the native format (unknown fields are
 //! errors, since a typo like `depend_on` would otherwise silently drop a dependency) and
 //! lenient for DeerFlow (whose plans carry fields dagent does not use and must preserve).
@@ -20,9 +24,9 @@ mod native;
 mod source;
 mod writeback;
 
-pub use error::{PlanError, PlanErrorKind};
+pub use error::{MAX_MESSAGE, PlanError, PlanErrorKind, SNIPPET_CONTEXT};
 pub use format::PlanFormat;
-pub use source::{Location, SourceMap, Span};
+pub use source::{DEFAULT_MAX_BYTES, Location, SourceMap, Span, read_input};
 pub use writeback::{annotate, write_back};
 
 use std::path::Path;
@@ -61,17 +65,66 @@ impl LoadedPlan {
     }
 }
 
+/// How [`load_plan_with`] reads a plan file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// The format; `None` chooses by extension and content (see [`load_plan`]).
+    pub format: Option<PlanFormat>,
+    /// The largest file read, in bytes ([`DEFAULT_MAX_BYTES`] by default).
+    pub max_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            format: None,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Reads the plan in this format instead of detecting it.
+    #[must_use]
+    pub fn format(mut self, format: Option<PlanFormat>) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Refuses files larger than `max_bytes`.
+    #[must_use]
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+}
+
 /// Reads and parses a plan file. The format is `format` when given, otherwise chosen by
 /// extension (`.toml`; `.json` is DeerFlow when its top level has `steps`, else native).
+/// Files over [`DEFAULT_MAX_BYTES`] are refused; [`load_plan_with`] sets another limit.
 ///
 /// # Errors
 /// A [`PlanError`] naming the file — and `line:column` where it applies — for a missing
-/// file, a directory, non-UTF-8 text, malformed TOML/JSON, wrong types, unknown fields,
-/// missing or empty ids, bad estimates and empty plans.
+/// file, a directory, a FIFO or device, a file over the size limit, non-UTF-8 text, malformed
+/// TOML/JSON, wrong types, unknown fields, missing or empty ids, bad estimates and empty plans.
 pub fn load_plan(path: &Path, format: Option<PlanFormat>) -> Result<LoadedPlan, PlanError> {
+    load_plan_with(path, LoadOptions::default().format(format))
+}
+
+/// [`load_plan`] with options (format, size limit).
+///
+/// # Errors
+/// As [`load_plan`].
+pub fn load_plan_with(path: &Path, options: LoadOptions) -> Result<LoadedPlan, PlanError> {
     let origin = path.display().to_string();
-    let text = source::read_text(path, &origin)?;
-    let format = match format {
+    let text = source::read_text(
+        path,
+        &origin,
+        options.max_bytes,
+        "is a directory, not a plan file: pass the path of a .toml or .json plan",
+    )?;
+    let format = match options.format {
         Some(f) => f,
         None => PlanFormat::detect(path, &text).ok_or_else(|| {
             PlanError::new(PlanErrorKind::Format, &origin, format::UNKNOWN_FORMAT)

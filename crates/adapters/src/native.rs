@@ -7,42 +7,90 @@ use dagent_core::{
 };
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
-use crate::source::{Location, SourceMap, Span, json_string_spans};
+use crate::source::{SourceMap, Span, byte_offset};
 use crate::{PlanError, PlanErrorKind};
 
-/// An id as the parser gives it: with a span (TOML) or without (JSON).
+/// Where an id's text is, for locating its errors.
+pub(crate) struct Ctx<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) origin: &'a str,
+}
+
+/// An id as the parser gives it: with a span (TOML; JSON ids, borrowed raw) or without (JSON
+/// dependency entries).
 pub(crate) trait RawId {
-    fn into_parts(self) -> (String, Option<Span>);
+    fn into_parts(self, ctx: &Ctx<'_>) -> Result<(String, Option<Span>), PlanError>;
 }
 
 impl RawId for String {
-    fn into_parts(self) -> (String, Option<Span>) {
-        (self, None)
+    fn into_parts(self, _: &Ctx<'_>) -> Result<(String, Option<Span>), PlanError> {
+        Ok((self, None))
     }
 }
 
 impl RawId for toml::Spanned<String> {
-    fn into_parts(self) -> (String, Option<Span>) {
+    fn into_parts(self, _: &Ctx<'_>) -> Result<(String, Option<Span>), PlanError> {
         let span = self.span();
-        (self.into_inner(), Some(span))
+        Ok((self.into_inner(), Some(span)))
     }
+}
+
+impl RawId for &RawValue {
+    fn into_parts(self, ctx: &Ctx<'_>) -> Result<(String, Option<Span>), PlanError> {
+        json_string(self, ctx)
+    }
+}
+
+/// Decodes a JSON string value that the parser left raw, with its span.
+///
+/// serde_json keeps no spans, but a borrowed [`RawValue`] is a slice of the very text being
+/// parsed: its address, less the text's, is the value's byte offset. Finding spans this way
+/// costs one pass, whatever escapes the value has (`"\u0074okyo"`). A value of another type
+/// gets serde_json's own message, located where serde_json would put it.
+pub(crate) fn json_string(
+    raw: &RawValue,
+    ctx: &Ctx<'_>,
+) -> Result<(String, Option<Span>), PlanError> {
+    let s = raw.get();
+    let start = s
+        .as_ptr()
+        .addr()
+        .checked_sub(ctx.text.as_ptr().addr())
+        .filter(|&start| start + s.len() <= ctx.text.len());
+    let span = start.map(|start| start..start + s.len());
+    serde_json::from_str::<String>(s)
+        .map(|value| (value, span.clone()))
+        .map_err(|e| {
+            // serde_json reports a wrong scalar at its last character, a wrong object or
+            // array at its opening bracket.
+            let at = span.map(|sp| {
+                if s.starts_with(['{', '[']) {
+                    sp.start
+                } else {
+                    sp.end.saturating_sub(1)
+                }
+            });
+            PlanError::new(PlanErrorKind::Schema, ctx.origin, json_message(&e))
+                .with_span(ctx.text, at.map(|at| at..at + 1))
+        })
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPlan<I> {
+struct RawPlan<I, D> {
     title: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<String>,
     #[serde(default = "Vec::new")]
-    tasks: Vec<RawTask<I>>,
+    tasks: Vec<RawTask<I, D>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTask<I> {
+struct RawTask<I, D> {
     id: I,
     title: Option<String>,
     #[serde(default)]
@@ -51,7 +99,7 @@ struct RawTask<I> {
     kind: Option<String>,
     role: Option<String>,
     estimate: Option<RawEstimate>,
-    depends_on: Option<Vec<I>>,
+    depends_on: Option<Vec<D>>,
     model: Option<String>,
     simulate: Option<RawSimulate>,
     /// Written by `dagent run --write-back`; kept in the file, not used as input.
@@ -79,6 +127,11 @@ impl<'de> Deserialize<'de> for RawFailure {
     }
 }
 
+/// Estimates of 10^12 seconds (31,700 years) or more are refused: no plan means them, and
+/// `run --simulate` would sleep that long.
+const MAX_ESTIMATE_SECONDS: u64 = 1_000_000_000_000;
+const TOO_LONG: &str = "an estimate must be under 10^12 seconds";
+
 /// `estimate = "45s"`, `estimate = 45` (seconds) or `estimate = { duration = "45s", tokens = 1200 }`.
 pub(crate) struct RawEstimate(pub(crate) Estimate);
 
@@ -91,11 +144,16 @@ impl<'de> Deserialize<'de> for RawEstimate {
                 f.write_str("a duration like \"45s\", a number of seconds, or { duration = \"45s\", tokens = 1200 }")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawEstimate, E> {
-                parse_duration(v)
-                    .map(|d| RawEstimate(Estimate::from_duration(d)))
-                    .map_err(E::custom)
+                let d = parse_duration(v).map_err(E::custom)?;
+                if d.as_secs() >= MAX_ESTIMATE_SECONDS {
+                    return Err(E::custom(TOO_LONG));
+                }
+                Ok(RawEstimate(Estimate::from_duration(d)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawEstimate, E> {
+                if v >= MAX_ESTIMATE_SECONDS {
+                    return Err(E::custom(TOO_LONG));
+                }
                 Ok(RawEstimate(Estimate::from_duration(
                     std::time::Duration::from_secs(v),
                 )))
@@ -106,6 +164,9 @@ impl<'de> Deserialize<'de> for RawEstimate {
                     .and_then(|v| self.visit_u64(v))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawEstimate, E> {
+                if v.is_finite() && v >= 1e12 {
+                    return Err(E::custom(TOO_LONG));
+                }
                 if !(v.is_finite() && (0.0..1e12).contains(&v)) {
                     return Err(E::custom(
                         "an estimate must be a non-negative number of seconds",
@@ -135,17 +196,16 @@ impl<'de> Deserialize<'de> for RawEstimate {
     }
 }
 
-fn build<I: RawId>(
-    raw: RawPlan<I>,
+fn build<I: RawId, D: RawId>(
+    raw: RawPlan<I, D>,
     origin: &str,
     text: &str,
-    found_spans: &[Option<Span>],
 ) -> Result<(Plan, SourceMap), PlanError> {
+    let ctx = Ctx { text, origin };
     let mut spans = SourceMap::default();
     let mut tasks = Vec::with_capacity(raw.tasks.len());
     for (n, rt) in raw.tasks.into_iter().enumerate() {
-        let (id, id_span) = rt.id.into_parts();
-        let id_span = id_span.or_else(|| found_spans.get(n).cloned().flatten());
+        let (id, id_span) = rt.id.into_parts(&ctx)?;
         if id.trim().is_empty() {
             return Err(PlanError::new(
                 PlanErrorKind::EmptyId,
@@ -160,13 +220,13 @@ fn build<I: RawId>(
         let (depends_on, dep_spans) = match rt.depends_on {
             None => (None, Vec::new()),
             Some(list) => {
-                let (ids, spans): (Vec<TaskId>, Vec<Option<Span>>) = list
-                    .into_iter()
-                    .map(|d| {
-                        let (s, sp) = d.into_parts();
-                        (TaskId::new(s), sp)
-                    })
-                    .unzip();
+                let mut ids = Vec::with_capacity(list.len());
+                let mut spans = Vec::with_capacity(list.len());
+                for d in list {
+                    let (s, sp) = d.into_parts(&ctx)?;
+                    ids.push(TaskId::new(s));
+                    spans.push(sp);
+                }
                 (Some(ids), spans)
             }
         };
@@ -197,23 +257,24 @@ fn build<I: RawId>(
 }
 
 pub(crate) fn parse_toml(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
-    let raw: RawPlan<toml::Spanned<String>> = toml::from_str(text).map_err(|e| {
-        let msg = e.message().trim().to_owned();
-        let kind = if looks_like_schema_error(&msg) {
-            PlanErrorKind::Schema
-        } else {
-            PlanErrorKind::Syntax
-        };
-        PlanError::new(kind, origin, msg).with_span(text, e.span())
-    })?;
-    build(raw, origin, text, &[])
+    let raw: RawPlan<toml::Spanned<String>, toml::Spanned<String>> =
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_owned();
+            let kind = if looks_like_schema_error(&msg) {
+                PlanErrorKind::Schema
+            } else {
+                PlanErrorKind::Syntax
+            };
+            PlanError::new(kind, origin, msg).with_span(text, e.span())
+        })?;
+    build(raw, origin, text)
 }
 
 pub(crate) fn parse_json(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
-    let raw: RawPlan<String> =
+    // Ids carry their spans; dependency entries are located at their task's id.
+    let raw: RawPlan<&RawValue, String> =
         serde_json::from_str(text).map_err(|e| json_error(&e, origin, text))?;
-    let found = json_string_spans(text, "id", raw.tasks.iter().map(|t| t.id.as_str()));
-    build(raw, origin, text, &found)
+    build(raw, origin, text)
 }
 
 fn looks_like_schema_error(msg: &str) -> bool {
@@ -236,21 +297,19 @@ pub(crate) fn json_error(e: &serde_json::Error, origin: &str, text: &str) -> Pla
         Category::Data => PlanErrorKind::Schema,
         _ => PlanErrorKind::Syntax,
     };
-    // serde_json appends " at line L column C" to its messages; we report that ourselves.
-    let full = e.to_string();
-    let msg = full
-        .rsplit_once(" at line ")
-        .map_or(full.as_str(), |(m, _)| m)
-        .to_owned();
-    let err = PlanError::new(kind, origin, msg);
+    let err = PlanError::new(kind, origin, json_message(e));
     if e.line() == 0 {
         return err;
     }
-    err.with_location(
-        text,
-        Location {
-            line: e.line(),
-            column: e.column().max(1),
-        },
-    )
+    // serde_json's column counts bytes; locate the byte, then count characters.
+    let at = byte_offset(text, e.line(), e.column());
+    err.with_span(text, Some(at..at + 1))
+}
+
+/// serde_json's message without the " at line L column C" it appends (we report that
+/// ourselves, in characters).
+fn json_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    full.strip_suffix(&suffix).unwrap_or(&full).to_owned()
 }

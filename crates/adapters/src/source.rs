@@ -64,21 +64,104 @@ pub(crate) fn line_text(text: &str, offset: usize) -> &str {
     text[start..end].trim_end_matches('\r')
 }
 
-pub(crate) fn read_text(path: &Path, origin: &str) -> Result<String, PlanError> {
-    let io_err = |msg: String| PlanError::new(PlanErrorKind::Io, origin, msg);
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => io_err("no such file: check the path".to_owned()),
-        std::io::ErrorKind::PermissionDenied => {
-            io_err("permission denied reading the plan".to_owned())
-        }
-        _ => io_err(format!("cannot read the plan: {e}")),
-    })?;
-    if meta.is_dir() {
-        return Err(io_err(
-            "is a directory, not a plan file: pass the path of a .toml or .json plan".to_owned(),
-        ));
+/// The default limit on the size of an input file: 256 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads a UTF-8 input file (a plan, a configuration) safely: only regular files (a FIFO
+/// would block forever, `/dev/zero` would never end), at most `max_bytes` bytes (read with a
+/// limit, so a file that grows while it is read is caught too).
+///
+/// # Errors
+/// A [`PlanError`] naming the file: missing, a directory, not a regular file, unreadable,
+/// over `max_bytes`, or not UTF-8 (with the line and column of the first bad byte).
+pub fn read_input(path: &Path, max_bytes: u64) -> Result<String, PlanError> {
+    read_text(
+        path,
+        &path.display().to_string(),
+        max_bytes,
+        "is a directory, not a file: pass the path of a file",
+    )
+}
+
+/// Sizes for messages: "300 MiB", "12 KiB", "17 bytes".
+fn size(n: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= KIB && n % KIB == 0 {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
     }
-    let bytes = std::fs::read(path).map_err(|e| io_err(format!("cannot read the plan: {e}")))?;
+}
+
+#[cfg(unix)]
+fn file_type_name(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn file_type_name(_: std::fs::FileType) -> &'static str {
+    "not a file"
+}
+
+pub(crate) fn read_text(
+    path: &Path,
+    origin: &str,
+    max_bytes: u64,
+    directory_message: &str,
+) -> Result<String, PlanError> {
+    use std::io::Read;
+    let io_err = |msg: String| PlanError::new(PlanErrorKind::Io, origin, msg);
+    let open_err = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => io_err("no such file: check the path".to_owned()),
+        std::io::ErrorKind::PermissionDenied => io_err("permission denied".to_owned()),
+        _ => io_err(format!("cannot read the file: {e}")),
+    };
+    let too_large = || {
+        PlanError::new(
+            PlanErrorKind::TooLarge,
+            origin,
+            format!(
+                "the file is larger than the {} limit for input files",
+                size(max_bytes)
+            ),
+        )
+    };
+    // Look before opening: opening a FIFO for reading blocks until a writer comes.
+    let meta = std::fs::metadata(path).map_err(open_err)?;
+    if meta.is_dir() {
+        return Err(io_err(directory_message.to_owned()));
+    }
+    if !meta.is_file() {
+        return Err(io_err(format!(
+            "is not a regular file ({}): pass the path of a file",
+            file_type_name(meta.file_type())
+        )));
+    }
+    if meta.len() > max_bytes {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(path).map_err(open_err)?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_err(format!("cannot read the file: {e}")))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
@@ -93,36 +176,15 @@ pub(crate) fn read_text(path: &Path, origin: &str) -> Result<String, PlanError> 
     })
 }
 
-/// Finds, in JSON text, the value span of each `"key": "<value>"` occurrence in order, so
-/// that JSON plans (whose parser keeps no spans) can still point at an id's line.
-pub(crate) fn json_string_spans<'a>(
-    text: &str,
-    key: &str,
-    values: impl Iterator<Item = &'a str>,
-) -> Vec<Option<Span>> {
-    let needle = format!("\"{key}\"");
-    let mut pos = 0;
-    values
-        .map(|value| {
-            let mut search = pos;
-            while let Some(rel) = text[search..].find(&needle) {
-                let key_end = search + rel + needle.len();
-                let rest = &text[key_end..];
-                let after_ws = rest.trim_start();
-                if let Some(after_colon) = after_ws.strip_prefix(':') {
-                    let v = after_colon.trim_start();
-                    let v_start = text.len() - v.len();
-                    let quoted = serde_json::to_string(value).unwrap_or_default();
-                    if v.starts_with(&quoted) {
-                        pos = v_start + quoted.len();
-                        return Some(v_start..v_start + quoted.len());
-                    }
-                }
-                search = key_end;
-            }
-            None
-        })
-        .collect()
+/// The byte offset of a 1-based `line` and a 1-based *byte* `column` (serde_json's), clamped
+/// to the text.
+pub(crate) fn byte_offset(text: &str, line: usize, byte_column: usize) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (line_start + byte_column.saturating_sub(1)).min(text.len())
 }
 
 #[cfg(test)]
@@ -140,12 +202,12 @@ mod tests {
     }
 
     #[test]
-    fn finds_json_id_spans_in_order() {
-        let t = r#"{"tasks":[{"id": "a"},{"id":"b"},{"id" : "a"}]}"#;
-        let spans = json_string_spans(t, "id", ["a", "b", "a"].into_iter());
-        assert_eq!(spans.len(), 3);
-        let s2 = spans[2].clone().unwrap_or(0..0);
-        assert_eq!(&t[s2], "\"a\"");
-        assert!(spans[2].as_ref().map(|s| s.start) > spans[0].as_ref().map(|s| s.start));
+    fn byte_offsets_from_serde_positions() {
+        let t = "ab\ncdé f\n";
+        let f = t.find('f').unwrap_or(0);
+        // serde_json counts bytes: 'f' is the 6th byte of line 2.
+        assert_eq!(byte_offset(t, 2, 6), f);
+        assert_eq!(byte_offset(t, 1, 0), 0);
+        assert_eq!(byte_offset(t, 9, 9), t.len());
     }
 }

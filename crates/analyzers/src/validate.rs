@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use dagent_core::display::quote;
 use dagent_core::{DependencyMap, Plan, TaskId};
 
 use crate::{GraphError, GraphErrorKind, TaskGraph};
@@ -58,8 +59,8 @@ impl PlanIndex {
                         second: i,
                     },
                     format!(
-                        "duplicate task id \"{}\": tasks #{} and #{} both use it; ids must be unique",
-                        t.id,
+                        "duplicate task id {}: tasks #{} and #{} both use it; ids must be unique",
+                        quote(t.id.as_str()),
                         first + 1,
                         i + 1
                     ),
@@ -84,7 +85,7 @@ impl PlanIndex {
                     let suggestion = closest(dep.as_str(), self.by_id.keys());
                     let hint = suggestion
                         .as_ref()
-                        .map(|s| format!(" (did you mean \"{s}\"?)"))
+                        .map(|s| format!(" (did you mean {}?)", quote(s.as_str())))
                         .unwrap_or_default();
                     return Err(GraphError::new(
                         GraphErrorKind::UnknownDependency {
@@ -94,8 +95,9 @@ impl PlanIndex {
                             suggestion,
                         },
                         format!(
-                            "task \"{}\" depends on \"{dep}\", but no task has that id{hint}",
-                            t.id
+                            "task {} depends on {}, but no task has that id{hint}",
+                            quote(t.id.as_str()),
+                            quote(dep.as_str())
                         ),
                     ));
                 };
@@ -105,7 +107,7 @@ impl PlanIndex {
                             task: i,
                             entry: Some(entry),
                         },
-                        format!("task \"{}\" depends on itself", t.id),
+                        format!("task {} depends on itself", quote(t.id.as_str())),
                     ));
                 }
                 list.push(pos);
@@ -116,26 +118,29 @@ impl PlanIndex {
     }
 }
 
-fn closest<'a>(target: &str, ids: impl Iterator<Item = &'a TaskId>) -> Option<TaskId> {
-    let limit = (target.chars().count() / 3).max(1);
-    ids.map(|id| (edit_distance(target, id.as_str()), id))
-        .filter(|(d, _)| *d <= limit)
-        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
-        .map(|(_, id)| id.clone())
-}
+/// Ids longer than this get no "did you mean": a typo in a 100-character id is not what
+/// happened, and the bound keeps the suggestion cheap on any input.
+const MAX_SUGGESTED_LEN: usize = 64;
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+/// The closest id within an edit distance of a third of the target's length.
+///
+/// Bounded whatever the input: targets over [`MAX_SUGGESTED_LEN`] characters are not compared,
+/// and candidates whose length differs by more than the allowed distance are skipped before
+/// any distance is computed, so each comparison costs at most 64 × 85 steps.
+fn closest<'a>(target: &str, ids: impl Iterator<Item = &'a TaskId>) -> Option<TaskId> {
+    let len = target.chars().take(MAX_SUGGESTED_LEN + 1).count();
+    if len > MAX_SUGGESTED_LEN {
+        return None;
     }
-    prev[b.len()]
+    let limit = (len / 3).max(1);
+    ids.filter(|id| {
+        let n = id.as_str().chars().take(len + limit + 1).count();
+        n.abs_diff(len) <= limit
+    })
+    .map(|id| (strsim::levenshtein(target, id.as_str()), id))
+    .filter(|(d, _)| *d <= limit)
+    .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+    .map(|(_, id)| id.clone())
 }
 
 /// Validates a plan: ids non-empty and unique; when the plan declares dependencies, every
@@ -150,4 +155,31 @@ pub fn validate_plan(plan: &Plan) -> Result<PlanIndex, GraphError> {
         TaskGraph::new(plan, map)?;
     }
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[&str]) -> Vec<TaskId> {
+        list.iter().map(|s| TaskId::new(*s)).collect()
+    }
+
+    #[test]
+    fn suggests_close_ids_only() {
+        let known = ids(&["tokyo", "paris", "report"]);
+        assert_eq!(closest("tokio", known.iter()), Some(TaskId::new("tokyo")));
+        assert_eq!(closest("reprot", known.iter()), Some(TaskId::new("report")));
+        assert_eq!(closest("berlin", known.iter()), None);
+    }
+
+    #[test]
+    fn huge_ids_get_no_suggestion() {
+        let long = "a".repeat(MAX_SUGGESTED_LEN + 1);
+        let known = ids(&[&long[1..], "a"]);
+        assert_eq!(closest(&long, known.iter()), None);
+        let near = "a".repeat(MAX_SUGGESTED_LEN);
+        let known = ids(&[&"a".repeat(1_000_000), &near[1..]]);
+        assert_eq!(closest(&near, known.iter()), Some(TaskId::new(&near[1..])));
+    }
 }

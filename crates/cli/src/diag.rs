@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use dagent_adapters::{LoadedPlan, PlanError, PlanErrorKind};
 use dagent_analyzers::{GraphError, GraphErrorKind};
+use dagent_core::display::escape_lines;
 
 /// Exit status for bad input (plans, configuration, flags).
 pub(crate) const BAD_INPUT: u8 = 2;
@@ -28,8 +29,10 @@ impl Failure {
         &self.message
     }
 
+    /// Prints the message to stderr, control characters escaped (it may quote plan text,
+    /// paths or a server's words), and gives the exit status.
     pub(crate) fn report(&self) -> ExitCode {
-        eprintln!("{}", self.message);
+        eprintln!("{}", escape_lines(&self.message));
         ExitCode::from(self.code)
     }
 }

@@ -157,7 +157,7 @@ pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
         }
     }
     for line in out.lines() {
-        println!("{}", line.trim_end());
+        println!("{}", dagent_core::display::escape_lines(line.trim_end()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,14 @@
 //! Live progress: bars on a terminal, one plain line per event otherwise, or nothing.
+//!
+//! Ids and error messages are shown escaped (`dagent_core::display`): a plan or a server
+//! cannot send escape sequences to the terminal through them.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use dagent_core::display::{Escaped, escape};
 use dagent_core::{RunEvent, RunEventKind, RunObserver, format_duration};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -62,8 +66,12 @@ impl Progress {
     }
 }
 
-/// The plain one-line form of an event.
+/// The plain one-line form of an event, escaped for a terminal.
 pub(crate) fn line(e: &RunEvent) -> String {
+    escape(&raw_line(e)).into_owned()
+}
+
+fn raw_line(e: &RunEvent) -> String {
     let at = format!("[{:>9.2}s]", e.at.as_secs_f64());
     match &e.kind {
         RunEventKind::Started { attempt: 1 } => format!("{at} start     {}", e.id),
@@ -122,13 +130,13 @@ impl Bars {
                 } else {
                     String::new()
                 };
-                bar.set_message(format!("{}{suffix}", e.id));
+                bar.set_message(format!("{}{suffix}", Escaped(e.id.as_str())));
             }
             RunEventKind::Retrying { delay, .. } => {
                 if let Some(bar) = running.get(&e.task) {
                     bar.set_message(format!(
                         "{} — retrying in {}",
-                        e.id,
+                        Escaped(e.id.as_str()),
                         format_duration(*delay)
                     ));
                 }

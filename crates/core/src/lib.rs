@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod deps;
+pub mod display;
 mod error;
 mod metering;
 mod money;

@@ -103,11 +103,17 @@ impl TaskGraph {
         }
         if topo.len() < n {
             let cycle = find_cycle(&deps, &remaining);
-            let names: Vec<String> = cycle
-                .iter()
-                .chain(cycle.first())
-                .map(|&i| format!("\"{}\"", plan.tasks[i].id))
-                .collect();
+            // A long cycle is named by its first and last tasks, each id quoted and bounded.
+            let name = |i: usize| dagent_core::display::quote(plan.tasks[i].id.as_str());
+            let ring: Vec<usize> = cycle.iter().chain(cycle.first()).copied().collect();
+            let names: Vec<String> = if ring.len() > 12 {
+                let mut v: Vec<String> = ring[..6].iter().map(|&i| name(i)).collect();
+                v.push(format!("… ({} more) …", ring.len() - 10));
+                v.extend(ring[ring.len() - 4..].iter().map(|&i| name(i)));
+                v
+            } else {
+                ring.iter().map(|&i| name(i)).collect()
+            };
             return Err(GraphError::new(
                 GraphErrorKind::Cycle { cycle },
                 format!(

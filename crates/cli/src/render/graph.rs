@@ -2,14 +2,16 @@
 
 use std::fmt::Write as _;
 
+use dagent_core::display::{escape, escape_lines};
+
 use super::View;
 
 fn label(v: &View<'_>, i: usize) -> String {
-    let t = &v.loaded.plan.tasks[i];
+    let title = escape(&v.loaded.plan.tasks[i].title);
     if v.analysis.weights.by_estimate {
-        format!("{}\n{}", t.title, v.weight(v.analysis.weights.values[i]))
+        format!("{title}\n{}", v.weight(v.analysis.weights.values[i]))
     } else {
-        t.title.clone()
+        title.into_owned()
     }
 }
 
@@ -30,7 +32,8 @@ fn critical_edge(v: &View<'_>, on: &[bool], from: usize, to: usize) -> bool {
 
 pub(crate) fn dot(v: &View<'_>) -> String {
     let esc = |s: &str| {
-        s.replace('\\', "\\\\")
+        escape_lines(s)
+            .replace('\\', "\\\\")
             .replace('"', "\\\"")
             .replace('\n', "\\n")
     };
@@ -39,10 +42,10 @@ pub(crate) fn dot(v: &View<'_>) -> String {
         "digraph plan {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n",
     );
     if let Some(title) = &v.loaded.plan.title {
-        let _ = writeln!(out, "  label=\"{}\";\n  labelloc=t;", esc(title));
+        let _ = writeln!(out, "  label=\"{}\";\n  labelloc=t;", esc(&escape(title)));
     }
-    for (i, t) in v.loaded.plan.tasks.iter().enumerate() {
-        let bold = if on[i] {
+    for (i, &critical) in on.iter().enumerate() {
+        let bold = if critical {
             ", penwidth=2, color=\"#c0392b\""
         } else {
             ""
@@ -50,7 +53,7 @@ pub(crate) fn dot(v: &View<'_>) -> String {
         let _ = writeln!(
             out,
             "  \"{}\" [label=\"{}\"{bold}];",
-            esc(t.id.as_str()),
+            esc(&v.shown_id(i)),
             esc(&label(v, i))
         );
     }
@@ -64,8 +67,8 @@ pub(crate) fn dot(v: &View<'_>) -> String {
             let _ = writeln!(
                 out,
                 "  \"{}\" -> \"{}\"{style};",
-                esc(v.id(d)),
-                esc(v.id(i))
+                esc(&v.shown_id(d)),
+                esc(&v.shown_id(i))
             );
         }
     }
@@ -74,7 +77,11 @@ pub(crate) fn dot(v: &View<'_>) -> String {
 }
 
 pub(crate) fn mermaid(v: &View<'_>) -> String {
-    let esc = |s: &str| s.replace('"', "#quot;").replace('\n', "<br/>");
+    let esc = |s: &str| {
+        escape_lines(s)
+            .replace('"', "#quot;")
+            .replace('\n', "<br/>")
+    };
     let on = on_path(v);
     let mut out = String::from("flowchart LR\n");
     for i in 0..v.loaded.plan.tasks.len() {

@@ -223,10 +223,7 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 .collect(),
         }),
     };
-    let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    super::safe_json::to_json(&doc)
 }
 
 fn round3(x: f64) -> f64 {

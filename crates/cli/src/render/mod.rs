@@ -1,15 +1,20 @@
 //! Renderers of an analysis: text for people, JSON for tools, DOT and Mermaid for diagrams.
+//!
+//! Text, DOT and Mermaid output shows plan strings through `dagent_core::display` (control
+//! characters and bidirectional overrides visibly escaped); JSON keeps them exact.
 
 mod explain;
 mod graph;
 mod json;
 mod report;
+mod safe_json;
 mod text;
 
 use std::time::Duration;
 
 use dagent_adapters::LoadedPlan;
 use dagent_analyzers::{Analysis, Resolution};
+use dagent_core::display::escape;
 use dagent_core::format_duration;
 
 pub(crate) use explain::{Explanation, explain};
@@ -42,7 +47,13 @@ impl View<'_> {
         }
     }
 
+    /// Task `i`'s id, exact (for JSON).
     pub(crate) fn id(&self, i: usize) -> &str {
         self.loaded.plan.tasks[i].id.as_str()
+    }
+
+    /// Task `i`'s id for a terminal (escaped).
+    pub(crate) fn shown_id(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        escape(self.id(i))
     }
 }

@@ -1,10 +1,14 @@
 //! The run report: a table for people and a stable JSON document (docs/run-report-json.md).
+//!
+//! The table shows ids, titles, errors and notes escaped for the terminal
+//! (`dagent_core::display`); the JSON document keeps every string exact.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use dagent_adapters::LoadedPlan;
 use dagent_analyzers::Resolution;
+use dagent_core::display::{Escaped, escape, escape_lines};
 use dagent_core::format_duration;
 use dagent_executor::{RunReport, TaskStatus};
 use dagent_providers::CostSummary;
@@ -28,7 +32,7 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     let r = v.report;
     let plan = &v.loaded.plan;
     let mut out = String::new();
-    let title = plan.title.as_deref().unwrap_or("Untitled plan");
+    let title = escape(plan.title.as_deref().unwrap_or("Untitled plan"));
     let _ = writeln!(
         out,
         "\n{title} — {} tasks · {} · {} at a time · {}{}",
@@ -41,7 +45,7 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     let id_w = plan
         .tasks
         .iter()
-        .map(|t| t.id.as_str().chars().count())
+        .map(|t| escape(t.id.as_str()).chars().count())
         .max()
         .unwrap_or(4)
         .clamp(4, 28);
@@ -86,9 +90,11 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
             }
             None => note,
         };
+        // One cell: a line break or an escape sequence in an error stays visible text.
+        let note = escape(&note);
         let line = format!(
             "  {status:<9}  {:<id_w$}  {:>8}  {:>8}  {:>8}  {:>3}  {note}",
-            t.id.as_str(),
+            Escaped(t.id.as_str()),
             secs(t.start),
             secs(t.end),
             time,
@@ -114,7 +120,7 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
         r.count(TaskStatus::Cancelled)
     );
     if let Some(stop) = &r.stopped {
-        let _ = writeln!(out, "Stopped early: {stop}");
+        let _ = writeln!(out, "Stopped early: {}", escape(&stop.to_string()));
     }
     if let Some(c) = v.costs {
         let _ = writeln!(
@@ -130,6 +136,7 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
             c.monthly_projection(v.runs_per_day)
         );
         for (model, t) in &c.by_model {
+            let model = Escaped(model);
             let _ = writeln!(
                 out,
                 "  {model:<24} {:>4} calls  {:>8} in  {:>8} out  {}",
@@ -144,7 +151,8 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
             );
         }
     }
-    out
+    // Every plan or provider string above was escaped; this pass catches anything else.
+    escape_lines(&out).into_owned()
 }
 
 #[derive(Serialize)]
@@ -338,8 +346,5 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
             })
             .collect(),
     };
-    let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    super::safe_json::to_json(&doc)
 }

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use dagent_core::display::{Escaped, escape, escape_lines};
+
 use super::View;
 
 const MAX_LISTED_DEPS: usize = 4;
@@ -10,7 +12,7 @@ pub(crate) fn text(v: &View<'_>) -> String {
     let plan = &v.loaded.plan;
     let a = v.analysis;
     let mut out = String::new();
-    let title = plan.title.as_deref().unwrap_or("Untitled plan");
+    let title = escape(plan.title.as_deref().unwrap_or("Untitled plan"));
     let n = plan.tasks.len();
     let _ = writeln!(out, "{title} — {n} task{}", plural(n));
 
@@ -19,7 +21,8 @@ pub(crate) fn text(v: &View<'_>) -> String {
         let _ = write!(
             decided,
             "; {} not used: {}",
-            attempt.strategy, attempt.reason
+            escape(&attempt.strategy),
+            escape(&attempt.reason)
         );
     }
     if v.resolution.reduced_edges > 0 {
@@ -51,14 +54,14 @@ pub(crate) fn text(v: &View<'_>) -> String {
     let id_width = plan
         .tasks
         .iter()
-        .map(|t| t.id.as_str().chars().count())
+        .map(|t| escape(t.id.as_str()).chars().count())
         .max()
         .unwrap_or(0)
         .min(24);
     let title_width = plan
         .tasks
         .iter()
-        .map(|t| t.title.chars().count())
+        .map(|t| escape(&t.title).chars().count())
         .max()
         .unwrap_or(0)
         .min(48);
@@ -89,15 +92,15 @@ pub(crate) fn text(v: &View<'_>) -> String {
             };
             let mut line = format!(
                 "  {:<id_width$}  {:<title_width$}  {est:>7}",
-                task.id.as_str(),
-                truncate(&task.title, title_width)
+                Escaped(task.id.as_str()),
+                truncate(&escape(&task.title), title_width)
             );
             let deps = v.resolution.graph.deps_of(t);
             if !deps.is_empty() {
-                let mut names: Vec<&str> = deps
+                let mut names: Vec<_> = deps
                     .iter()
                     .take(MAX_LISTED_DEPS)
-                    .map(|&d| v.id(d))
+                    .map(|&d| v.shown_id(d))
                     .collect();
                 let more = deps.len().saturating_sub(MAX_LISTED_DEPS);
                 let extra = if more > 0 {
@@ -113,7 +116,7 @@ pub(crate) fn text(v: &View<'_>) -> String {
     }
 
     let cp = &a.critical_path;
-    let path: Vec<&str> = cp.tasks.iter().map(|&t| v.id(t)).collect();
+    let path: Vec<_> = cp.tasks.iter().map(|&t| v.shown_id(t)).collect();
     let path = if path.len() > 8 {
         format!(
             "{} → … ({} more) … → {}",
@@ -153,7 +156,8 @@ pub(crate) fn text(v: &View<'_>) -> String {
     if let Some(x) = &v.explanation {
         explanation(v, x, &mut out);
     }
-    out
+    // Every plan string above was escaped; this pass catches anything else.
+    escape_lines(&out).into_owned()
 }
 
 /// The `--explain` section: one line per dependency, then the tasks left independent.

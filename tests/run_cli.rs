@@ -595,3 +595,31 @@ fn non_regular_configuration_files_are_refused() {
         );
     }
 }
+
+/// The input size cap is a setting like any other: a flag, a variable, or `[input]
+/// max_bytes` (which applies to the plan; the configuration itself is read under the
+/// flag's, the variable's or the default cap).
+#[test]
+fn the_input_size_cap_is_configurable() {
+    let plan = "examples/ten-cities.toml";
+    let out = dagent(&["analyze", plan, "--max-input-bytes", "100"]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("ten-cities.toml"), "{}", out.stderr);
+    let out = dagent_env(&["analyze", plan], &[("DAGENT_MAX_INPUT_BYTES", "100")]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    let dir = scratch("input-cap");
+    let cfg = dir.join("small.toml");
+    std::fs::write(&cfg, "[input]\nmax_bytes = 100\n").unwrap();
+    let out = dagent(&["analyze", plan, "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    let out = dagent(&["analyze", plan, "--max-input-bytes", "1MiB"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let out = dagent(&["analyze", plan, "--max-input-bytes", "0"]);
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr
+            .starts_with("error: --max-input-bytes 0: must be a size in bytes"),
+        "{}",
+        out.stderr
+    );
+}

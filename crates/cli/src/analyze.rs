@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dagent_providers::CostLedger;
 
-use dagent_adapters::{LoadedPlan, annotate, load_plan};
+use dagent_adapters::{LoadOptions, LoadedPlan, annotate, load_plan_with};
 use dagent_analyzers::{
     Analysis, ConfidentHeuristic, FailedAttempt, FallbackChain, HeuristicAnalyzer, Resolution,
     SequentialAnalyzer, Strategy, validate_plan,
@@ -30,7 +30,12 @@ pub(crate) fn prepare(
     ledger: &Arc<CostLedger>,
 ) -> Result<Prepared, Failure> {
     let strategy = config.parallelization.dependency_strategy;
-    let loaded = load_plan(&args.plan, args.input_format)?;
+    let loaded = load_plan_with(
+        &args.plan,
+        LoadOptions::default()
+            .format(args.input_format)
+            .max_bytes(config.max_input_bytes),
+    )?;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
     // llm: the model, then heuristic, then sequential. auto: explicit, then the heuristic
     // when it is confident, then the model when one is configured, then heuristic, then
@@ -79,10 +84,7 @@ pub(crate) fn prepare(
 }
 
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
-    let mut flags = Vec::new();
-    if let Some(s) = &args.plan.strategy {
-        flags.push(("--strategy", s.clone()));
-    }
+    let mut flags = args.plan.flag_values();
     if let Some(k) = &args.max_concurrent {
         flags.push(("--max-concurrent", k.clone()));
     }

@@ -267,6 +267,25 @@ pub(crate) struct PlanArgs {
     /// Configuration file [default: ./dagent.toml when it exists].
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+
+    /// Largest plan or configuration file read, e.g. 64MiB [config: [input] max_bytes,
+    /// DAGENT_MAX_INPUT_BYTES; default 256MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) max_input_bytes: Option<String>,
+}
+
+impl PlanArgs {
+    /// The settings flags these arguments carry.
+    pub(crate) fn flag_values(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.strategy {
+            out.push(("--strategy", s.clone()));
+        }
+        if let Some(b) = &self.max_input_bytes {
+            out.push(("--max-input-bytes", b.clone()));
+        }
+        out
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -70,6 +70,7 @@ pub(crate) fn run(args: &ConfigArgs) -> Result<ExitCode, Failure> {
         let doc = json!({
             "file": file,
             "parallelization": section_json(&s, "parallelization"),
+            "input": section_json(&s, "input"),
             "store": section_json(&s, "store"),
             "providers": m.providers.iter().map(|p| json!({
                 "name": p.name, "kind": p.kind.as_str(), "base_urls": p.base_urls,
@@ -102,7 +103,7 @@ pub(crate) fn run(args: &ConfigArgs) -> Result<ExitCode, Failure> {
             .unwrap_or("none (no --config, and no dagent.toml in this directory)")
     );
     out.push_str("Precedence: default < file < DAGENT_* environment < flags\n");
-    for section in ["parallelization", "store"] {
+    for section in ["parallelization", "input", "store"] {
         let _ = writeln!(out, "\n[{section}]");
         for e in s.entries.iter().filter(|e| e.def.section == section) {
             let _ = writeln!(

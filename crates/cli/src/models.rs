@@ -13,7 +13,10 @@ pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
     let config = crate::settings::Settings::from_env(args.config.as_deref())?;
     let m = &config.models;
     let plan = match &args.plan {
-        Some(p) => Some(dagent_adapters::load_plan(p, None)?),
+        Some(p) => Some(dagent_adapters::load_plan_with(
+            p,
+            dagent_adapters::LoadOptions::default().max_bytes(config.max_input_bytes),
+        )?),
         None => None,
     };
     let routes: Vec<(String, Option<dagent_providers::Route>)> = plan

@@ -106,9 +106,7 @@ fn save(path: &Path, text: &str, what: &str, name: &str) -> Result<(), String> {
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let mut flags = args.exec.values();
-    if let Some(s) = &args.plan.strategy {
-        flags.push(("--strategy", s.clone()));
-    }
+    flags.extend(args.plan.flag_values());
     let settings = Settings::load(
         args.plan.config.as_deref(),
         &|k| std::env::var(k).ok(),
@@ -147,10 +145,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let graph = &prepared.resolution.graph;
     let mut ledger = None;
     let runner: Arc<dyn TaskRunner> = if args.simulate {
-        let scaled_default =
-            Duration::try_from_secs_f64(default_estimate.as_secs_f64() * time_scale)
-                .unwrap_or(Duration::MAX);
-        Arc::new(SimulatedRunner::new(scaled_default).with_task_timeout(exec_config.task_timeout))
+        Arc::new(
+            SimulatedRunner::new(default_estimate)
+                .with_time_scale(time_scale)
+                .with_task_timeout(exec_config.task_timeout),
+        )
     } else {
         let wired = crate::llm::wire(
             &settings.models,

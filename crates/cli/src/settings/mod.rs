@@ -218,6 +218,14 @@ pub(crate) const KEYS: &[KeyDef] = &[
         || Value::Text(None),
     ),
     KeyDef {
+        section: "input",
+        key: "max_bytes",
+        env: "DAGENT_MAX_INPUT_BYTES",
+        flag: Some("--max-input-bytes"),
+        rule: Rule::Bytes,
+        default: || Value::Count(dagent_adapters::DEFAULT_MAX_BYTES),
+    },
+    KeyDef {
         section: "store",
         key: "path",
         env: "DAGENT_STORE",
@@ -268,6 +276,8 @@ pub(crate) struct Parallelization {
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) parallelization: Parallelization,
+    /// The largest plan or configuration file read, in bytes.
+    pub(crate) max_input_bytes: u64,
     pub(crate) store: StoreSettings,
     pub(crate) models: ModelConfig,
     /// The merged `[parallelization]` entries, in [`KEYS`] order.
@@ -314,7 +324,19 @@ impl Settings {
         let mut models = ModelConfig::default();
         if let Some(path) = &path {
             let origin = path.display().to_string();
-            let text = read_config(path, &origin)?;
+            // The file's own size cap comes from the environment, a flag or the default
+            // (a file cannot raise the limit it is read under).
+            let cap = flags
+                .iter()
+                .find(|(f, _)| *f == "--max-input-bytes")
+                .map(|(_, v)| v.clone())
+                .or_else(|| env("DAGENT_MAX_INPUT_BYTES"))
+                .and_then(|v| match Rule::Bytes.parse(&Raw::Text(&v)) {
+                    Ok(Value::Count(n)) => Some(n),
+                    _ => None,
+                })
+                .unwrap_or(dagent_adapters::DEFAULT_MAX_BYTES);
+            let text = dagent_adapters::read_input(path, cap).map_err(Failure::from)?;
             models = apply_file(&mut entries, &text, &origin)?;
         }
         for entry in &mut entries {
@@ -348,6 +370,10 @@ impl Settings {
         }
         let parallelization = typed(&entries);
         let store = store_settings(&entries);
+        let max_input_bytes = match get(&entries, "input.max_bytes") {
+            Value::Count(n) => *n,
+            _ => dagent_adapters::DEFAULT_MAX_BYTES,
+        };
         if let Some(m) = &parallelization.analyzer_model {
             if models.catalogue.get(m).is_none() {
                 let at = &entries
@@ -361,6 +387,7 @@ impl Settings {
         }
         Ok(Self {
             parallelization,
+            max_input_bytes,
             store,
             models,
             entries,
@@ -372,34 +399,6 @@ impl Settings {
     pub(crate) fn from_env(explicit: Option<&Path>) -> Result<Self, Failure> {
         Self::load(explicit, &|k| std::env::var(k).ok(), &[])
     }
-}
-
-/// Reads the configuration file: a regular file of reasonable size.
-fn read_config(path: &Path, origin: &str) -> Result<String, Failure> {
-    const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
-    let cannot = |why: String| {
-        Failure::bad_input(format!(
-            "error: {origin}: cannot read the configuration: {why}"
-        ))
-    };
-    let meta = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(cannot("not a regular file".into()));
-    }
-    let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
-        &mut bytes,
-    )
-    .map_err(|e| cannot(e.to_string()))?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(cannot(format!(
-            "larger than {} MiB",
-            MAX_CONFIG_BYTES / 1024 / 1024
-        )));
-    }
-    String::from_utf8(bytes).map_err(|_| cannot("not UTF-8 text".into()))
 }
 
 fn at(text: &str, origin: &str, span: std::ops::Range<usize>, msg: impl Into<String>) -> Failure {

@@ -88,7 +88,13 @@ pub(crate) enum Rule {
     Name(fn(&str) -> Result<(), String>),
     /// Any non-empty text.
     Text,
+    /// A size in bytes, `1..=MAX_BYTES`: a whole number, optionally with `KiB`, `MiB` or
+    /// `GiB` (`"256MiB"`).
+    Bytes,
 }
+
+/// Largest size accepted: 1 TiB.
+pub(crate) const MAX_BYTES: u64 = 1 << 40;
 
 impl Rule {
     /// Validates `raw`; the error is the rule's message, without location (the caller adds
@@ -164,6 +170,17 @@ impl Rule {
                 check(s)?;
                 Ok(Value::Text(Some(s.to_owned())))
             }
+            Self::Bytes => {
+                let msg = "must be a size in bytes between 1 and 1099511627776 (1 TiB), e.g. 268435456 or \"256MiB\"";
+                let n = match raw {
+                    Raw::Toml(toml::Value::Integer(i)) => u64::try_from(*i).ok(),
+                    _ => text(raw).and_then(bytes),
+                };
+                match n {
+                    Some(n) if (1..=MAX_BYTES).contains(&n) => Ok(Value::Count(n)),
+                    _ => Err(msg.into()),
+                }
+            }
             Self::Text => {
                 let s = text(raw).ok_or("must be a string")?;
                 if s.trim().is_empty() {
@@ -173,6 +190,21 @@ impl Rule {
             }
         }
     }
+}
+
+/// `"268435456"`, `"256MiB"`, `"1 GiB"`, `"512KiB"`.
+fn bytes(t: &str) -> Option<u64> {
+    let t = t.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: u64 = t[..digits].parse().ok()?;
+    let factor: u64 = match t[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
 }
 
 fn count_message(min: u64) -> String {
@@ -281,6 +313,13 @@ mod tests {
             ]))
         );
         assert_eq!(text_value(Rule::Bool, "off"), Ok(Value::Bool(false)));
+        assert_eq!(
+            text_value(Rule::Bytes, "256MiB"),
+            Ok(Value::Count(256 << 20))
+        );
+        assert_eq!(text_value(Rule::Bytes, "4096"), Ok(Value::Count(4096)));
+        assert!(text_value(Rule::Bytes, "0").is_err());
+        assert!(text_value(Rule::Bytes, "99999999999999999999GiB").is_err());
         assert_eq!(text_value(Rule::Rate, "2.5"), Ok(Value::Number(Some(2.5))));
     }
 }

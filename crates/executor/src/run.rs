@@ -467,6 +467,7 @@ impl<'a> Run<'a> {
             Wake::RateToken => self.rate_wake = None,
             Wake::BatchTimeout => self.batch_timed_out(),
             Wake::Deadline => {
+                self.deadline = None; // it fires once
                 let limit = self.cfg.deadline.unwrap_or_default();
                 self.stop(StopReason::Deadline(limit));
             }
@@ -682,15 +683,21 @@ impl<'a> Run<'a> {
     }
 
     /// The run stops: nothing new starts. Tasks not yet started are skipped; tasks in
-    /// flight are cancelled, except when the breaker opened (they finish).
+    /// flight are cancelled, except when the breaker opened (they finish). A run the
+    /// breaker stopped can still be stopped for good (the deadline passing): its tasks in
+    /// flight are then cancelled, and the report keeps the first reason.
     fn stop(&mut self, reason: StopReason) {
-        if self.stopped.is_some() {
-            return;
+        let cancel = reason.cancels_in_flight();
+        if let Some(first) = &self.stopped {
+            if !cancel || first.cancels_in_flight() {
+                return;
+            }
         }
         let why = reason.to_string();
-        let cancel = reason.cancels_in_flight();
-        self.stopped = Some(reason);
-        self.stopped_at = Some(self.now());
+        if self.stopped.is_none() {
+            self.stopped = Some(reason);
+            self.stopped_at = Some(self.now());
+        }
         for i in 0..self.state.len() {
             match self.state[i] {
                 State::Done => {}

@@ -134,3 +134,27 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         ExitCode::from(1)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    #[test]
+    fn retry_backoff_seconds_is_the_list_of_delays_not_a_growth_factor() {
+        let cli = Cli::try_parse_from(["dagent", "run", "plan.toml"]).expect("parses");
+        let Command::Run(args) = cli.command else {
+            panic!("run command expected")
+        };
+        let p = Parallelization {
+            retry_backoff: [1, 5, 15].map(Duration::from_secs).to_vec(),
+            ..Parallelization::default()
+        };
+        let retry = settings(&args, &p).retry;
+        assert_eq!(retry.delays, [1, 5, 15].map(Duration::from_secs));
+    }
+}

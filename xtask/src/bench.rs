@@ -364,13 +364,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 5 };
     let mut rows = Vec::new();
-    // `--only inference`: just the 100k-step inference rows (sequential, heuristic),
-    // printed; the report files keep the last full run.
-    if args
+    // `--only inference|overhead`: just those rows, printed; the report files keep the
+    // last full run.
+    if let Some(only) = args
         .windows(2)
-        .any(|w| w[0] == "--only" && w[1] == "inference")
+        .find(|w| w[0] == "--only")
+        .map(|w| w[1].as_str())
     {
-        rows.extend(inference_rows(reps)?);
+        match only {
+            "inference" => rows.extend(inference_rows(reps)?),
+            "overhead" => rows.extend(overhead_rows(quick)),
+            other => return Err(format!("--only {other:?}: expected inference or overhead")),
+        }
         print_rows(&rows);
         return Ok(());
     }

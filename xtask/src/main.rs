@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 bench [--quick] [--only inference]    run the benchmark suite (target/bench/report.{{json,md}})\n  \
+                 bench [--quick] [--only inference|overhead]    run the benchmark suite (target/bench/report.{{json,md}})\n  \
                  eval [--verbose]                 score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
                  gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml;\n                                   --no-deps: without depends_on, JSON)"
             );

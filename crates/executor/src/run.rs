@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::barrier::LevelBarrier;
-use crate::policy::clock::{FAR, after};
+use crate::policy::clock::after;
 use crate::policy::concurrency::{KeyIndex, Slots};
 use crate::policy::failure::Dependents;
 use crate::policy::outcome::{Decision, OutcomePolicy, Verdict};
@@ -444,7 +444,8 @@ impl<'a> Run<'a> {
         }
         let batch = self.barrier.deadline();
         let deadline = self.deadline;
-        let far = after(Instant::now(), FAR);
+        // Only the value of a disabled branch: never slept on.
+        let far = self.start;
         tokio::select! {
             biased;
             () = self.exec.cancel.cancelled() => Wake::Cancelled,
@@ -485,9 +486,9 @@ impl<'a> Run<'a> {
         let busy = &mut self.reports[i].busy;
         *busy = busy.saturating_add(now.saturating_sub(self.attempt_start[i]));
         self.state[i] = State::Waiting; // between attempts: neither running nor terminal
-        let id = self.plan.tasks[i].id.clone();
         let may_retry = self.stopped.is_none();
-        let decision = self.outcome.decide(i, &id, attempt, result, may_retry);
+        let id = &self.plan.tasks[i].id; // borrowed: the hot path must not touch the id
+        let decision = self.outcome.decide(i, id, attempt, result, may_retry);
         if !decision.counts {
             // Refused before any request was sent: not an attempt, not a retry.
             let report = &mut self.reports[i];
@@ -661,10 +662,10 @@ impl<'a> Run<'a> {
             match self.state[i] {
                 State::Done => continue, // a stop ended it meanwhile
                 State::Running | State::Backoff => {
-                    let id = self.plan.tasks[i].id.clone();
                     let attempt = self.reports[i].attempts;
                     let error = TaskError::new(TaskErrorKind::Timeout, message.clone());
-                    let decision = self.outcome.decide(i, &id, attempt, Err(error), false);
+                    let id = &self.plan.tasks[i].id;
+                    let decision = self.outcome.decide(i, id, attempt, Err(error), false);
                     self.apply_decision(i, attempt, decision);
                 }
                 _ => {

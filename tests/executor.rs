@@ -924,3 +924,37 @@ async fn huge_durations_rates_and_time_scales_do_not_panic() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_still_cancels_tasks_left_running_by_the_breaker() {
+    // The breaker opens at 1 s (two quick failures); "slow" keeps running until the
+    // deadline at 5 s cancels it.
+    let (plan, graph) = plan_of(
+        vec![
+            failing("a", 1, dagent_core::FailureKind::Permanent, None),
+            failing("b", 1, dagent_core::FailureKind::Permanent, None),
+            task("slow", 100),
+            task("later", 1),
+        ],
+        vec![vec![], vec![], vec![], vec![0]],
+    );
+    let config = ExecutorConfig {
+        breaker: Some(BreakerPolicy {
+            threshold: 0.5,
+            min_finished: 2,
+        }),
+        deadline: Some(5 * S),
+        ..cfg(3)
+    };
+    let (r, _) = run(config, plan, &graph).await;
+    use TaskStatus::*;
+    let st: Vec<TaskStatus> = r.tasks.iter().map(|t| t.status).collect();
+    assert_eq!(st, [Failed, Failed, Cancelled, Skipped]);
+    assert!(
+        matches!(r.stopped, Some(StopReason::Breaker(_))),
+        "the first reason stays"
+    );
+    assert_eq!(r.stopped_at, Some(S));
+    assert_eq!(r.tasks[2].end, Some(5 * S));
+    assert_eq!(r.makespan, 5 * S);
+}

@@ -389,6 +389,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if wanted("client") {
         rows.extend(client_rows(quick));
     }
+    if only.is_some() {
+        // A partial run prints its rows; the report files keep the last full run.
+        print_rows(&rows);
+        return Ok(());
+    }
     report(&rows)
 }
 

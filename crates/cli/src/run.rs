@@ -236,3 +236,35 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         ExitCode::from(1)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn retry_backoff_seconds_is_the_list_of_delays_not_a_growth_factor() {
+        let env = |k: &str| {
+            match k {
+                "DAGENT_RETRY_BACKOFF_SECONDS" => Some("1,5,15"),
+                "DAGENT_MAX_RETRY_DELAY_SECONDS" => Some("60"),
+                "DAGENT_RUN_TIMEOUT_SECONDS" => Some("600"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let s = Settings::load(Some(std::path::Path::new("/dev/null")), &env, &[]);
+        // /dev/null is not a regular file: the configuration is refused.
+        assert!(s.is_err());
+        let dir = std::env::temp_dir().join(format!("dagent-run-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let cfg = dir.join("empty.toml");
+        std::fs::write(&cfg, "").expect("write");
+        let s = Settings::load(Some(&cfg), &env, &[]).expect("valid settings");
+        let c = executor_config(&s.parallelization);
+        assert_eq!(c.retry.delays, [1, 5, 15].map(Duration::from_secs));
+        assert_eq!(c.retry.max_delay, Duration::from_secs(60));
+        assert_eq!(c.deadline, Some(Duration::from_secs(600)));
+    }
+}

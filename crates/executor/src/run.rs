@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::barrier::LevelBarrier;
-use crate::policy::clock::{FAR, after};
+use crate::policy::clock::after;
 use crate::policy::concurrency::{KeyIndex, Slots};
 use crate::policy::failure::Dependents;
 use crate::policy::outcome::{Decision, OutcomePolicy, Verdict};
@@ -444,7 +444,8 @@ impl<'a> Run<'a> {
         }
         let batch = self.barrier.deadline();
         let deadline = self.deadline;
-        let far = after(Instant::now(), FAR);
+        // Only the value of a disabled branch: never slept on.
+        let far = self.start;
         tokio::select! {
             biased;
             () = self.exec.cancel.cancelled() => Wake::Cancelled,
@@ -467,6 +468,7 @@ impl<'a> Run<'a> {
             Wake::RateToken => self.rate_wake = None,
             Wake::BatchTimeout => self.batch_timed_out(),
             Wake::Deadline => {
+                self.deadline = None; // it fires once
                 let limit = self.cfg.deadline.unwrap_or_default();
                 self.stop(StopReason::Deadline(limit));
             }
@@ -484,9 +486,9 @@ impl<'a> Run<'a> {
         let busy = &mut self.reports[i].busy;
         *busy = busy.saturating_add(now.saturating_sub(self.attempt_start[i]));
         self.state[i] = State::Waiting; // between attempts: neither running nor terminal
-        let id = self.plan.tasks[i].id.clone();
         let may_retry = self.stopped.is_none();
-        let decision = self.outcome.decide(i, &id, attempt, result, may_retry);
+        let id = &self.plan.tasks[i].id; // borrowed: the hot path must not touch the id
+        let decision = self.outcome.decide(i, id, attempt, result, may_retry);
         if !decision.counts {
             // Refused before any request was sent: not an attempt, not a retry.
             let report = &mut self.reports[i];
@@ -660,10 +662,10 @@ impl<'a> Run<'a> {
             match self.state[i] {
                 State::Done => continue, // a stop ended it meanwhile
                 State::Running | State::Backoff => {
-                    let id = self.plan.tasks[i].id.clone();
                     let attempt = self.reports[i].attempts;
                     let error = TaskError::new(TaskErrorKind::Timeout, message.clone());
-                    let decision = self.outcome.decide(i, &id, attempt, Err(error), false);
+                    let id = &self.plan.tasks[i].id;
+                    let decision = self.outcome.decide(i, id, attempt, Err(error), false);
                     self.apply_decision(i, attempt, decision);
                 }
                 _ => {
@@ -682,15 +684,21 @@ impl<'a> Run<'a> {
     }
 
     /// The run stops: nothing new starts. Tasks not yet started are skipped; tasks in
-    /// flight are cancelled, except when the breaker opened (they finish).
+    /// flight are cancelled, except when the breaker opened (they finish). A run the
+    /// breaker stopped can still be stopped for good (the deadline passing): its tasks in
+    /// flight are then cancelled, and the report keeps the first reason.
     fn stop(&mut self, reason: StopReason) {
-        if self.stopped.is_some() {
-            return;
+        let cancel = reason.cancels_in_flight();
+        if let Some(first) = &self.stopped {
+            if !cancel || first.cancels_in_flight() {
+                return;
+            }
         }
         let why = reason.to_string();
-        let cancel = reason.cancels_in_flight();
-        self.stopped = Some(reason);
-        self.stopped_at = Some(self.now());
+        if self.stopped.is_none() {
+            self.stopped = Some(reason);
+            self.stopped_at = Some(self.now());
+        }
         for i in 0..self.state.len() {
             match self.state[i] {
                 State::Done => {}

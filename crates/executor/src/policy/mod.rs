@@ -6,7 +6,7 @@
 //!   are exact; any positive finite rate);
 //! * [`barrier`] — level barriers and the batch timeout (batched mode);
 //! * [`timeout`] — per-attempt time limits;
-//! * [`panic`] — a panicking runner fails its attempt instead of the run;
+//! * [`panic`](mod@panic) — a panicking runner fails its attempt instead of the run;
 //! * [`retry`] — the configured delays with jitter, retry-after hints, the maximum delay;
 //! * [`breaker`] — the circuit breaker over finished tasks;
 //! * [`failure`] — the failure mode (skip dependents, partial completion, fail fast);

@@ -96,7 +96,7 @@ fn a_run_round_trips_with_every_attempt() {
         "{e}"
     );
     // A resume takes the run over as a new session.
-    assert_eq!(store.resume(&id).unwrap(), 2);
+    assert_eq!(store.resume(&id, &start("Plan", 3)).unwrap(), 2);
     assert_eq!(store.gc(u64::MAX).unwrap(), 0, "a running run is kept");
 }
 

@@ -14,5 +14,6 @@ mod properties;
 mod providers;
 mod run_cli;
 mod store;
+mod store_cli;
 mod support;
 mod tidy;

@@ -56,7 +56,7 @@ pub(crate) enum Command {
     ///
     ///   dagent run plan.toml --simulate --mode batched --failure-mode fail_fast
     #[command(verbatim_doc_comment)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 
     /// Show providers, models and prices, and the routing table of a configuration; with
     /// --plan, which model each task of a plan goes to and why.
@@ -326,6 +326,18 @@ pub(crate) struct RunArgs {
     /// No progress output; only the final report.
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,
+
+    /// Continue a stored run (an id, a unique prefix, or "last", the default): its
+    /// successful tasks are not run again — their stored outputs feed their dependents —
+    /// unless the task or one of its inputs changed; failed, skipped, cancelled and
+    /// never-started tasks run. Earlier spend counts against the budget.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "last")]
+    pub(crate) resume: Option<String>,
+
+    /// Draw the run's timeline (a Gantt chart, SVG): attempts, waits, the critical path,
+    /// and the predicted schedule as ghost bars.
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) timeline: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

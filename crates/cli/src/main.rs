@@ -13,6 +13,7 @@ mod llm;
 mod models;
 mod models_config;
 mod progress;
+mod record;
 mod render;
 mod run;
 mod runs;

@@ -91,6 +91,7 @@ fn raw_line(e: &RunEvent) -> String {
         RunEventKind::Failed { error } => format!("{at} FAILED    {}: {error}", e.id),
         RunEventKind::Skipped { reason } => format!("{at} skipped   {}: {reason}", e.id),
         RunEventKind::Cancelled => format!("{at} cancelled {}", e.id),
+        RunEventKind::Reused => format!("{at} reused    {} (its stored result)", e.id),
         _ => format!("{at} event     {}", e.id),
     }
 }
@@ -146,7 +147,7 @@ impl Bars {
                     bar.finish_and_clear();
                 }
                 self.overall.inc(1);
-                if !matches!(e.kind, RunEventKind::Succeeded) {
+                if !matches!(e.kind, RunEventKind::Succeeded | RunEventKind::Reused) {
                     let _ = self.multi.println(line(e));
                 }
             }

@@ -5,14 +5,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dagent_core::TaskRunner;
+use dagent_core::{Money, RunEnd, RunStart, RunStore, TaskRunner};
 use dagent_executor::{Executor, ExecutorConfig, RetryPolicy, SimulatedRunner};
 use dagent_providers::CostLedger;
+use dagent_store::{RunDetail, SqliteStore};
 
 use crate::analyze::prepare;
 use crate::args::RunArgs;
 use crate::diag::{Failure, write_output};
 use crate::progress::Progress;
+use crate::record::Recorder;
 use crate::render;
 use crate::settings::value::{Raw, Rule, Value};
 use crate::settings::{Parallelization, Settings};
@@ -42,6 +44,45 @@ pub(crate) fn executor_config(p: &Parallelization) -> ExecutorConfig {
             }),
         deadline: p.run_timeout,
     }
+}
+
+/// Opens the configured run store (creating the default `.dagent/` directory).
+fn open_store(settings: &Settings) -> Result<Option<Arc<SqliteStore>>, Failure> {
+    let Some(path) = &settings.store.path else {
+        return Ok(None);
+    };
+    SqliteStore::open(path, settings.store.is_default)
+        .map(|s| Some(Arc::new(s)))
+        .map_err(|e| {
+            Failure::bad_input(format!(
+                "error: {e} (checked before running, so nothing was spent; --no-store runs without it)"
+            ))
+        })
+}
+
+fn store_failure(e: dagent_core::StoreError) -> Failure {
+    Failure::bad_input(format!("error: {e}"))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The effective settings as stored with a run (no secrets: the settings hold none).
+fn settings_json(settings: &Settings, exec: &ExecutorConfig, simulate: bool, scale: f64) -> String {
+    let mut doc = serde_json::Map::new();
+    doc.insert("max_concurrent".into(), exec.max_concurrent.into());
+    doc.insert("simulate".into(), simulate.into());
+    doc.insert("time_scale".into(), scale.into());
+    for e in &settings.entries {
+        doc.insert(
+            format!("{}.{}", e.def.section, e.def.key),
+            serde_json::Value::String(e.value.to_string()),
+        );
+    }
+    serde_json::Value::Object(doc).to_string()
 }
 
 /// A run-only flag validated by the settings layer's rules.
@@ -129,16 +170,36 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     for (path, what) in [
         (file_path(args.report.as_ref()), "report"),
         (file_path(args.write_back.as_ref()), "written-back plan"),
+        (file_path(args.timeline.as_ref()), "timeline"),
     ] {
         if let Some(path) = path {
             check_writable(path, what)?;
         }
     }
+    // The run store is opened — and a store that cannot be used is reported — before
+    // anything is paid for, dependency analysis by a model included.
+    let store = open_store(&settings)?;
+    let stored = match &args.resume {
+        Some(wanted) => {
+            let store = store.as_ref().ok_or_else(|| {
+                Failure::bad_input(
+                    "error: --resume needs the run store (drop --no-store, or set [store] enabled = true)",
+                )
+            })?;
+            let id = store.resolve(wanted).map_err(store_failure)?;
+            Some(store.detail(&id).map_err(store_failure)?)
+        }
+        None => None,
+    };
+    // Earlier sessions' spend counts against the budget: a resumed run cannot cross the
+    // cap the first one had.
+    let earlier_spend = stored.as_ref().map(RunDetail::spent);
+    let budget = settings
+        .models
+        .budget
+        .map(|b| b.saturating_sub(earlier_spend.unwrap_or(Money::ZERO)));
     // One ledger for the whole run: dependency analysis by a model is paid like any call.
-    let shared_ledger = Arc::new(CostLedger::new(
-        settings.models.budget,
-        settings.models.warn_at,
-    ));
+    let shared_ledger = Arc::new(CostLedger::new(budget, settings.models.warn_at));
     let prepared = prepare(&args.plan, &settings, &shared_ledger)?;
     let mut exec_config = executor_config(&settings.parallelization);
     let plan = Arc::new(prepared.loaded.plan.clone());
@@ -161,8 +222,67 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         ledger = Some(wired.ledger);
         wired.runner
     };
+    let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
+        .map(|i| graph.deps_of(i).to_vec())
+        .collect();
+    let scale = if args.simulate { time_scale } else { 1.0 };
+    let predicted_makespan =
+        crate::timeline::predicted(&plan, &deps, exec_config.max_concurrent, scale)
+            .map(|p| Duration::from_millis(p.iter().map(|&(_, end)| end).max().unwrap_or(0)));
+    let hashes = crate::record::task_hashes(
+        &plan,
+        &deps,
+        (!args.simulate).then_some(&settings.models.router),
+    );
+    let recorder = Arc::new(Recorder::new(store.clone()));
+    let start = RunStart {
+        plan_title: plan.title.clone().unwrap_or_default(),
+        plan_origin: prepared.loaded.origin.clone(),
+        plan_text: prepared.loaded.source.clone(),
+        plan_format: prepared.loaded.format.as_str().to_owned(),
+        task_ids: plan.tasks.iter().map(|t| t.id.clone()).collect(),
+        task_hashes: hashes.clone(),
+        deps: deps.clone(),
+        strategy: prepared.resolution.strategy.clone(),
+        settings_json: settings_json(&settings, &exec_config, args.simulate, scale),
+        resumed_from: None,
+        started_at_ms: now_ms(),
+    };
+    let (run_id, reused) = match &stored {
+        Some(detail) => {
+            let store = store
+                .as_ref()
+                .ok_or_else(|| Failure::bad_input("error: no run store"))?;
+            let resume = crate::record::plan_resume(&plan, &deps, &hashes, detail);
+            store
+                .resume(&detail.summary.id, &start)
+                .map_err(store_failure)?;
+            if !args.quiet {
+                let n = resume.reused.iter().flatten().count();
+                eprintln!(
+                    "Resuming run {}: {n} task{} reused, {} to run",
+                    detail.summary.id,
+                    if n == 1 { "" } else { "s" },
+                    plan.tasks.len() - n
+                );
+                for line in &resume.lines {
+                    eprintln!("{}", dagent_core::display::escape(line));
+                }
+            }
+            (detail.summary.id.clone(), resume.reused)
+        }
+        None => (recorder.begin(&start).map_err(store_failure)?, Vec::new()),
+    };
+    if let (Some(store), false) = (&store, args.quiet) {
+        eprintln!(
+            "run {run_id} · recorded in {} (dagent runs show {run_id})",
+            store.path().display()
+        );
+    }
     let progress = Arc::new(Progress::new(args.quiet, plan.tasks.len()));
-    let executor = Executor::new(exec_config).with_observer(progress.clone());
+    let executor = Executor::new(exec_config)
+        .with_observer(progress.clone())
+        .with_store(Arc::clone(&recorder) as Arc<dyn RunStore>, run_id.clone());
     let token = executor.cancellation_token();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -178,7 +298,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             signals.recv().await;
             token.cancel();
         });
-        Ok::<_, Failure>(executor.run(Arc::clone(&plan), graph, runner).await)
+        Ok::<_, Failure>(
+            executor
+                .resume(Arc::clone(&plan), graph, runner, reused)
+                .await,
+        )
     })?;
     progress.finish();
     let costs = ledger.as_ref().map(|l| l.summary());
@@ -192,12 +316,31 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         simulated: args.simulate,
         costs: costs.as_ref(),
         runs_per_day: args.runs_per_day,
+        run_id: store.as_ref().map(|_| run_id.as_str()),
+        earlier_spend,
+        predicted_makespan,
     };
+    let report_json = render::run_json(&view);
+    let end = RunEnd {
+        status: if report.all_succeeded() {
+            "succeeded"
+        } else if report.stopped == Some(dagent_executor::StopReason::Cancelled) {
+            "cancelled"
+        } else {
+            "failed"
+        }
+        .to_owned(),
+        makespan_ms: u64::try_from(report.makespan.as_millis()).unwrap_or(u64::MAX),
+        report_json: report_json.clone(),
+    };
+    if let Err(e) = recorder.finish(&run_id, &end) {
+        eprintln!("warning: {e}");
+    }
     // Paid results are never thrown away: the report and the write-back are saved
     // independently, and a failing path saves elsewhere and says where.
     let mut output_errors = Vec::new();
     if let Some(path) = &args.report {
-        if let Err(e) = save(path, &render::run_json(&view), "report", "report") {
+        if let Err(e) = save(path, &report_json, "report", "report") {
             output_errors.push(e);
         }
     }
@@ -218,6 +361,23 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
                 }
             }
             Err(e) => output_errors.push(e.render()),
+        }
+    }
+    if let Some(path) = &args.timeline {
+        let title = plan
+            .title
+            .clone()
+            .unwrap_or_else(|| prepared.loaded.origin.clone());
+        let svg = crate::timeline::svg(&crate::timeline::TimelineInput {
+            title: &title,
+            plan: &plan,
+            deps: &deps,
+            attempts: &recorder.records(),
+            max_concurrent: report.max_concurrent,
+            scale,
+        });
+        if let Err(e) = save(path, &svg, "timeline", "timeline") {
+            output_errors.push(e);
         }
     }
     let to_stdout =

@@ -447,6 +447,9 @@ pub enum RunEventKind {
     },
     /// The task was cancelled (terminal).
     Cancelled,
+    /// The task's output was reused from an earlier run instead of running it again
+    /// (terminal; the task counts as succeeded).
+    Reused,
 }
 
 /// One event of a run.

@@ -64,6 +64,8 @@ pub struct TaskReport {
     pub reason: Option<String>,
     /// Its output, when it succeeded.
     pub output: Option<Arc<TaskOutput>>,
+    /// Whether the output was reused from an earlier run (no attempt was made).
+    pub reused: bool,
 }
 
 /// Why a run stopped launching tasks before finishing the plan.
@@ -77,6 +79,9 @@ pub enum StopReason {
     Breaker(String),
     /// The run's deadline (this long after its start) passed.
     Deadline(Duration),
+    /// The run store could not record a finished attempt, so no new task starts (its
+    /// result would not survive a crash); tasks in flight finish.
+    Store(String),
 }
 
 impl StopReason {
@@ -84,7 +89,7 @@ impl StopReason {
     /// them finish).
     #[must_use]
     pub fn cancels_in_flight(&self) -> bool {
-        !matches!(self, Self::Breaker(_))
+        !matches!(self, Self::Breaker(_) | Self::Store(_))
     }
 }
 
@@ -97,6 +102,10 @@ impl fmt::Display for StopReason {
                 "fail_fast: task \"{id}\" failed, everything else was stopped"
             ),
             Self::Breaker(why) => f.write_str(why),
+            Self::Store(why) => write!(
+                f,
+                "the run store failed ({why}): no new task starts, results so far are in the report"
+            ),
             Self::Deadline(after) => write!(
                 f,
                 "the run deadline of {} passed: tasks in flight were cancelled, the rest skipped",

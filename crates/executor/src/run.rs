@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dagent_core::{
-    DependencyOutcome, Plan, RunEvent, RunEventKind, RunObserver, TaskContext, TaskError,
-    TaskErrorKind, TaskOutput, TaskRunner,
+    AttemptRecord, DependencyOutcome, Plan, RecordStatus, RunEvent, RunEventKind, RunId,
+    RunObserver, RunStore, TaskContext, TaskError, TaskErrorKind, TaskOutput, TaskRunner,
 };
 use dagent_graph::TaskGraph;
 use futures_util::stream::FuturesUnordered;
@@ -57,6 +57,7 @@ pub struct Executor {
     config: ExecutorConfig,
     observer: Option<Arc<dyn RunObserver>>,
     cancel: CancellationToken,
+    store: Option<(Arc<dyn RunStore>, RunId)>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -75,7 +76,19 @@ impl Executor {
             config,
             observer: None,
             cancel: CancellationToken::new(),
+            store: None,
         }
+    }
+
+    /// Records every finished attempt, and every task's terminal state, of the next run in
+    /// `store` under `run`. An attempt is written (durably, in batches of the attempts that
+    /// finished together) **before** observers, the report or any dependent hear of it, so
+    /// a process killed at any instant loses at most the attempts in flight. If the store
+    /// fails, no new task starts ([`StopReason::Store`]).
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<dyn RunStore>, run: RunId) -> Self {
+        self.store = Some((store, run));
+        self
     }
 
     /// Sends every run event to `observer`.
@@ -117,13 +130,33 @@ impl Executor {
         graph: &TaskGraph,
         runner: Arc<dyn TaskRunner>,
     ) -> RunReport {
+        self.resume(plan, graph, runner, Vec::new()).await
+    }
+
+    /// Like [`Executor::run`], but tasks given an output in `reused` (by position) are not
+    /// run: they succeed at once with that output (reported with `reused: true` and no
+    /// attempt), which their dependents receive exactly as if they had just run. A task is
+    /// reused only when all its dependencies are too (otherwise its inputs may change, and
+    /// it runs). `reused` may be shorter than the plan.
+    ///
+    /// # Panics
+    /// If `graph` was built for a plan of a different size.
+    pub async fn resume(
+        &self,
+        plan: Arc<Plan>,
+        graph: &TaskGraph,
+        runner: Arc<dyn TaskRunner>,
+        reused: Vec<Option<TaskOutput>>,
+    ) -> RunReport {
         assert_eq!(
             plan.tasks.len(),
             graph.len(),
             "graph built for another plan"
         );
         let mut run = Run::new(self, plan, graph, runner);
+        run.reuse(reused);
         run.drive().await;
+        run.flush_records();
         run.finish()
     }
 }
@@ -145,12 +178,21 @@ enum State {
 }
 
 type Attempt = (usize, u32, Result<TaskOutput, TaskError>);
+
+/// Milliseconds of a duration, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Most attempts taken (and recorded) together in one pass of the loop.
+const MAX_BATCH: usize = 512;
 type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = Attempt> + Send>>>;
 
 /// What `poll` saw.
 enum Wake {
-    /// An attempt finished.
-    Attempt(Attempt),
+    /// Attempts finished (every one that had finished by the time of the poll, up to a
+    /// batch: they are recorded in the store together).
+    Attempts(Vec<Attempt>),
     /// A retry delay may have passed.
     Timer,
     /// The rate gate has a token again.
@@ -199,6 +241,9 @@ struct Run<'a> {
     stopped: Option<StopReason>,
     stopped_at: Option<Duration>,
     retry_count: u32,
+    /// Terminal records of tasks that ended without a success, written with the next batch
+    /// (they cost nothing, so losing them to a kill loses nothing).
+    pending_records: Vec<AttemptRecord>,
 }
 
 impl<'a> Run<'a> {
@@ -233,6 +278,7 @@ impl<'a> Run<'a> {
                 error: None,
                 reason: None,
                 output: None,
+                reused: false,
             })
             .collect();
         Self {
@@ -266,6 +312,7 @@ impl<'a> Run<'a> {
             stopped: None,
             stopped_at: None,
             retry_count: 0,
+            pending_records: Vec::new(),
             plan,
         }
     }
@@ -291,7 +338,7 @@ impl<'a> Run<'a> {
         self.barrier.start(now);
         self.deadline = self.cfg.deadline.map(|d| after(now, d));
         for i in 0..n {
-            if self.unmet[i] == 0 {
+            if self.unmet[i] == 0 && self.state[i] == State::Waiting {
                 self.make_ready(i);
             }
         }
@@ -433,8 +480,15 @@ impl<'a> Run<'a> {
         // Take an attempt that is already finished before waiting on anything: this keeps
         // the per-task cost low when runners complete quickly.
         if !self.in_flight.is_empty() {
-            if let Some(Some(attempt)) = self.in_flight.next().now_or_never() {
-                return Wake::Attempt(attempt);
+            let mut batch = Vec::new();
+            while batch.len() < MAX_BATCH {
+                match self.in_flight.next().now_or_never() {
+                    Some(Some(attempt)) => batch.push(attempt),
+                    _ => break,
+                }
+            }
+            if !batch.is_empty() {
+                return Wake::Attempts(batch);
             }
         }
         let next_backoff = self.backoff.peek().map(|Reverse((at, _))| *at);
@@ -450,7 +504,7 @@ impl<'a> Run<'a> {
             biased;
             () = self.exec.cancel.cancelled() => Wake::Cancelled,
             joined = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                joined.map_or(Wake::Timer, Wake::Attempt)
+                joined.map_or(Wake::Timer, |a| Wake::Attempts(vec![a]))
             }
             () = tokio::time::sleep_until(next_backoff.unwrap_or(far)), if next_backoff.is_some() => Wake::Timer,
             () = tokio::time::sleep_until(rate_wake.unwrap_or(far)), if rate_wake.is_some() => Wake::RateToken,
@@ -463,7 +517,24 @@ impl<'a> Run<'a> {
 
     fn apply(&mut self, wake: Wake) {
         match wake {
-            Wake::Attempt((i, attempt, result)) => self.finish_attempt(i, attempt, result),
+            Wake::Attempts(batch) => {
+                // Durable first: every finished attempt is in the store before anything —
+                // observers, dependents, the report — hears of it.
+                if self.exec.store.is_some() {
+                    let records: Vec<AttemptRecord> = batch
+                        .iter()
+                        .filter(|(i, attempt, _)| {
+                            self.state[*i] == State::Running
+                                && self.reports[*i].attempts == *attempt
+                        })
+                        .map(|(i, attempt, result)| self.attempt_record(*i, *attempt, result))
+                        .collect();
+                    self.persist(records);
+                }
+                for (i, attempt, result) in batch {
+                    self.finish_attempt(i, attempt, result);
+                }
+            }
             Wake::Timer => {}
             Wake::RateToken => self.rate_wake = None,
             Wake::BatchTimeout => self.batch_timed_out(),
@@ -474,6 +545,101 @@ impl<'a> Run<'a> {
             }
             Wake::Cancelled => self.cancel_all(),
             Wake::Stuck => self.abandon("internal: no runnable task remained"),
+        }
+    }
+
+    /// The store's record of one finished attempt.
+    fn attempt_record(
+        &self,
+        i: usize,
+        attempt: u32,
+        result: &Result<TaskOutput, TaskError>,
+    ) -> AttemptRecord {
+        let (status, output, error) = match result {
+            Ok(out) => (RecordStatus::Succeeded, Some(out), None),
+            Err(e) if e.kind() == TaskErrorKind::Cancelled => {
+                (RecordStatus::Cancelled, None, Some(e))
+            }
+            Err(e) => (RecordStatus::Failed, None, Some(e)),
+        };
+        AttemptRecord {
+            task: i,
+            task_id: self.plan.tasks[i].id.clone(),
+            attempt,
+            start_ms: millis(self.attempt_start[i]),
+            end_ms: millis(self.now()),
+            status,
+            terminal: status == RecordStatus::Succeeded,
+            error_kind: error.map(|e| e.kind().as_str().to_owned()),
+            message: error.map(|e| e.message().to_owned()),
+            model: output.and_then(|o| o.model.clone()),
+            endpoint: None,
+            usage: output.and_then(|o| o.usage),
+            cost: output.and_then(|o| o.cost),
+            output: output.map(|o| o.text.clone()),
+        }
+    }
+
+    /// Writes `records` (and the terminal records waiting) to the store in one batch. If the
+    /// store fails, the run stops launching: a result that cannot be recorded would not
+    /// survive a crash, and paying for more of them is worse than stopping.
+    fn persist(&mut self, mut records: Vec<AttemptRecord>) {
+        let Some((store, run)) = &self.exec.store else {
+            return;
+        };
+        if !self.pending_records.is_empty() {
+            let mut all = std::mem::take(&mut self.pending_records);
+            all.append(&mut records);
+            records = all;
+        }
+        if records.is_empty() {
+            return;
+        }
+        if let Err(e) = store.record(run, &records) {
+            self.stop(StopReason::Store(e.message().to_owned()));
+        }
+    }
+
+    /// Writes the terminal records still waiting (at the end of the run).
+    fn flush_records(&mut self) {
+        if self
+            .stopped
+            .as_ref()
+            .is_some_and(|s| matches!(s, StopReason::Store(_)))
+        {
+            return;
+        }
+        self.persist(Vec::new());
+    }
+
+    /// Marks the tasks given an output as succeeded without running them, in topological
+    /// order, and only when all their dependencies are reused too.
+    fn reuse(&mut self, reused: Vec<Option<TaskOutput>>) {
+        if reused.iter().all(Option::is_none) {
+            return;
+        }
+        let mut reused: Vec<Option<TaskOutput>> = reused;
+        reused.resize(self.plan.tasks.len(), None);
+        let order: Vec<usize> = self.graph.topological_order().to_vec();
+        for i in order {
+            let Some(output) = reused[i].take() else {
+                continue;
+            };
+            let inputs_reused = self
+                .graph
+                .deps_of(i)
+                .iter()
+                .all(|&d| self.reports[d].reused);
+            if !inputs_reused {
+                continue;
+            }
+            self.reports[i].output = Some(Arc::new(output));
+            self.reports[i].reused = true;
+            self.terminate(i, TaskStatus::Succeeded, None, None);
+            for k in 0..self.graph.dependents_of(i).len() {
+                let w = self.graph.dependents_of(i)[k];
+                self.unmet[w] = self.unmet[w].saturating_sub(1);
+            }
         }
     }
 
@@ -629,7 +795,40 @@ impl<'a> Run<'a> {
             r.error = error;
         }
         r.reason = reason;
+        if self.exec.store.is_some() && (status != TaskStatus::Succeeded || r.reused) {
+            let record = AttemptRecord {
+                task: i,
+                task_id: r.id.clone(),
+                attempt: 0,
+                start_ms: millis(now),
+                end_ms: millis(now),
+                status: match status {
+                    TaskStatus::Succeeded => RecordStatus::Succeeded,
+                    TaskStatus::Failed => RecordStatus::Failed,
+                    TaskStatus::Skipped => RecordStatus::Skipped,
+                    TaskStatus::Cancelled => RecordStatus::Cancelled,
+                },
+                terminal: true,
+                error_kind: r.error.as_ref().map(|e| e.kind().as_str().to_owned()),
+                message: r
+                    .reason
+                    .clone()
+                    .or_else(|| r.error.as_ref().map(|e| e.message().to_owned())),
+                model: None,
+                endpoint: None,
+                usage: None,
+                cost: None,
+                output: r
+                    .output
+                    .as_ref()
+                    .filter(|_| r.reused)
+                    .map(|o| o.text.clone()),
+            };
+            self.pending_records.push(record);
+        }
+        let r = &self.reports[i];
         let kind = match status {
+            TaskStatus::Succeeded if r.reused => RunEventKind::Reused,
             TaskStatus::Succeeded => RunEventKind::Succeeded,
             TaskStatus::Failed => RunEventKind::Failed {
                 error: r

@@ -99,12 +99,13 @@ impl SqliteStore {
         StoreError::new(format!("run store {}: {e}", self.path.display()))
     }
 
-    /// Takes over `run` for this process to continue it: refused while another live process
-    /// holds it. Returns the session number the continuation records under.
+    /// Takes over `run` for this process to continue it with the plan in `start` (its tasks,
+    /// their content hashes and dependencies become the new session's): refused while
+    /// another live process holds the run. Returns the new session's number.
     ///
     /// # Errors
     /// When the run is unknown, still running in another process, or the store fails.
-    pub fn resume(&self, run: &RunId) -> Result<u32, StoreError> {
+    pub fn resume(&self, run: &RunId, start: &RunStart) -> Result<u32, StoreError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -131,13 +132,56 @@ impl SqliteStore {
         }
         let session = sessions + 1;
         tx.execute(
-            "UPDATE runs SET status = 'running', pid = ?2, sessions = ?3, finished_at_ms = NULL WHERE id = ?1",
-            params![run.as_str(), i64::from(std::process::id()), session],
+            "UPDATE runs SET status = 'running', pid = ?2, sessions = ?3, finished_at_ms = NULL,
+                 plan_title = ?4, plan_origin = ?5, plan_text = ?6, plan_hash = ?7, plan_format = ?8,
+                 strategy = ?9, settings_json = ?10 WHERE id = ?1",
+            params![
+                run.as_str(),
+                i64::from(std::process::id()),
+                session,
+                start.plan_title,
+                start.plan_origin,
+                start.plan_text,
+                ids::content_hash(start.plan_text.as_bytes()),
+                start.plan_format,
+                start.strategy,
+                start.settings_json,
+            ],
         )
         .map_err(|e| self.err(&e))?;
+        insert_tasks(&tx, run, session, start).map_err(|e| self.err(&e))?;
         tx.commit().map_err(|e| self.err(&e))?;
         Ok(session)
     }
+}
+
+/// Writes a session's tasks: ids, content hashes, resolved dependencies.
+fn insert_tasks(
+    tx: &rusqlite::Transaction<'_>,
+    run: &RunId,
+    session: u32,
+    start: &RunStart,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO tasks (run_id, session, position, task_id, content_hash, deps) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (i, task) in start.task_ids.iter().enumerate() {
+        let deps = start.deps.get(i).map_or_else(String::new, |d| {
+            d.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        insert.execute(params![
+            run.as_str(),
+            session,
+            i64::try_from(i).unwrap_or(i64::MAX),
+            task.as_str(),
+            start.task_hashes.get(i).map_or("", String::as_str),
+            deps,
+        ])?;
+    }
+    Ok(())
 }
 
 /// Whether a process with this id exists (Linux `/proc`; elsewhere assumed alive).
@@ -174,30 +218,7 @@ impl RunStore for SqliteStore {
             ],
         )
         .map_err(|e| self.err(&e))?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO tasks (run_id, position, task_id, content_hash, deps) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(|e| self.err(&e))?;
-            for (i, task) in start.task_ids.iter().enumerate() {
-                let deps = start.deps.get(i).map_or_else(String::new, |d| {
-                    d.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                });
-                insert
-                    .execute(params![
-                        id.as_str(),
-                        i64::try_from(i).unwrap_or(i64::MAX),
-                        task.as_str(),
-                        start.task_hashes.get(i).map_or("", String::as_str),
-                        deps,
-                    ])
-                    .map_err(|e| self.err(&e))?;
-            }
-        }
+        insert_tasks(&tx, &id, 1, start).map_err(|e| self.err(&e))?;
         tx.commit().map_err(|e| self.err(&e))?;
         Ok(id)
     }

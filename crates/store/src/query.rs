@@ -77,21 +77,33 @@ pub struct RunDetail {
     pub tasks: Vec<StoredTask>,
     /// Every attempt, by session, position and attempt.
     pub attempts: Vec<StoredAttempt>,
+    /// Each session's content hash of each task, by (session, task id).
+    hashes: std::collections::HashMap<(u32, String), String>,
 }
 
 impl RunDetail {
-    /// For each task, its latest successful attempt, if any: what a resume reuses.
+    /// The latest successful attempt of the task `id` made while the task's content hash
+    /// was `content_hash`: what a resume may reuse for a task with that content now.
+    #[must_use]
+    pub fn success_for(&self, id: &str, content_hash: &str) -> Option<&StoredAttempt> {
+        self.attempts.iter().rev().find(|a| {
+            a.record.status == RecordStatus::Succeeded
+                && a.record.task_id.as_str() == id
+                && self
+                    .hashes
+                    .get(&(a.session, id.to_owned()))
+                    .is_some_and(|h| h == content_hash)
+        })
+    }
+
+    /// For each task of the latest session, its latest success that matches its content
+    /// then: the run's current results.
     #[must_use]
     pub fn successes(&self) -> Vec<Option<&StoredAttempt>> {
-        let mut out: Vec<Option<&StoredAttempt>> = vec![None; self.tasks.len()];
-        for a in &self.attempts {
-            if a.record.status == RecordStatus::Succeeded {
-                if let Some(slot) = out.get_mut(a.record.task) {
-                    *slot = Some(a);
-                }
-            }
-        }
-        out
+        self.tasks
+            .iter()
+            .map(|t| self.success_for(t.id.as_str(), &t.content_hash))
+            .collect()
     }
 
     /// Money spent over every attempt of every session.
@@ -118,7 +130,7 @@ impl SqliteStore {
         let mut stmt = conn
             .prepare(
                 "SELECT r.id, r.status, r.plan_title, r.plan_origin, r.started_at_ms, r.finished_at_ms, r.makespan_ms, r.sessions,
-                        (SELECT count(*) FROM tasks t WHERE t.run_id = r.id),
+                        (SELECT count(*) FROM tasks t WHERE t.run_id = r.id AND t.session = r.sessions),
                         (SELECT count(DISTINCT a.position) FROM attempts a WHERE a.run_id = r.id AND a.status = 'succeeded'),
                         (SELECT coalesce(sum(tokens_in), 0) FROM attempts a WHERE a.run_id = r.id),
                         (SELECT coalesce(sum(tokens_out), 0) FROM attempts a WHERE a.run_id = r.id),
@@ -235,21 +247,33 @@ impl SqliteStore {
         };
         let mut stmt = conn
             .prepare(
-                "SELECT task_id, content_hash, deps FROM tasks WHERE run_id = ?1 ORDER BY position",
+                "SELECT session, task_id, content_hash, deps FROM tasks WHERE run_id = ?1 ORDER BY session, position",
             )
             .map_err(|e| self.err(&e))?;
-        let tasks = stmt
+        let rows = stmt
             .query_map(params![run.as_str()], |r| {
-                let deps: String = r.get(2)?;
-                Ok(StoredTask {
-                    id: TaskId::new(r.get::<_, String>(0)?),
-                    content_hash: r.get(1)?,
-                    deps: deps.split(',').filter_map(|d| d.parse().ok()).collect(),
-                })
+                let deps: String = r.get(3)?;
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    StoredTask {
+                        id: TaskId::new(r.get::<_, String>(1)?),
+                        content_hash: r.get(2)?,
+                        deps: deps.split(',').filter_map(|d| d.parse().ok()).collect(),
+                    },
+                ))
             })
             .map_err(|e| self.err(&e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(&e))?;
+        let latest = rows.iter().map(|(s, _)| *s).max().unwrap_or(1);
+        let mut hashes = std::collections::HashMap::new();
+        let mut tasks = Vec::new();
+        for (session, task) in rows {
+            hashes.insert((session, task.id.to_string()), task.content_hash.clone());
+            if session == latest {
+                tasks.push(task);
+            }
+        }
         let mut stmt = conn
             .prepare(
                 "SELECT session, position, task_id, attempt, start_ms, end_ms, status, terminal, error_kind, message, model, endpoint, tokens_in, tokens_out, cost_nanos, output
@@ -300,6 +324,7 @@ impl SqliteStore {
             resumed_from: resumed_from.map(RunId::new),
             tasks,
             attempts,
+            hashes,
         })
     }
 

@@ -32,11 +32,12 @@ fn migrations() -> Migrations<'static> {
         );
         CREATE TABLE tasks (
             run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            session INTEGER NOT NULL,
             position INTEGER NOT NULL,
             task_id TEXT NOT NULL,
             content_hash TEXT NOT NULL,
             deps TEXT NOT NULL,
-            PRIMARY KEY (run_id, position)
+            PRIMARY KEY (run_id, session, position)
         );
         CREATE TABLE attempts (
             run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

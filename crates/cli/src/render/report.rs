@@ -22,6 +22,12 @@ pub(crate) struct RunView<'a> {
     pub(crate) simulated: bool,
     pub(crate) costs: Option<&'a CostSummary>,
     pub(crate) runs_per_day: u64,
+    /// The run's id in the run store (`None` with `--no-store`).
+    pub(crate) run_id: Option<&'a str>,
+    /// What earlier sessions of a resumed run spent (`None` for a fresh run).
+    pub(crate) earlier_spend: Option<dagent_core::Money>,
+    /// The makespan the estimates predicted, when the plan has estimates.
+    pub(crate) predicted_makespan: Option<Duration>,
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -56,6 +62,7 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     );
     for t in &r.tasks {
         let status = match t.status {
+            TaskStatus::Succeeded if t.reused => "reused",
             TaskStatus::Succeeded => "ok",
             TaskStatus::Failed => "FAILED",
             TaskStatus::Skipped => "skipped",
@@ -122,6 +129,19 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     if let Some(stop) = &r.stopped {
         let _ = writeln!(out, "Stopped early: {}", escape(&stop.to_string()));
     }
+    if let Some(id) = v.run_id {
+        let _ = writeln!(
+            out,
+            "Run {id} (dagent runs show {id}; resume with dagent run PLAN --resume {id})"
+        );
+    }
+    if let Some(p) = v.predicted_makespan.and_then(|p| prediction(p, r.makespan)) {
+        let _ = writeln!(
+            out,
+            "Predicted makespan {} from the estimates ({p:.2}× the actual)",
+            format_duration(v.predicted_makespan.unwrap_or_default())
+        );
+    }
     if let Some(c) = v.costs {
         let _ = writeln!(
             out,
@@ -143,6 +163,28 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
                 t.calls, t.usage.prompt_tokens, t.usage.completion_tokens, t.cost
             );
         }
+        if let Some(earlier) = v.earlier_spend {
+            let _ = writeln!(
+                out,
+                "  earlier sessions spent {earlier}, this one {}: {} in all",
+                c.total.cost,
+                earlier + c.total.cost
+            );
+        }
+        if c.total.reported_calls > 0 {
+            let _ = writeln!(
+                out,
+                "  the provider reported {} for {} call(s) (dagent's figure for all calls: {})",
+                c.total.reported_cost, c.total.reported_calls, c.total.cost
+            );
+        }
+        for o in &c.overruns {
+            let _ = writeln!(
+                out,
+                "  OVERRUN: {}; no paid call was launched after it",
+                escape(&o.describe())
+            );
+        }
         if c.refused > 0 {
             let _ = writeln!(
                 out,
@@ -158,6 +200,7 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
 #[derive(Serialize)]
 struct Doc<'a> {
     schema_version: u32,
+    run_id: Option<&'a str>,
     plan: PlanInfo<'a>,
     dependency_strategy: &'a str,
     simulated: bool,
@@ -170,6 +213,9 @@ struct Doc<'a> {
     utilisation: f64,
     retries: u32,
     stopped: Option<String>,
+    stopped_at_ms: Option<u64>,
+    predicted_makespan_ms: Option<u64>,
+    prediction_ratio: Option<f64>,
     counts: Counts,
     cost: Option<CostDoc>,
     tasks: Vec<TaskDoc<'a>>,
@@ -178,6 +224,10 @@ struct Doc<'a> {
 #[derive(Serialize)]
 struct CostDoc {
     total_usd: String,
+    earlier_usd: Option<String>,
+    all_sessions_usd: Option<String>,
+    provider_reported_usd: Option<String>,
+    overruns: Vec<String>,
     prompt_tokens: u64,
     completion_tokens: u64,
     budget_usd: Option<String>,
@@ -216,6 +266,7 @@ struct TaskDoc<'a> {
     id: &'a str,
     title: &'a str,
     status: &'static str,
+    reused: bool,
     attempts: u32,
     start_ms: Option<u64>,
     end_ms: Option<u64>,
@@ -246,6 +297,12 @@ fn usd(m: dagent_core::Money) -> String {
     m.to_string().trim_start_matches('$').to_owned()
 }
 
+/// Predicted ÷ actual makespan.
+fn prediction(predicted: Duration, actual: Duration) -> Option<f64> {
+    (!actual.is_zero() && !predicted.is_zero())
+        .then(|| predicted.as_secs_f64() / actual.as_secs_f64())
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -256,6 +313,7 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
     let graph = &v.resolution.graph;
     let doc = Doc {
         schema_version: 1,
+        run_id: v.run_id,
         plan: PlanInfo {
             title: plan.title.as_deref(),
             source: &v.loaded.origin,
@@ -273,6 +331,12 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
         utilisation: round3(r.utilisation()),
         retries: r.retries,
         stopped: r.stopped.as_ref().map(ToString::to_string),
+        stopped_at_ms: r.stopped_at.map(ms),
+        predicted_makespan_ms: v.predicted_makespan.map(ms),
+        prediction_ratio: v
+            .predicted_makespan
+            .and_then(|p| prediction(p, r.makespan))
+            .map(round3),
         counts: Counts {
             succeeded: r.count(TaskStatus::Succeeded),
             failed: r.count(TaskStatus::Failed),
@@ -281,6 +345,14 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
         },
         cost: v.costs.map(|c| CostDoc {
             total_usd: usd(c.total.cost),
+            earlier_usd: v.earlier_spend.map(usd),
+            all_sessions_usd: v.earlier_spend.map(|e| usd(e + c.total.cost)),
+            provider_reported_usd: (c.total.reported_calls > 0).then(|| usd(c.total.reported_cost)),
+            overruns: c
+                .overruns
+                .iter()
+                .map(dagent_providers::Overrun::describe)
+                .collect(),
             prompt_tokens: c.total.usage.prompt_tokens,
             completion_tokens: c.total.usage.completion_tokens,
             budget_usd: c.budget.map(usd),
@@ -311,6 +383,7 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
                 id: t.id.as_str(),
                 title: &plan.tasks[i].title,
                 status: t.status.as_str(),
+                reused: t.reused,
                 attempts: t.attempts,
                 start_ms: t.start.map(ms),
                 end_ms: t.end.map(ms),

@@ -292,11 +292,16 @@ fn interrupted_run(name: &str, signal: &str) -> (Option<i32>, String, serde_json
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the run has started tasks (a line on stderr), then signal it.
+    // Wait until the run has started tasks (a "start" line on stderr), then signal it.
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
-    assert!(first.contains("start"), "{first}");
+    let mut line = String::new();
+    while !line.contains("start") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "the run ended before starting a task"
+        );
+    }
     let status = std::process::Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()

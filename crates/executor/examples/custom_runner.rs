@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "{:<5} {:<10} attempts {}  {}",
             t.id,
-            t.status,
+            t.status.as_str(),
             t.attempts,
             t.output.as_ref().map_or("", |o| o.text.as_str())
         );

@@ -90,6 +90,8 @@ pub struct Resolution {
 /// `explicit` are transitively reduced.
 pub struct FallbackChain {
     analyzers: Vec<Box<dyn DependencyAnalyzer>>,
+    /// Strategies asked for but not available (no model configured), reported first.
+    unavailable: Vec<FailedAttempt>,
 }
 
 impl fmt::Debug for FallbackChain {
@@ -104,7 +106,50 @@ impl FallbackChain {
     /// A chain of the given analyzers, tried in order.
     #[must_use]
     pub fn new(analyzers: Vec<Box<dyn DependencyAnalyzer>>) -> Self {
-        Self { analyzers }
+        Self {
+            analyzers,
+            unavailable: Vec::new(),
+        }
+    }
+
+    /// The chain for `strategy` when a model may answer (`model` is the LLM analyzer, or
+    /// why there is none):
+    ///
+    /// * `llm` — the model, then the heuristic, then sequential; without a model the chain
+    ///   records why and starts at the heuristic;
+    /// * `auto` — explicit, then the heuristic when it is confident, then the model, then
+    ///   the heuristic, then sequential; without a model, explicit → heuristic → sequential;
+    /// * the others ignore the model (see [`FallbackChain::for_strategy`]).
+    #[must_use]
+    pub fn with_model(
+        strategy: Strategy,
+        model: Result<Box<dyn DependencyAnalyzer>, String>,
+    ) -> Self {
+        match (strategy, model) {
+            (Strategy::Llm, Ok(model)) => Self::new(vec![
+                model,
+                Box::new(HeuristicAnalyzer),
+                Box::new(SequentialAnalyzer),
+            ]),
+            (Strategy::Llm, Err(reason)) => Self {
+                unavailable: vec![FailedAttempt {
+                    strategy: "llm".to_owned(),
+                    reason,
+                }],
+                ..Self::new(vec![
+                    Box::new(HeuristicAnalyzer),
+                    Box::new(SequentialAnalyzer),
+                ])
+            },
+            (Strategy::Auto, Ok(model)) => Self::new(vec![
+                Box::new(ExplicitAnalyzer),
+                Box::new(crate::ConfidentHeuristic::default()),
+                model,
+                Box::new(HeuristicAnalyzer),
+                Box::new(SequentialAnalyzer),
+            ]),
+            (strategy, _) => Self::for_strategy(strategy),
+        }
     }
 
     /// The built-in chain for a strategy: the strategy itself, then (for `auto`) heuristic,
@@ -124,7 +169,7 @@ impl FallbackChain {
                 ]
             }
         };
-        Self { analyzers }
+        Self::new(analyzers)
     }
 
     /// Inserts an analyzer at `position` (e.g. an LLM analyzer after `explicit`).
@@ -144,7 +189,7 @@ impl FallbackChain {
     /// # Errors
     /// When every analyzer failed; the error lists each reason.
     pub async fn resolve(&self, plan: &Plan) -> Result<Resolution, GraphError> {
-        let mut attempts = Vec::new();
+        let mut attempts = self.unavailable.clone();
         for analyzer in &self.analyzers {
             let name = analyzer.name().to_owned();
             let map = match analyzer.analyze(plan).await {
@@ -200,4 +245,55 @@ fn finish(plan: &Plan, map: DependencyMap, reduce: bool) -> Result<(TaskGraph, u
         return Ok((graph, 0));
     }
     Ok((TaskGraph::new(plan, reduced)?, removed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stands in for the LLM analyzer.
+    struct Model;
+
+    impl DependencyAnalyzer for Model {
+        fn name(&self) -> &str {
+            "llm"
+        }
+        fn analyze<'a>(
+            &'a self,
+            _plan: &'a Plan,
+        ) -> dagent_core::BoxFuture<'a, Result<DependencyMap, dagent_core::AnalyzeError>> {
+            Box::pin(async { Err(dagent_core::AnalyzeError::new("unused")) })
+        }
+    }
+
+    #[test]
+    fn the_chain_is_composed_here_for_every_strategy() {
+        let with = |s, m: bool| {
+            let model: Result<Box<dyn DependencyAnalyzer>, String> = if m {
+                Ok(Box::new(Model))
+            } else {
+                Err("no model is configured".into())
+            };
+            FallbackChain::with_model(s, model)
+        };
+        assert_eq!(
+            with(Strategy::Llm, true).names(),
+            ["llm", "heuristic", "sequential"]
+        );
+        let without = with(Strategy::Llm, false);
+        assert_eq!(without.names(), ["heuristic", "sequential"]);
+        assert_eq!(without.unavailable[0].reason, "no model is configured");
+        assert_eq!(
+            with(Strategy::Auto, true).names(),
+            ["explicit", "heuristic", "llm", "heuristic", "sequential"]
+        );
+        assert_eq!(
+            with(Strategy::Auto, false).names(),
+            ["explicit", "heuristic", "sequential"]
+        );
+        assert_eq!(
+            with(Strategy::Explicit, true).names(),
+            ["explicit", "sequential"]
+        );
+    }
 }

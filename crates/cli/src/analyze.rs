@@ -6,10 +6,8 @@ use std::sync::Arc;
 use dagent_providers::CostLedger;
 
 use dagent_adapters::{LoadOptions, LoadedPlan, annotate, load_plan_with};
-use dagent_analyzers::{
-    Analysis, ConfidentHeuristic, FailedAttempt, FallbackChain, HeuristicAnalyzer, Resolution,
-    SequentialAnalyzer, Strategy, validate_plan,
-};
+use dagent_analyzers::{Analysis, FallbackChain, Resolution, Strategy, validate_plan};
+use dagent_core::DependencyAnalyzer;
 
 use crate::args::{AnalyzeArgs, OutputFormat, PlanArgs};
 use crate::diag::{Failure, graph_error, write_output};
@@ -37,49 +35,20 @@ pub(crate) fn prepare(
             .max_bytes(config.max_input_bytes),
     )?;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
-    // llm: the model, then heuristic, then sequential. auto: explicit, then the heuristic
-    // when it is confident, then the model when one is configured, then heuristic, then
-    // sequential.
-    let llm = matches!(strategy, Strategy::Llm | Strategy::Auto)
-        .then(|| crate::llm::analyzer(config, ledger));
-    let mut unavailable = None;
-    let chain = match (strategy, llm) {
-        (Strategy::Llm, Some(Ok(a))) => FallbackChain::new(vec![
-            Box::new(a),
-            Box::new(HeuristicAnalyzer),
-            Box::new(SequentialAnalyzer),
-        ]),
-        (Strategy::Llm, Some(Err(reason))) => {
-            unavailable = Some(reason);
-            FallbackChain::new(vec![
-                Box::new(HeuristicAnalyzer),
-                Box::new(SequentialAnalyzer),
-            ])
-        }
-        (Strategy::Auto, Some(Ok(a))) => {
-            let mut chain = FallbackChain::for_strategy(Strategy::Auto);
-            chain.insert(1, Box::new(a));
-            chain.insert(1, Box::new(ConfidentHeuristic::default()));
-            chain
-        }
-        _ => FallbackChain::for_strategy(strategy),
+    // The model analyzer is built only when the strategy may ask it (it is paid).
+    let model = if matches!(strategy, Strategy::Llm | Strategy::Auto) {
+        crate::llm::analyzer(config, ledger).map(|a| Box::new(a) as Box<dyn DependencyAnalyzer>)
+    } else {
+        Err(String::new())
     };
+    let chain = FallbackChain::with_model(strategy, model);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
-    let mut resolution = runtime
+    let resolution = runtime
         .block_on(chain.resolve(&loaded.plan))
         .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
-    if let Some(reason) = unavailable {
-        resolution.attempts.insert(
-            0,
-            FailedAttempt {
-                strategy: "llm".to_owned(),
-                reason,
-            },
-        );
-    }
     Ok(Prepared { loaded, resolution })
 }
 

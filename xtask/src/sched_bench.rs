@@ -203,6 +203,45 @@ pub(crate) fn overhead(n: usize, k: usize) -> (Duration, Duration) {
     (end - start, end - run_start)
 }
 
+/// The scheduler run alone for `n` no-op tasks with every attempt recorded in a SQLite run
+/// store at `path` (a fresh file), and the number of attempts the store holds afterwards.
+pub(crate) fn overhead_with_store(n: usize, k: usize, path: &std::path::Path) -> (Duration, usize) {
+    use dagent_core::RunStore;
+    let _ = std::fs::remove_file(path);
+    let store = Arc::new(dagent_store::SqliteStore::open(path, true).expect("store"));
+    let deps = random_deps(n, 2, 7);
+    let tasks: Vec<Task> = (0..n).map(|i| Task::new(format!("t{i}"), "noop")).collect();
+    let plan = Arc::new(Plan::new(tasks));
+    let start = dagent_core::RunStart {
+        plan_title: "overhead".into(),
+        task_ids: plan.tasks.iter().map(|t| t.id.clone()).collect(),
+        task_hashes: vec![String::new(); n],
+        deps: deps.clone(),
+        ..dagent_core::RunStart::default()
+    };
+    let run = store.begin(&start).expect("begin");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let graph = TaskGraph::new(&plan, DependencyMap::from_lists(deps)).expect("acyclic");
+    let config = ExecutorConfig {
+        max_concurrent: k,
+        retry: RetryPolicy::none(),
+        task_timeout: None,
+        ..ExecutorConfig::default()
+    };
+    let executor =
+        Executor::new(config).with_store(Arc::clone(&store) as Arc<dyn RunStore>, run.clone());
+    let run_start = Instant::now();
+    let report = rt.block_on(executor.run(plan, &graph, Arc::new(Noop)));
+    let elapsed = run_start.elapsed();
+    assert!(report.all_succeeded());
+    let stored = store.detail(&run).expect("detail").attempts.len();
+    (elapsed, stored)
+}
+
 /// Bare tokio: spawn `n` no-op tasks, then join them all.
 pub(crate) fn bare_tokio(n: usize) -> Duration {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -58,8 +58,7 @@ fn migrations() -> Migrations<'static> {
             cost_nanos INTEGER,
             output TEXT,
             PRIMARY KEY (run_id, session, position, attempt)
-        );
-        CREATE INDEX attempts_by_task ON attempts (run_id, position);",
+        );",
     )])
 }
 

@@ -179,12 +179,6 @@ fn show(d: &RunDetail) -> String {
         "task", "status", "attempts", "start", "end", "model", "tokens", "cost"
     );
     for r in task_rows(d) {
-        let ms = |x: Option<u64>| {
-            x.map_or_else(
-                || "-".to_owned(),
-                |v| format_duration(std::time::Duration::from_millis(v)),
-            )
-        };
         let _ = writeln!(
             out,
             "  {:<24} {:<18} {:>8} {:>9} {:>9}  {:<20} {:>8} {:>12}",
@@ -211,12 +205,6 @@ fn compare(a: &RunDetail, b: &RunDetail) -> String {
         "plan", sa.plan_title, sb.plan_title
     );
     let _ = writeln!(out, "{:<14} {:<24} {:<24}", "status", sa.status, sb.status);
-    let ms = |x: Option<u64>| {
-        x.map_or_else(
-            || "-".to_owned(),
-            |v| format_duration(std::time::Duration::from_millis(v)),
-        )
-    };
     let _ = writeln!(
         out,
         "{:<14} {:<24} {:<24}",
@@ -270,6 +258,14 @@ fn compare(a: &RunDetail, b: &RunDetail) -> String {
     }
     out.push_str("\n* status changed\n");
     out
+}
+
+/// A duration in milliseconds for people, or "-".
+fn ms(x: Option<u64>) -> String {
+    x.map_or_else(
+        || "-".to_owned(),
+        |v| format_duration(std::time::Duration::from_millis(v)),
+    )
 }
 
 /// Text for a table cell: control characters escaped, cut to `max` characters.
@@ -331,10 +327,7 @@ pub(crate) fn run(args: &RunsArgs) -> Result<ExitCode, Failure> {
                         r.status,
                         shorten(&r.plan_title, 28),
                         utc(r.started_at_ms),
-                        r.makespan_ms.map_or_else(
-                            || "-".to_owned(),
-                            |v| format_duration(std::time::Duration::from_millis(v))
-                        ),
+                        ms(r.makespan_ms),
                         speedup,
                         r.usage.total(),
                         r.cost.to_string()

@@ -169,7 +169,7 @@ fn two_servers_as_two_endpoints_of_one_provider() {
     .iter()
     .enumerate()
     {
-        plan.push_str(&format!("\n[[tasks]]\nid = \"q{i}\"\ntitle = \"Name {q}\"\ndescription = \"Answer with one word.\"\nkind = \"research\"\n"));
+        plan.push_str(&format!("\n[[tasks]]\nid = \"q{i}\"\ntitle = \"Name {q}\"\ndescription = \"Answer with one word.\"\nkind = \"research\"\ndepends_on = []\n"));
     }
     let one = [url("DAGENT_E2E_LLM_URL")];
     let (out1, r1, _) = run_plan(&scratch("e2e-one"), &plan, &config(&one));

@@ -419,7 +419,17 @@ fn infer(plan: &Plan) -> Inference {
             let has = |bit: u16| -> Option<&str> {
                 me.words.iter().find(|w| w.is(bit)).map(|w| w.raw.as_str())
             };
-            let pronoun = has(class::PRONOUN).or(me.placeholder.then_some("{…}"));
+            // A result word that opens a clause is an imperative verb ("Answer with one
+            // word", "Output a list"), not a reference; "it" and "them" always refer.
+            let pronoun = me
+                .words
+                .iter()
+                .find(|w| {
+                    w.is(class::PRONOUN)
+                        && (!w.starts_clause || matches!(w.raw.as_str(), "it" | "them"))
+                })
+                .map(|w| w.raw.as_str())
+                .or(me.placeholder.then_some("{…}"));
             let then = has(class::THEN).or_else(|| {
                 me.words
                     .windows(2)
@@ -812,6 +822,26 @@ mod tests {
     fn deps(p: &Plan) -> Vec<Vec<usize>> {
         let inf = infer(p);
         (0..p.len()).map(|i| inf.deps.deps_of(i).to_vec()).collect()
+    }
+
+    #[test]
+    fn a_result_word_used_as_a_verb_is_not_a_reference() {
+        // "Answer with one word" asks for an answer; it does not refer to the previous one.
+        let p = plan(
+            "Eight questions",
+            &[
+                ("Name a fruit", "Answer with one word."),
+                ("Name a color", "Answer with one word."),
+                ("Name a city", "Answer with one word."),
+            ],
+        );
+        assert_eq!(deps(&p), vec![Vec::<usize>::new(); 3]);
+        // As a noun it still refers: "Check the answer" follows the step that gave it.
+        let p = plan(
+            "Quiz",
+            &[("Solve the puzzle", ""), ("Check the answer", "")],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0]]);
     }
 
     #[test]

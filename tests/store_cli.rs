@@ -553,3 +553,47 @@ async fn a_resumed_run_reports_earlier_and_new_spend_separately() {
         "3 + the retried task"
     );
 }
+
+#[test]
+fn two_processes_write_two_runs_into_one_store_at_once() {
+    let dir = scratch("store-two-processes");
+    let store = dir.join("runs.db").display().to_string();
+    let children: Vec<_> = ["examples/ten-cities.toml", "examples/five-sectors.toml"]
+        .iter()
+        .map(|plan| {
+            command()
+                .args([
+                    "run",
+                    "--simulate",
+                    plan,
+                    "--time-scale",
+                    "0.005",
+                    "-q",
+                    "--store",
+                    &store,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stored = SqliteStore::open(std::path::Path::new(&store), false).unwrap();
+    let runs = stored.list().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter()
+            .all(|r| r.status == "succeeded" && r.succeeded == r.tasks),
+        "{runs:?}"
+    );
+    assert_eq!(stored.integrity_check().unwrap(), "ok");
+}

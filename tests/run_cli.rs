@@ -617,6 +617,11 @@ fn the_input_size_cap_is_configurable() {
     std::fs::write(&cfg, "[input]\nmax_bytes = 100\n").unwrap();
     let out = dagent(&["analyze", plan, "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ten-cities.toml") && !out.stderr.contains("unknown field"),
+        "the plan is refused as too large: {}",
+        out.stderr
+    );
     let out = dagent(&["analyze", plan, "--max-input-bytes", "1MiB"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let out = dagent(&["analyze", plan, "--max-input-bytes", "0"]);

@@ -427,6 +427,9 @@ fn plan_args(rng: &mut Rng, runnable: bool) -> Vec<String> {
             "300ms".into(),
             "--max-retries".into(),
             "1".into(),
+            // A hostile plan may be legitimately slow; the run deadline must end it.
+            "--deadline".into(),
+            "10s".into(),
         ]
     } else {
         vec!["analyze".into(), "{}".into()]
@@ -563,6 +566,10 @@ pub(crate) fn config_case(rng: &mut Rng) -> Case {
             "--simulate".into(),
             "--time-scale".into(),
             "0.001".into(),
+            // A hostile configuration may be legitimately slow (a launch rate of one task a
+            // minute); the run deadline, a flag over every file value, must end it.
+            "--deadline".into(),
+            "10s".into(),
         ]
     };
     let mut args = args;

@@ -294,6 +294,7 @@ pub(crate) type FlagValue = (&'static str, String);
 struct RawConfig {
     parallelization: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     store: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    input: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     providers: Option<BTreeMap<String, models_config::RawProvider>>,
     models: Option<BTreeMap<String, models_config::RawModel>>,
     routing: Option<models_config::RawRouting>,
@@ -423,6 +424,7 @@ fn apply_file(entries: &mut [Entry], text: &str, origin: &str) -> Result<ModelCo
     })?;
     for (section, table) in [
         ("parallelization", raw.parallelization),
+        ("input", raw.input),
         ("store", raw.store),
     ] {
         for (k, v) in table.unwrap_or_default() {

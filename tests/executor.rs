@@ -958,3 +958,79 @@ async fn the_deadline_still_cancels_tasks_left_running_by_the_breaker() {
     assert_eq!(r.tasks[2].end, Some(5 * S));
     assert_eq!(r.makespan, 5 * S);
 }
+
+/// An in-memory run store that remembers every record and can be told to fail.
+#[derive(Default)]
+struct MemoryStore {
+    records: Mutex<Vec<dagent_core::AttemptRecord>>,
+}
+
+impl dagent_core::RunStore for MemoryStore {
+    fn begin(
+        &self,
+        _: &dagent_core::RunStart,
+    ) -> Result<dagent_core::RunId, dagent_core::StoreError> {
+        Ok(dagent_core::RunId::new("mem"))
+    }
+    fn record(
+        &self,
+        _: &dagent_core::RunId,
+        records: &[dagent_core::AttemptRecord],
+    ) -> Result<(), dagent_core::StoreError> {
+        self.records.lock().unwrap().extend_from_slice(records);
+        Ok(())
+    }
+    fn finish(
+        &self,
+        _: &dagent_core::RunId,
+        _: &dagent_core::RunEnd,
+    ) -> Result<(), dagent_core::StoreError> {
+        Ok(())
+    }
+}
+
+/// Both attempts finish at the same instant; the failing one is listed (and launched)
+/// first. Under fail-fast the success must still be reported as the success the store
+/// recorded — never a cancellation of a paid, stored result.
+#[tokio::test(start_paused = true)]
+async fn a_success_recorded_with_a_fail_fast_failure_stays_a_success() {
+    struct Runner;
+    impl TaskRunner for Runner {
+        fn run(&self, ctx: TaskContext) -> BoxFuture<'_, Result<TaskOutput, TaskError>> {
+            Box::pin(async move {
+                tokio::time::sleep(S).await;
+                if ctx.task().id.as_str() == "bad" {
+                    Err(TaskError::permanent("broken"))
+                } else {
+                    Ok(TaskOutput::text("paid result"))
+                }
+            })
+        }
+    }
+    let (plan, graph) = plan_of(vec![task("bad", 1), task("good", 1)], vec![vec![], vec![]]);
+    let store = Arc::new(MemoryStore::default());
+    let config = ExecutorConfig {
+        failure_mode: FailureMode::FailFast,
+        ..cfg(2)
+    };
+    let report = Executor::new(config)
+        .with_store(store.clone(), dagent_core::RunId::new("mem"))
+        .run(plan, &graph, Arc::new(Runner))
+        .await;
+    let good = &report.tasks[1];
+    assert_eq!(good.status, TaskStatus::Succeeded, "{good:?}");
+    assert_eq!(good.output.as_ref().unwrap().text, "paid result");
+    let records = store.records.lock().unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.task == 1 && r.status == dagent_core::RecordStatus::Succeeded),
+        "the success was recorded"
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.task == 1 && r.status == dagent_core::RecordStatus::Cancelled),
+        "and never recorded as cancelled: {records:?}"
+    );
+}

@@ -622,6 +622,23 @@ fn the_input_size_cap_is_configurable() {
         "the plan is refused as too large: {}",
         out.stderr
     );
+    // The configuration's own cap is checked before the file is read.
+    std::fs::write(dir.join("broken.toml"), "[parallelization\n").unwrap();
+    let out = dagent_env(
+        &[
+            "analyze",
+            plan,
+            "--config",
+            dir.join("broken.toml").to_str().unwrap(),
+        ],
+        &[("DAGENT_MAX_INPUT_BYTES", "lots")],
+    );
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.contains("DAGENT_MAX_INPUT_BYTES"),
+        "{}",
+        out.stderr
+    );
     let out = dagent(&["analyze", plan, "--max-input-bytes", "1MiB"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let out = dagent(&["analyze", plan, "--max-input-bytes", "0"]);

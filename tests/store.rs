@@ -67,13 +67,18 @@ fn a_run_round_trips_with_every_attempt() {
                 status: "failed".into(),
                 makespan_ms: 42,
                 report_json: "{}".into(),
+                analysis_cost: Money::from_nanos(100),
             },
         )
         .unwrap();
     let runs = store.list().unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].succeeded, 2);
-    assert_eq!(runs[0].cost, Money::from_nanos(23));
+    assert_eq!(
+        runs[0].cost,
+        Money::from_nanos(123),
+        "attempts + dependency analysis"
+    );
     assert_eq!(runs[0].usage, Usage::new(300, 60));
     let d = store.detail(&id).unwrap();
     assert_eq!(d.attempts.len(), 3);
@@ -95,8 +100,18 @@ fn a_run_round_trips_with_every_attempt() {
         e.message().contains(&format!("did you mean \"{id}\"")),
         "{e}"
     );
-    // A resume takes the run over as a new session.
-    assert_eq!(store.resume(&id, &start("Plan", 3)).unwrap(), 2);
+    assert_eq!(
+        store.detail(&id).unwrap().spent(),
+        Money::from_nanos(123),
+        "attempts + analysis"
+    );
+    // Another handle (as another process would) cannot take a run this one is running.
+    let other = SqliteStore::open(&dir.join(".dagent/runs.db"), false).unwrap();
+    let e = other.claim(&id).unwrap_err();
+    assert!(e.message().contains("is still running"), "{e}");
+    // This one can continue it, as a new session.
+    assert_eq!(store.claim(&id).unwrap(), 2);
+    store.start_session(&id, 2, &start("Plan", 3)).unwrap();
     assert_eq!(store.gc(u64::MAX).unwrap(), 0, "a running run is kept");
 }
 
@@ -175,4 +190,21 @@ fn files_that_are_not_a_dagent_store_are_refused_and_left_untouched() {
     assert!(e.message().contains("does not exist"), "{e}");
     let e = SqliteStore::open(&dir, false).unwrap_err();
     assert!(e.message().contains("not a regular file"), "{e}");
+}
+
+#[test]
+fn absurd_usage_from_a_provider_does_not_break_the_history() {
+    let dir = scratch("store-overflow");
+    let store = SqliteStore::open(&dir.join("runs.db"), false).unwrap();
+    let id = store.begin(&start("Huge", 2)).unwrap();
+    let mut huge = attempt(0, 1, RecordStatus::Succeeded, u64::MAX);
+    huge.usage = Some(Usage::new(u64::MAX, u64::MAX));
+    let mut again = huge.clone();
+    again.task = 1;
+    again.task_id = TaskId::new("t1");
+    store.record(&id, &[huge, again]).unwrap();
+    let runs = store.list().unwrap();
+    assert_eq!(runs.len(), 1, "sums never overflow");
+    assert!(runs[0].cost.nanos() > 0);
+    assert_eq!(store.detail(&id).unwrap().attempts.len(), 2);
 }

@@ -35,7 +35,7 @@ pub(crate) fn part_of(file_name: &str) -> Part {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    if h % 3 == 0 {
+    if h.is_multiple_of(3) {
         Part::Check
     } else {
         Part::Development

@@ -152,6 +152,34 @@ impl FallbackChain {
         }
     }
 
+    /// Adds `fallback` (the `fallback_strategy` setting) before the final sequential step
+    /// when the chain does not already try it: `explicit` with fallback `heuristic` becomes
+    /// explicit → heuristic → sequential. `model` is the LLM analyzer, used when the fallback
+    /// is `llm`; `sequential` and `auto` add nothing (every chain ends in sequential, and
+    /// `auto` is not a single strategy).
+    #[must_use]
+    pub fn with_fallback(
+        mut self,
+        fallback: Strategy,
+        model: Option<Box<dyn DependencyAnalyzer>>,
+    ) -> Self {
+        let analyzer: Box<dyn DependencyAnalyzer> = match fallback {
+            Strategy::Heuristic => Box::new(HeuristicAnalyzer),
+            Strategy::Explicit => Box::new(ExplicitAnalyzer),
+            Strategy::Llm => match model {
+                Some(m) => m,
+                None => return self,
+            },
+            Strategy::Sequential | Strategy::Auto => return self,
+        };
+        if self.names().contains(&analyzer.name()) {
+            return self;
+        }
+        let at = self.analyzers.len().saturating_sub(1);
+        self.analyzers.insert(at, analyzer);
+        self
+    }
+
     /// The built-in chain for a strategy: the strategy itself, then (for `auto`) heuristic,
     /// then sequential as the last resort. `llm` is supplied by the caller, who owns the
     /// provider; here it is treated as `auto` without the LLM step.

@@ -26,6 +26,9 @@ mod validate;
 pub use analysis::{Analysis, CriticalPath};
 pub use chain::{FailedAttempt, FallbackChain, Resolution, Strategy};
 pub use dagent_core::Weights;
+
+/// The task name dependency analysis by a model is billed under in a cost tracker.
+pub const ANALYSIS_TASK: &str = "(dependency analysis)";
 pub use dagent_graph::{GraphError, GraphErrorKind, TaskGraph, transitive_reduction};
 pub use strategy::{
     ConfidentHeuristic, Evidence, ExplicitAnalyzer, HeuristicAnalyzer, Independence, Inference,

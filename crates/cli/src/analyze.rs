@@ -35,13 +35,21 @@ pub(crate) fn prepare(
             .max_bytes(config.max_input_bytes),
     )?;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
-    // The model analyzer is built only when the strategy may ask it (it is paid).
-    let model = if matches!(strategy, Strategy::Llm | Strategy::Auto) {
-        crate::llm::analyzer(config, ledger).map(|a| Box::new(a) as Box<dyn DependencyAnalyzer>)
+    // The model analyzer is built only when the strategy (or its fallback) may ask it.
+    let fallback = config.parallelization.fallback_strategy;
+    let model =
+        || crate::llm::analyzer(config, ledger).map(|a| Box::new(a) as Box<dyn DependencyAnalyzer>);
+    let primary = if matches!(strategy, Strategy::Llm | Strategy::Auto) {
+        model()
     } else {
         Err(String::new())
     };
-    let chain = FallbackChain::with_model(strategy, model);
+    let fallback_model = (fallback == Strategy::Llm
+        && !matches!(strategy, Strategy::Llm | Strategy::Auto))
+    .then(model)
+    .and_then(Result::ok);
+    let chain =
+        FallbackChain::with_model(strategy, primary).with_fallback(fallback, fallback_model);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -54,16 +54,16 @@ pub(crate) fn graph_error(loaded: &LoadedPlan, e: &GraphError) -> PlanError {
         _ => PlanErrorKind::Cycle,
     };
     let mut message = e.message().to_owned();
-    if let GraphErrorKind::DuplicateId { first, .. } = e.kind() {
-        if let Some(span) = loaded.spans.task_span(*first) {
-            let first_err =
-                PlanError::new(kind, &loaded.origin, "").with_span(&loaded.source, Some(span));
-            if let Some(loc) = first_err.location() {
-                message.push_str(&format!(
-                    " (first used at line {}, column {})",
-                    loc.line, loc.column
-                ));
-            }
+    if let GraphErrorKind::DuplicateId { first, .. } = e.kind()
+        && let Some(span) = loaded.spans.task_span(*first)
+    {
+        let first_err =
+            PlanError::new(kind, &loaded.origin, "").with_span(&loaded.source, Some(span));
+        if let Some(loc) = first_err.location() {
+            message.push_str(&format!(
+                " (first used at line {}, column {})",
+                loc.line, loc.column
+            ));
         }
     }
     match e.primary_task() {

@@ -180,11 +180,17 @@ pub(crate) fn plan_resume(
                 let stored_hash = stored.tasks[s].content_hash.as_str();
                 let (own, full) = hashes[i].split_once('/').unwrap_or((&hashes[i], ""));
                 let (s_own, s_full) = stored_hash.split_once('/').unwrap_or((stored_hash, ""));
-                let last = stored
-                    .attempts
-                    .iter()
-                    .rev()
-                    .find(|a| a.record.task_id.as_str() == id)
+                // The task's terminal state in the latest session that ended it.
+                let mine = || {
+                    stored
+                        .attempts
+                        .iter()
+                        .filter(|a| a.record.task_id.as_str() == id)
+                };
+                let last = mine()
+                    .filter(|a| a.record.terminal)
+                    .max_by_key(|a| a.session)
+                    .or_else(|| mine().next_back())
                     .map(|a| a.record.status);
                 Some(if s_own != own {
                     "changed since the stored run".to_owned()

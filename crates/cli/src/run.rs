@@ -8,7 +8,7 @@ use std::time::Duration;
 use dagent_core::{Money, RunEnd, RunStart, RunStore, TaskRunner};
 use dagent_executor::{Executor, ExecutorConfig, RetryPolicy, SimulatedRunner};
 use dagent_providers::CostLedger;
-use dagent_store::{RunDetail, SqliteStore};
+use dagent_store::SqliteStore;
 
 use crate::analyze::prepare;
 use crate::args::RunArgs;
@@ -187,13 +187,16 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
                 )
             })?;
             let id = store.resolve(wanted).map_err(store_failure)?;
-            Some(store.detail(&id).map_err(store_failure)?)
+            // Take the run before anything is paid for (a model may analyse the plan), and
+            // read it only once it is ours: nothing else can change it now.
+            let session = store.claim(&id).map_err(store_failure)?;
+            Some((session, store.detail(&id).map_err(store_failure)?))
         }
         None => None,
     };
     // Earlier sessions' spend counts against the budget: a resumed run cannot cross the
     // cap the first one had.
-    let earlier_spend = stored.as_ref().map(RunDetail::spent);
+    let earlier_spend = stored.as_ref().map(|(_, d)| d.spent());
     let budget = settings
         .models
         .budget
@@ -249,13 +252,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         started_at_ms: now_ms(),
     };
     let (run_id, reused) = match &stored {
-        Some(detail) => {
+        Some((session, detail)) => {
             let store = store
                 .as_ref()
                 .ok_or_else(|| Failure::bad_input("error: no run store"))?;
             let resume = crate::record::plan_resume(&plan, &deps, &hashes, detail);
             store
-                .resume(&detail.summary.id, &start)
+                .start_session(&detail.summary.id, *session, &start)
                 .map_err(store_failure)?;
             if !args.quiet {
                 let n = resume.reused.iter().flatten().count();
@@ -332,6 +335,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         .to_owned(),
         makespan_ms: u64::try_from(report.makespan.as_millis()).unwrap_or(u64::MAX),
         report_json: report_json.clone(),
+        analysis_cost: shared_ledger
+            .summary()
+            .by_task
+            .get(dagent_analyzers::ANALYSIS_TASK)
+            .map_or(Money::ZERO, |t| t.cost),
     };
     if let Err(e) = recorder.finish(&run_id, &end) {
         eprintln!("warning: {e}");
@@ -339,10 +347,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     // Paid results are never thrown away: the report and the write-back are saved
     // independently, and a failing path saves elsewhere and says where.
     let mut output_errors = Vec::new();
-    if let Some(path) = &args.report {
-        if let Err(e) = save(path, &report_json, "report", "report") {
-            output_errors.push(e);
-        }
+    if let Some(path) = &args.report
+        && let Err(e) = save(path, &report_json, "report", "report")
+    {
+        output_errors.push(e);
     }
     if let Some(path) = &args.write_back {
         let results: Vec<Option<String>> = report

@@ -100,6 +100,12 @@ struct TaskRow {
 }
 
 fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
+    let by_id: std::collections::HashMap<&str, usize> = d
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.as_str(), i))
+        .collect();
     let mut rows: Vec<TaskRow> = d
         .tasks
         .iter()
@@ -115,33 +121,39 @@ fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
             session: 0,
         })
         .collect();
+    // Attempts belong to tasks by id: a resumed run may have reordered its plan.
     for a in &d.attempts {
-        let Some(row) = rows.get_mut(a.record.task) else {
+        let Some(row) = by_id
+            .get(a.record.task_id.as_str())
+            .and_then(|&i| rows.get_mut(i))
+        else {
             continue;
         };
         let r = &a.record;
         if r.attempt > 0 {
             row.attempts += 1;
         }
-        row.tokens += r.usage.map_or(0, |u| u.total());
+        row.tokens = row.tokens.saturating_add(r.usage.map_or(0, |u| u.total()));
         row.cost += r.cost.unwrap_or(Money::ZERO);
-        // A success is final; otherwise the latest record wins.
-        if row.status != RecordStatus::Succeeded.as_str() || a.session > row.session {
-            if row.status == RecordStatus::Succeeded.as_str() && r.status != RecordStatus::Succeeded
-            {
-                continue;
-            }
-            row.status = if r.status == RecordStatus::Failed && !r.terminal {
-                "failed (retrying)".into()
-            } else {
-                r.status.as_str().into()
-            };
-            row.session = a.session;
-            row.start_ms = Some(r.start_ms);
-            row.end_ms = Some(r.end_ms);
-            if r.model.is_some() {
-                row.model.clone_from(&r.model);
-            }
+        // The latest record wins.
+        row.status = if r.status == RecordStatus::Failed && !r.terminal {
+            "failed (retrying)".into()
+        } else {
+            r.status.as_str().into()
+        };
+        row.session = a.session;
+        row.start_ms = Some(r.start_ms);
+        row.end_ms = Some(r.end_ms);
+        if r.model.is_some() {
+            row.model.clone_from(&r.model);
+        }
+    }
+    // A task whose current content has a success is succeeded, whatever came after it.
+    for (row, t) in rows.iter_mut().zip(&d.tasks) {
+        if let Some(s) = d.success_for(t.id.as_str(), &t.content_hash)
+            && row.status != "succeeded"
+        {
+            row.status = format!("succeeded (session {})", s.session);
         }
     }
     rows

@@ -138,6 +138,9 @@ pub struct RunEnd {
     pub makespan_ms: u64,
     /// The run report as JSON text, for `runs show`.
     pub report_json: String,
+    /// What dependency analysis by a model cost in this session (it is paid like a task, and
+    /// counts against the budget of later sessions).
+    pub analysis_cost: Money,
 }
 
 /// A store failure, with a message that names the store.

@@ -79,8 +79,9 @@ pub enum StopReason {
     Breaker(String),
     /// The run's deadline (this long after its start) passed.
     Deadline(Duration),
-    /// The run store could not record a finished attempt, so no new task starts (its
-    /// result would not survive a crash); tasks in flight finish.
+    /// The run store could not record finished attempts (after retries), so no new task
+    /// starts; tasks in flight finish, and every result from then on is in the report only
+    /// (a resume would run those tasks again).
     Store(String),
 }
 
@@ -104,7 +105,7 @@ impl fmt::Display for StopReason {
             Self::Breaker(why) => f.write_str(why),
             Self::Store(why) => write!(
                 f,
-                "the run store failed ({why}): no new task starts, results so far are in the report"
+                "the run store failed ({why}): no new task starts; results from then on are in the report but not in the store"
             ),
             Self::Deadline(after) => write!(
                 f,

@@ -385,12 +385,12 @@ impl<'a> Run<'a> {
     fn admit(&mut self) {
         while self.stopped.is_none() && self.slots.global_free() && self.rate_wake.is_none() {
             let Some(i) = self.pick() else { return };
-            if let Some(rate) = &self.rate {
-                if let Err(wait) = rate.try_acquire() {
-                    self.make_ready(i);
-                    self.rate_wake = Some(after(Instant::now(), wait));
-                    return;
-                }
+            if let Some(rate) = &self.rate
+                && let Err(wait) = rate.try_acquire()
+            {
+                self.make_ready(i);
+                self.rate_wake = Some(after(Instant::now(), wait));
+                return;
             }
             self.launch(i);
         }
@@ -504,7 +504,18 @@ impl<'a> Run<'a> {
             biased;
             () = self.exec.cancel.cancelled() => Wake::Cancelled,
             joined = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                joined.map_or(Wake::Timer, |a| Wake::Attempts(vec![a]))
+                joined.map_or(Wake::Timer, |a| {
+                    // Others may have finished at the same instant: take them together, so
+                    // they are recorded together and a stop cannot drop a finished one.
+                    let mut batch = vec![a];
+                    while batch.len() < MAX_BATCH {
+                        match self.in_flight.next().now_or_never() {
+                            Some(Some(more)) => batch.push(more),
+                            _ => break,
+                        }
+                    }
+                    Wake::Attempts(batch)
+                })
             }
             () = tokio::time::sleep_until(next_backoff.unwrap_or(far)), if next_backoff.is_some() => Wake::Timer,
             () = tokio::time::sleep_until(rate_wake.unwrap_or(far)), if rate_wake.is_some() => Wake::RateToken,
@@ -517,34 +528,55 @@ impl<'a> Run<'a> {
 
     fn apply(&mut self, wake: Wake) {
         match wake {
-            Wake::Attempts(batch) => {
-                // Durable first: every finished attempt is in the store before anything —
-                // observers, dependents, the report — hears of it.
-                if self.exec.store.is_some() {
-                    let records: Vec<AttemptRecord> = batch
-                        .iter()
-                        .filter(|(i, attempt, _)| {
-                            self.state[*i] == State::Running
-                                && self.reports[*i].attempts == *attempt
-                        })
-                        .map(|(i, attempt, result)| self.attempt_record(*i, *attempt, result))
-                        .collect();
-                    self.persist(records);
-                }
-                for (i, attempt, result) in batch {
-                    self.finish_attempt(i, attempt, result);
-                }
-            }
+            Wake::Attempts(batch) => self.apply_attempts(batch),
             Wake::Timer => {}
             Wake::RateToken => self.rate_wake = None,
             Wake::BatchTimeout => self.batch_timed_out(),
             Wake::Deadline => {
+                // Attempts that already finished are paid: record and apply them first.
+                self.apply_finished_now();
                 self.deadline = None; // it fires once
                 let limit = self.cfg.deadline.unwrap_or_default();
                 self.stop(StopReason::Deadline(limit));
             }
-            Wake::Cancelled => self.cancel_all(),
+            Wake::Cancelled => {
+                self.apply_finished_now();
+                self.cancel_all();
+            }
             Wake::Stuck => self.abandon("internal: no runnable task remained"),
+        }
+    }
+
+    /// Records a batch of finished attempts, then applies them. Durable first: every
+    /// attempt is in the store before anything — observers, dependents, the report — hears
+    /// of it. Successes are applied first, so a failure in the same batch that stops the run
+    /// (fail-fast) cannot turn a recorded, paid success into a cancellation.
+    fn apply_attempts(&mut self, mut batch: Vec<Attempt>) {
+        batch.sort_by_key(|(_, _, result)| result.is_err());
+        if self.exec.store.is_some() {
+            let records: Vec<AttemptRecord> = batch
+                .iter()
+                .filter(|(i, attempt, _)| {
+                    self.state[*i] == State::Running && self.reports[*i].attempts == *attempt
+                })
+                .map(|(i, attempt, result)| self.attempt_record(*i, *attempt, result))
+                .collect();
+            self.persist(records);
+        }
+        for (i, attempt, result) in batch {
+            self.finish_attempt(i, attempt, result);
+        }
+    }
+
+    /// Takes and applies every attempt that has already finished (before a cancellation or
+    /// the deadline clears the rest).
+    fn apply_finished_now(&mut self) {
+        let mut batch = Vec::new();
+        while let Some(Some(attempt)) = self.in_flight.next().now_or_never() {
+            batch.push(attempt);
+        }
+        if !batch.is_empty() {
+            self.apply_attempts(batch);
         }
     }
 
@@ -595,7 +627,18 @@ impl<'a> Run<'a> {
         if records.is_empty() {
             return;
         }
-        if let Err(e) = store.record(run, &records) {
+        // A busy or briefly failing store gets a few more tries before the run gives up.
+        let mut result = store.record(run, &records);
+        for _ in 0..3 {
+            if result.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            result = store.record(run, &records);
+        }
+        if let Err(e) = result {
+            // These attempts' results stay in the report (they are paid), but they will not
+            // survive a crash: stop launching, and say why.
             self.stop(StopReason::Store(e.message().to_owned()));
         }
     }
@@ -888,10 +931,10 @@ impl<'a> Run<'a> {
     /// flight are then cancelled, and the report keeps the first reason.
     fn stop(&mut self, reason: StopReason) {
         let cancel = reason.cancels_in_flight();
-        if let Some(first) = &self.stopped {
-            if !cancel || first.cancels_in_flight() {
-                return;
-            }
+        if let Some(first) = &self.stopped
+            && (!cancel || first.cancels_in_flight())
+        {
+            return;
         }
         let why = reason.to_string();
         if self.stopped.is_none() {

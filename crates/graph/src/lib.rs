@@ -261,10 +261,10 @@ impl TaskGraph {
         if !fan_in {
             return self.deps.clone();
         }
-        if self.len() <= tred_max {
-            if let Some(reduced) = self.petgraph_reduction() {
-                return reduced;
-            }
+        if self.len() <= tred_max
+            && let Some(reduced) = self.petgraph_reduction()
+        {
+            return reduced;
         }
         self.windowed_reduction()
     }

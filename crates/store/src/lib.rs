@@ -36,6 +36,9 @@ pub const DEFAULT_PATH: &str = ".dagent/runs.db";
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Lock files of the runs this process is running: the kernel releases them when the
+    /// process ends, however it ends, so a killed run can be resumed at once.
+    held: Mutex<Vec<(RunId, std::fs::File)>>,
 }
 
 impl SqliteStore {
@@ -49,17 +52,17 @@ impl SqliteStore {
     pub fn open(path: &Path, create_dir: bool) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         let fail = |why: String| StoreError::new(format!("run store {shown}: {why}"));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                if create_dir {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
-                } else {
-                    return Err(fail(format!(
-                        "the directory {} does not exist",
-                        dir.display()
-                    )));
-                }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            if create_dir {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+            } else {
+                return Err(fail(format!(
+                    "the directory {} does not exist",
+                    dir.display()
+                )));
             }
         }
         schema::check_foreign_file(path).map_err(fail)?;
@@ -80,6 +83,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            held: Mutex::new(Vec::new()),
         })
     }
 
@@ -99,46 +103,127 @@ impl SqliteStore {
         StoreError::new(format!("run store {}: {e}", self.path.display()))
     }
 
-    /// Takes over `run` for this process to continue it with the plan in `start` (its tasks,
-    /// their content hashes and dependencies become the new session's): refused while
-    /// another live process holds the run. Returns the new session's number.
+    /// Takes the lock of `run` for this process (a lock file next to the store, held until
+    /// the process ends). Refused while another process holds it.
+    fn lock_run(&self, run: &RunId) -> Result<(), StoreError> {
+        if self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|(r, _)| r == run)
+        {
+            return Ok(());
+        }
+        let dir = lock_dir(&self.path);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StoreError::new(format!(
+                "run store {}: cannot create {}: {e}",
+                self.path.display(),
+                dir.display()
+            ))
+        })?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{}.lock", run.as_str())))
+            .map_err(|e| StoreError::new(format!("run store {}: {e}", self.path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((run.clone(), file));
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid: Option<i64> = self
+                    .conn()
+                    .query_row(
+                        "SELECT pid FROM runs WHERE id = ?1",
+                        params![run.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .ok()
+                    .flatten()
+                    .flatten();
+                Err(StoreError::new(format!(
+                    "run {run} is still running in {}; wait for it to finish or stop it first",
+                    pid.map_or_else(|| "another process".to_owned(), |p| format!("process {p}"))
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::new(format!(
+                "run store {}: cannot lock run {run}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Takes over `run` for this process, to continue it: refused while another process is
+    /// running it (the run's lock is held until that process ends, however it ends).
+    /// Returns the new session's number; the caller then reads the run
+    /// ([`SqliteStore::detail`]) — nothing else can change it now — and records the
+    /// session's plan with [`SqliteStore::start_session`].
     ///
     /// # Errors
-    /// When the run is unknown, still running in another process, or the store fails.
-    pub fn resume(&self, run: &RunId, start: &RunStart) -> Result<u32, StoreError> {
+    /// When the run is unknown, held by another process, or the store fails.
+    pub fn claim(&self, run: &RunId) -> Result<u32, StoreError> {
+        let known: Option<u32> = self
+            .conn()
+            .query_row(
+                "SELECT sessions FROM runs WHERE id = ?1",
+                params![run.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(&e))?;
+        if known.is_none() {
+            return Err(StoreError::new(format!("unknown run {run}")));
+        }
+        self.lock_run(run)?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(&e))?;
-        let row: Option<(String, Option<i64>, u32)> = tx
+        let sessions: u32 = tx
             .query_row(
-                "SELECT status, pid, sessions FROM runs WHERE id = ?1",
+                "SELECT sessions FROM runs WHERE id = ?1",
                 params![run.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| r.get(0),
             )
-            .optional()
             .map_err(|e| self.err(&e))?;
-        let Some((status, pid, sessions)) = row else {
-            return Err(StoreError::new(format!("unknown run {run}")));
-        };
-        if status == "running" {
-            if let Some(pid) = pid.filter(|&p| p != i64::from(std::process::id())) {
-                if process_alive(pid) {
-                    return Err(StoreError::new(format!(
-                        "run {run} is still running in process {pid}; wait for it to finish or stop it first"
-                    )));
-                }
-            }
-        }
         let session = sessions + 1;
         tx.execute(
-            "UPDATE runs SET status = 'running', pid = ?2, sessions = ?3, finished_at_ms = NULL,
-                 plan_title = ?4, plan_origin = ?5, plan_text = ?6, plan_hash = ?7, plan_format = ?8,
-                 strategy = ?9, settings_json = ?10 WHERE id = ?1",
+            "UPDATE runs SET status = 'running', pid = ?2, sessions = ?3, finished_at_ms = NULL WHERE id = ?1",
+            params![run.as_str(), i64::from(std::process::id()), session],
+        )
+        .map_err(|e| self.err(&e))?;
+        tx.commit().map_err(|e| self.err(&e))?;
+        Ok(session)
+    }
+
+    /// Records the plan of a claimed run's new `session`: its tasks, their content hashes and
+    /// dependencies, and the plan snapshot.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn start_session(
+        &self,
+        run: &RunId,
+        session: u32,
+        start: &RunStart,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(&e))?;
+        tx.execute(
+            "UPDATE runs SET plan_title = ?2, plan_origin = ?3, plan_text = ?4, plan_hash = ?5,
+                 plan_format = ?6, strategy = ?7, settings_json = ?8 WHERE id = ?1",
             params![
                 run.as_str(),
-                i64::from(std::process::id()),
-                session,
                 start.plan_title,
                 start.plan_origin,
                 start.plan_text,
@@ -150,8 +235,7 @@ impl SqliteStore {
         )
         .map_err(|e| self.err(&e))?;
         insert_tasks(&tx, run, session, start).map_err(|e| self.err(&e))?;
-        tx.commit().map_err(|e| self.err(&e))?;
-        Ok(session)
+        tx.commit().map_err(|e| self.err(&e))
     }
 }
 
@@ -184,13 +268,14 @@ fn insert_tasks(
     Ok(())
 }
 
-/// Whether a process with this id exists (Linux `/proc`; elsewhere assumed alive).
-fn process_alive(pid: i64) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
-    }
+/// Where the lock files of a store's runs live: `runs.db` → `runs.db.locks/`.
+fn lock_dir(store: &Path) -> PathBuf {
+    let mut name = store
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_default();
+    name.push(".locks");
+    store.with_file_name(name)
 }
 
 impl RunStore for SqliteStore {
@@ -220,6 +305,7 @@ impl RunStore for SqliteStore {
         .map_err(|e| self.err(&e))?;
         insert_tasks(&tx, &id, 1, start).map_err(|e| self.err(&e))?;
         tx.commit().map_err(|e| self.err(&e))?;
+        self.lock_run(&id)?;
         Ok(id)
     }
 
@@ -276,13 +362,15 @@ impl RunStore for SqliteStore {
     fn finish(&self, run: &RunId, end: &RunEnd) -> Result<(), StoreError> {
         let conn = self.conn();
         conn.execute(
-            "UPDATE runs SET status = ?2, finished_at_ms = ?3, makespan_ms = ?4, report_json = ?5, pid = NULL WHERE id = ?1",
+            "UPDATE runs SET status = ?2, finished_at_ms = ?3, makespan_ms = ?4, report_json = ?5, pid = NULL,
+                 analysis_nanos = min(analysis_nanos + ?6, 9223372036854775807) WHERE id = ?1",
             params![
                 run.as_str(),
                 end.status,
                 i64::try_from(ids::now_ms()).unwrap_or(i64::MAX),
                 i64::try_from(end.makespan_ms).unwrap_or(i64::MAX),
                 end.report_json,
+                i64::try_from(end.analysis_cost.nanos()).unwrap_or(i64::MAX),
             ],
         )
         .map_err(|e| self.err(&e))?;

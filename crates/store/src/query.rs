@@ -30,8 +30,10 @@ pub struct RunSummary {
     pub succeeded: usize,
     /// Tokens over every attempt of every session.
     pub usage: Usage,
-    /// Money over every attempt of every session.
+    /// Money over every attempt of every session, dependency analysis included.
     pub cost: Money,
+    /// The last finished session's report (JSON), if any.
+    pub report_json: Option<String>,
 }
 
 /// A task of a stored run.
@@ -106,18 +108,25 @@ impl RunDetail {
             .collect()
     }
 
-    /// Money spent over every attempt of every session.
+    /// Money spent over every session: every attempt, and dependency analysis.
     #[must_use]
     pub fn spent(&self) -> Money {
-        self.attempts
-            .iter()
-            .filter_map(|a| a.record.cost)
-            .fold(Money::ZERO, |acc, c| acc + c)
+        self.summary.cost
     }
 }
 
 fn u(x: i64) -> u64 {
     u64::try_from(x).unwrap_or(0)
+}
+
+/// A sum SQLite computed as a float (`total()` never overflows), back to a count.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn f(x: f64) -> u64 {
+    if x.is_finite() && x > 0.0 {
+        x.min(u64::MAX as f64) as u64
+    } else {
+        0
+    }
 }
 
 impl SqliteStore {
@@ -130,11 +139,15 @@ impl SqliteStore {
         let mut stmt = conn
             .prepare(
                 "SELECT r.id, r.status, r.plan_title, r.plan_origin, r.started_at_ms, r.finished_at_ms, r.makespan_ms, r.sessions,
-                        (SELECT count(*) FROM tasks t WHERE t.run_id = r.id AND t.session = r.sessions),
-                        (SELECT count(DISTINCT a.position) FROM attempts a WHERE a.run_id = r.id AND a.status = 'succeeded'),
-                        (SELECT coalesce(sum(tokens_in), 0) FROM attempts a WHERE a.run_id = r.id),
-                        (SELECT coalesce(sum(tokens_out), 0) FROM attempts a WHERE a.run_id = r.id),
-                        (SELECT coalesce(sum(cost_nanos), 0) FROM attempts a WHERE a.run_id = r.id)
+                        (SELECT count(*) FROM tasks t WHERE t.run_id = r.id
+                            AND t.session = (SELECT max(session) FROM tasks t2 WHERE t2.run_id = r.id)),
+                        (SELECT count(DISTINCT a.task_id) FROM attempts a WHERE a.run_id = r.id AND a.status = 'succeeded'
+                            AND a.task_id IN (SELECT t.task_id FROM tasks t WHERE t.run_id = r.id
+                                AND t.session = (SELECT max(session) FROM tasks t2 WHERE t2.run_id = r.id))),
+                        (SELECT total(tokens_in) FROM attempts a WHERE a.run_id = r.id),
+                        (SELECT total(tokens_out) FROM attempts a WHERE a.run_id = r.id),
+                        (SELECT total(cost_nanos) FROM attempts a WHERE a.run_id = r.id) + r.analysis_nanos,
+                        r.report_json
                  FROM runs r ORDER BY r.id DESC",
             )
             .map_err(|e| self.err(&e))?;
@@ -151,8 +164,9 @@ impl SqliteStore {
                     sessions: r.get(7)?,
                     tasks: usize::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
                     succeeded: usize::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
-                    usage: Usage::new(u(r.get(10)?), u(r.get(11)?)),
-                    cost: Money::from_nanos(u(r.get(12)?)),
+                    usage: Usage::new(f(r.get(10)?), f(r.get(11)?)),
+                    cost: Money::from_nanos(f(r.get(12)?)),
+                    report_json: r.get(13)?,
                 })
             })
             .map_err(|e| self.err(&e))?;

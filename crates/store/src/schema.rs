@@ -11,8 +11,10 @@ const APPLICATION_ID: i64 = 0x6461_6731;
 
 /// The migrations, oldest first. Never edit a released one: add the next.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE runs (
+    Migrations::new(vec![
+        // 1: runs, their tasks per session, and every attempt.
+        M::up(
+            "CREATE TABLE runs (
             id TEXT PRIMARY KEY,
             started_at_ms INTEGER NOT NULL,
             finished_at_ms INTEGER,
@@ -59,7 +61,11 @@ fn migrations() -> Migrations<'static> {
             output TEXT,
             PRIMARY KEY (run_id, session, position, attempt)
         );",
-    )])
+        ),
+        // 2: what dependency analysis by a model cost, per run (it counts against the
+        // budget of later sessions).
+        M::up("ALTER TABLE runs ADD COLUMN analysis_nanos INTEGER NOT NULL DEFAULT 0;"),
+    ])
 }
 
 /// Refuses an existing, non-empty file that is not an SQLite database, before SQLite opens

@@ -225,23 +225,22 @@ struct Info {
 fn literal_input(text: &str) -> Option<String> {
     for chunk in text.split_whitespace() {
         let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
-        if let Some((stem, ext)) = c.rsplit_once('.') {
-            if !stem.is_empty()
-                && (2..=4).contains(&ext.len())
-                && ext.chars().all(|ch| ch.is_ascii_alphanumeric())
-                && ext.chars().any(|ch| ch.is_ascii_alphabetic())
-            {
-                return Some(c.to_owned());
-            }
+        if let Some((stem, ext)) = c.rsplit_once('.')
+            && !stem.is_empty()
+            && (2..=4).contains(&ext.len())
+            && ext.chars().all(|ch| ch.is_ascii_alphanumeric())
+            && ext.chars().any(|ch| ch.is_ascii_alphabetic())
+        {
+            return Some(c.to_owned());
         }
     }
     for (open, close) in [('"', '"'), ('“', '”')] {
         if let Some(start) = text.find(open) {
             let rest = &text[start + open.len_utf8()..];
-            if let Some(end) = rest.find(close) {
-                if end > 0 {
-                    return Some(format!("\"{}\"", &rest[..end]));
-                }
+            if let Some(end) = rest.find(close)
+                && end > 0
+            {
+                return Some(format!("\"{}\"", &rest[..end]));
             }
         }
     }
@@ -558,11 +557,11 @@ fn infer(plan: &Plan) -> Inference {
                 {
                     continue;
                 }
-                if let Some(list) = titles.get(&w.stem) {
-                    if list.len() <= 2 {
-                        for &t in list {
-                            refs.push((t, Rule::Subject, w.raw.clone()));
-                        }
+                if let Some(list) = titles.get(&w.stem)
+                    && list.len() <= 2
+                {
+                    for &t in list {
+                        refs.push((t, Rule::Subject, w.raw.clone()));
                     }
                 }
             }
@@ -724,10 +723,10 @@ fn infer(plan: &Plan) -> Inference {
         deps.retain(|d| d.0 < j);
         deps.sort_by_key(|d| d.0);
         deps.dedup_by_key(|d| d.0);
-        if j > 0 {
-            if let Some(reason) = why.filter(|_| deps.iter().all(|d| d.0 != j - 1)) {
-                independent.push(Independence { task: j, reason });
-            }
+        if j > 0
+            && let Some(reason) = why.filter(|_| deps.iter().all(|d| d.0 != j - 1))
+        {
+            independent.push(Independence { task: j, reason });
         }
         for (d, rule, words) in &deps {
             if !consumed[*d] {

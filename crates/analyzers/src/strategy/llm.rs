@@ -171,7 +171,7 @@ impl LlmAnalyzer {
         // Paid calls take the one metered path (reserve the worst case, call, settle).
         let resp = match (&self.costs, self.price) {
             (Some(costs), Some(price)) => {
-                let billing = Billing::new("(dependency analysis)", self.model.clone());
+                let billing = Billing::new(crate::ANALYSIS_TASK, self.model.clone());
                 metered_chat(
                     self.provider.as_ref(),
                     costs.as_ref(),

@@ -262,6 +262,7 @@ pub(crate) struct Parallelization {
     pub(crate) batch_timeout: Option<Duration>,
     pub(crate) run_timeout: Option<Duration>,
     pub(crate) dependency_strategy: Strategy,
+    pub(crate) fallback_strategy: Strategy,
     pub(crate) retry_on_failure: bool,
     pub(crate) max_retries: u32,
     pub(crate) retry_backoff: Vec<Duration>,
@@ -327,16 +328,33 @@ impl Settings {
             let origin = path.display().to_string();
             // The file's own size cap comes from the environment, a flag or the default
             // (a file cannot raise the limit it is read under).
-            let cap = flags
+            let given = flags
                 .iter()
                 .find(|(f, _)| *f == "--max-input-bytes")
-                .map(|(_, v)| v.clone())
-                .or_else(|| env("DAGENT_MAX_INPUT_BYTES"))
-                .and_then(|v| match Rule::Bytes.parse(&Raw::Text(&v)) {
-                    Ok(Value::Count(n)) => Some(n),
-                    _ => None,
-                })
-                .unwrap_or(dagent_adapters::DEFAULT_MAX_BYTES);
+                .map(|(f, v)| (format!("{f} {v}"), v.clone()))
+                .or_else(|| {
+                    env("DAGENT_MAX_INPUT_BYTES").map(|v| {
+                        (
+                            format!("environment variable DAGENT_MAX_INPUT_BYTES={v:?}"),
+                            v,
+                        )
+                    })
+                });
+            let cap = match given {
+                None => dagent_adapters::DEFAULT_MAX_BYTES,
+                Some((source, v)) => match Rule::Bytes.parse(&Raw::Text(&v)) {
+                    Ok(Value::Count(n)) => n,
+                    Ok(_) => dagent_adapters::DEFAULT_MAX_BYTES,
+                    Err(m) if source.starts_with("--") => {
+                        return Err(Failure::bad_input(format!("error: {source}: {m}")));
+                    }
+                    Err(m) => {
+                        return Err(Failure::bad_input(format!(
+                            "error: {source}: max_bytes {m}"
+                        )));
+                    }
+                },
+            };
             let text = dagent_adapters::read_input(path, cap).map_err(Failure::from)?;
             models = apply_file(&mut entries, &text, &origin)?;
         }
@@ -375,16 +393,16 @@ impl Settings {
             Value::Count(n) => *n,
             _ => dagent_adapters::DEFAULT_MAX_BYTES,
         };
-        if let Some(m) = &parallelization.analyzer_model {
-            if models.catalogue.get(m).is_none() {
-                let at = &entries
-                    .iter()
-                    .find(|e| e.def.key == "analyzer_model")
-                    .map_or(Origin::Default, |e| e.origin.clone());
-                return Err(Failure::bad_input(format!(
-                    "error: {at}: unknown analyzer model \"{m}\": define it under [models.{m}]"
-                )));
-            }
+        if let Some(m) = &parallelization.analyzer_model
+            && models.catalogue.get(m).is_none()
+        {
+            let at = &entries
+                .iter()
+                .find(|e| e.def.key == "analyzer_model")
+                .map_or(Origin::Default, |e| e.origin.clone());
+            return Err(Failure::bad_input(format!(
+                "error: {at}: unknown analyzer model \"{m}\": define it under [models.{m}]"
+            )));
         }
         Ok(Self {
             parallelization,
@@ -511,6 +529,9 @@ fn typed(entries: &[Entry]) -> Parallelization {
         dependency_strategy: name_or("dependency_strategy", "auto")
             .parse()
             .unwrap_or(Strategy::Auto),
+        fallback_strategy: name_or("fallback_strategy", "sequential")
+            .parse()
+            .unwrap_or(Strategy::Sequential),
         retry_on_failure: flag("retry_on_failure"),
         max_retries: u32::try_from(count("max_retries")).unwrap_or(u32::MAX),
         retry_backoff: match get(entries, "retry_backoff_seconds") {
@@ -547,9 +568,15 @@ fn store_settings(entries: &[Entry]) -> StoreSettings {
         Value::Text(Some(p)) => Some(PathBuf::from(p)),
         _ => None,
     };
+    // A path given with --store is an explicit request for the store: it wins over
+    // `enabled = false` from the file or the environment.
+    let flagged = entry.is_some_and(|e| matches!(e.origin, Origin::Flag(_)));
+    let is_default = path
+        .as_deref()
+        .is_some_and(|p| p == Path::new(dagent_store::DEFAULT_PATH));
     StoreSettings {
-        path: path.filter(|_| enabled),
-        is_default: entry.is_none_or(|e| e.origin == Origin::Default),
+        path: path.filter(|_| enabled || flagged),
+        is_default,
     }
 }
 

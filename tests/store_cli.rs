@@ -139,6 +139,11 @@ async fn sigkill_at_twenty_points_then_resume_never_pays_twice() {
             .collect();
         let stored = SqliteStore::open(std::path::Path::new(&store), false).unwrap();
         let run_id = stored.resolve("last").unwrap();
+        assert_eq!(
+            stored.list().unwrap()[0].status,
+            "interrupted",
+            "a killed run is shown as interrupted"
+        );
         let detail = stored.detail(&run_id).unwrap();
         let succeeded: Vec<usize> = detail
             .successes()

@@ -99,7 +99,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             hostile::plan_case(&mut rng)
         };
         let mut command = Command::new(&bin);
-        command.current_dir(root()).env_clear().env("NO_COLOR", "1");
+        // Runs are recorded in a store of the fuzzer's own, not in the checkout.
+        command
+            .current_dir(root())
+            .env_clear()
+            .env("NO_COLOR", "1")
+            .env("DAGENT_STORE", root().join("target/fuzz/runs.db"));
         if let Some(path) = std::env::var_os("PATH") {
             command.env("PATH", path);
         }

@@ -67,19 +67,23 @@ impl SqliteStore {
         }
         schema::check_foreign_file(path).map_err(fail)?;
         let mut conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
-        // Another process creating or migrating the same store at the same instant makes
-        // SQLite answer "busy" at once; wait for it a little, as for any other writer.
-        let mut tries = 0;
-        loop {
-            match schema::prepare(&mut conn) {
-                Ok(()) => break,
-                Err(e) if e.contains("locked") && tries < 100 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(fail(e)),
-            }
-        }
+        // Creating or migrating the schema is serialised between processes by a lock file
+        // (two processes opening a new store at once would both try to create it).
+        let dir = lock_dir(path);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        let schema_lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("schema.lock"))
+            .map_err(|e| fail(format!("cannot create its lock file: {e}")))?;
+        schema_lock
+            .lock()
+            .map_err(|e| fail(format!("cannot lock it: {e}")))?;
+        let prepared = schema::prepare(&mut conn);
+        drop(schema_lock);
+        prepared.map_err(fail)?;
         Ok(Self {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -129,7 +133,17 @@ impl SqliteStore {
             .write(true)
             .open(dir.join(format!("{}.lock", run.as_str())))
             .map_err(|e| StoreError::new(format!("run store {}: {e}", self.path.display())))?;
-        match file.try_lock() {
+        // A moment's shared lock by a reader (`runs list` checking liveness) is not a holder:
+        // try a few times before calling the run held.
+        let mut attempt = file.try_lock();
+        for _ in 0..5 {
+            if !matches!(attempt, Err(std::fs::TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            attempt = file.try_lock();
+        }
+        match attempt {
             Ok(()) => {
                 self.held
                     .lock()
@@ -159,6 +173,28 @@ impl SqliteStore {
                 self.path.display()
             ))),
         }
+    }
+
+    /// Whether some process holds `run`'s lock (this one included).
+    pub(crate) fn is_held(&self, run: &RunId) -> bool {
+        if self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|(r, _)| r == run)
+        {
+            return true;
+        }
+        let Ok(file) =
+            std::fs::File::open(lock_dir(&self.path).join(format!("{}.lock", run.as_str())))
+        else {
+            return false;
+        };
+        matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
     }
 
     /// Takes over `run` for this process, to continue it: refused while another process is
@@ -269,7 +305,7 @@ fn insert_tasks(
 }
 
 /// Where the lock files of a store's runs live: `runs.db` → `runs.db.locks/`.
-fn lock_dir(store: &Path) -> PathBuf {
+pub(crate) fn lock_dir(store: &Path) -> PathBuf {
     let mut name = store
         .file_name()
         .map(std::ffi::OsStr::to_os_string)

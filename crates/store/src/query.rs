@@ -10,7 +10,8 @@ use crate::SqliteStore;
 pub struct RunSummary {
     /// Its id.
     pub id: RunId,
-    /// `running`, `succeeded`, `failed` or `cancelled`.
+    /// `running`, `succeeded`, `failed`, `cancelled`, or `interrupted` (marked running, but
+    /// no process holds it: it was killed or crashed).
     pub status: String,
     /// The plan's title.
     pub plan_title: String,
@@ -170,8 +171,18 @@ impl SqliteStore {
                 })
             })
             .map_err(|e| self.err(&e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(&e))
+        let mut runs = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(&e))?;
+        drop(stmt);
+        drop(conn);
+        // A run still marked running whose process is gone (killed, crashed) was interrupted.
+        for r in &mut runs {
+            if r.status == "running" && !self.is_held(&r.id) {
+                r.status = "interrupted".to_owned();
+            }
+        }
+        Ok(runs)
     }
 
     /// Resolves what a user typed — a full id, a unique prefix, or `last` — to a run id.
@@ -342,19 +353,44 @@ impl SqliteStore {
         })
     }
 
-    /// Deletes finished runs that started before `before_ms` (ms since the Unix epoch);
-    /// returns how many. Runs still running are kept.
+    /// Deletes finished (or interrupted) runs that started before `before_ms` (ms since the
+    /// Unix epoch); returns how many. Runs still running are kept.
     ///
     /// # Errors
     /// When the store cannot be written.
     pub fn gc(&self, before_ms: u64) -> Result<usize, StoreError> {
+        let cutoff = i64::try_from(before_ms).unwrap_or(i64::MAX);
+        let interrupted: Vec<RunId> = self
+            .list()?
+            .into_iter()
+            .filter(|r| r.status == "interrupted")
+            .map(|r| r.id)
+            .collect();
         let conn = self.conn();
+        for id in &interrupted {
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted' WHERE id = ?1 AND status = 'running'",
+                params![id.as_str()],
+            )
+            .map_err(|e| self.err(&e))?;
+        }
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM runs WHERE started_at_ms < ?1 AND status != 'running'")
+            .and_then(|mut stmt| {
+                stmt.query_map(params![cutoff], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .map_err(|e| self.err(&e))?;
         let n = conn
             .execute(
                 "DELETE FROM runs WHERE started_at_ms < ?1 AND status != 'running'",
-                params![i64::try_from(before_ms).unwrap_or(i64::MAX)],
+                params![cutoff],
             )
             .map_err(|e| self.err(&e))?;
+        // Their lock files go too (a run that is gone cannot be held).
+        for id in ids {
+            let _ = std::fs::remove_file(crate::lock_dir(&self.path).join(format!("{id}.lock")));
+        }
         Ok(n)
     }
 

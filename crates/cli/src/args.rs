@@ -47,14 +47,20 @@ pub(crate) enum Command {
     /// --default-estimate), so you can preview a schedule and rehearse failures (a task's
     /// `simulate = { fail = "transient", times = 2 }`). Settings come from dagent.toml
     /// [parallelization], then DAGENT_* variables, then flags. Exit status: 0 all
-    /// succeeded, 1 some task failed, was skipped or cancelled, 2 bad input. Ctrl-C stops
-    /// launching, cancels running tasks and still prints the full report. Examples:
+    /// succeeded, 1 some task failed, was skipped or cancelled, 2 bad input. Ctrl-C (or
+    /// SIGTERM) stops launching, cancels running tasks and still prints the full report.
+    /// Every run is recorded in the run store (.dagent/runs.db) with its id; --resume
+    /// continues one without paying again for what succeeded. Examples:
     ///
     ///   dagent run examples/ten-cities.toml --simulate --time-scale 0.05
     ///
     ///   dagent run plan.toml --simulate -k 3 --report report.json
     ///
     ///   dagent run plan.toml --simulate --mode batched --failure-mode fail_fast
+    ///
+    ///   dagent run plan.toml --resume            # continue the last run
+    ///
+    ///   dagent run plan.toml --timeline run.svg  # and draw its Gantt chart
     #[command(verbatim_doc_comment)]
     Run(Box<RunArgs>),
 

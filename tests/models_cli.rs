@@ -426,6 +426,10 @@ async fn a_key_echoed_anywhere_never_reaches_the_user() {
                             "--report",
                             &r,
                             "--no-retry",
+                            // Logs at debug level, as text and as JSON: no secret in them.
+                            "-vv",
+                            "--log-format",
+                            if stream { "json" } else { "text" },
                         ],
                         &env,
                     );
@@ -443,6 +447,7 @@ async fn a_key_echoed_anywhere_never_reaches_the_user() {
                                 "llm",
                                 "--format",
                                 format,
+                                "-vv",
                             ],
                             &env,
                         );

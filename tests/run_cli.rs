@@ -650,3 +650,63 @@ fn the_input_size_cap_is_configurable() {
         out.stderr
     );
 }
+
+/// Logs go to stderr only: a report on stdout stays valid JSON at any verbosity, `-v` shows
+/// the run, `--log-format json` gives one JSON object per stderr line, RUST_LOG overrides.
+#[test]
+fn logs_go_to_stderr_as_text_or_json_and_never_mix_with_the_report() {
+    let plan = "tests/fixtures/run/flaky.toml";
+    let base = [
+        "run",
+        "--simulate",
+        plan,
+        "--no-store",
+        "--report",
+        "-",
+        "--retry-backoff",
+        "0.01",
+    ];
+    let quiet = dagent(&base);
+    assert!(
+        !quiet.stderr.contains("dependencies resolved"),
+        "warnings only by default"
+    );
+    let mut verbose = base.to_vec();
+    verbose.push("-v");
+    let out = dagent(&verbose);
+    let report: serde_json::Value =
+        serde_json::from_str(&out.stdout).expect("stdout is the report alone");
+    assert_eq!(report["counts"]["succeeded"], 3);
+    assert!(
+        out.stderr.contains("dependencies resolved") && out.stderr.contains("retrying"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("task=fetch-b"),
+        "events carry their task span: {}",
+        out.stderr
+    );
+    let mut json = verbose.clone();
+    json.extend(["--log-format", "json"]);
+    let out = dagent(&json);
+    serde_json::from_str::<serde_json::Value>(&out.stdout).expect("stdout is the report alone");
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "retrying" && l["span"]["task"] == "fetch-b"),
+        "{}",
+        out.stderr
+    );
+    let filtered = dagent_env(&verbose, &[("RUST_LOG", "error")]);
+    assert!(
+        !filtered.stderr.contains("retrying"),
+        "RUST_LOG wins: {}",
+        filtered.stderr
+    );
+}

@@ -223,6 +223,7 @@ impl FallbackChain {
             let map = match analyzer.analyze(plan).await {
                 Ok(map) => map,
                 Err(e) => {
+                    tracing::info!(strategy = %name, reason = %e.message(), "strategy failed; trying the next");
                     attempts.push(FailedAttempt {
                         strategy: name,
                         reason: e.message().to_owned(),
@@ -232,6 +233,13 @@ impl FallbackChain {
             };
             match finish(plan, map, name != "explicit") {
                 Ok((graph, reduced_edges)) => {
+                    tracing::info!(
+                        strategy = %name,
+                        edges = graph.deps().edge_count(),
+                        reduced_edges,
+                        failed_before = attempts.len(),
+                        "dependencies resolved"
+                    );
                     return Ok(Resolution {
                         graph,
                         strategy: name,

@@ -20,6 +20,22 @@ use dagent_adapters::PlanFormat;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+
+    /// More log output on stderr: -v for the run, tasks and retries, -vv for every attempt
+    /// and model call. RUST_LOG (e.g. RUST_LOG=dagent_executor=debug) overrides it.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    /// Log format on stderr: text (for people) or json (one object per line, for log
+    /// pipelines). Reports written to stdout never mix with logs.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

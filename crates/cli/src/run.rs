@@ -145,7 +145,8 @@ fn save(path: &Path, text: &str, what: &str, name: &str) -> Result<(), String> {
     }
 }
 
-pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
+/// Runs the plan; with `json_logs`, stderr carries only JSON log lines (no progress lines).
+pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> {
     let mut flags = args.exec.values();
     flags.extend(args.plan.flag_values());
     let settings = Settings::load(
@@ -260,7 +261,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             store
                 .start_session(&detail.summary.id, *session, &start)
                 .map_err(store_failure)?;
-            if !args.quiet {
+            if !(args.quiet || json_logs) {
                 let n = resume.reused.iter().flatten().count();
                 eprintln!(
                     "Resuming run {}: {n} task{} reused, {} to run",
@@ -276,13 +277,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         }
         None => (recorder.begin(&start).map_err(store_failure)?, Vec::new()),
     };
-    if let (Some(store), false) = (&store, args.quiet) {
+    if let (Some(store), false) = (&store, args.quiet || json_logs) {
         eprintln!(
             "run {run_id} · recorded in {} (dagent runs show {run_id})",
             store.path().display()
         );
     }
-    let progress = Arc::new(Progress::new(args.quiet, plan.tasks.len()));
+    let progress = Arc::new(Progress::new(args.quiet || json_logs, plan.tasks.len()));
     let executor = Executor::new(exec_config)
         .with_observer(progress.clone())
         .with_store(Arc::clone(&recorder) as Arc<dyn RunStore>, run_id.clone());

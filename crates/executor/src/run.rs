@@ -27,6 +27,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::policy::barrier::LevelBarrier;
 use crate::policy::clock::after;
@@ -153,11 +154,27 @@ impl Executor {
             graph.len(),
             "graph built for another plan"
         );
+        let span = tracing::info_span!(
+            "run",
+            run_id = self.store.as_ref().map_or("", |(_, id)| id.as_str()),
+            tasks = plan.tasks.len(),
+            max_concurrent = self.config.max_concurrent,
+        );
         let mut run = Run::new(self, plan, graph, runner);
+        run.run_span = span.clone();
         run.reuse(reused);
-        run.drive().await;
+        run.drive().instrument(span.clone()).await;
         run.flush_records();
-        run.finish()
+        let report = run.finish();
+        span.in_scope(|| {
+            tracing::info!(
+                makespan_ms = u64::try_from(report.makespan.as_millis()).unwrap_or(u64::MAX),
+                retries = report.retries,
+                stopped = report.stopped.as_ref().map(ToString::to_string),
+                "run finished"
+            );
+        });
+        report
     }
 }
 
@@ -244,6 +261,10 @@ struct Run<'a> {
     /// Terminal records of tasks that ended without a success, written with the next batch
     /// (they cost nothing, so losing them to a kill loses nothing).
     pending_records: Vec<AttemptRecord>,
+    /// The run's span, and each task's (open from its first attempt to its terminal state):
+    /// attempts nest in their task, provider calls in their attempt.
+    run_span: tracing::Span,
+    task_spans: Vec<Option<tracing::Span>>,
 }
 
 impl<'a> Run<'a> {
@@ -313,6 +334,8 @@ impl<'a> Run<'a> {
             stopped_at: None,
             retry_count: 0,
             pending_records: Vec::new(),
+            run_span: tracing::Span::none(),
+            task_spans: vec![None; n],
             plan,
         }
     }
@@ -462,10 +485,29 @@ impl<'a> Run<'a> {
         self.emit(i, RunEventKind::Started { attempt });
         let runner = Arc::clone(&self.runner);
         let limit = self.cfg.task_timeout;
-        self.in_flight.push(Box::pin(async move {
-            let result = with_timeout(limit, CatchPanic(runner.run(ctx))).await;
-            (i, attempt, result)
-        }));
+        let task_span = self.task_spans[i]
+            .get_or_insert_with(|| {
+                tracing::info_span!(
+                    parent: &self.run_span,
+                    "task",
+                    task = %self.plan.tasks[i].id,
+                    status = tracing::field::Empty
+                )
+            })
+            .clone();
+        let attempt_span = tracing::info_span!(parent: &task_span, "attempt", attempt, status = tracing::field::Empty);
+        self.in_flight.push(Box::pin(
+            async move {
+                let result = with_timeout(limit, CatchPanic(runner.run(ctx))).await;
+                let span = tracing::Span::current();
+                match &result {
+                    Ok(_) => span.record("status", "succeeded"),
+                    Err(e) => span.record("status", e.kind().as_str()),
+                };
+                (i, attempt, result)
+            }
+            .instrument(attempt_span),
+        ));
     }
 
     // ---- poll ----------------------------------------------------------------------
@@ -636,6 +678,11 @@ impl<'a> Run<'a> {
             std::thread::sleep(Duration::from_millis(50));
             result = store.record(run, &records);
         }
+        if let Err(e) = &result {
+            self.run_span.in_scope(|| {
+                tracing::warn!(error = %e, "the run store failed: no new task starts");
+            });
+        }
         if let Err(e) = result {
             // These attempts' results stay in the report (they are paid), but they will not
             // survive a crash: stop launching, and say why.
@@ -720,6 +767,17 @@ impl<'a> Run<'a> {
                 true
             }
             Verdict::Retry { delay, error } => {
+                if let Some(span) = &self.task_spans[i] {
+                    span.in_scope(|| {
+                        tracing::info!(
+                            attempt,
+                            retry_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            error_kind = error.kind().as_str(),
+                            error = %error.message(),
+                            "retrying"
+                        );
+                    });
+                }
                 self.state[i] = State::Backoff;
                 let at = after(Instant::now(), delay);
                 self.backoff.push(Reverse((at, i as u32)));
@@ -868,6 +926,20 @@ impl<'a> Run<'a> {
                     .map(|o| o.text.clone()),
             };
             self.pending_records.push(record);
+        }
+        if let Some(span) = self.task_spans[i].take() {
+            span.record("status", status.as_str());
+            if status != TaskStatus::Succeeded {
+                let r = &self.reports[i];
+                span.in_scope(|| {
+                    tracing::info!(
+                        status = status.as_str(),
+                        reason = r.reason.as_deref(),
+                        error = r.error.as_ref().map(|e| e.message()),
+                        "task ended without success"
+                    );
+                });
+            }
         }
         let r = &self.reports[i];
         let kind = match status {

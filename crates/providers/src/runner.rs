@@ -8,6 +8,8 @@ use dagent_core::{
     Task, TaskContext, TaskError, TaskErrorKind, TaskOutput, metered_chat,
 };
 
+use tracing::Instrument;
+
 use crate::prompt::default_system_prompt;
 use crate::{Catalogue, PromptBuilder, Router};
 
@@ -122,15 +124,50 @@ impl LlmRunner {
             };
             let billing =
                 Billing::new(task.id.clone(), model_name.clone()).with_role(task.role.clone());
-            match metered_chat(
+            // The provider call's span follows OpenTelemetry's GenAI conventions; it holds no
+            // secret (keys never leave the client) and its text fields come from scrubbed
+            // provider answers.
+            let span = tracing::info_span!(
+                "provider_call",
+                gen_ai.system = %info.provider,
+                gen_ai.request.model = %info.id,
+                gen_ai.request.max_tokens = max_tokens,
+                model = %model_name,
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty,
+                cost_nanos = tracing::field::Empty,
+                status = tracing::field::Empty,
+            );
+            let started = std::time::Instant::now();
+            let outcome = metered_chat(
                 provider.as_ref(),
                 self.tracker.as_ref(),
                 info.price,
                 &request,
                 billing,
             )
-            .await
-            {
+            .instrument(span.clone())
+            .await;
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match &outcome {
+                Ok(done) => {
+                    span.record("gen_ai.usage.input_tokens", done.usage.prompt_tokens);
+                    span.record("gen_ai.usage.output_tokens", done.usage.completion_tokens);
+                    span.record("cost_nanos", done.cost.nanos());
+                    span.record("status", "ok");
+                    span.in_scope(|| tracing::debug!(latency_ms, "model answered"));
+                }
+                Err(e) => {
+                    let why = match e {
+                        MeteredError::Provider(p) if p.kind().is_transient() => "transient",
+                        MeteredError::Provider(_) => "permanent",
+                        _ => "refused",
+                    };
+                    span.record("status", why);
+                    span.in_scope(|| tracing::info!(latency_ms, error = %e, "model call failed"));
+                }
+            }
+            match outcome {
                 Ok(done) => {
                     if done.usage_estimated {
                         notes.push(format!(

@@ -392,7 +392,9 @@ impl RunStore for SqliteStore {
                     .map_err(|e| self.err(&e))?;
             }
         }
-        tx.commit().map_err(|e| self.err(&e))
+        tx.commit().map_err(|e| self.err(&e))?;
+        tracing::debug!(run = %run, rows = records.len(), "attempts recorded");
+        Ok(())
     }
 
     fn finish(&self, run: &RunId, end: &RunEnd) -> Result<(), StoreError> {

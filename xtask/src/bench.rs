@@ -56,22 +56,10 @@ fn analysis_rows(reps: usize) -> Result<Vec<Row>, String> {
         let mut peaks = Vec::new();
         let mut levels = String::new();
         for _ in 0..reps {
-            let out =
-                std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-                    .args(["analysis-child", path.to_str().unwrap_or_default()])
-                    .output()
-                    .map_err(|e| e.to_string())?;
-            let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            if !out.status.success() || parts.len() != 3 {
-                return Err(format!(
-                    "analysis child failed: {line} {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            times.push(parts[0].parse::<f64>().unwrap_or(f64::NAN));
-            peaks.push(parts[1].parse::<f64>().unwrap_or(f64::NAN));
-            levels = parts[2].to_owned();
+            let (ms, peak, l) = analysis_in_child(&path, &[])?;
+            times.push(ms);
+            peaks.push(peak);
+            levels = l;
         }
         rows.push(Row {
             name: format!("analysis: 100k-task plan, {label}"),
@@ -94,6 +82,30 @@ fn analysis_rows(reps: usize) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// One analysis of `path` in a fresh process (`xtask analysis-child`): milliseconds, peak
+/// memory in MiB, and the number of levels.
+fn analysis_in_child(path: &Path, extra: &[&str]) -> Result<(f64, f64, String), String> {
+    let out = std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+        .arg("analysis-child")
+        .arg(path)
+        .args(extra)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    if !out.status.success() || parts.len() != 3 {
+        return Err(format!(
+            "analysis child failed: {line} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((
+        parts[0].parse::<f64>().unwrap_or(f64::NAN),
+        parts[1].parse::<f64>().unwrap_or(f64::NAN),
+        parts[2].to_owned(),
+    ))
+}
+
 /// The 100,000-step plan without any `depends_on`, analysed with an inference strategy
 /// (what `dagent analyze --strategy sequential|heuristic` does: infer, validate, reduce,
 /// levels, critical path), each measurement in a fresh process.
@@ -108,26 +120,9 @@ fn inference_rows(reps: usize) -> Result<Vec<Row>, String> {
         let mut times = Vec::new();
         let mut levels = String::new();
         for _ in 0..reps {
-            let out =
-                std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-                    .args([
-                        "analysis-child",
-                        path.to_str().unwrap_or_default(),
-                        "--strategy",
-                        strategy,
-                    ])
-                    .output()
-                    .map_err(|e| e.to_string())?;
-            let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            if !out.status.success() || parts.len() != 3 {
-                return Err(format!(
-                    "analysis child failed: {line} {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            times.push(parts[0].parse::<f64>().unwrap_or(f64::NAN));
-            levels = parts[2].to_owned();
+            let (ms, _, l) = analysis_in_child(&path, &["--strategy", strategy])?;
+            times.push(ms);
+            levels = l;
         }
         rows.push(Row {
             name: format!("analysis: 100k steps, no depends_on, --strategy {strategy}"),

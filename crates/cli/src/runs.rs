@@ -194,7 +194,7 @@ fn show(d: &RunDetail) -> String {
         let _ = writeln!(
             out,
             "  {:<24} {:<18} {:>8} {:>9} {:>9}  {:<20} {:>8} {:>12}",
-            shorten(&r.id, 24),
+            dagent_core::display::shorten(&r.id, 24),
             r.status,
             r.attempts,
             ms(r.start_ms),
@@ -261,7 +261,7 @@ fn compare(a: &RunDetail, b: &RunDetail) -> String {
         let _ = writeln!(
             out,
             "{mark} {:<24} {:<20} {:<20} {:>10} {:>10}",
-            shorten(&ra.id, 24),
+            dagent_core::display::shorten(&ra.id, 24),
             ra.status,
             sb_status,
             ms(dur(&ra)),
@@ -278,18 +278,6 @@ fn ms(x: Option<u64>) -> String {
         || "-".to_owned(),
         |v| format_duration(std::time::Duration::from_millis(v)),
     )
-}
-
-/// Text for a table cell: control characters escaped, cut to `max` characters.
-fn shorten(s: &str, max: usize) -> String {
-    let clean: String = s.escape_debug().to_string();
-    if clean.chars().count() <= max {
-        clean
-    } else {
-        let mut t: String = clean.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -337,7 +325,7 @@ pub(crate) fn run(args: &RunsArgs) -> Result<ExitCode, Failure> {
                         "{:<15} {:<10} {:<28} {:<20} {:>9} {:>8} {:>9} {:>12}",
                         r.id,
                         r.status,
-                        shorten(&r.plan_title, 28),
+                        dagent_core::display::shorten(&r.plan_title, 28),
                         utc(r.started_at_ms),
                         ms(r.makespan_ms),
                         speedup,

@@ -148,14 +148,9 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// A label for the picture: control characters shown escaped, cut to about `max` characters.
 fn label(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
+    dagent_core::display::shorten(s, max).into_owned()
 }
 
 fn tick_step(span_ms: u64) -> u64 {

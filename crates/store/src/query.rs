@@ -219,7 +219,7 @@ impl SqliteStore {
         let near = runs
             .iter()
             .filter(|_| wanted.len() <= 64)
-            .map(|r| (distance(wanted, r.id.as_str()), r))
+            .map(|r| (strsim::levenshtein(wanted, r.id.as_str()), r))
             .filter(|(d, _)| *d <= 3)
             .min_by_key(|(d, _)| *d)
             .map(|(_, r)| format!(" (did you mean \"{}\"?)", r.id));
@@ -403,20 +403,4 @@ impl SqliteStore {
         conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(|e| self.err(&e))
     }
-}
-
-/// Edit distance for "did you mean" (inputs are bounded by the caller).
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

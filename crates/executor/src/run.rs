@@ -1009,6 +1009,16 @@ impl<'a> Run<'a> {
             return;
         }
         let why = reason.to_string();
+        let kind = match &reason {
+            StopReason::Cancelled => "cancelled",
+            StopReason::FailFast(_) => "fail_fast",
+            StopReason::Breaker(_) => "breaker",
+            StopReason::Deadline(_) => "deadline",
+            StopReason::Store(_) => "store",
+        };
+        // `stop` says why for metrics (`breaker`: the circuit breaker opened).
+        self.run_span
+            .in_scope(|| tracing::info!(stop = kind, reason = %why, "run stopped"));
         if self.stopped.is_none() {
             self.stopped = Some(reason);
             self.stopped_at = Some(self.now());

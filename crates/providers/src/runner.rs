@@ -127,7 +127,8 @@ impl LlmRunner {
             // The provider call's span follows OpenTelemetry's GenAI conventions; it holds no
             // secret (keys never leave the client) and its text fields come from scrubbed
             // provider answers.
-            // `otel.*` fields name and classify the span for an OpenTelemetry export
+            // Numbers are i64: OpenTelemetry has no unsigned integers (an exporter would
+            // turn a u64 into text). `otel.*` fields name and classify the span for an OpenTelemetry export
             // ("chat MODEL", a client span); `endpoint` is the provider whose limits apply.
             let span = tracing::info_span!(
                 "provider_call",
@@ -138,13 +139,13 @@ impl LlmRunner {
                 gen_ai.system = %info.provider,
                 gen_ai.provider.name = %info.provider,
                 gen_ai.request.model = %info.id,
-                gen_ai.request.max_tokens = max_tokens,
+                gen_ai.request.max_tokens = i64::from(max_tokens),
                 gen_ai.response.model = tracing::field::Empty,
                 gen_ai.usage.input_tokens = tracing::field::Empty,
                 gen_ai.usage.output_tokens = tracing::field::Empty,
                 error.type = tracing::field::Empty,
                 task = %task.id,
-                attempt = ctx.attempt(),
+                attempt = i64::from(ctx.attempt()),
                 model = %model_name,
                 endpoint = %info.provider,
                 cost_nanos = tracing::field::Empty,
@@ -165,9 +166,12 @@ impl LlmRunner {
             match &outcome {
                 Ok(done) => {
                     span.record("gen_ai.response.model", done.response.model.as_str());
-                    span.record("gen_ai.usage.input_tokens", done.usage.prompt_tokens);
-                    span.record("gen_ai.usage.output_tokens", done.usage.completion_tokens);
-                    span.record("cost_nanos", done.cost.nanos());
+                    span.record("gen_ai.usage.input_tokens", int(done.usage.prompt_tokens));
+                    span.record(
+                        "gen_ai.usage.output_tokens",
+                        int(done.usage.completion_tokens),
+                    );
+                    span.record("cost_nanos", int(done.cost.nanos()));
                     // For trace viewers only; sums stay in exact nano-dollars.
                     #[allow(clippy::cast_precision_loss)]
                     span.record("cost_usd", done.cost.nanos() as f64 / 1e9);
@@ -235,4 +239,9 @@ impl dagent_core::TaskRunner for LlmRunner {
         let route = self.router.route(task)?;
         self.catalogue.get(&route.model).map(|m| m.provider.clone())
     }
+}
+
+/// A count as a span field (saturating: OpenTelemetry integers are signed).
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

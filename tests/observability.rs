@@ -506,6 +506,7 @@ estimate = "30s"
     assert!(eta > 0.0 && eta <= 30.0, "{eta}");
 
     // /status: the running task with its title, model and attempt; progress; spend.
+    assert!(status["run_id"].is_null(), "--no-store: no run id");
     assert_eq!(status["progress"]["total"], 3);
     assert_eq!(status["progress"]["done"], 2);
     assert_eq!(status["progress"]["running"], 1);

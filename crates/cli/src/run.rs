@@ -319,9 +319,7 @@ pub(crate) fn run(
     let mut observers: Vec<Arc<dyn dagent_core::RunObserver>> = Vec::new();
     if let Some(live) = &live {
         live.begin(crate::observe::RunInfo {
-            run_id: store
-                .as_ref()
-                .map_or_else(String::new, |_| run_id.to_string()),
+            run_id: store.as_ref().map(|_| run_id.to_string()),
             tasks: plan
                 .tasks
                 .iter()

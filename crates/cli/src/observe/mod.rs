@@ -86,8 +86,8 @@ struct TaskLive {
 
 /// What a run is, once its plan is known.
 pub(crate) struct RunInfo {
-    /// The run's id in the store ("" without one).
-    pub(crate) run_id: String,
+    /// The run's id in the store (`None` without one).
+    pub(crate) run_id: Option<String>,
     /// Each task's id, title and routed model (the model its first attempt goes to).
     pub(crate) tasks: Vec<(String, String, Option<String>)>,
     /// For the ETA (`None` when the plan has no estimates).
@@ -99,7 +99,7 @@ pub(crate) struct RunInfo {
 #[derive(Default)]
 struct State {
     started: Option<Instant>,
-    run_id: String,
+    run_id: Option<String>,
     tasks: Vec<TaskLive>,
     eta: Option<EtaModel>,
     ledger: Option<Arc<CostLedger>>,

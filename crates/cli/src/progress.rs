@@ -130,6 +130,21 @@ impl Progress {
         }))
     }
 
+    /// Recomputes the ETA on the bar (running tasks get closer to their estimates between
+    /// events); call it every second or so.
+    pub(crate) fn refresh(&self) {
+        if let Self::Bars(b) = self
+            && let Ok(running) = b.running.lock()
+        {
+            b.show_eta(&running);
+        }
+    }
+
+    /// Whether there is a bar to refresh.
+    pub(crate) fn has_bars(&self) -> bool {
+        matches!(self, Self::Bars(_))
+    }
+
     /// Clears the bars.
     pub(crate) fn finish(&self) {
         if let Self::Bars(b) = self {
@@ -232,6 +247,10 @@ impl Bars {
                 }
             }
         }
+        self.show_eta(&running);
+    }
+
+    fn show_eta(&self, running: &Running) {
         if let Some(eta) = &self.eta {
             let left = running.left(Instant::now());
             self.overall.set_message(eta_message(Some(eta.eta(&left))));

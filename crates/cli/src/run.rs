@@ -351,6 +351,16 @@ pub(crate) fn run(
             signals.recv().await;
             token.cancel();
         });
+        if progress.has_bars() {
+            let bars = Arc::clone(&progress);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    bars.refresh();
+                }
+            });
+        }
         if let (Some(listener), Some(live)) = (metrics_listener, &live) {
             if let Ok(addr) = listener.local_addr() {
                 if args.quiet || json_logs {

@@ -493,3 +493,160 @@ impl RunObserver for Observers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use dagent_core::{RunEvent, RunEventKind, RunObserver, TaskError};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::layer::MetricsLayer;
+    use super::{Live, RunInfo};
+
+    fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .map(|l| &l[series.len() + 1..])
+    }
+
+    fn live(tasks: &[&str]) -> Arc<Live> {
+        let live = Arc::new(Live::new());
+        live.begin(RunInfo {
+            run_id: None,
+            tasks: tasks
+                .iter()
+                .map(|t| ((*t).to_owned(), format!("Do {t}"), Some("cheap".to_owned())))
+                .collect(),
+            eta: None,
+            ledger: None,
+        });
+        live
+    }
+
+    fn event(task: usize, id: &str, kind: RunEventKind) -> RunEvent {
+        RunEvent {
+            at: Duration::ZERO,
+            task,
+            id: id.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn task_states_and_retries_by_kind_follow_the_run_events() {
+        let live = live(&["a", "b", "c"]);
+        live.on_event(&event(0, "a", RunEventKind::Started { attempt: 1 }));
+        live.on_event(&event(
+            0,
+            "a",
+            RunEventKind::Retrying {
+                attempt: 1,
+                delay: Duration::from_secs(1),
+                error: TaskError::transient("429"),
+            },
+        ));
+        live.on_event(&event(1, "b", RunEventKind::Started { attempt: 1 }));
+        live.on_event(&event(1, "b", RunEventKind::Succeeded));
+        live.on_event(&event(2, "c", RunEventKind::Skipped { reason: "x".into() }));
+        let text = live.metrics_text();
+        assert_eq!(line(&text, "dagent_tasks{state=\"retrying\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"succeeded\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"skipped\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"pending\"}"), Some("0"));
+        assert_eq!(line(&text, "dagent_tasks_in_flight"), Some("0"));
+        assert_eq!(
+            line(&text, "dagent_retries_total{kind=\"transient\"}"),
+            Some("1")
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(
+            !text.contains("dagent_eta_seconds") && !text.contains("budget_remaining"),
+            "no estimates, no budget: {text}"
+        );
+        let status = live.status_json();
+        assert_eq!(status["running"][0]["id"], "a");
+        assert_eq!(status["running"][0]["state"], "retrying");
+        assert_eq!(status["running"][0]["model"], "cheap");
+        assert_eq!(status["progress"]["done"], 2);
+    }
+
+    #[test]
+    fn model_call_spans_and_the_breaker_event_become_metrics() {
+        let live = live(&["a", "b"]);
+        let subscriber = tracing_subscriber::registry().with(MetricsLayer::new(Arc::clone(&live)));
+        tracing::subscriber::with_default(subscriber, || {
+            let ok = tracing::info_span!(
+                "provider_call",
+                task = "a",
+                model = "smart",
+                endpoint = "local",
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty,
+                cost_nanos = tracing::field::Empty,
+                status = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            );
+            assert_eq!(
+                line(
+                    &live.metrics_text(),
+                    "dagent_endpoint_in_flight{endpoint=\"local\"}"
+                ),
+                Some("1")
+            );
+            assert_eq!(live.status_json()["progress"]["total"], 2);
+            ok.record("gen_ai.usage.input_tokens", 30_i64);
+            ok.record("gen_ai.usage.output_tokens", 7_i64);
+            ok.record("cost_nanos", 1_500_i64);
+            ok.record("status", "ok");
+            drop(ok);
+            let failed = tracing::info_span!(
+                "provider_call",
+                task = "b",
+                model = "smart",
+                endpoint = "local",
+                status = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            );
+            failed.record("status", "transient");
+            failed.record("error.type", "rate_limited");
+            drop(failed);
+            // Dropped before it ended (a timeout): counted as cancelled.
+            drop(tracing::info_span!(
+                "provider_call",
+                task = "b",
+                model = "smart",
+                endpoint = "local",
+                status = tracing::field::Empty,
+            ));
+            tracing::info!(stop = "breaker", "run stopped");
+        });
+        let text = live.metrics_text();
+        let m = |s: &str| line(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+        assert_eq!(m("dagent_endpoint_in_flight{endpoint=\"local\"}"), "0");
+        assert_eq!(
+            m("dagent_tokens_total{model=\"smart\",direction=\"input\"}"),
+            "30"
+        );
+        assert_eq!(
+            m("dagent_tokens_total{model=\"smart\",direction=\"output\"}"),
+            "7"
+        );
+        assert_eq!(m("dagent_cost_usd_total{model=\"smart\"}"), "0.0000015");
+        assert_eq!(
+            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"rate_limited\"}"),
+            "1"
+        );
+        assert_eq!(
+            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"cancelled\"}"),
+            "1"
+        );
+        assert_eq!(
+            m("dagent_provider_latency_seconds_count{endpoint=\"local\",model=\"smart\"}"),
+            "3"
+        );
+        assert_eq!(m("dagent_breaker_open"), "1");
+        assert_eq!(live.status_json()["breaker_open"], true);
+    }
+}

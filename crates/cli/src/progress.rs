@@ -46,10 +46,12 @@ pub(crate) fn task_line(id: &str, label: &TaskLabel, attempt: u32) -> String {
 pub(crate) fn eta_message(eta: Option<Duration>) -> String {
     eta.map(|d| {
         // Whole seconds: the estimate is not more precise than that.
-        format!(
-            "ETA {}",
-            format_duration(Duration::from_secs(d.as_secs_f64().ceil() as u64))
-        )
+        let secs = d.as_secs_f64().ceil() as u64;
+        if secs == 0 {
+            "ETA 0s".to_owned()
+        } else {
+            format!("ETA {}", format_duration(Duration::from_secs(secs)))
+        }
     })
     .unwrap_or_default()
 }
@@ -289,6 +291,7 @@ mod tests {
     #[test]
     fn the_eta_message_is_in_whole_seconds_or_empty() {
         assert_eq!(eta_message(None), "");
+        assert_eq!(eta_message(Some(Duration::ZERO)), "ETA 0s");
         assert_eq!(
             eta_message(Some(Duration::from_millis(79_200))),
             format!("ETA {}", format_duration(Duration::from_secs(80)))

@@ -111,7 +111,6 @@ struct Families {
     in_flight: Gauge,
     retries: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
-    cost: Family<Labels, Counter<f64, AtomicU64>>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     endpoint_in_flight: Family<Labels, Gauge>,
     endpoint_errors: Family<Labels, Counter>,
@@ -119,6 +118,38 @@ struct Families {
     budget_remaining: Gauge<f64, AtomicU64>,
     spent: Gauge<f64, AtomicU64>,
     eta: Gauge<f64, AtomicU64>,
+}
+
+/// `dagent_cost_usd_total{model}`: summed in exact nano-dollars, converted once per
+/// scrape (a float counter would drift: 0.0001085 + … = 0.00010850000000000001).
+#[derive(Clone, Debug, Default)]
+struct CostByModel(Arc<Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl prometheus_client::collector::Collector for CostByModel {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let by_model = self.0.lock().map(|m| m.clone()).unwrap_or_default();
+        if by_model.is_empty() {
+            return Ok(());
+        }
+        let mut family = encoder.encode_descriptor(
+            "dagent_cost_usd",
+            "Cost of model calls in US dollars, by model",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (model, nanos) in &by_model {
+            let labels = [("model", model.as_str())];
+            let value = prometheus_client::metrics::counter::ConstCounter::new(usd(
+                Money::from_nanos(*nanos),
+            ));
+            value.encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -130,6 +161,7 @@ fn latency_histogram() -> Histogram {
 pub(crate) struct Live {
     registry: Registry,
     m: Families,
+    cost: CostByModel,
     state: Mutex<State>,
 }
 
@@ -151,7 +183,6 @@ impl Live {
             in_flight: Gauge::default(),
             retries: Family::default(),
             tokens: Family::default(),
-            cost: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             endpoint_in_flight: Family::default(),
             endpoint_errors: Family::default(),
@@ -181,11 +212,8 @@ impl Live {
             "Tokens billed, by model and direction (input, output)",
             m.tokens.clone(),
         );
-        r.register(
-            "dagent_cost_usd",
-            "Cost of model calls in US dollars, by model",
-            m.cost.clone(),
-        );
+        let cost = CostByModel::default();
+        r.register_collector(Box::new(cost.clone()));
         r.register(
             "dagent_provider_latency_seconds",
             "Duration of model calls, by endpoint and model",
@@ -224,6 +252,7 @@ impl Live {
         Self {
             registry: r,
             m,
+            cost,
             state: Mutex::new(State::default()),
         }
     }
@@ -307,10 +336,10 @@ impl Live {
                         ])
                         .inc_by(n);
                 }
-                self.m
-                    .cost
-                    .get_or_create(&vec![("model", model.to_owned())])
-                    .inc_by(usd(Money::from_nanos(nanos)));
+                if let Ok(mut by_model) = self.cost.0.lock() {
+                    let sum = by_model.entry(model.to_owned()).or_insert(0);
+                    *sum = sum.saturating_add(nanos);
+                }
             }
             Err(kind) => {
                 self.m

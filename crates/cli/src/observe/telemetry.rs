@@ -103,6 +103,7 @@ fn otlp_layer(
         .with_tracer(provider.tracer("dagent"))
         .with_location(false)
         .with_threads(false)
+        .with_tracked_inactivity(false)
         .with_filter(dagent_targets())
         .boxed();
     Ok((layer, provider))

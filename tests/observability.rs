@@ -578,3 +578,34 @@ fn a_metrics_address_in_use_is_refused_before_anything_runs() {
     );
     assert_eq!(out.status, 2, "{}", out.stderr);
 }
+
+/// A collector that cannot be reached does not fail the run, but the user hears that the
+/// traces went nowhere.
+#[test]
+fn an_unreachable_collector_is_reported_and_the_run_still_succeeds() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = dagent_env(
+        &[
+            "--otlp-endpoint",
+            &url,
+            "run",
+            "examples/ten-cities.toml",
+            "--simulate",
+            "--time-scale",
+            "0.001",
+            "--no-store",
+            "-q",
+        ],
+        &[],
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: traces could not be exported to {url}/v1/traces"
+        )),
+        "{}",
+        out.stderr
+    );
+}

@@ -24,18 +24,83 @@ type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
 #[derive(Debug, Default)]
 pub(crate) struct Telemetry {
     #[cfg(feature = "otlp")]
-    tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    tracer: Option<(opentelemetry_sdk::trace::SdkTracerProvider, Reporting)>,
 }
 
 impl Telemetry {
-    /// Sends the spans still buffered and stops the exporter (bounded by its timeout).
+    /// Sends the spans still buffered and stops the exporter (bounded by its timeout);
+    /// says so when spans could not be exported.
     pub(crate) fn shutdown(self) {
         #[cfg(feature = "otlp")]
-        if let Some(provider) = self.tracer
-            && let Err(e) = provider.shutdown()
-        {
-            eprintln!("warning: the trace export did not finish: {e}");
+        if let Some((provider, reporting)) = self.tracer {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("warning: the trace export did not finish: {e}");
+            }
+            if let Some(e) = reporting.first_failure() {
+                eprintln!(
+                    "warning: traces could not be exported to {}: {e}",
+                    reporting.url
+                );
+            }
         }
+    }
+}
+
+/// The OTLP exporter, remembering its first failure (the SDK drops export errors
+/// silently; a user should hear that the traces went nowhere).
+#[cfg(feature = "otlp")]
+#[derive(Clone, Debug)]
+struct Reporting {
+    url: String,
+    failure: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+#[cfg(feature = "otlp")]
+impl Reporting {
+    fn first_failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+#[cfg(feature = "otlp")]
+#[derive(Debug)]
+struct ReportingExporter {
+    inner: opentelemetry_otlp::SpanExporter,
+    reporting: Reporting,
+}
+
+#[cfg(feature = "otlp")]
+impl opentelemetry_sdk::trace::SpanExporter for ReportingExporter {
+    fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        let sent = self.inner.export(batch);
+        let failure = Arc::clone(&self.reporting.failure);
+        async move {
+            let result = sent.await;
+            if let Err(e) = &result
+                && let Ok(mut first) = failure.lock()
+            {
+                first.get_or_insert_with(|| e.to_string());
+            }
+            result
+        }
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
     }
 }
 
@@ -72,7 +137,13 @@ pub(crate) fn traces_url(base: &str) -> String {
 #[cfg(feature = "otlp")]
 fn otlp_layer(
     endpoint: &str,
-) -> Result<(BoxedLayer, opentelemetry_sdk::trace::SdkTracerProvider), Failure> {
+) -> Result<
+    (
+        BoxedLayer,
+        (opentelemetry_sdk::trace::SdkTracerProvider, Reporting),
+    ),
+    Failure,
+> {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_otlp::{Protocol, WithExportConfig};
     let url = traces_url(endpoint);
@@ -84,7 +155,7 @@ fn otlp_layer(
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(url)
+        .with_endpoint(url.clone())
         .with_timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| Failure::bad_input(format!("error: --otlp-endpoint {endpoint}: {e}")))?;
@@ -95,6 +166,14 @@ fn otlp_layer(
             env!("CARGO_PKG_VERSION"),
         ))
         .build();
+    let reporting = Reporting {
+        url,
+        failure: Arc::default(),
+    };
+    let exporter = ReportingExporter {
+        inner: exporter,
+        reporting: reporting.clone(),
+    };
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource)
@@ -106,7 +185,7 @@ fn otlp_layer(
         .with_tracked_inactivity(false)
         .with_filter(dagent_targets())
         .boxed();
-    Ok((layer, provider))
+    Ok((layer, (provider, reporting)))
 }
 
 /// Installs the subscriber: stderr logs at the level of RUST_LOG, else -v / -q (default:

@@ -30,6 +30,14 @@ pub(crate) struct Cli {
     /// pipelines). Reports written to stdout never mix with logs.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub(crate) log_format: LogFormat,
+
+    /// Export traces over OTLP (HTTP, protobuf) to this collector, e.g.
+    /// http://127.0.0.1:4318 (/v1/traces is appended). Spans: run → task → attempt →
+    /// model call, with OpenTelemetry's GenAI attributes (model, tokens) and dagent's own
+    /// (run id, task, attempt, cost, endpoint, status); never a key. The flag wins over
+    /// OTEL_EXPORTER_OTLP_ENDPOINT. Needs the `otlp` feature (on by default).
+    #[arg(long, value_name = "URL", global = true)]
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -77,6 +85,10 @@ pub(crate) enum Command {
     ///   dagent run plan.toml --resume            # continue the last run
     ///
     ///   dagent run plan.toml --timeline run.svg  # and draw its Gantt chart
+    ///
+    ///   dagent run plan.toml --metrics-addr 9090 # live /metrics, /status, /health
+    ///
+    ///   dagent --otlp-endpoint http://127.0.0.1:4318 run plan.toml   # export traces
     #[command(verbatim_doc_comment)]
     Run(Box<RunArgs>),
 
@@ -360,6 +372,14 @@ pub(crate) struct RunArgs {
     /// and the predicted schedule as ghost bars.
     #[arg(long, value_name = "FILE.svg")]
     pub(crate) timeline: Option<PathBuf>,
+
+    /// Serve live metrics while the run lasts: /metrics (Prometheus text: tasks by state,
+    /// retries, tokens and cost by model, model-call latency, breaker, budget; see
+    /// docs/metrics.md), /health, and /status (JSON: running tasks, progress, ETA, spend).
+    /// A bare port listens on 127.0.0.1 only; give HOST:PORT (e.g. 0.0.0.0:9090) to listen
+    /// elsewhere.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

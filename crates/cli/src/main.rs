@@ -12,6 +12,7 @@ mod diag;
 mod llm;
 mod models;
 mod models_config;
+mod observe;
 mod progress;
 mod record;
 mod render;
@@ -25,51 +26,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Installs the log subscriber: stderr only, level from RUST_LOG, else from -v / -q
-/// (default: warnings), text or JSON lines.
-fn init_logs(cli: &args::Cli) {
-    use tracing_subscriber::EnvFilter;
-    let quiet = matches!(&cli.command, args::Command::Run(r) if r.quiet);
-    let level = match (quiet, cli.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(level));
-    let ansi = std::env::var_os("NO_COLOR").is_none()
-        && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(true);
-    let _ = match cli.log_format {
-        args::LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .try_init(),
-        args::LogFormat::Text => builder.try_init(),
-    };
-}
-
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    init_logs(&cli);
+    // The live view exists only when a run serves metrics; its layer reads the run's spans.
+    let live = matches!(&cli.command, args::Command::Run(r) if r.metrics_addr.is_some())
+        .then(|| std::sync::Arc::new(observe::Live::new()));
+    let telemetry = match observe::telemetry::init(&cli, live.as_ref()) {
+        Ok(t) => t,
+        Err(failure) => return failure.report(),
+    };
     let result = match cli.command {
         args::Command::Analyze(a) => analyze::run(&a),
-        args::Command::Run(a) => run::run(&a, cli.log_format == args::LogFormat::Json),
+        args::Command::Run(a) => run::run(&a, cli.log_format == args::LogFormat::Json, live),
         args::Command::Models(a) => models::run(&a),
         args::Command::Cost(a) => cost::run(&a),
         args::Command::Config(a) => config_cmd::run(&a),
         args::Command::Runs(a) => runs::run(&a),
     };
-    match result {
+    // Spans still buffered are exported before the process exits, on every path (a
+    // failure, a cancelled run) that returns here.
+    let code = match result {
         Ok(code) => code,
         Err(failure) => failure.report(),
-    }
+    };
+    telemetry.shutdown();
+    code
 }

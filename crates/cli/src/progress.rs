@@ -1,16 +1,60 @@
 //! Live progress: bars on a terminal, one plain line per event otherwise, or nothing.
 //!
-//! Ids and error messages are shown escaped (`dagent_core::display`): a plan or a server
-//! cannot send escape sequences to the terminal through them.
+//! On a terminal the overall bar shows the ETA from the task estimates
+//! (`observe::eta`: the remaining critical path, or the remaining work over the slots,
+//! whichever is longer), and each running task's line its id, title, model and attempt.
+//! Ids, titles and error messages are shown escaped (`dagent_core::display`): a plan or a
+//! server cannot send escape sequences to the terminal through them.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use dagent_core::display::{Escaped, escape};
+use dagent_core::display::{Escaped, escape, shorten};
 use dagent_core::{RunEvent, RunEventKind, RunObserver, format_duration};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::observe::eta::{EtaModel, Left};
+
+/// What a running task's line names: its title and the model it is routed to.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TaskLabel {
+    /// The task's title.
+    pub(crate) title: String,
+    /// Its model (`None` in a simulation).
+    pub(crate) model: Option<String>,
+}
+
+/// A running task's line: `id  title · model · attempt N` (the title cut to 40
+/// characters, everything escaped).
+pub(crate) fn task_line(id: &str, label: &TaskLabel, attempt: u32) -> String {
+    let mut out = format!("{}", Escaped(id));
+    if !label.title.is_empty() && label.title != id {
+        out.push_str("  ");
+        out.push_str(&shorten(&label.title, 40));
+    }
+    if let Some(model) = &label.model {
+        out.push_str(" · ");
+        out.push_str(&shorten(model, 40));
+    }
+    out.push_str(&format!(" · attempt {attempt}"));
+    out
+}
+
+/// The overall bar's message: `ETA 1m 20s`, or nothing without estimates.
+pub(crate) fn eta_message(eta: Option<Duration>) -> String {
+    eta.map(|d| {
+        // Whole seconds: the estimate is not more precise than that.
+        let secs = d.as_secs_f64().ceil() as u64;
+        if secs == 0 {
+            "ETA 0s".to_owned()
+        } else {
+            format!("ETA {}", format_duration(Duration::from_secs(secs)))
+        }
+    })
+    .unwrap_or_default()
+}
 
 /// How progress is shown.
 pub(crate) enum Progress {
@@ -19,18 +63,46 @@ pub(crate) enum Progress {
     /// One line per event on stderr (not a terminal: logs, CI, pipes).
     Lines(Mutex<std::io::Stderr>),
     /// An overall bar and a line per running task.
-    Bars(Bars),
+    Bars(Box<Bars>),
 }
 
 pub(crate) struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    running: Mutex<HashMap<usize, ProgressBar>>,
+    labels: Vec<TaskLabel>,
+    eta: Option<EtaModel>,
+    running: Mutex<Running>,
+}
+
+/// The running tasks' bars, and where every task is (for the ETA).
+#[derive(Default)]
+struct Running {
+    bars: HashMap<usize, ProgressBar>,
+    since: HashMap<usize, Instant>,
+    done: Vec<bool>,
+}
+
+impl Running {
+    fn left(&self, now: Instant) -> Vec<Left> {
+        (0..self.done.len())
+            .map(|i| {
+                if self.done[i] {
+                    Left::Done
+                } else if let Some(at) = self.since.get(&i) {
+                    Left::Running(now - *at)
+                } else {
+                    Left::Waiting
+                }
+            })
+            .collect()
+    }
 }
 
 impl Progress {
-    /// Bars when stderr is a terminal, lines otherwise, nothing when quiet.
-    pub(crate) fn new(quiet: bool, tasks: usize) -> Self {
+    /// Bars when stderr is a terminal, lines otherwise, nothing when quiet. `labels` has
+    /// one entry per task; `eta` is `None` when the plan has no estimates.
+    pub(crate) fn new(quiet: bool, labels: Vec<TaskLabel>, eta: Option<EtaModel>) -> Self {
+        let tasks = labels.len();
         if quiet {
             return Self::Quiet;
         }
@@ -45,18 +117,41 @@ impl Progress {
                 .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(120));
-        Self::Bars(Bars {
+        overall.set_message(eta_message(
+            eta.as_ref().map(|e| e.eta(&vec![Left::Waiting; tasks])),
+        ));
+        Self::Bars(Box::new(Bars {
             multi,
             overall,
-            running: Mutex::new(HashMap::new()),
-        })
+            labels,
+            eta,
+            running: Mutex::new(Running {
+                done: vec![false; tasks],
+                ..Running::default()
+            }),
+        }))
+    }
+
+    /// Recomputes the ETA on the bar (running tasks get closer to their estimates between
+    /// events); call it every second or so.
+    pub(crate) fn refresh(&self) {
+        if let Self::Bars(b) = self
+            && let Ok(running) = b.running.lock()
+        {
+            b.show_eta(&running);
+        }
+    }
+
+    /// Whether there is a bar to refresh.
+    pub(crate) fn has_bars(&self) -> bool {
+        matches!(self, Self::Bars(_))
     }
 
     /// Clears the bars.
     pub(crate) fn finish(&self) {
         if let Self::Bars(b) = self {
             if let Ok(mut running) = b.running.lock() {
-                for (_, bar) in running.drain() {
+                for (_, bar) in running.bars.drain() {
                     bar.finish_and_clear();
                 }
             }
@@ -115,9 +210,11 @@ impl Bars {
         let Ok(mut running) = self.running.lock() else {
             return;
         };
+        let label = self.labels.get(e.task).cloned().unwrap_or_default();
         match &e.kind {
             RunEventKind::Started { attempt } => {
-                let bar = running.entry(e.task).or_insert_with(|| {
+                running.since.insert(e.task, Instant::now());
+                let bar = running.bars.entry(e.task).or_insert_with(|| {
                     let bar = self.multi.add(ProgressBar::new_spinner());
                     bar.set_style(
                         ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}")
@@ -126,15 +223,11 @@ impl Bars {
                     bar.enable_steady_tick(Duration::from_millis(120));
                     bar
                 });
-                let suffix = if *attempt > 1 {
-                    format!(" (attempt {attempt})")
-                } else {
-                    String::new()
-                };
-                bar.set_message(format!("{}{suffix}", Escaped(e.id.as_str())));
+                bar.set_message(task_line(e.id.as_str(), &label, *attempt));
             }
             RunEventKind::Retrying { delay, .. } => {
-                if let Some(bar) = running.get(&e.task) {
+                running.since.remove(&e.task);
+                if let Some(bar) = running.bars.get(&e.task) {
                     bar.set_message(format!(
                         "{} — retrying in {}",
                         Escaped(e.id.as_str()),
@@ -143,7 +236,11 @@ impl Bars {
                 }
             }
             _ => {
-                if let Some(bar) = running.remove(&e.task) {
+                running.since.remove(&e.task);
+                if let Some(done) = running.done.get_mut(e.task) {
+                    *done = true;
+                }
+                if let Some(bar) = running.bars.remove(&e.task) {
                     bar.finish_and_clear();
                 }
                 self.overall.inc(1);
@@ -152,5 +249,52 @@ impl Bars {
                 }
             }
         }
+        self.show_eta(&running);
+    }
+
+    fn show_eta(&self, running: &Running) {
+        if let Some(eta) = &self.eta {
+            let left = running.left(Instant::now());
+            self.overall.set_message(eta_message(Some(eta.eta(&left))));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_task_line_names_title_model_and_attempt_escaped() {
+        let label = TaskLabel {
+            title: "Research Tokyo attractions".into(),
+            model: Some("deepseek-chat".into()),
+        };
+        assert_eq!(
+            task_line("tokyo", &label, 2),
+            "tokyo  Research Tokyo attractions · deepseek-chat · attempt 2"
+        );
+        let sim = TaskLabel {
+            title: "tokyo".into(),
+            model: None,
+        };
+        assert_eq!(task_line("tokyo", &sim, 1), "tokyo · attempt 1");
+        let hostile = TaskLabel {
+            title: format!("\u{1b}[2Jwipe {}", "x".repeat(80)),
+            model: None,
+        };
+        let shown = task_line("t", &hostile, 1);
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+        assert!(shown.chars().count() < 70, "the title is cut: {shown}");
+    }
+
+    #[test]
+    fn the_eta_message_is_in_whole_seconds_or_empty() {
+        assert_eq!(eta_message(None), "");
+        assert_eq!(eta_message(Some(Duration::ZERO)), "ETA 0s");
+        assert_eq!(
+            eta_message(Some(Duration::from_millis(79_200))),
+            format!("ETA {}", format_duration(Duration::from_secs(80)))
+        );
     }
 }

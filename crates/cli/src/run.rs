@@ -146,7 +146,12 @@ fn save(path: &Path, text: &str, what: &str, name: &str) -> Result<(), String> {
 }
 
 /// Runs the plan; with `json_logs`, stderr carries only JSON log lines (no progress lines).
-pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> {
+/// `live` is the view `--metrics-addr` serves (its tracing layer is already installed).
+pub(crate) fn run(
+    args: &RunArgs,
+    json_logs: bool,
+    live: Option<Arc<crate::observe::Live>>,
+) -> Result<ExitCode, Failure> {
     let mut flags = args.exec.values();
     flags.extend(args.plan.flag_values());
     let settings = Settings::load(
@@ -177,6 +182,15 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             check_writable(path, what)?;
         }
     }
+    // The metrics address is taken before anything is paid for: a port in use is bad input.
+    let metrics_listener = match &args.metrics_addr {
+        Some(addr) => Some(crate::observe::server::bind(addr).map_err(|e| {
+            Failure::bad_input(format!(
+                "error: --metrics-addr {addr}: {e} (checked before running, so nothing was spent)"
+            ))
+        })?),
+        None => None,
+    };
     // The run store is opened — and a store that cannot be used is reported — before
     // anything is paid for, dependency analysis by a model included.
     let store = open_store(&settings)?;
@@ -283,9 +297,44 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             store.path().display()
         );
     }
-    let progress = Arc::new(Progress::new(args.quiet || json_logs, plan.tasks.len()));
+    // Progress lines name each task's title and routed model; the ETA comes from the
+    // estimates (observe::eta).
+    let labels: Vec<crate::progress::TaskLabel> = plan
+        .tasks
+        .iter()
+        .map(|t| crate::progress::TaskLabel {
+            title: t.title.clone(),
+            model: (!args.simulate)
+                .then(|| settings.models.router.route(t).map(|r| r.model))
+                .flatten(),
+        })
+        .collect();
+    let eta = crate::observe::eta::EtaModel::of_plan(
+        &plan,
+        deps.clone(),
+        graph.topological_order().to_vec(),
+        exec_config.max_concurrent,
+        scale,
+    );
+    let mut observers: Vec<Arc<dyn dagent_core::RunObserver>> = Vec::new();
+    if let Some(live) = &live {
+        live.begin(crate::observe::RunInfo {
+            run_id: store.as_ref().map(|_| run_id.to_string()),
+            tasks: plan
+                .tasks
+                .iter()
+                .zip(&labels)
+                .map(|(t, l)| (t.id.to_string(), t.title.clone(), l.model.clone()))
+                .collect(),
+            eta: eta.clone(),
+            ledger: (!args.simulate).then(|| Arc::clone(&shared_ledger)),
+        });
+        observers.push(Arc::clone(live) as Arc<dyn dagent_core::RunObserver>);
+    }
+    let progress = Arc::new(Progress::new(args.quiet || json_logs, labels, eta));
+    observers.push(progress.clone());
     let executor = Executor::new(exec_config)
-        .with_observer(progress.clone())
+        .with_observer(Arc::new(crate::observe::Observers(observers)))
         .with_store(Arc::clone(&recorder) as Arc<dyn RunStore>, run_id.clone());
     let token = executor.cancellation_token();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -302,6 +351,26 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             signals.recv().await;
             token.cancel();
         });
+        if progress.has_bars() {
+            let bars = Arc::clone(&progress);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    bars.refresh();
+                }
+            });
+        }
+        if let (Some(listener), Some(live)) = (metrics_listener, &live) {
+            if let Ok(addr) = listener.local_addr() {
+                if args.quiet || json_logs {
+                    tracing::info!(%addr, "serving /metrics, /health and /status");
+                } else {
+                    eprintln!("metrics: http://{addr}/metrics (and /status, /health)");
+                }
+            }
+            tokio::spawn(crate::observe::server::serve(listener, Arc::clone(live)));
+        }
         Ok::<_, Failure>(
             executor
                 .resume(Arc::clone(&plan), graph, runner, reused)

@@ -157,6 +157,22 @@ pub enum ProviderErrorKind {
 }
 
 impl ProviderErrorKind {
+    /// A stable snake_case name (for logs, traces and metric labels).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Server => "server",
+            Self::BadRequest => "bad_request",
+            Self::Auth => "auth",
+            Self::NotFound => "not_found",
+            Self::ContextLength => "context_length",
+            Self::InvalidResponse => "invalid_response",
+        }
+    }
+
     /// Whether a call that failed this way may be retried.
     #[must_use]
     pub const fn is_transient(self) -> bool {

@@ -157,8 +157,9 @@ impl Executor {
         let span = tracing::info_span!(
             "run",
             run_id = self.store.as_ref().map_or("", |(_, id)| id.as_str()),
-            tasks = plan.tasks.len(),
-            max_concurrent = self.config.max_concurrent,
+            // Signed: OpenTelemetry exports no unsigned integers.
+            tasks = i64::try_from(plan.tasks.len()).unwrap_or(i64::MAX),
+            max_concurrent = i64::try_from(self.config.max_concurrent).unwrap_or(i64::MAX),
         );
         let mut run = Run::new(self, plan, graph, runner);
         run.run_span = span.clone();
@@ -495,7 +496,7 @@ impl<'a> Run<'a> {
                 )
             })
             .clone();
-        let attempt_span = tracing::info_span!(parent: &task_span, "attempt", attempt, status = tracing::field::Empty);
+        let attempt_span = tracing::info_span!(parent: &task_span, "attempt", attempt = i64::from(attempt), status = tracing::field::Empty);
         self.in_flight.push(Box::pin(
             async move {
                 let result = with_timeout(limit, CatchPanic(runner.run(ctx))).await;
@@ -1009,6 +1010,16 @@ impl<'a> Run<'a> {
             return;
         }
         let why = reason.to_string();
+        let kind = match &reason {
+            StopReason::Cancelled => "cancelled",
+            StopReason::FailFast(_) => "fail_fast",
+            StopReason::Breaker(_) => "breaker",
+            StopReason::Deadline(_) => "deadline",
+            StopReason::Store(_) => "store",
+        };
+        // `stop` says why for metrics (`breaker`: the circuit breaker opened).
+        self.run_span
+            .in_scope(|| tracing::info!(stop = kind, reason = %why, "run stopped"));
         if self.stopped.is_none() {
             self.stopped = Some(reason);
             self.stopped_at = Some(self.now());

@@ -127,15 +127,29 @@ impl LlmRunner {
             // The provider call's span follows OpenTelemetry's GenAI conventions; it holds no
             // secret (keys never leave the client) and its text fields come from scrubbed
             // provider answers.
+            // Numbers are i64: OpenTelemetry has no unsigned integers (an exporter would
+            // turn a u64 into text). `otel.*` fields name and classify the span for an OpenTelemetry export
+            // ("chat MODEL", a client span); `endpoint` is the provider whose limits apply.
             let span = tracing::info_span!(
                 "provider_call",
+                otel.name = %format_args!("chat {}", info.id),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                gen_ai.operation.name = "chat",
                 gen_ai.system = %info.provider,
+                gen_ai.provider.name = %info.provider,
                 gen_ai.request.model = %info.id,
-                gen_ai.request.max_tokens = max_tokens,
-                model = %model_name,
+                gen_ai.request.max_tokens = i64::from(max_tokens),
+                gen_ai.response.model = tracing::field::Empty,
                 gen_ai.usage.input_tokens = tracing::field::Empty,
                 gen_ai.usage.output_tokens = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+                task = %task.id,
+                attempt = i64::from(ctx.attempt()),
+                model = %model_name,
+                endpoint = %info.provider,
                 cost_nanos = tracing::field::Empty,
+                cost_usd = tracing::field::Empty,
                 status = tracing::field::Empty,
             );
             let started = std::time::Instant::now();
@@ -151,9 +165,16 @@ impl LlmRunner {
             let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match &outcome {
                 Ok(done) => {
-                    span.record("gen_ai.usage.input_tokens", done.usage.prompt_tokens);
-                    span.record("gen_ai.usage.output_tokens", done.usage.completion_tokens);
-                    span.record("cost_nanos", done.cost.nanos());
+                    span.record("gen_ai.response.model", done.response.model.as_str());
+                    span.record("gen_ai.usage.input_tokens", int(done.usage.prompt_tokens));
+                    span.record(
+                        "gen_ai.usage.output_tokens",
+                        int(done.usage.completion_tokens),
+                    );
+                    span.record("cost_nanos", int(done.cost.nanos()));
+                    // For trace viewers only; sums stay in exact nano-dollars.
+                    #[allow(clippy::cast_precision_loss)]
+                    span.record("cost_usd", done.cost.nanos() as f64 / 1e9);
                     span.record("status", "ok");
                     span.in_scope(|| tracing::debug!(latency_ms, "model answered"));
                 }
@@ -164,6 +185,14 @@ impl LlmRunner {
                         _ => "refused",
                     };
                     span.record("status", why);
+                    span.record("otel.status_code", "ERROR");
+                    span.record(
+                        "error.type",
+                        match e {
+                            MeteredError::Provider(p) => p.kind().as_str(),
+                            _ => "budget",
+                        },
+                    );
                     span.in_scope(|| tracing::info!(latency_ms, error = %e, "model call failed"));
                 }
             }
@@ -210,4 +239,9 @@ impl dagent_core::TaskRunner for LlmRunner {
         let route = self.router.route(task)?;
         self.catalogue.get(&route.model).map(|m| m.provider.clone())
     }
+}
+
+/// A count as a span field (saturating: OpenTelemetry integers are signed).
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

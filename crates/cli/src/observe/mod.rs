@@ -1,0 +1,681 @@
+//! Seeing a run from outside: the live metrics and status of `dagent run --metrics-addr`,
+//! the ETA, and the log/trace subscriber.
+//!
+//! The library crates only emit: task states arrive through the executor's `RunObserver`
+//! port ([`Live`] implements it), model calls through the `provider_call` spans the
+//! providers' runner opens ([`layer::MetricsLayer`] reads them). [`server`] serves what
+//! [`Live`] holds: `/metrics` (Prometheus text, every metric in `docs/metrics.md`),
+//! `/health`, `/status` (JSON).
+
+pub(crate) mod eta;
+pub(crate) mod layer;
+pub(crate) mod server;
+pub(crate) mod telemetry;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use dagent_core::{Money, RunEvent, RunEventKind, RunObserver};
+use dagent_providers::CostLedger;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use self::eta::{EtaModel, Left};
+
+/// A metric's labels.
+type Labels = Vec<(&'static str, String)>;
+
+/// Where a task is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Pending,
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl Phase {
+    const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::Running,
+        Self::Retrying,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Skipped,
+        Self::Cancelled,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn ended(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Skipped | Self::Cancelled
+        )
+    }
+}
+
+/// One task as the status shows it.
+#[derive(Debug)]
+struct TaskLive {
+    id: String,
+    title: String,
+    model: Option<String>,
+    phase: Phase,
+    attempt: u32,
+    since: Option<Instant>,
+}
+
+/// What a run is, once its plan is known.
+pub(crate) struct RunInfo {
+    /// The run's id in the store (`None` without one).
+    pub(crate) run_id: Option<String>,
+    /// Each task's id, title and routed model (the model its first attempt goes to).
+    pub(crate) tasks: Vec<(String, String, Option<String>)>,
+    /// For the ETA (`None` when the plan has no estimates).
+    pub(crate) eta: Option<EtaModel>,
+    /// Spend and budget (`None` for a simulation).
+    pub(crate) ledger: Option<Arc<CostLedger>>,
+}
+
+#[derive(Default)]
+struct State {
+    started: Option<Instant>,
+    run_id: Option<String>,
+    tasks: Vec<TaskLive>,
+    eta: Option<EtaModel>,
+    ledger: Option<Arc<CostLedger>>,
+}
+
+/// The metric families (see `docs/metrics.md`).
+struct Families {
+    tasks: Family<Labels, Gauge>,
+    in_flight: Gauge,
+    retries: Family<Labels, Counter>,
+    tokens: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+    endpoint_in_flight: Family<Labels, Gauge>,
+    endpoint_errors: Family<Labels, Counter>,
+    breaker_open: Gauge,
+    budget_remaining: Gauge<f64, AtomicU64>,
+    spent: Gauge<f64, AtomicU64>,
+    eta: Gauge<f64, AtomicU64>,
+}
+
+/// `dagent_cost_usd_total{model}`: summed in exact nano-dollars, converted once per
+/// scrape (a float counter would drift: 0.0001085 + … = 0.00010850000000000001).
+#[derive(Clone, Debug, Default)]
+struct CostByModel(Arc<Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl prometheus_client::collector::Collector for CostByModel {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let by_model = self.0.lock().map(|m| m.clone()).unwrap_or_default();
+        if by_model.is_empty() {
+            return Ok(());
+        }
+        let mut family = encoder.encode_descriptor(
+            "dagent_cost_usd",
+            "Cost of model calls in US dollars, by model",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (model, nanos) in &by_model {
+            let labels = [("model", model.as_str())];
+            let value = prometheus_client::metrics::counter::ConstCounter::new(usd(
+                Money::from_nanos(*nanos),
+            ));
+            value.encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 ms … ~200 s.
+    Histogram::new(exponential_buckets(0.05, 2.0, 13))
+}
+
+/// The live view of one run: what `/metrics` and `/status` show.
+pub(crate) struct Live {
+    registry: Registry,
+    m: Families,
+    cost: CostByModel,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").finish_non_exhaustive()
+    }
+}
+
+fn usd(m: Money) -> f64 {
+    m.as_dollars_f64()
+}
+
+impl Live {
+    /// An empty view with every metric registered.
+    pub(crate) fn new() -> Self {
+        let m = Families {
+            tasks: Family::default(),
+            in_flight: Gauge::default(),
+            retries: Family::default(),
+            tokens: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            endpoint_in_flight: Family::default(),
+            endpoint_errors: Family::default(),
+            breaker_open: Gauge::default(),
+            budget_remaining: Gauge::default(),
+            spent: Gauge::default(),
+            eta: Gauge::default(),
+        };
+        let mut r = Registry::default();
+        r.register(
+            "dagent_tasks",
+            "Tasks of the run by state (pending, running, retrying, succeeded, failed, skipped, cancelled)",
+            m.tasks.clone(),
+        );
+        r.register(
+            "dagent_tasks_in_flight",
+            "Attempts running now",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "dagent_retries",
+            "Retries scheduled, by the kind of error that caused them",
+            m.retries.clone(),
+        );
+        r.register(
+            "dagent_tokens",
+            "Tokens billed, by model and direction (input, output)",
+            m.tokens.clone(),
+        );
+        let cost = CostByModel::default();
+        r.register_collector(Box::new(cost.clone()));
+        r.register(
+            "dagent_provider_latency_seconds",
+            "Duration of model calls, by endpoint and model",
+            m.latency.clone(),
+        );
+        r.register(
+            "dagent_endpoint_in_flight",
+            "Model calls in flight, by endpoint (provider)",
+            m.endpoint_in_flight.clone(),
+        );
+        r.register(
+            "dagent_endpoint_errors",
+            "Failed model calls, by endpoint and error kind",
+            m.endpoint_errors.clone(),
+        );
+        r.register(
+            "dagent_breaker_open",
+            "1 once the circuit breaker opened (no new task starts), else 0",
+            m.breaker_open.clone(),
+        );
+        r.register(
+            "dagent_budget_remaining_usd",
+            "Budget left in US dollars (absent without a budget)",
+            m.budget_remaining.clone(),
+        );
+        r.register(
+            "dagent_spent_usd",
+            "Money spent so far by the run, in US dollars",
+            m.spent.clone(),
+        );
+        r.register(
+            "dagent_eta_seconds",
+            "Estimated time until the run ends, from the task estimates (absent without estimates)",
+            m.eta.clone(),
+        );
+        Self {
+            registry: r,
+            m,
+            cost,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The run starts: its tasks, estimates and ledger.
+    pub(crate) fn begin(&self, info: RunInfo) {
+        let mut s = self.state();
+        s.started = Some(Instant::now());
+        s.run_id = info.run_id;
+        s.tasks = info
+            .tasks
+            .into_iter()
+            .map(|(id, title, model)| TaskLive {
+                id,
+                title,
+                model,
+                phase: Phase::Pending,
+                attempt: 0,
+                since: None,
+            })
+            .collect();
+        s.eta = info.eta;
+        s.ledger = info.ledger;
+    }
+
+    /// A model call of `task` went to `model` (fallbacks may change the routed model).
+    pub(crate) fn set_model(&self, task: &str, model: &str) {
+        let mut s = self.state();
+        if let Some(t) = s.tasks.iter_mut().find(|t| t.id == task) {
+            t.model = Some(model.to_owned());
+        }
+    }
+
+    /// The circuit breaker opened.
+    pub(crate) fn breaker_opened(&self) {
+        self.m.breaker_open.set(1);
+    }
+
+    /// A model call started.
+    pub(crate) fn call_started(&self, endpoint: &str) {
+        self.m
+            .endpoint_in_flight
+            .get_or_create(&vec![("endpoint", endpoint.to_owned())])
+            .inc();
+    }
+
+    /// A model call ended: `Ok((input, output, cost_nanos))` or `Err(error kind)`.
+    pub(crate) fn call_ended(
+        &self,
+        endpoint: &str,
+        model: &str,
+        latency: Duration,
+        outcome: Result<(u64, u64, u64), &str>,
+    ) {
+        let endpoint = endpoint.to_owned();
+        self.m
+            .endpoint_in_flight
+            .get_or_create(&vec![("endpoint", endpoint.clone())])
+            .dec();
+        self.m
+            .latency
+            .get_or_create(&vec![
+                ("endpoint", endpoint.clone()),
+                ("model", model.to_owned()),
+            ])
+            .observe(latency.as_secs_f64());
+        match outcome {
+            Ok((input, output, nanos)) => {
+                for (direction, n) in [("input", input), ("output", output)] {
+                    self.m
+                        .tokens
+                        .get_or_create(&vec![
+                            ("model", model.to_owned()),
+                            ("direction", direction.to_owned()),
+                        ])
+                        .inc_by(n);
+                }
+                if let Ok(mut by_model) = self.cost.0.lock() {
+                    let sum = by_model.entry(model.to_owned()).or_insert(0);
+                    *sum = sum.saturating_add(nanos);
+                }
+            }
+            Err(kind) => {
+                self.m
+                    .endpoint_errors
+                    .get_or_create(&vec![("endpoint", endpoint), ("kind", kind.to_owned())])
+                    .inc();
+            }
+        }
+    }
+
+    fn left(s: &State, now: Instant) -> Vec<Left> {
+        s.tasks
+            .iter()
+            .map(|t| match t.phase {
+                Phase::Running => Left::Running(t.since.map_or(Duration::ZERO, |at| now - at)),
+                p if p.ended() => Left::Done,
+                _ => Left::Waiting,
+            })
+            .collect()
+    }
+
+    /// Brings the gauges read from the state up to date.
+    fn refresh(&self) {
+        let s = self.state();
+        let now = Instant::now();
+        for phase in Phase::ALL {
+            let n = s.tasks.iter().filter(|t| t.phase == phase).count();
+            self.m
+                .tasks
+                .get_or_create(&vec![("state", phase.as_str().to_owned())])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        let running = s.tasks.iter().filter(|t| t.phase == Phase::Running).count();
+        self.m
+            .in_flight
+            .set(i64::try_from(running).unwrap_or(i64::MAX));
+        if let Some(eta) = &s.eta {
+            self.m.eta.set(eta.eta(&Self::left(&s, now)).as_secs_f64());
+        }
+        if let Some(ledger) = &s.ledger {
+            let summary = ledger.summary();
+            self.m.spent.set(usd(summary.total.cost));
+            if let Some(budget) = summary.budget {
+                self.m
+                    .budget_remaining
+                    .set(usd(budget.saturating_sub(summary.total.cost)));
+            }
+        }
+    }
+
+    /// `/metrics`: the Prometheus (OpenMetrics) text exposition.
+    pub(crate) fn metrics_text(&self) -> String {
+        self.refresh();
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        // Metrics only apply when they can: no budget, no estimates → no sample.
+        let s = self.state();
+        let skip = |name: &str| {
+            (name == "dagent_budget_remaining_usd"
+                && s.ledger
+                    .as_ref()
+                    .is_none_or(|l| l.summary().budget.is_none()))
+                || (name == "dagent_eta_seconds" && s.eta.is_none())
+        };
+        out.lines()
+            .filter(|l| {
+                let name = l
+                    .strip_prefix("# HELP ")
+                    .or_else(|| l.strip_prefix("# TYPE "))
+                    .unwrap_or(l);
+                let name = name.split([' ', '{']).next().unwrap_or("");
+                !skip(name)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// `/status`: running tasks with their elapsed time, progress, ETA, spend.
+    pub(crate) fn status_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let s = self.state();
+        let now = Instant::now();
+        let count = |p: Phase| s.tasks.iter().filter(|t| t.phase == p).count();
+        let done = s.tasks.iter().filter(|t| t.phase.ended()).count();
+        let total = s.tasks.len();
+        let running: Vec<_> = s
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.phase, Phase::Running | Phase::Retrying))
+            .map(|t| {
+                json!({
+                    "id": t.id,
+                    "title": t.title,
+                    "model": t.model,
+                    "attempt": t.attempt,
+                    "state": t.phase.as_str(),
+                    "elapsed_seconds": t.since.map_or(0.0, |at| (now - at).as_secs_f64()),
+                })
+            })
+            .collect();
+        let eta = s
+            .eta
+            .as_ref()
+            .map(|e| e.eta(&Self::left(&s, now)).as_secs_f64());
+        let (spent, budget) = s.ledger.as_ref().map_or((None, None), |l| {
+            let summary = l.summary();
+            (
+                Some(summary.total.cost),
+                summary.budget.map(|b| b.saturating_sub(summary.total.cost)),
+            )
+        });
+        let money = |m: Option<Money>| m.map(|m| m.to_string().trim_start_matches('$').to_owned());
+        #[allow(clippy::cast_precision_loss)]
+        let percent = if total == 0 {
+            100.0
+        } else {
+            (done as f64 * 1000.0 / total as f64).round() / 10.0
+        };
+        json!({
+            "run_id": s.run_id,
+            "elapsed_seconds": s.started.map_or(0.0, |at| (now - at).as_secs_f64()),
+            "progress": {
+                "total": total,
+                "done": done,
+                "percent": percent,
+                "pending": count(Phase::Pending),
+                "running": count(Phase::Running),
+                "retrying": count(Phase::Retrying),
+                "succeeded": count(Phase::Succeeded),
+                "failed": count(Phase::Failed),
+                "skipped": count(Phase::Skipped),
+                "cancelled": count(Phase::Cancelled),
+            },
+            "eta_seconds": eta,
+            "spent_usd": money(spent),
+            "budget_remaining_usd": money(budget),
+            "breaker_open": self.m.breaker_open.get() == 1,
+            "running": running,
+        })
+    }
+}
+
+impl RunObserver for Live {
+    fn on_event(&self, e: &RunEvent) {
+        if let RunEventKind::Retrying { error, .. } = &e.kind {
+            self.m
+                .retries
+                .get_or_create(&vec![("kind", error.kind().as_str().to_owned())])
+                .inc();
+        }
+        let mut s = self.state();
+        let Some(t) = s.tasks.get_mut(e.task) else {
+            return;
+        };
+        match &e.kind {
+            RunEventKind::Started { attempt } => {
+                t.phase = Phase::Running;
+                t.attempt = *attempt;
+                t.since = Some(Instant::now());
+            }
+            RunEventKind::Retrying { .. } => t.phase = Phase::Retrying,
+            RunEventKind::Succeeded | RunEventKind::Reused => t.phase = Phase::Succeeded,
+            RunEventKind::Failed { .. } => t.phase = Phase::Failed,
+            RunEventKind::Skipped { .. } => t.phase = Phase::Skipped,
+            RunEventKind::Cancelled => t.phase = Phase::Cancelled,
+            _ => {}
+        }
+    }
+}
+
+/// Both observers of a run: the progress display and, with `--metrics-addr`, the live view.
+pub(crate) struct Observers(pub(crate) Vec<Arc<dyn RunObserver>>);
+
+impl RunObserver for Observers {
+    fn on_event(&self, e: &RunEvent) {
+        for o in &self.0 {
+            o.on_event(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use dagent_core::{RunEvent, RunEventKind, RunObserver, TaskError};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::layer::MetricsLayer;
+    use super::{Live, RunInfo};
+
+    fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .map(|l| &l[series.len() + 1..])
+    }
+
+    fn live(tasks: &[&str]) -> Arc<Live> {
+        let live = Arc::new(Live::new());
+        live.begin(RunInfo {
+            run_id: None,
+            tasks: tasks
+                .iter()
+                .map(|t| ((*t).to_owned(), format!("Do {t}"), Some("cheap".to_owned())))
+                .collect(),
+            eta: None,
+            ledger: None,
+        });
+        live
+    }
+
+    fn event(task: usize, id: &str, kind: RunEventKind) -> RunEvent {
+        RunEvent {
+            at: Duration::ZERO,
+            task,
+            id: id.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn task_states_and_retries_by_kind_follow_the_run_events() {
+        let live = live(&["a", "b", "c"]);
+        live.on_event(&event(0, "a", RunEventKind::Started { attempt: 1 }));
+        live.on_event(&event(
+            0,
+            "a",
+            RunEventKind::Retrying {
+                attempt: 1,
+                delay: Duration::from_secs(1),
+                error: TaskError::transient("429"),
+            },
+        ));
+        live.on_event(&event(1, "b", RunEventKind::Started { attempt: 1 }));
+        live.on_event(&event(1, "b", RunEventKind::Succeeded));
+        live.on_event(&event(2, "c", RunEventKind::Skipped { reason: "x".into() }));
+        let text = live.metrics_text();
+        assert_eq!(line(&text, "dagent_tasks{state=\"retrying\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"succeeded\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"skipped\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"pending\"}"), Some("0"));
+        assert_eq!(line(&text, "dagent_tasks_in_flight"), Some("0"));
+        assert_eq!(
+            line(&text, "dagent_retries_total{kind=\"transient\"}"),
+            Some("1")
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(
+            !text.contains("dagent_eta_seconds") && !text.contains("budget_remaining"),
+            "no estimates, no budget: {text}"
+        );
+        let status = live.status_json();
+        assert_eq!(status["running"][0]["id"], "a");
+        assert_eq!(status["running"][0]["state"], "retrying");
+        assert_eq!(status["running"][0]["model"], "cheap");
+        assert_eq!(status["progress"]["done"], 2);
+    }
+
+    #[test]
+    fn model_call_spans_and_the_breaker_event_become_metrics() {
+        let live = live(&["a", "b"]);
+        let subscriber = tracing_subscriber::registry().with(MetricsLayer::new(Arc::clone(&live)));
+        tracing::subscriber::with_default(subscriber, || {
+            let ok = tracing::info_span!(
+                "provider_call",
+                task = "a",
+                model = "smart",
+                endpoint = "local",
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty,
+                cost_nanos = tracing::field::Empty,
+                status = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            );
+            assert_eq!(
+                line(
+                    &live.metrics_text(),
+                    "dagent_endpoint_in_flight{endpoint=\"local\"}"
+                ),
+                Some("1")
+            );
+            assert_eq!(live.status_json()["progress"]["total"], 2);
+            ok.record("gen_ai.usage.input_tokens", 30_i64);
+            ok.record("gen_ai.usage.output_tokens", 7_i64);
+            ok.record("cost_nanos", 1_500_i64);
+            ok.record("status", "ok");
+            drop(ok);
+            let failed = tracing::info_span!(
+                "provider_call",
+                task = "b",
+                model = "smart",
+                endpoint = "local",
+                status = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            );
+            failed.record("status", "transient");
+            failed.record("error.type", "rate_limited");
+            drop(failed);
+            // Dropped before it ended (a timeout): counted as cancelled.
+            drop(tracing::info_span!(
+                "provider_call",
+                task = "b",
+                model = "smart",
+                endpoint = "local",
+                status = tracing::field::Empty,
+            ));
+            tracing::info!(stop = "breaker", "run stopped");
+        });
+        let text = live.metrics_text();
+        let m = |s: &str| line(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+        assert_eq!(m("dagent_endpoint_in_flight{endpoint=\"local\"}"), "0");
+        assert_eq!(
+            m("dagent_tokens_total{model=\"smart\",direction=\"input\"}"),
+            "30"
+        );
+        assert_eq!(
+            m("dagent_tokens_total{model=\"smart\",direction=\"output\"}"),
+            "7"
+        );
+        assert_eq!(m("dagent_cost_usd_total{model=\"smart\"}"), "0.0000015");
+        assert_eq!(
+            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"rate_limited\"}"),
+            "1"
+        );
+        assert_eq!(
+            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"cancelled\"}"),
+            "1"
+        );
+        assert_eq!(
+            m("dagent_provider_latency_seconds_count{endpoint=\"local\",model=\"smart\"}"),
+            "3"
+        );
+        assert_eq!(m("dagent_breaker_open"), "1");
+        assert_eq!(live.status_json()["breaker_open"], true);
+    }
+}

@@ -37,11 +37,17 @@ pub(crate) fn wire(
     plan: &Plan,
     origin: &str,
     ledger: Arc<CostLedger>,
+    shared: Option<&crate::shared::Shared>,
 ) -> Result<Wired, Failure> {
     dagent_providers::check_routes(&cfg.providers, &cfg.router, &cfg.catalogue, plan)
         .map_err(|e| failure(origin, &e))?;
-    let providers = Providers::from_specs(&cfg.providers).map_err(|e| failure(origin, &e))?;
-    let tracker: Arc<dyn CostTracker> = ledger.clone();
+    let mut providers = Providers::from_specs(&cfg.providers).map_err(|e| failure(origin, &e))?;
+    let mut tracker: Arc<dyn CostTracker> = ledger.clone();
+    // With `[shared]`, every call also counts against the shared limits and budget in Redis.
+    if let Some(shared) = shared {
+        providers = providers.map_clients(|spec, client| shared.limit(&spec.name, client));
+        tracker = Arc::new(shared.ledger.clone());
+    }
     let runner = providers.llm_runner(cfg.catalogue.clone(), cfg.router.clone(), tracker);
     Ok(Wired {
         runner: Arc::new(runner),

@@ -18,6 +18,7 @@ mod render;
 mod run;
 mod runs;
 mod settings;
+mod shared;
 mod signals;
 mod timeline;
 

@@ -79,7 +79,7 @@ fn settings_json(settings: &Settings, exec: &ExecutorConfig, simulate: bool, sca
     for e in &settings.entries {
         doc.insert(
             format!("{}.{}", e.def.section, e.def.key),
-            serde_json::Value::String(e.value.to_string()),
+            serde_json::Value::String(e.shown().to_string()),
         );
     }
     serde_json::Value::Object(doc).to_string()
@@ -209,6 +209,17 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;
     let mut ledger = None;
+    let quiet = args.quiet || json_logs;
+    // `[shared]`: limits and budget shared with other processes through Redis.
+    let shared = match (&settings.shared, args.simulate) {
+        (Some(s), false) => Some(crate::shared::Shared::new(
+            s,
+            settings.models.budget,
+            Arc::clone(&shared_ledger) as Arc<dyn dagent_core::CostTracker>,
+            quiet,
+        )?),
+        _ => None,
+    };
     let runner: Arc<dyn TaskRunner> = if args.simulate {
         Arc::new(
             SimulatedRunner::new(default_estimate)
@@ -221,6 +232,7 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             &plan,
             &prepared.loaded.origin,
             Arc::clone(&shared_ledger),
+            shared.as_ref(),
         )?;
         exec_config.key_limits = wired.key_limits;
         ledger = Some(wired.ledger);
@@ -302,11 +314,15 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             signals.recv().await;
             token.cancel();
         });
-        Ok::<_, Failure>(
-            executor
-                .resume(Arc::clone(&plan), graph, runner, reused)
-                .await,
-        )
+        let report = executor
+            .resume(Arc::clone(&plan), graph, runner, reused)
+            .await;
+        if let Some(shared) = &shared {
+            for line in shared.finish(quiet).await {
+                eprintln!("{}", dagent_core::display::escape(&line));
+            }
+        }
+        Ok::<_, Failure>(report)
     })?;
     progress.finish();
     let costs = ledger.as_ref().map(|l| l.summary());

@@ -13,6 +13,7 @@ mod models_cli;
 mod properties;
 mod providers;
 mod run_cli;
+mod shared_limits;
 mod store;
 mod store_cli;
 mod support;

@@ -74,6 +74,18 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
     let prepared = prepare(&args.plan, &config, &ledger)?;
     let analysis = Analysis::new(&prepared.loaded.plan, &prepared.resolution.graph);
     let k = config.parallelization.max_concurrent_tasks;
+    // With a configuration, the projected cost: the plan's routes, prompts and max_tokens.
+    let projection = config.source.is_some().then(|| {
+        let plan = &prepared.loaded.plan;
+        let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
+            .map(|i| prepared.resolution.graph.deps_of(i).to_vec())
+            .collect();
+        let m = &config.models;
+        render::Projected {
+            configured: dagent_providers::project(plan, &deps, &m.router, &m.catalogue),
+            tiers: dagent_providers::project_tiers(plan, &deps, &m.router, &m.catalogue),
+        }
+    });
     let view = render::View {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,
@@ -83,6 +95,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
         explanation: args
             .explain
             .then(|| render::explain(&prepared.loaded, &prepared.resolution)),
+        projection,
     };
     let out = match args.format {
         OutputFormat::Text => render::text(&view),

@@ -16,6 +16,8 @@ pub(crate) struct Wired {
     pub(crate) runner: Arc<LlmRunner>,
     pub(crate) key_limits: HashMap<String, usize>,
     pub(crate) ledger: Arc<CostLedger>,
+    /// The step-down policy, with `[budget] on_exhaustion = "step_down"`.
+    pub(crate) step_down: Option<Arc<dagent_providers::StepDown>>,
 }
 
 fn failure(origin: &str, e: &WiringError) -> Failure {
@@ -38,6 +40,7 @@ pub(crate) fn wire(
     origin: &str,
     ledger: Arc<CostLedger>,
     shared: Option<&crate::shared::Shared>,
+    deps: &[Vec<usize>],
 ) -> Result<Wired, Failure> {
     dagent_providers::check_routes(&cfg.providers, &cfg.router, &cfg.catalogue, plan)
         .map_err(|e| failure(origin, &e))?;
@@ -48,11 +51,28 @@ pub(crate) fn wire(
         providers = providers.map_clients(|spec, client| shared.limit(&spec.name, client));
         tracker = Arc::new(shared.ledger.clone());
     }
-    let runner = providers.llm_runner(cfg.catalogue.clone(), cfg.router.clone(), tracker);
+    let step_down = match (cfg.on_exhaustion, cfg.budget) {
+        (dagent_providers::OnExhaustion::StepDown, Some(budget)) => {
+            Some(Arc::new(dagent_providers::StepDown::new(
+                plan,
+                deps,
+                &cfg.router,
+                &cfg.catalogue,
+                budget,
+                Arc::clone(&tracker),
+            )))
+        }
+        _ => None,
+    };
+    let mut runner = providers.llm_runner(cfg.catalogue.clone(), cfg.router.clone(), tracker);
+    if let Some(s) = &step_down {
+        runner = runner.with_step_down(Arc::clone(s));
+    }
     Ok(Wired {
         runner: Arc::new(runner),
         key_limits: providers.key_limits(),
         ledger,
+        step_down,
     })
 }
 

@@ -209,6 +209,10 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;
     let mut ledger = None;
+    let mut step_down = None;
+    let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
+        .map(|i| graph.deps_of(i).to_vec())
+        .collect();
     let quiet = args.quiet || json_logs;
     // `[shared]`: limits and budget shared with other processes through Redis.
     let shared = match (&settings.shared, args.simulate) {
@@ -233,14 +237,13 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             &prepared.loaded.origin,
             Arc::clone(&shared_ledger),
             shared.as_ref(),
+            &deps,
         )?;
+        step_down = wired.step_down;
         exec_config.key_limits = wired.key_limits;
         ledger = Some(wired.ledger);
         wired.runner
     };
-    let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
-        .map(|i| graph.deps_of(i).to_vec())
-        .collect();
     let scale = if args.simulate { time_scale } else { 1.0 };
     let predicted_makespan =
         crate::timeline::predicted(&plan, &deps, exec_config.max_concurrent, scale)
@@ -329,6 +332,15 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
     if let Some(warning) = ledger.as_ref().and_then(|l| l.take_warning()) {
         eprintln!("warning: {warning}");
     }
+    let projection = (!args.simulate).then(|| {
+        dagent_providers::project(
+            &plan,
+            &deps,
+            &settings.models.router,
+            &settings.models.catalogue,
+        )
+    });
+    let step_downs = step_down.as_ref().map(|s| s.events()).unwrap_or_default();
     let view = render::RunView {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,
@@ -339,6 +351,8 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
         run_id: store.as_ref().map(|_| run_id.as_str()),
         earlier_spend,
         predicted_makespan,
+        projection: projection.as_ref(),
+        step_downs: &step_downs,
     };
     let report_json = render::run_json(&view);
     let end = RunEnd {

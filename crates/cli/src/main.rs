@@ -17,6 +17,7 @@ mod record;
 mod render;
 mod run;
 mod runs;
+mod select;
 mod settings;
 mod shared;
 mod signals;
@@ -68,6 +69,8 @@ fn main() -> ExitCode {
         args::Command::Cost(a) => cost::run(&a),
         args::Command::Config(a) => config_cmd::run(&a),
         args::Command::Runs(a) => runs::run(&a),
+        args::Command::Compare(a) => select::compare(&a),
+        args::Command::BenchModels(a) => select::bench(&a),
     };
     match result {
         Ok(code) => code,

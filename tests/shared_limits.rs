@@ -565,3 +565,114 @@ async fn the_shared_ledger_keeps_the_guard_semantics_across_ledgers() {
         "{e}"
     );
 }
+
+/// `[shared]` goes through the one settings layer: validated from the file and the
+/// environment with the source named, the password never echoed, and `dagent config` shows
+/// the URL redacted.
+#[test]
+fn shared_settings_are_validated_and_the_password_is_never_shown() {
+    let dir = scratch("shared-settings");
+    let cfg = dir.join("dagent.toml");
+    let config_of = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        cfg.display().to_string()
+    };
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = command()
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let path = config_of("");
+    let (status, _, err) = run(
+        &["config", "--config", &path],
+        &[("DAGENT_REDIS_URL", "rediss://:topsecretpw@h:1")],
+    );
+    assert_eq!(status, 2, "{err}");
+    assert!(
+        err.contains("environment DAGENT_REDIS_URL") && err.contains("scheme \"rediss\""),
+        "{err}"
+    );
+    assert!(!err.contains("topsecretpw"), "{err}");
+    let path = config_of("[shared]\nredis_url = \"redis://:topsecretpw@h:99999\"\n");
+    let (status, _, err) = run(&["config", "--config", &path], &[]);
+    assert_eq!(status, 2, "{err}");
+    assert!(
+        err.contains("dagent.toml:2") && err.contains("bad port"),
+        "{err}"
+    );
+    assert!(!err.contains("topsecretpw"), "{err}");
+    let path = config_of("[shared]\nredis_url = \"redis://h\"\non_unavailable = \"retry\"\n");
+    let (status, _, err) = run(&["config", "--config", &path], &[]);
+    assert_eq!(status, 2, "{err}");
+    assert!(
+        err.contains("dagent.toml:3:18") && err.contains("on_unavailable"),
+        "{err}"
+    );
+    let path = config_of("[shared.limits.nobody]\nrequests_per_minute = 5\n");
+    let (status, _, err) = run(&["config", "--config", &path], &[]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("needs [shared] redis_url"), "{err}");
+    let path = config_of(
+        "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\n[shared]\nredis_url = \"redis://:topsecretpw@127.0.0.1:6379\"\non_unavailable = \"fail\"\n\n[shared.limits.p]\nrequests_per_minute = 0\n",
+    );
+    let (status, _, err) = run(&["config", "--config", &path], &[]);
+    assert_eq!(status, 2, "{err}");
+    assert!(
+        err.contains("requests_per_minute must be a whole number"),
+        "{err}"
+    );
+    let path = config_of(
+        "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\n[shared]\nredis_url = \"redis://:topsecretpw@127.0.0.1:6379\"\non_unavailable = \"fail\"\n\n[shared.limits.p]\nrequests_per_minute = 60\n",
+    );
+    for format in ["text", "json"] {
+        let (status, out, err) = run(&["config", "--config", &path, "--format", format], &[]);
+        assert_eq!(status, 0, "{err}");
+        assert!(out.contains("redis://***@127.0.0.1:6379"), "{out}");
+        assert!(!out.contains("topsecretpw"), "{out}");
+    }
+}
+
+/// Architecture Invariant: the Redis client lives in dagent-shared alone, which depends on
+/// core (and the runtime it needs), nothing else of dagent.
+#[test]
+fn only_dagent_shared_depends_on_redis() {
+    let deps = |dir: &str| -> Vec<String> {
+        let text =
+            std::fs::read_to_string(crate::support::root().join(dir).join("Cargo.toml")).unwrap();
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        let mut names: Vec<String> = doc
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        deps("crates/shared"),
+        ["dagent-core", "redis", "tokio", "tracing"]
+    );
+    for dir in [
+        "crates/core",
+        "crates/graph",
+        "crates/analyzers",
+        "crates/executor",
+        "crates/providers",
+        "crates/adapters",
+        "crates/store",
+    ] {
+        assert!(
+            !deps(dir)
+                .iter()
+                .any(|d| d == "redis" || d == "dagent-shared"),
+            "{dir}"
+        );
+    }
+}

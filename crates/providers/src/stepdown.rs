@@ -176,3 +176,82 @@ impl StepDown {
         self.at(self.configured)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dagent_core::{BoxFuture, Price, Reservation, Task, TaskError};
+
+    struct Spent(Money);
+    impl CostTracker for Spent {
+        fn reserve<'a>(
+            &'a self,
+            _model: &'a str,
+            _worst: Money,
+        ) -> BoxFuture<'a, Result<Reservation, TaskError>> {
+            Box::pin(async { Err(TaskError::permanent("unused")) })
+        }
+        fn spent(&self) -> Money {
+            self.0
+        }
+    }
+
+    fn setup(budget: &str) -> StepDown {
+        let mut c = Catalogue::new();
+        for (name, p) in [("dear", "100"), ("mid", "10"), ("cheap", "1")] {
+            c.insert(crate::ModelInfo {
+                name: name.into(),
+                provider: "p".into(),
+                id: name.into(),
+                price: Price::new(p.parse().unwrap(), p.parse().unwrap()),
+                context_window: 100_000,
+                max_output_tokens: 1_000,
+                capabilities: Vec::new(),
+            });
+        }
+        let mut router = Router {
+            table: crate::RoutingTable::empty(),
+            tier: Tier::Premium,
+            ..Router::default()
+        };
+        for cat in crate::TaskCategory::ALL {
+            router.table.set(Tier::Premium, cat, "dear");
+            router.table.set(Tier::Balanced, cat, "mid");
+            router.table.set(Tier::Budget, cat, "cheap");
+        }
+        let plan = Plan::new(
+            (0..4)
+                .map(|i| Task::new(format!("t{i}"), "Analyse the market in depth"))
+                .collect(),
+        );
+        let deps = vec![Vec::new(); 4];
+        StepDown::new(
+            &plan,
+            &deps,
+            &router,
+            &c,
+            budget.parse().unwrap(),
+            Arc::new(Spent(Money::ZERO)),
+        )
+    }
+
+    #[test]
+    fn steps_down_only_as_far_as_the_budget_needs_and_records_each_task() {
+        // About 1,100 tokens a task: premium ≈ $0.11, balanced ≈ $0.011, budget ≈ $0.0011.
+        let s = setup("1");
+        assert_eq!(s.tier_for(0), Tier::Premium, "4 × $0.11 fits $1");
+        assert!(s.events().is_empty());
+        let s = setup("0.1");
+        assert_eq!(s.tier_for(0), Tier::Balanced);
+        s.finished(0);
+        assert_eq!(s.tier_for(1), Tier::Balanced, "never back up");
+        let e = s.events();
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].from, e[0].to), (Tier::Premium, Tier::Balanced));
+        assert!(e[0].reason.contains("cannot cover"), "{}", e[0].reason);
+        let s = setup("0.01");
+        assert_eq!(s.tier_for(0), Tier::Budget);
+        let s = setup("0.000001");
+        assert_eq!(s.tier_for(0), Tier::Budget, "no tier below budget");
+    }
+}

@@ -676,3 +676,68 @@ fn only_dagent_shared_depends_on_redis() {
         );
     }
 }
+
+/// A model's dependency analysis (`analyze --strategy llm`) is metered in the shared ledger
+/// too: its cost reaches Redis before the command ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependency_analysis_by_a_model_is_charged_to_the_shared_budget() {
+    let redis = Redis::start();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": "m",
+            "choices": [{ "message": { "role": "assistant",
+                "content": r#"{"tokyo": [], "paris": [], "compare": ["tokyo", "paris"]}"# },
+                "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 200, "completion_tokens": 30 }
+        })))
+        .mount(&server)
+        .await;
+    let dir = scratch("shared-analyzer");
+    std::fs::write(
+        dir.join("plan.toml"),
+        "[[tasks]]\nid = \"tokyo\"\ntitle = \"Research Tokyo\"\n\n[[tasks]]\nid = \"paris\"\ntitle = \"Research Paris\"\n\n[[tasks]]\nid = \"compare\"\ntitle = \"Compare all cities\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("dagent.toml"),
+        format!(
+            "[parallelization]\nanalyzer_model = \"tiny\"\n\n[providers.stub]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.tiny]\nprovider = \"stub\"\npricing = {{ input = \"1\", output = \"2\" }}\n\n[budget]\nmax_usd = \"1\"\n\n[shared]\nkey_prefix = \"analysis\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let (p, c, url) = (dir.join("plan.toml"), dir.join("dagent.toml"), redis.url());
+    let out = tokio::task::spawn_blocking(move || {
+        command()
+            .arg("analyze")
+            .arg(&p)
+            .arg("--config")
+            .arg(&c)
+            .args(["--strategy", "llm", "--format", "json"])
+            .env("DAGENT_REDIS_URL", &url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cfg = SharedConfig::new(RedisUrl::parse(&redis.url()).unwrap());
+    cfg.prefix = "analysis".into();
+    let ledger = SharedLedger::new(
+        SharedRedis::new(cfg).unwrap(),
+        "default",
+        None,
+        Arc::new(CostLedger::new(None, None)),
+    );
+    let t = ledger.totals().await.unwrap();
+    // 200 × $1/M + 30 × $2/M = $0.00026, settled; nothing left reserved.
+    assert_eq!(
+        (t.calls, t.spent, t.reserved),
+        (1, Money::from_nanos(260_000), Money::ZERO)
+    );
+}

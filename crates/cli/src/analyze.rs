@@ -37,8 +37,22 @@ pub(crate) fn prepare(
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
     // The model analyzer is built only when the strategy (or its fallback) may ask it.
     let fallback = config.parallelization.fallback_strategy;
-    let model =
-        || crate::llm::analyzer(config, ledger).map(|a| Box::new(a) as Box<dyn DependencyAnalyzer>);
+    // With [shared], a model's dependency analysis counts against the limits and budget
+    // shared with other processes too; its settlement reaches Redis before this returns.
+    let shared = match &config.shared {
+        Some(s) => Some(crate::shared::Shared::new(
+            s,
+            config.models.budget,
+            Arc::clone(ledger) as Arc<dyn dagent_core::CostTracker>,
+            true,
+        )?),
+        None => None,
+    };
+    let shared = shared.as_ref();
+    let model = || {
+        crate::llm::analyzer(config, ledger, shared)
+            .map(|a| Box::new(a) as Box<dyn DependencyAnalyzer>)
+    };
     let primary = if matches!(strategy, Strategy::Llm | Strategy::Auto) {
         model()
     } else {
@@ -54,9 +68,16 @@ pub(crate) fn prepare(
         .enable_all()
         .build()
         .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
-    let resolution = runtime
-        .block_on(chain.resolve(&loaded.plan))
-        .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
+    let resolution = runtime.block_on(async {
+        let resolution = chain.resolve(&loaded.plan).await;
+        if let Some(s) = shared {
+            for line in s.finish(true).await {
+                eprintln!("{}", dagent_core::display::escape(&line));
+            }
+        }
+        resolution
+    });
+    let resolution = resolution.map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
     Ok(Prepared { loaded, resolution })
 }
 

@@ -81,6 +81,7 @@ pub(crate) fn wire(
 pub(crate) fn analyzer(
     config: &crate::settings::Settings,
     ledger: &Arc<CostLedger>,
+    shared: Option<&crate::shared::Shared>,
 ) -> Result<LlmAnalyzer, String> {
     let m = &config.models;
     let name = config
@@ -97,6 +98,11 @@ pub(crate) fn analyzer(
     }
     let (client, info) = dagent_providers::client_for_model(&m.providers, &m.catalogue, &name)
         .map_err(|e| e.to_string())?;
-    let costs: Arc<dyn CostTracker> = ledger.clone();
+    let mut costs: Arc<dyn CostTracker> = ledger.clone();
+    let mut client = client;
+    if let Some(s) = shared {
+        client = s.limit(&info.provider, client);
+        costs = Arc::new(s.ledger.clone());
+    }
     Ok(LlmAnalyzer::new(client, info.id.clone()).with_costs(info.price, costs))
 }

@@ -210,9 +210,6 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
     let graph = &prepared.resolution.graph;
     let mut ledger = None;
     let mut step_down = None;
-    let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
-        .map(|i| graph.deps_of(i).to_vec())
-        .collect();
     let quiet = args.quiet || json_logs;
     // `[shared]`: limits and budget shared with other processes through Redis.
     let shared = match (&settings.shared, args.simulate) {
@@ -224,6 +221,9 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
         )?),
         _ => None,
     };
+    let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
+        .map(|i| graph.deps_of(i).to_vec())
+        .collect();
     let runner: Arc<dyn TaskRunner> = if args.simulate {
         Arc::new(
             SimulatedRunner::new(default_estimate)

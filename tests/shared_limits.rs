@@ -555,6 +555,8 @@ async fn the_shared_ledger_keeps_the_guard_semantics_across_ledgers() {
     // $50 spent: a $60 call can never fit, and nothing is open: refused at once.
     let e = b.reserve("m", Money::from_nanos(60)).await.unwrap_err();
     assert!(e.message().contains("shared budget"), "{e}");
+    // b's spend is the budget's (both processes'), not only its own $20.
+    assert_eq!(CostTracker::spent(&b), Money::from_nanos(50));
     // An overrun stops every new paid call, in every process.
     let r = a.reserve("m", Money::from_nanos(5)).await.unwrap();
     r.settle(charge(9, None));

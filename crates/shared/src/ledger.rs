@@ -131,6 +131,8 @@ struct Inner {
     local: Arc<dyn CostTracker>,
     instance: String,
     next: AtomicU64,
+    /// All processes' settled spend, as Redis last reported it (nano-dollars).
+    global_spent: AtomicU64,
     open: Mutex<HashMap<u64, Open>>,
     renewing: std::sync::Once,
 }
@@ -238,6 +240,7 @@ impl SharedLedger {
                 local,
                 instance: format!("{}-{nanos:x}", std::process::id()),
                 next: AtomicU64::new(0),
+                global_spent: AtomicU64::new(0),
                 open: Mutex::new(HashMap::new()),
                 renewing: std::sync::Once::new(),
             }),
@@ -335,6 +338,9 @@ impl SharedLedger {
             let money = |i: usize| {
                 Money::from_nanos(u64::try_from(v.get(i).copied().unwrap_or(0)).unwrap_or(0))
             };
+            self.inner
+                .global_spent
+                .fetch_max(money(1).nanos(), Ordering::Relaxed);
             match v.first().copied() {
                 Some(0) => {
                     self.inner.open().insert(id, Open { member, local });
@@ -383,7 +389,11 @@ impl CostTracker for SharedLedger {
         Box::pin(SharedLedger::reserve(self, model, worst_case))
     }
 
+    /// The larger of this process's settled spend and all processes' spend as Redis last
+    /// reported it (what budget is left for, e.g., the step-down policy).
     fn spent(&self) -> Money {
-        self.inner.local.spent()
+        self.inner.local.spent().max(Money::from_nanos(
+            self.inner.global_spent.load(Ordering::Relaxed),
+        ))
     }
 }

@@ -318,3 +318,105 @@ fn strategy_llm_against_the_local_model_ends_in_a_valid_graph() {
         v["strategy"]["attempts"], v["strategy"]["analysis_calls"]
     );
 }
+
+/// Two model entries on the two local servers, priced differently.
+fn two_models() -> String {
+    format!(
+        r#"[providers.a]
+kind = "openai"
+base_url = "{}"
+max_concurrent = 1
+timeout_seconds = 120
+
+[providers.b]
+kind = "openai"
+base_url = "{}"
+max_concurrent = 1
+timeout_seconds = 120
+
+[models.small-a]
+provider = "a"
+id = "smollm2-135m"
+pricing = {{ input = "0.50", output = "1.50" }}
+context_window = 2048
+max_output_tokens = 24
+
+[models.small-b]
+provider = "b"
+id = "smollm2-135m"
+pricing = {{ input = "0.10", output = "0.30" }}
+context_window = 2048
+max_output_tokens = 24
+"#,
+        url("DAGENT_E2E_LLM_URL"),
+        url("DAGENT_E2E_LLM_URL2")
+    )
+}
+
+#[test]
+#[ignore = "needs the local LLM servers (scripts/local-llm.sh); .ci/run runs it"]
+fn e2e_compare_runs_one_prompt_on_two_models_with_real_usage() {
+    let dir = scratch("e2e-compare");
+    std::fs::write(dir.join("dagent.toml"), two_models()).unwrap();
+    let out = dagent(&[
+        "compare",
+        "Name one fruit.",
+        "--models",
+        "small-a,small-b",
+        "--config",
+        dir.join("dagent.toml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let prices = [("0.50", "1.50"), ("0.10", "0.30")];
+    for (row, (i, o)) in doc["models"].as_array().unwrap().iter().zip(prices) {
+        assert!(!row["answer"].as_str().unwrap().trim().is_empty(), "{row}");
+        let (p, c) = (
+            row["prompt_tokens"].as_u64().unwrap(),
+            row["completion_tokens"].as_u64().unwrap(),
+        );
+        assert!(p > 0 && c > 0, "real usage: {row}");
+        let price = Price::new(i.parse().unwrap(), o.parse().unwrap());
+        let cost: Money = row["cost_usd"].as_str().unwrap().parse().unwrap();
+        assert_eq!(cost, price.cost(Usage::new(p, c)));
+    }
+}
+
+#[test]
+#[ignore = "needs the local LLM servers (scripts/local-llm.sh); .ci/run runs it"]
+fn e2e_bench_models_scores_real_answers_and_writes_the_report() {
+    let dir = scratch("e2e-bench");
+    std::fs::write(dir.join("dagent.toml"), two_models()).unwrap();
+    let report = dir.join("bench.json");
+    let out = dagent(&[
+        "bench-models",
+        "examples/bench-cases.toml",
+        "--models",
+        "small-a,small-b",
+        "--min-pass-rate",
+        "0",
+        "--config",
+        dir.join("dagent.toml").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status, 0, "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for m in doc["models"].as_array().unwrap() {
+        assert_eq!(m["total"], 4, "{m}");
+        assert!(m["completion_tokens"].as_u64().unwrap() > 0, "{m}");
+        for c in m["cases"].as_array().unwrap() {
+            assert!(c["error"].is_null(), "every case got a real answer: {c}");
+        }
+    }
+    // Every model qualifies at 0 %: the cheaper one is named.
+    assert_eq!(doc["cheapest_qualifying"], "small-b");
+    assert!(
+        out.stdout
+            .contains("Cheapest model with a pass rate of at least 0%: small-b"),
+        "{out}"
+    );
+}

@@ -37,8 +37,22 @@ pub(crate) fn prepare(
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
     // The model analyzer is built only when the strategy (or its fallback) may ask it.
     let fallback = config.parallelization.fallback_strategy;
-    let model =
-        || crate::llm::analyzer(config, ledger).map(|a| Box::new(a) as Box<dyn DependencyAnalyzer>);
+    // With [shared], a model's dependency analysis counts against the limits and budget
+    // shared with other processes too; its settlement reaches Redis before this returns.
+    let shared = match &config.shared {
+        Some(s) => Some(crate::shared::Shared::new(
+            s,
+            config.models.budget,
+            Arc::clone(ledger) as Arc<dyn dagent_core::CostTracker>,
+            true,
+        )?),
+        None => None,
+    };
+    let shared = shared.as_ref();
+    let model = || {
+        crate::llm::analyzer(config, ledger, shared)
+            .map(|a| Box::new(a) as Box<dyn DependencyAnalyzer>)
+    };
     let primary = if matches!(strategy, Strategy::Llm | Strategy::Auto) {
         model()
     } else {
@@ -54,9 +68,16 @@ pub(crate) fn prepare(
         .enable_all()
         .build()
         .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
-    let resolution = runtime
-        .block_on(chain.resolve(&loaded.plan))
-        .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
+    let resolution = runtime.block_on(async {
+        let resolution = chain.resolve(&loaded.plan).await;
+        if let Some(s) = shared {
+            for line in s.finish(true).await {
+                eprintln!("{}", dagent_core::display::escape(&line));
+            }
+        }
+        resolution
+    });
+    let resolution = resolution.map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
     Ok(Prepared { loaded, resolution })
 }
 
@@ -74,6 +95,18 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
     let prepared = prepare(&args.plan, &config, &ledger)?;
     let analysis = Analysis::new(&prepared.loaded.plan, &prepared.resolution.graph);
     let k = config.parallelization.max_concurrent_tasks;
+    // With a configuration, the projected cost: the plan's routes, prompts and max_tokens.
+    let projection = config.source.is_some().then(|| {
+        let plan = &prepared.loaded.plan;
+        let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
+            .map(|i| prepared.resolution.graph.deps_of(i).to_vec())
+            .collect();
+        let m = &config.models;
+        render::Projected {
+            configured: dagent_providers::project(plan, &deps, &m.router, &m.catalogue),
+            tiers: dagent_providers::project_tiers(plan, &deps, &m.router, &m.catalogue),
+        }
+    });
     let view = render::View {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,
@@ -83,6 +116,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode, Failure> {
         explanation: args
             .explain
             .then(|| render::explain(&prepared.loaded, &prepared.resolution)),
+        projection,
     };
     let out = match args.format {
         OutputFormat::Text => render::text(&view),

@@ -133,6 +133,32 @@ pub(crate) enum Command {
     ///   dagent runs write-back RUN plan.out.toml
     #[command(verbatim_doc_comment)]
     Runs(RunsArgs),
+
+    /// Run one prompt on several models at once: answers, latency, tokens and cost side by
+    /// side.
+    ///
+    /// Every call is metered and counts against [budget] (and [shared], when configured).
+    /// Exit status: 0 when every model answered, 1 when one failed, 2 bad input. Examples:
+    ///
+    ///   dagent compare "Summarise the French revolution in one line" --models deepseek-chat,llama-3.3-70b
+    ///
+    ///   dagent compare "Write a haiku" --models a,b,c --max-tokens 64 --format json
+    #[command(verbatim_doc_comment)]
+    Compare(CompareArgs),
+
+    /// Run validation cases on several models: pass rate, median latency, tokens and cost per
+    /// model, and the cheapest model that meets --min-pass-rate (the evidence for a routing
+    /// tier).
+    ///
+    /// CASES.toml holds [[cases]] with a name, a prompt and one expectation: contains, regex,
+    /// exact or json_schema (see examples/bench-cases.toml). Exit status: 0 when a model
+    /// meets --min-pass-rate, 1 when none does, 2 bad input. Examples:
+    ///
+    ///   dagent bench-models examples/bench-cases.toml --models deepseek-chat,llama-3.3-70b
+    ///
+    ///   dagent bench-models cases.toml --models a,b --min-pass-rate 0.9 --report bench.json
+    #[command(verbatim_doc_comment)]
+    BenchModels(BenchModelsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -520,4 +546,58 @@ impl ExecFlags {
         }
         out
     }
+}
+
+/// `dagent compare`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompareArgs {
+    /// The prompt sent to every model.
+    pub(crate) prompt: String,
+
+    /// Models to compare, comma-separated names from [models.*] or the built-in catalogue.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+    pub(crate) models: Vec<String>,
+
+    /// A system prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) system: Option<String>,
+
+    /// Cap on generated tokens [default: each model's max_output_tokens].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_tokens: Option<u32>,
+
+    /// Configuration file [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// text or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+    pub(crate) format: TableFormat,
+}
+
+/// `dagent bench-models`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchModelsArgs {
+    /// The validation cases (TOML: [[cases]] name, prompt, expect).
+    pub(crate) cases: PathBuf,
+
+    /// Models to benchmark, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+    pub(crate) models: Vec<String>,
+
+    /// The pass rate (0 to 1) a model needs to be named the cheapest that qualifies.
+    #[arg(long, value_name = "FRACTION", default_value = "0.8")]
+    pub(crate) min_pass_rate: String,
+
+    /// Write the full results as JSON to FILE ("-" for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    /// Configuration file [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// text or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+    pub(crate) format: TableFormat,
 }

@@ -30,7 +30,7 @@ fn section_json(s: &Settings, section: &str) -> serde_json::Value {
                 (
                     e.def.key.to_owned(),
                     json!({
-                        "value": json_value(&e.value),
+                        "value": json_value(&e.shown()),
                         "origin": e.origin.to_string(),
                         "env": e.def.env,
                         "flag": e.def.flag,
@@ -72,6 +72,7 @@ pub(crate) fn run(args: &ConfigArgs) -> Result<ExitCode, Failure> {
             "parallelization": section_json(&s, "parallelization"),
             "input": section_json(&s, "input"),
             "store": section_json(&s, "store"),
+            "shared": section_json(&s, "shared"),
             "providers": m.providers.iter().map(|p| json!({
                 "name": p.name, "kind": p.kind.as_str(), "base_urls": p.base_urls,
                 "api_key_env": p.api_key_env, "api_key": key_state(p.api_key_env.as_deref()),
@@ -103,14 +104,14 @@ pub(crate) fn run(args: &ConfigArgs) -> Result<ExitCode, Failure> {
             .unwrap_or("none (no --config, and no dagent.toml in this directory)")
     );
     out.push_str("Precedence: default < file < DAGENT_* environment < flags\n");
-    for section in ["parallelization", "input", "store"] {
+    for section in ["parallelization", "input", "store", "shared"] {
         let _ = writeln!(out, "\n[{section}]");
         for e in s.entries.iter().filter(|e| e.def.section == section) {
             let _ = writeln!(
                 out,
                 "  {:<28} {:<18} {}",
                 e.def.key,
-                e.value.to_string(),
+                e.shown().to_string(),
                 e.origin
             );
         }

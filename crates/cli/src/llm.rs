@@ -16,6 +16,8 @@ pub(crate) struct Wired {
     pub(crate) runner: Arc<LlmRunner>,
     pub(crate) key_limits: HashMap<String, usize>,
     pub(crate) ledger: Arc<CostLedger>,
+    /// The step-down policy, with `[budget] on_exhaustion = "step_down"`.
+    pub(crate) step_down: Option<Arc<dagent_providers::StepDown>>,
 }
 
 fn failure(origin: &str, e: &WiringError) -> Failure {
@@ -37,16 +39,40 @@ pub(crate) fn wire(
     plan: &Plan,
     origin: &str,
     ledger: Arc<CostLedger>,
+    shared: Option<&crate::shared::Shared>,
+    deps: &[Vec<usize>],
 ) -> Result<Wired, Failure> {
     dagent_providers::check_routes(&cfg.providers, &cfg.router, &cfg.catalogue, plan)
         .map_err(|e| failure(origin, &e))?;
-    let providers = Providers::from_specs(&cfg.providers).map_err(|e| failure(origin, &e))?;
-    let tracker: Arc<dyn CostTracker> = ledger.clone();
-    let runner = providers.llm_runner(cfg.catalogue.clone(), cfg.router.clone(), tracker);
+    let mut providers = Providers::from_specs(&cfg.providers).map_err(|e| failure(origin, &e))?;
+    let mut tracker: Arc<dyn CostTracker> = ledger.clone();
+    // With `[shared]`, every call also counts against the shared limits and budget in Redis.
+    if let Some(shared) = shared {
+        providers = providers.map_clients(|spec, client| shared.limit(&spec.name, client));
+        tracker = Arc::new(shared.ledger.clone());
+    }
+    let step_down = match (cfg.on_exhaustion, cfg.budget) {
+        (dagent_providers::OnExhaustion::StepDown, Some(budget)) => {
+            Some(Arc::new(dagent_providers::StepDown::new(
+                plan,
+                deps,
+                &cfg.router,
+                &cfg.catalogue,
+                budget,
+                Arc::clone(&tracker),
+            )))
+        }
+        _ => None,
+    };
+    let mut runner = providers.llm_runner(cfg.catalogue.clone(), cfg.router.clone(), tracker);
+    if let Some(s) = &step_down {
+        runner = runner.with_step_down(Arc::clone(s));
+    }
     Ok(Wired {
         runner: Arc::new(runner),
         key_limits: providers.key_limits(),
         ledger,
+        step_down,
     })
 }
 
@@ -55,6 +81,7 @@ pub(crate) fn wire(
 pub(crate) fn analyzer(
     config: &crate::settings::Settings,
     ledger: &Arc<CostLedger>,
+    shared: Option<&crate::shared::Shared>,
 ) -> Result<LlmAnalyzer, String> {
     let m = &config.models;
     let name = config
@@ -71,6 +98,11 @@ pub(crate) fn analyzer(
     }
     let (client, info) = dagent_providers::client_for_model(&m.providers, &m.catalogue, &name)
         .map_err(|e| e.to_string())?;
-    let costs: Arc<dyn CostTracker> = ledger.clone();
+    let mut costs: Arc<dyn CostTracker> = ledger.clone();
+    let mut client = client;
+    if let Some(s) = shared {
+        client = s.limit(&info.provider, client);
+        costs = Arc::new(s.ledger.clone());
+    }
     Ok(LlmAnalyzer::new(client, info.id.clone()).with_costs(info.price, costs))
 }

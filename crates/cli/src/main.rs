@@ -18,7 +18,9 @@ mod record;
 mod render;
 mod run;
 mod runs;
+mod select;
 mod settings;
+mod shared;
 mod signals;
 mod timeline;
 
@@ -42,6 +44,8 @@ fn main() -> ExitCode {
         args::Command::Cost(a) => cost::run(&a),
         args::Command::Config(a) => config_cmd::run(&a),
         args::Command::Runs(a) => runs::run(&a),
+        args::Command::Compare(a) => select::compare(&a),
+        args::Command::BenchModels(a) => select::bench(&a),
     };
     // Spans still buffered are exported before the process exits, on every path (a
     // failure, a cancelled run) that returns here.

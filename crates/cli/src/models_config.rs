@@ -22,6 +22,8 @@ pub(crate) struct ModelConfig {
     pub(crate) router: Router,
     pub(crate) budget: Option<Money>,
     pub(crate) warn_at: Option<f64>,
+    /// `[budget] on_exhaustion`: stop (refuse) or step down a tier.
+    pub(crate) on_exhaustion: dagent_providers::OnExhaustion,
 }
 
 impl Default for ModelConfig {
@@ -32,6 +34,7 @@ impl Default for ModelConfig {
             router: Router::default(),
             budget: None,
             warn_at: None,
+            on_exhaustion: dagent_providers::OnExhaustion::Stop,
         }
     }
 }
@@ -96,6 +99,7 @@ pub(crate) struct RawRole {
 pub(crate) struct RawBudget {
     max_usd: Spanned<String>,
     warn_at: Option<Spanned<f64>>,
+    on_exhaustion: Option<Spanned<String>>,
 }
 
 /// The raw sections, as deserialized.
@@ -352,6 +356,15 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
                 ));
             }
             cfg.warn_at = Some(*w.get_ref());
+        }
+        if let Some(o) = b.on_exhaustion {
+            cfg.on_exhaustion =
+                dagent_providers::OnExhaustion::parse(o.get_ref()).ok_or_else(|| {
+                    (
+                        o.span(),
+                        "on_exhaustion must be \"stop\" or \"step_down\"".to_owned(),
+                    )
+                })?;
         }
     }
     Ok(cfg)

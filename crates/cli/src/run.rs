@@ -79,7 +79,7 @@ fn settings_json(settings: &Settings, exec: &ExecutorConfig, simulate: bool, sca
     for e in &settings.entries {
         doc.insert(
             format!("{}.{}", e.def.section, e.def.key),
-            serde_json::Value::String(e.value.to_string()),
+            serde_json::Value::String(e.shown().to_string()),
         );
     }
     serde_json::Value::Object(doc).to_string()
@@ -223,6 +223,21 @@ pub(crate) fn run(
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;
     let mut ledger = None;
+    let mut step_down = None;
+    let quiet = args.quiet || json_logs;
+    // `[shared]`: limits and budget shared with other processes through Redis.
+    let shared = match (&settings.shared, args.simulate) {
+        (Some(s), false) => Some(crate::shared::Shared::new(
+            s,
+            settings.models.budget,
+            Arc::clone(&shared_ledger) as Arc<dyn dagent_core::CostTracker>,
+            quiet,
+        )?),
+        _ => None,
+    };
+    let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
+        .map(|i| graph.deps_of(i).to_vec())
+        .collect();
     let runner: Arc<dyn TaskRunner> = if args.simulate {
         Arc::new(
             SimulatedRunner::new(default_estimate)
@@ -235,14 +250,14 @@ pub(crate) fn run(
             &plan,
             &prepared.loaded.origin,
             Arc::clone(&shared_ledger),
+            shared.as_ref(),
+            &deps,
         )?;
+        step_down = wired.step_down;
         exec_config.key_limits = wired.key_limits;
         ledger = Some(wired.ledger);
         wired.runner
     };
-    let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
-        .map(|i| graph.deps_of(i).to_vec())
-        .collect();
     let scale = if args.simulate { time_scale } else { 1.0 };
     let predicted_makespan =
         crate::timeline::predicted(&plan, &deps, exec_config.max_concurrent, scale)
@@ -371,17 +386,30 @@ pub(crate) fn run(
             }
             tokio::spawn(crate::observe::server::serve(listener, Arc::clone(live)));
         }
-        Ok::<_, Failure>(
-            executor
-                .resume(Arc::clone(&plan), graph, runner, reused)
-                .await,
-        )
+        let report = executor
+            .resume(Arc::clone(&plan), graph, runner, reused)
+            .await;
+        if let Some(shared) = &shared {
+            for line in shared.finish(quiet).await {
+                eprintln!("{}", dagent_core::display::escape(&line));
+            }
+        }
+        Ok::<_, Failure>(report)
     })?;
     progress.finish();
     let costs = ledger.as_ref().map(|l| l.summary());
     if let Some(warning) = ledger.as_ref().and_then(|l| l.take_warning()) {
         eprintln!("warning: {warning}");
     }
+    let projection = (!args.simulate).then(|| {
+        dagent_providers::project(
+            &plan,
+            &deps,
+            &settings.models.router,
+            &settings.models.catalogue,
+        )
+    });
+    let step_downs = step_down.as_ref().map(|s| s.events()).unwrap_or_default();
     let view = render::RunView {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,
@@ -392,6 +420,8 @@ pub(crate) fn run(
         run_id: store.as_ref().map(|_| run_id.as_str()),
         earlier_spend,
         predicted_makespan,
+        projection: projection.as_ref(),
+        step_downs: &step_downs,
     };
     let report_json = render::run_json(&view);
     let end = RunEnd {

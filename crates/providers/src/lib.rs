@@ -30,10 +30,12 @@ mod http;
 mod ollama;
 mod openai;
 mod pool;
+mod projection;
 mod prompt;
 mod router;
 mod runner;
 mod secret;
+mod stepdown;
 mod wiring;
 
 pub use catalogue::{BUILTIN_PRICES_AS_OF, Catalogue, ModelInfo, ProviderKind, ProviderSpec};
@@ -44,10 +46,12 @@ pub use http::validate_base_url;
 pub use ollama::Ollama;
 pub use openai::OpenAiCompatible;
 pub use pool::EndpointPool;
+pub use projection::{Projection, TaskProjection, TokenSource, project, project_tiers, tier_below};
 pub use prompt::{PromptBuilder, default_system_prompt};
 pub use router::{Complexity, RoleSettings, Route, Router, RoutingTable, TaskCategory, Tier};
 pub use runner::LlmRunner;
 pub use secret::{ApiKey, scrub_secrets};
+pub use stepdown::{OnExhaustion, StepDown, StepDownEvent};
 pub use wiring::{
     Providers, WiringError, WiringErrorKind, check_routes, client_for_model, key_limits,
 };

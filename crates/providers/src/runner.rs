@@ -25,6 +25,7 @@ pub struct LlmRunner {
     router: Router,
     tracker: Arc<dyn CostTracker>,
     stream: HashMap<String, bool>,
+    step_down: Option<Arc<crate::StepDown>>,
 }
 
 impl std::fmt::Debug for LlmRunner {
@@ -51,7 +52,16 @@ impl LlmRunner {
             router,
             tracker,
             stream: HashMap::new(),
+            step_down: None,
         }
+    }
+
+    /// Routes tasks one tier down when the budget left cannot cover the rest of the plan
+    /// (`[budget] on_exhaustion = "step_down"`).
+    #[must_use]
+    pub fn with_step_down(mut self, step_down: Arc<crate::StepDown>) -> Self {
+        self.step_down = Some(step_down);
+        self
     }
 
     /// Streams answers from `provider`.
@@ -67,8 +77,20 @@ impl LlmRunner {
         &self.tracker
     }
 
-    fn chain(&self, task: &Task) -> Result<(crate::Route, Vec<String>), TaskError> {
-        let route = self.router.route(task).ok_or_else(|| {
+    fn chain(
+        &self,
+        task: &Task,
+        tier: Option<crate::Tier>,
+    ) -> Result<(crate::Route, Vec<String>), TaskError> {
+        let route = match tier {
+            Some(tier) if tier != self.router.tier => {
+                let mut router = self.router.clone();
+                router.tier = tier;
+                router.route(task)
+            }
+            _ => self.router.route(task),
+        };
+        let route = route.ok_or_else(|| {
             TaskError::permanent(format!(
                 "no model for task \"{}\": set model on the task, a model for its role, a routing table entry, or routing.default_model",
                 task.id
@@ -81,7 +103,8 @@ impl LlmRunner {
 
     async fn attempt(&self, ctx: TaskContext) -> Result<TaskOutput, TaskError> {
         let task = ctx.task();
-        let (route, chain) = self.chain(task)?;
+        let tier = self.step_down.as_ref().map(|s| s.tier_for(ctx.index()));
+        let (route, chain) = self.chain(task, tier)?;
         let start = if ctx.attempt() >= 3 {
             ((ctx.attempt() - 2) as usize).min(chain.len() - 1)
         } else {
@@ -204,6 +227,15 @@ impl LlmRunner {
                         ));
                     }
                     notes.append(&mut prompt_notes);
+                    if let (Some(s), Some(tier)) = (&self.step_down, tier) {
+                        s.finished(ctx.index());
+                        if tier != self.router.tier {
+                            notes.push(format!(
+                                "routed at the {tier} tier instead of {}: the budget left could not cover the rest of the plan",
+                                self.router.tier
+                            ));
+                        }
+                    }
                     return Ok(TaskOutput {
                         text: done.response.content,
                         usage: Some(done.usage),

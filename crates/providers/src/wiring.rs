@@ -157,6 +157,21 @@ impl Providers {
         runner
     }
 
+    /// Wraps every provider's client (for example in a limit shared across processes):
+    /// `wrap(spec, client)` returns the client to use instead.
+    #[must_use]
+    pub fn map_clients(
+        mut self,
+        wrap: impl Fn(&ProviderSpec, Arc<dyn ChatProvider>) -> Arc<dyn ChatProvider>,
+    ) -> Self {
+        for spec in &self.specs {
+            if let Some(client) = self.clients.remove(&spec.name) {
+                self.clients.insert(spec.name.clone(), wrap(spec, client));
+            }
+        }
+        self
+    }
+
     /// The client serving model `name` and the model's entry (for the LLM analyzer).
     ///
     /// # Errors

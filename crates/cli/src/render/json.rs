@@ -21,6 +21,101 @@ struct Doc<'a> {
     speedup: Speedup,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<ExplanationInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    projected_cost: Option<ProjectedInfo<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProjectedInfo<'a> {
+    tier: &'static str,
+    expected_usd: String,
+    worst_usd: String,
+    expected_tokens: TokensInfo,
+    worst_tokens: TokensInfo,
+    tasks: Vec<ProjectedTask<'a>>,
+    tiers: Vec<TierInfo>,
+}
+
+#[derive(Serialize)]
+struct TokensInfo {
+    prompt: u64,
+    completion: u64,
+}
+
+#[derive(Serialize)]
+struct ProjectedTask<'a> {
+    id: &'a str,
+    model: Option<&'a str>,
+    expected_tokens: TokensInfo,
+    worst_tokens: TokensInfo,
+    expected_usd: String,
+    worst_usd: String,
+    tokens_from: &'static str,
+}
+
+#[derive(Serialize)]
+struct TierInfo {
+    tier: &'static str,
+    expected_usd: String,
+    worst_usd: String,
+    savings_usd: String,
+    savings_percent: f64,
+}
+
+fn usd(m: dagent_core::Money) -> String {
+    m.to_string().trim_start_matches('$').to_owned()
+}
+
+fn tokens(u: dagent_core::Usage) -> TokensInfo {
+    TokensInfo {
+        prompt: u.prompt_tokens,
+        completion: u.completion_tokens,
+    }
+}
+
+fn projected(p: &super::Projected) -> ProjectedInfo<'_> {
+    let c = &p.configured;
+    let dearest = p.dearest();
+    ProjectedInfo {
+        tier: c.tier.as_str(),
+        expected_usd: usd(c.expected_cost),
+        worst_usd: usd(c.worst_cost),
+        expected_tokens: tokens(c.expected),
+        worst_tokens: tokens(c.worst),
+        tasks: c
+            .tasks
+            .iter()
+            .map(|t| ProjectedTask {
+                id: t.task.as_str(),
+                model: t.model.as_deref(),
+                expected_tokens: tokens(t.expected),
+                worst_tokens: tokens(t.worst),
+                expected_usd: usd(t.expected_cost),
+                worst_usd: usd(t.worst_cost),
+                tokens_from: t.source.as_str(),
+            })
+            .collect(),
+        tiers: p
+            .tiers
+            .iter()
+            .map(|t| {
+                let saving = dearest.saturating_sub(t.expected_cost);
+                #[allow(clippy::cast_precision_loss)]
+                let pct = if dearest.nanos() == 0 {
+                    0.0
+                } else {
+                    round3(saving.nanos() as f64 * 100.0 / dearest.nanos() as f64)
+                };
+                TierInfo {
+                    tier: t.tier.as_str(),
+                    expected_usd: usd(t.expected_cost),
+                    worst_usd: usd(t.worst_cost),
+                    savings_usd: usd(saving),
+                    savings_percent: pct,
+                }
+            })
+            .collect(),
+    }
 }
 
 #[derive(Serialize)]
@@ -222,6 +317,7 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 })
                 .collect(),
         }),
+        projected_cost: v.projection.as_ref().map(projected),
     };
     super::safe_json::to_json(&doc)
 }

@@ -33,6 +33,28 @@ pub(crate) struct View<'a> {
     pub(crate) analysis_cost: Option<dagent_providers::Totals>,
     /// With `--explain`: why each dependency is there.
     pub(crate) explanation: Option<Explanation>,
+    /// With a configuration: the projected tokens and cost at the configured tier and at
+    /// every tier.
+    pub(crate) projection: Option<Projected>,
+}
+
+/// The projected cost of a plan (see `dagent_providers::project`).
+pub(crate) struct Projected {
+    /// At the configured tier.
+    pub(crate) configured: dagent_providers::Projection,
+    /// At budget, balanced and premium, in that order.
+    pub(crate) tiers: Vec<dagent_providers::Projection>,
+}
+
+impl Projected {
+    /// The most expensive tier's expected cost (what savings are measured against).
+    pub(crate) fn dearest(&self) -> dagent_core::Money {
+        self.tiers
+            .iter()
+            .map(|p| p.expected_cost)
+            .max()
+            .unwrap_or(dagent_core::Money::ZERO)
+    }
 }
 
 impl View<'_> {

@@ -28,6 +28,10 @@ pub(crate) struct RunView<'a> {
     pub(crate) earlier_spend: Option<dagent_core::Money>,
     /// The makespan the estimates predicted, when the plan has estimates.
     pub(crate) predicted_makespan: Option<Duration>,
+    /// The cost projected before the run at the configured tier (real runs only).
+    pub(crate) projection: Option<&'a dagent_providers::Projection>,
+    /// Tasks routed a tier down because the budget could not cover the rest of the plan.
+    pub(crate) step_downs: &'a [dagent_providers::StepDownEvent],
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -192,6 +196,27 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
                 c.refused
             );
         }
+        if let Some(p) = v.projection {
+            let _ = writeln!(
+                out,
+                "Projected before the run ({} tier): {} expected, {} worst case · actual {}",
+                p.tier, p.expected_cost, p.worst_cost, c.total.cost
+            );
+        }
+    }
+    if let Some(first) = v.step_downs.first() {
+        let _ = writeln!(
+            out,
+            "Stepped down a tier for {} task{} ({}): {}",
+            v.step_downs.len(),
+            if v.step_downs.len() == 1 { "" } else { "s" },
+            escape(&first.reason),
+            v.step_downs
+                .iter()
+                .map(|e| format!("{} → {}", escape(e.task.as_str()), e.to))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     // Every plan or provider string above was escaped; this pass catches anything else.
     escape_lines(&out).into_owned()
@@ -219,6 +244,36 @@ struct Doc<'a> {
     counts: Counts,
     cost: Option<CostDoc>,
     tasks: Vec<TaskDoc<'a>>,
+    /// Projected (before the run) against actual cost; `null` for simulated runs.
+    projected_cost: Option<ProjectedDoc<'a>>,
+    /// Tasks routed a tier down under `[budget] on_exhaustion = "step_down"`.
+    step_down: Vec<StepDownDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProjectedDoc<'a> {
+    tier: &'static str,
+    expected_usd: String,
+    worst_usd: String,
+    actual_usd: Option<String>,
+    tasks: Vec<ProjectedTaskDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProjectedTaskDoc<'a> {
+    id: &'a str,
+    model: Option<&'a str>,
+    expected_usd: String,
+    worst_usd: String,
+    actual_usd: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StepDownDoc<'a> {
+    task: &'a str,
+    from: &'static str,
+    to: &'static str,
+    reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -416,6 +471,34 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
                     .as_ref()
                     .map(|o| o.notes.iter().map(String::as_str).collect())
                     .unwrap_or_default(),
+            })
+            .collect(),
+        projected_cost: v.projection.map(|p| ProjectedDoc {
+            tier: p.tier.as_str(),
+            expected_usd: usd(p.expected_cost),
+            worst_usd: usd(p.worst_cost),
+            actual_usd: v.costs.map(|c| usd(c.total.cost)),
+            tasks: p
+                .tasks
+                .iter()
+                .zip(&r.tasks)
+                .map(|(t, actual)| ProjectedTaskDoc {
+                    id: t.task.as_str(),
+                    model: t.model.as_deref(),
+                    expected_usd: usd(t.expected_cost),
+                    worst_usd: usd(t.worst_cost),
+                    actual_usd: actual.output.as_ref().and_then(|o| o.cost).map(usd),
+                })
+                .collect(),
+        }),
+        step_down: v
+            .step_downs
+            .iter()
+            .map(|e| StepDownDoc {
+                task: e.task.as_str(),
+                from: e.from.as_str(),
+                to: e.to.as_str(),
+                reason: &e.reason,
             })
             .collect(),
     };

@@ -156,8 +156,74 @@ pub(crate) fn text(v: &View<'_>) -> String {
     if let Some(x) = &v.explanation {
         explanation(v, x, &mut out);
     }
+    if let Some(p) = &v.projection {
+        projection(v, p, &mut out);
+    }
     // Every plan string above was escaped; this pass catches anything else.
     escape_lines(&out).into_owned()
+}
+
+/// The projected cost: per task at the configured tier, the plan's totals, and every tier
+/// side by side with its savings against the most expensive.
+fn projection(v: &View<'_>, p: &super::Projected, out: &mut String) {
+    let c = &p.configured;
+    let _ = writeln!(
+        out,
+        "\nProjected cost ({} tier): {} expected, {} worst case · {} tokens expected, {} worst case",
+        c.tier,
+        c.expected_cost,
+        c.worst_cost,
+        c.expected.total(),
+        c.worst.total()
+    );
+    let width = c
+        .tasks
+        .iter()
+        .map(|t| escape(t.task.as_str()).chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 24);
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:<20}  {:>8}  {:>8}  {:>12}  {:>12}  from",
+        "task", "model", "in", "out", "expected", "worst"
+    );
+    for t in &c.tasks {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<20}  {:>8}  {:>8}  {:>12}  {:>12}  {}",
+            truncate(&escape(t.task.as_str()), width),
+            truncate(&escape(t.model.as_deref().unwrap_or("(no model)")), 20),
+            t.expected.prompt_tokens,
+            t.expected.completion_tokens,
+            t.expected_cost.to_string(),
+            t.worst_cost.to_string(),
+            t.source.as_str()
+        );
+    }
+    let dearest = p.dearest();
+    let _ = writeln!(
+        out,
+        "Per tier (expected · worst case · saving against the dearest)"
+    );
+    for t in &p.tiers {
+        let saving = dearest.saturating_sub(t.expected_cost);
+        #[allow(clippy::cast_precision_loss)]
+        let pct = if dearest.nanos() == 0 {
+            0.0
+        } else {
+            saving.nanos() as f64 * 100.0 / dearest.nanos() as f64
+        };
+        let _ = writeln!(
+            out,
+            "  {:<9} {:>12}  {:>12}  {:>12} ({pct:.0}%)",
+            t.tier.as_str(),
+            t.expected_cost.to_string(),
+            t.worst_cost.to_string(),
+            saving.to_string()
+        );
+    }
+    let _ = v;
 }
 
 /// The `--explain` section: one line per dependency, then the tasks left independent.

@@ -241,6 +241,42 @@ pub(crate) const KEYS: &[KeyDef] = &[
         rule: Rule::Bool,
         default: || Value::Bool(true),
     },
+    // `[shared]`: limits and budget shared across processes through Redis (checked as a
+    // whole by `crate::shared::settings`; the URL's password is never shown).
+    KeyDef {
+        section: "shared",
+        key: "redis_url",
+        env: "DAGENT_REDIS_URL",
+        flag: None,
+        rule: Rule::Text,
+        default: || Value::Text(None),
+    },
+    KeyDef {
+        section: "shared",
+        key: "on_unavailable",
+        env: "DAGENT_REDIS_ON_UNAVAILABLE",
+        flag: None,
+        rule: Rule::Name(crate::shared::check_on_unavailable),
+        default: || Value::Text(Some("wait".into())),
+    },
+    KeyDef {
+        section: "shared",
+        key: "key_prefix",
+        env: "DAGENT_REDIS_KEY_PREFIX",
+        flag: None,
+        rule: Rule::Text,
+        default: || Value::Text(Some("dagent".into())),
+    },
+    KeyDef {
+        section: "shared",
+        key: "reservation_ttl_seconds",
+        env: "DAGENT_REDIS_RESERVATION_TTL_SECONDS",
+        flag: None,
+        rule: Rule::Seconds {
+            zero_disables: false,
+        },
+        default: || Value::Seconds(Some(Duration::from_secs(60))),
+    },
 ];
 
 /// A merged value and where it came from.
@@ -249,6 +285,19 @@ pub(crate) struct Entry {
     pub(crate) def: &'static KeyDef,
     pub(crate) value: Value,
     pub(crate) origin: Origin,
+}
+
+impl Entry {
+    /// The value as it may be shown or stored: a Redis URL without its password.
+    pub(crate) fn shown(&self) -> Value {
+        match (&self.value, self.def.key) {
+            (Value::Text(Some(url)), "redis_url") => Value::Text(Some(
+                dagent_shared::RedisUrl::parse(url)
+                    .map_or_else(|_| "(invalid)".to_owned(), |u| u.redacted().to_owned()),
+            )),
+            (v, _) => v.clone(),
+        }
+    }
 }
 
 /// The `[parallelization]` settings, typed.
@@ -281,6 +330,8 @@ pub(crate) struct Settings {
     pub(crate) max_input_bytes: u64,
     pub(crate) store: StoreSettings,
     pub(crate) models: ModelConfig,
+    /// `[shared]`: Redis-backed limits and budget, when a URL is configured.
+    pub(crate) shared: Option<crate::shared::SharedSettings>,
     /// The merged `[parallelization]` entries, in [`KEYS`] order.
     pub(crate) entries: Vec<Entry>,
     /// The configuration file read, if any.
@@ -301,6 +352,7 @@ struct RawConfig {
     routing: Option<models_config::RawRouting>,
     roles: Option<BTreeMap<String, models_config::RawRole>>,
     budget: Option<models_config::RawBudget>,
+    shared: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 }
 
 impl Settings {
@@ -324,6 +376,7 @@ impl Settings {
             })
             .collect();
         let mut models = ModelConfig::default();
+        let mut shared_limits = crate::shared::RawLimits::default();
         if let Some(path) = &path {
             let origin = path.display().to_string();
             // The file's own size cap comes from the environment, a flag or the default
@@ -356,7 +409,7 @@ impl Settings {
                 },
             };
             let text = dagent_adapters::read_input(path, cap).map_err(Failure::from)?;
-            models = apply_file(&mut entries, &text, &origin)?;
+            (models, shared_limits) = apply_file(&mut entries, &text, &origin)?;
         }
         for entry in &mut entries {
             let var = entry.def.env;
@@ -389,6 +442,7 @@ impl Settings {
         }
         let parallelization = typed(&entries);
         let store = store_settings(&entries);
+        let shared = crate::shared::settings(&entries, shared_limits, &models)?;
         let max_input_bytes = match get(&entries, "input.max_bytes") {
             Value::Count(n) => *n,
             _ => dagent_adapters::DEFAULT_MAX_BYTES,
@@ -409,6 +463,7 @@ impl Settings {
             max_input_bytes,
             store,
             models,
+            shared,
             entries,
             source: path,
         })
@@ -433,17 +488,25 @@ fn line_of(text: &str, origin: &str, span: std::ops::Range<usize>) -> usize {
 
 /// Parses the file: `[parallelization]` into `entries`, the model sections into a
 /// [`ModelConfig`].
-fn apply_file(entries: &mut [Entry], text: &str, origin: &str) -> Result<ModelConfig, Failure> {
+fn apply_file(
+    entries: &mut [Entry],
+    text: &str,
+    origin: &str,
+) -> Result<(ModelConfig, crate::shared::RawLimits), Failure> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         Failure::from(
             PlanError::new(PlanErrorKind::Schema, origin, e.message().trim().to_owned())
                 .with_span(text, e.span()),
         )
     })?;
+    let mut shared = raw.shared;
+    let limits = crate::shared::take_limits(shared.as_mut())
+        .map_err(|(span, msg)| at(text, origin, span, msg))?;
     for (section, table) in [
         ("parallelization", raw.parallelization),
         ("input", raw.input),
         ("store", raw.store),
+        ("shared", shared),
     ] {
         for (k, v) in table.unwrap_or_default() {
             let Some(entry) = entries
@@ -477,14 +540,15 @@ fn apply_file(entries: &mut [Entry], text: &str, origin: &str) -> Result<ModelCo
             };
         }
     }
-    models_config::build(models_config::RawSections {
+    let models = models_config::build(models_config::RawSections {
         providers: raw.providers,
         models: raw.models,
         routing: raw.routing,
         roles: raw.roles,
         budget: raw.budget,
     })
-    .map_err(|(span, msg)| at(text, origin, span, msg))
+    .map_err(|(span, msg)| at(text, origin, span, msg))?;
+    Ok((models, limits))
 }
 
 fn get<'a>(entries: &'a [Entry], key: &str) -> &'a Value {

@@ -12,14 +12,19 @@ mod diag;
 mod llm;
 mod models;
 mod models_config;
+mod outputs;
+mod plan_cmd;
 mod progress;
 mod record;
 mod render;
+mod review;
+mod roles_cmd;
 mod run;
 mod runs;
 mod settings;
 mod signals;
 mod timeline;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -67,6 +72,8 @@ fn main() -> ExitCode {
         args::Command::Cost(a) => cost::run(&a),
         args::Command::Config(a) => config_cmd::run(&a),
         args::Command::Runs(a) => runs::run(&a),
+        args::Command::Plan(a) => plan_cmd::run(&a),
+        args::Command::Roles(a) => roles_cmd::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -10,7 +10,6 @@ use dagent_executor::{Executor, ExecutorConfig, RetryPolicy, SimulatedRunner};
 use dagent_providers::CostLedger;
 use dagent_store::SqliteStore;
 
-use crate::analyze::prepare;
 use crate::args::RunArgs;
 use crate::diag::{Failure, write_output};
 use crate::progress::Progress;
@@ -204,7 +203,10 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
         .map(|b| b.saturating_sub(earlier_spend.unwrap_or(Money::ZERO)));
     // One ledger for the whole run: dependency analysis by a model is paid like any call.
     let shared_ledger = Arc::new(CostLedger::new(budget, settings.models.warn_at));
-    let prepared = prepare(&args.plan, &settings, &shared_ledger)?;
+    // The plan file or the workflow's plan; with --review, once a person accepted it.
+    let prepared = crate::review::prepare_run(args, &settings, &shared_ledger)?;
+    // Output files are checked before any task is paid for.
+    let output_files = crate::outputs::check(&prepared.loaded, args.out_dir.as_deref())?;
     let mut exec_config = executor_config(&settings.parallelization);
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;
@@ -389,10 +391,28 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             output_errors.push(e);
         }
     }
+    // Each task that succeeded writes its output file.
+    let files_section = output_files.as_ref().map(|files| {
+        let outcomes = files.write(report.tasks.iter().map(|t| {
+            (
+                &t.id,
+                t.output
+                    .as_deref()
+                    .filter(|_| t.status == dagent_executor::TaskStatus::Succeeded),
+            )
+        }));
+        files.render(&outcomes)
+    });
     let to_stdout =
         |p: &Option<std::path::PathBuf>| p.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if !to_stdout(&args.report) && !to_stdout(&args.write_back) {
         print!("{}", render::run_text(&view));
+        if let Some((section, _)) = &files_section {
+            print!("{section}");
+        }
+    }
+    if let Some((_, true)) = &files_section {
+        output_errors.push("error: some output files could not be written (see above)".to_owned());
     }
     for e in &output_errors {
         eprintln!("{e}");

@@ -10,6 +10,7 @@ mod formats;
 mod hostile;
 mod llm_analyzer;
 mod models_cli;
+mod planner;
 mod properties;
 mod providers;
 mod run_cli;

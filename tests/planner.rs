@@ -435,12 +435,21 @@ async fn run_workflow_uses_the_roles_and_writes_the_output_files() {
         "--no-store",
         "--out-dir",
         out_dir.to_str().unwrap(),
+        "--report",
+        dir.join("report.json").to_str().unwrap(),
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
     let out = run(args).await;
     assert_eq!(out.status, 0, "{out}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["output_files"][0],
+        json!({"task": "code", "path": "generated_code.txt", "status": "written", "bytes": 44, "extract": "code", "note": null})
+    );
+    assert_eq!(report["output_files"].as_array().unwrap().len(), 4);
     // The code file keeps only the fenced block; review files keep the whole answer.
     assert_eq!(
         std::fs::read_to_string(out_dir.join("generated_code.txt")).unwrap(),

@@ -264,27 +264,71 @@ impl OutputFiles {
             .collect()
     }
 
+    /// The JSON report with an `output_files` list added (see docs/run-report-json.md).
+    pub(crate) fn add_to_report(&self, report_json: &str, outcomes: &[Outcome]) -> String {
+        let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_str(report_json) else {
+            return report_json.to_owned();
+        };
+        let list: Vec<serde_json::Value> = outcomes
+            .iter()
+            .zip(&self.entries)
+            .map(|(o, e)| {
+                let (path, status, bytes, note) = match o {
+                    Outcome::Written(p, n, note) => {
+                        (p, "written", Some(*n), note.map(str::to_owned))
+                    }
+                    Outcome::NotRun(p) => (p, "not_run", None, None),
+                    Outcome::Failed(p, why) => (p, "failed", None, Some(why.clone())),
+                };
+                serde_json::json!({
+                    "task": e.task.as_str(),
+                    "path": path,
+                    "status": status,
+                    "bytes": bytes,
+                    "extract": e.extract.map(Extract::as_str),
+                    "note": note,
+                })
+            })
+            .collect();
+        doc.insert(
+            "out_dir".into(),
+            serde_json::Value::String(self.dir.display().to_string()),
+        );
+        doc.insert("output_files".into(), serde_json::Value::Array(list));
+        crate::render::to_json(&serde_json::Value::Object(doc))
+    }
+
     /// The report's section on output files; `true` when one could not be written.
     pub(crate) fn render(&self, outcomes: &[Outcome]) -> (String, bool) {
         let mut s = String::new();
         let mut failed = false;
         let _ = writeln!(s, "\nFiles in {}:", escape(&self.dir.display().to_string()));
+        let width = self
+            .entries
+            .iter()
+            .map(|e| escape(&e.shown).chars().count())
+            .max()
+            .unwrap_or(0);
         for (o, e) in outcomes.iter().zip(&self.entries) {
             let task = escape(e.task.as_str());
             match o {
                 Outcome::Written(p, n, note) => {
-                    let _ = write!(s, "  {}  {n} bytes  ← {task}", escape(p));
+                    let _ = write!(s, "  {:<width$}  {n} bytes  ← {task}", escape(p));
                     if let Some(note) = note {
                         let _ = write!(s, " ({note})");
                     }
                     s.push('\n');
                 }
                 Outcome::NotRun(p) => {
-                    let _ = writeln!(s, "  {}  not written: {task} did not succeed", escape(p));
+                    let _ = writeln!(
+                        s,
+                        "  {:<width$}  not written: {task} did not succeed",
+                        escape(p)
+                    );
                 }
                 Outcome::Failed(p, why) => {
                     failed = true;
-                    let _ = writeln!(s, "  {}  NOT WRITTEN: {}", escape(p), escape(why));
+                    let _ = writeln!(s, "  {:<width$}  NOT WRITTEN: {}", escape(p), escape(why));
                 }
             }
         }

@@ -311,6 +311,21 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
         )
     })?;
     progress.finish();
+    // Each task that succeeded writes its output file, before the report is made (it lists them).
+    let files_written = output_files.as_ref().map(|files| {
+        let outcomes = files.write(report.tasks.iter().map(|t| {
+            (
+                &t.id,
+                t.output
+                    .as_deref()
+                    .filter(|_| t.status == dagent_executor::TaskStatus::Succeeded),
+            )
+        }));
+        (files, outcomes)
+    });
+    let files_section = files_written
+        .as_ref()
+        .map(|(files, outcomes)| files.render(outcomes));
     let costs = ledger.as_ref().map(|l| l.summary());
     if let Some(warning) = ledger.as_ref().and_then(|l| l.take_warning()) {
         eprintln!("warning: {warning}");
@@ -326,7 +341,10 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
         earlier_spend,
         predicted_makespan,
     };
-    let report_json = render::run_json(&view);
+    let mut report_json = render::run_json(&view);
+    if let Some((files, outcomes)) = &files_written {
+        report_json = files.add_to_report(&report_json, outcomes);
+    }
     let end = RunEnd {
         status: if report.all_succeeded() {
             "succeeded"
@@ -391,18 +409,6 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             output_errors.push(e);
         }
     }
-    // Each task that succeeded writes its output file.
-    let files_section = output_files.as_ref().map(|files| {
-        let outcomes = files.write(report.tasks.iter().map(|t| {
-            (
-                &t.id,
-                t.output
-                    .as_deref()
-                    .filter(|_| t.status == dagent_executor::TaskStatus::Succeeded),
-            )
-        }));
-        files.render(&outcomes)
-    });
     let to_stdout =
         |p: &Option<std::path::PathBuf>| p.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if !to_stdout(&args.report) && !to_stdout(&args.write_back) {

@@ -131,7 +131,8 @@ pub(crate) enum Command {
     /// items) complex; 150+ words or 25+ parts massive; anything else medium. Steps:
     /// simple 1, medium 2-20, complex 5-50, massive 10-100 (--max-steps lowers the cap).
     /// A bad answer is shown to the model once with its error; if the second is bad too,
-    /// the error names the file where both answers were saved. Examples:
+    /// the error names the file where both answers were saved. Exit status: 0 the plan was
+    /// written, 1 the model wrote no valid plan, 2 bad input. Examples:
     ///
     ///   dagent plan "Compare the tourist attractions of Tokyo, Paris and Rome" --out plan.toml
     ///
@@ -178,11 +179,11 @@ pub(crate) struct PlanCmdArgs {
     pub(crate) format: Option<PlanFormat>,
 
     /// At most this many steps (lowers the complexity's cap).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000), conflicts_with = "workflow")]
     pub(crate) max_steps: Option<u16>,
 
     /// simple, medium, complex or massive [default: inferred from the request].
-    #[arg(long, value_name = "LEVEL", value_parser = ["simple", "medium", "complex", "massive"])]
+    #[arg(long, value_name = "LEVEL", value_parser = ["simple", "medium", "complex", "massive"], conflicts_with = "workflow")]
     pub(crate) complexity: Option<String>,
 
     /// Configuration file (providers, models, [routing], [roles.planner])
@@ -431,8 +432,8 @@ pub(crate) struct RunArgs {
     pub(crate) out_dir: Option<PathBuf>,
 
     /// Review the plan before running: batches, critical path, predicted time and cost,
-    /// then Accept / Edit (opens $EDITOR on the plan, analyses it again) / Cancel. Needs a
-    /// terminal; with --yes it prints the review and accepts.
+    /// then Accept / Edit (opens $EDITOR on the plan, analyses it again) / Cancel (exit
+    /// status 1, nothing run). Needs a terminal; with --yes it prints the review and accepts.
     #[arg(long)]
     pub(crate) review: bool,
 

@@ -228,9 +228,13 @@ fn ask_model(
         max_tokens,
     };
     let parse = |text: &str| {
-        dagent_adapters::parse_plan(text.to_owned(), PlanFormat::Json, "the plan")
+        dagent_adapters::parse_plan(text.to_owned(), PlanFormat::Json, "answer")
             .map(|l| l.plan)
-            .map_err(|e| e.render())
+            .map_err(|e| {
+                let r = e.render();
+                r.strip_prefix("error: ")
+                    .map_or_else(|| r.clone(), str::to_owned)
+            })
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

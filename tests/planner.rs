@@ -171,7 +171,12 @@ async fn a_malformed_answer_is_repaired_once() {
     let sent = bodies(&server).await;
     assert_eq!(sent.len(), 2);
     let repair = sent[1]["messages"][3]["content"].as_str().unwrap();
-    assert!(repair.starts_with("That plan is invalid:"), "{repair}");
+    // The parse error is located in the answer, without a second "error:" prefix.
+    assert!(
+        repair.starts_with("That plan is invalid: answer:1:"),
+        "{repair}"
+    );
+    assert!(!repair.contains("error:"), "{repair}");
     // --out plan.json: native JSON.
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
@@ -771,4 +776,45 @@ fn review_on_a_terminal_edits_and_analyses_again() {
             .unwrap()
             .contains("title = \"B\"\nestimate = \"3s\"\ndepends_on = []")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_with_yes_shows_a_cost_bound_before_paying_anything() {
+    let server = role_stub().await;
+    let dir = scratch("planner-review-cost");
+    let cfg = write_config(&dir, &server.uri(), "");
+    let args: Vec<String> = [
+        "run",
+        "--workflow",
+        "review",
+        "--request",
+        "x = 1",
+        "--config",
+        &cfg,
+        "--no-store",
+        "--review",
+        "--yes",
+        "--out-dir",
+        dir.join("out").to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let out = run(args).await;
+    assert_eq!(out.status, 0, "{out}");
+    // Four tasks of at most 3000 answer tokens each at $1.25/M: the bound is above $0.015.
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("Predicted cost: at most $"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let usd: f64 = line["Predicted cost: at most $".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(usd > 0.015 && usd < 0.02, "{line}");
+    // The review came before the first call: the stub saw exactly the four tasks.
+    assert_eq!(bodies(&server).await.len(), 4);
 }

@@ -77,6 +77,10 @@ pub(crate) enum Command {
     ///   dagent run plan.toml --resume            # continue the last run
     ///
     ///   dagent run plan.toml --timeline run.svg  # and draw its Gantt chart
+    ///
+    ///   dagent run plan.toml --review            # see batches, time and cost; accept, edit or cancel
+    ///
+    ///   dagent run --workflow standard --request "A CSV parser" --out-dir out
     #[command(verbatim_doc_comment)]
     Run(Box<RunArgs>),
 

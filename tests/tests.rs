@@ -12,6 +12,7 @@ mod llm_analyzer;
 mod model_select;
 mod models_cli;
 mod observability;
+mod planner;
 mod properties;
 mod providers;
 mod run_cli;

@@ -91,8 +91,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanE
             role: role.map(str::to_owned),
             estimate: step.estimate.map(|e| e.0),
             depends_on,
-            model: None,
-            simulate: None,
+            ..Task::default()
         });
     }
     let mut spans = SourceMap {

@@ -22,12 +22,15 @@ mod error;
 mod format;
 mod native;
 mod source;
+pub mod templates;
 mod writeback;
+mod writer;
 
 pub use error::{MAX_MESSAGE, PlanError, PlanErrorKind, SNIPPET_CONTEXT};
 pub use format::PlanFormat;
 pub use source::{DEFAULT_MAX_BYTES, Location, SourceMap, Span, read_input};
 pub use writeback::{annotate, write_back};
+pub use writer::write_plan;
 
 use std::path::Path;
 

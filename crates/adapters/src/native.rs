@@ -3,7 +3,7 @@
 use std::fmt;
 
 use dagent_core::{
-    Estimate, FailureKind, Plan, SimulateSpec, Task, TaskId, TaskKind, parse_duration,
+    Estimate, Extract, FailureKind, Plan, SimulateSpec, Task, TaskId, TaskKind, parse_duration,
 };
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
@@ -102,6 +102,8 @@ struct RawTask<I, D> {
     depends_on: Option<Vec<D>>,
     model: Option<String>,
     simulate: Option<RawSimulate>,
+    output_file: Option<String>,
+    extract: Option<RawExtract>,
     /// Written by `dagent run --write-back`; kept in the file, not used as input.
     #[allow(dead_code)]
     result: Option<String>,
@@ -115,6 +117,19 @@ struct RawSimulate {
 }
 
 struct RawFailure(FailureKind);
+
+struct RawExtract(Extract);
+
+impl<'de> Deserialize<'de> for RawExtract {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Extract::parse(&s).map(RawExtract).ok_or_else(|| {
+            de::Error::custom(format!(
+                "unknown extract {s:?}: expected \"code\" (only the fenced code blocks)"
+            ))
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for RawFailure {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -245,6 +260,8 @@ fn build<I: RawId, D: RawId>(
                 fail: s.fail.0,
                 times: s.times,
             }),
+            output_file: rt.output_file,
+            extract: rt.extract.map(|e| e.0),
         });
     }
     Ok((
@@ -285,6 +302,7 @@ fn looks_like_schema_error(msg: &str) -> bool {
         "invalid value",
         "invalid duration",
         "unknown failure",
+        "unknown extract",
         "estimate",
     ]
     .iter()

@@ -20,6 +20,7 @@
 
 mod analysis;
 mod chain;
+pub mod planner;
 mod strategy;
 mod validate;
 
@@ -30,6 +31,9 @@ pub use dagent_core::Weights;
 /// The task name dependency analysis by a model is billed under in a cost tracker.
 pub const ANALYSIS_TASK: &str = "(dependency analysis)";
 pub use dagent_graph::{GraphError, GraphErrorKind, TaskGraph, transitive_reduction};
+pub use planner::{
+    PLANNING_TASK, PlanComplexity, PlanFailure, PlanRequest, Planned, Planner, one_step_plan,
+};
 pub use strategy::{
     ConfidentHeuristic, Evidence, ExplicitAnalyzer, HeuristicAnalyzer, Independence, Inference,
     LOW_CONFIDENCE, LlmAnalyzer, Rule, SequentialAnalyzer,

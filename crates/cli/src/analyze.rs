@@ -27,13 +27,30 @@ pub(crate) fn prepare(
     config: &Settings,
     ledger: &Arc<CostLedger>,
 ) -> Result<Prepared, Failure> {
-    let strategy = config.parallelization.dependency_strategy;
-    let loaded = load_plan_with(
-        &args.plan,
+    prepare_loaded(load(args, config)?, config, ledger)
+}
+
+/// Reads the plan file the arguments name.
+pub(crate) fn load(args: &PlanArgs, config: &Settings) -> Result<LoadedPlan, Failure> {
+    let path = args
+        .plan
+        .as_deref()
+        .ok_or_else(|| Failure::bad_input("error: no plan file given"))?;
+    Ok(load_plan_with(
+        path,
         LoadOptions::default()
             .format(args.input_format)
             .max_bytes(config.max_input_bytes),
-    )?;
+    )?)
+}
+
+/// [`prepare`] for a plan already read (or generated, by a workflow template).
+pub(crate) fn prepare_loaded(
+    loaded: LoadedPlan,
+    config: &Settings,
+    ledger: &Arc<CostLedger>,
+) -> Result<Prepared, Failure> {
+    let strategy = config.parallelization.dependency_strategy;
     validate_plan(&loaded.plan).map_err(|e| graph_error(&loaded, &e))?;
     // The model analyzer is built only when the strategy (or its fallback) may ask it.
     let fallback = config.parallelization.fallback_strategy;

@@ -89,6 +89,9 @@ pub(crate) enum Command {
     ///   dagent run plan.toml --metrics-addr 9090 # live /metrics, /status, /health
     ///
     ///   dagent --otlp-endpoint http://127.0.0.1:4318 run plan.toml   # export traces
+    ///   dagent run plan.toml --review            # see batches, time and cost; accept, edit or cancel
+    ///
+    ///   dagent run --workflow standard --request "A CSV parser" --out-dir out
     #[command(verbatim_doc_comment)]
     Run(Box<RunArgs>),
 
@@ -159,6 +162,85 @@ pub(crate) enum Command {
     ///   dagent bench-models cases.toml --models a,b --min-pass-rate 0.9 --report bench.json
     #[command(verbatim_doc_comment)]
     BenchModels(BenchModelsArgs),
+    /// Turn a request into a plan: a model (role planner) writes it, or a workflow template
+    /// generates it. The plan is checked (strict format, known ids, no cycles, at most
+    /// --max-steps steps) and written for you to read, edit and run.
+    ///
+    /// Without --complexity the request's size decides: under 12 words in one sentence is
+    /// simple (a one-step plan, no model call); 60+ words or 8+ parts (sentences, list
+    /// items) complex; 150+ words or 25+ parts massive; anything else medium. Steps:
+    /// simple 1, medium 2-20, complex 5-50, massive 10-100 (--max-steps lowers the cap).
+    /// A bad answer is shown to the model once with its error; if the second is bad too,
+    /// the error names the file where both answers were saved. Exit status: 0 the plan was
+    /// written, 1 the model wrote no valid plan, 2 bad input. Examples:
+    ///
+    ///   dagent plan "Compare the tourist attractions of Tokyo, Paris and Rome" --out plan.toml
+    ///
+    ///   dagent plan --request-file request.txt --complexity complex --max-steps 12
+    ///
+    ///   dagent plan --workflow standard "A CSV parser with error handling" --out plan.toml
+    ///
+    ///   dagent run plan.toml --review
+    #[command(verbatim_doc_comment)]
+    Plan(PlanCmdArgs),
+
+    /// List the built-in roles (and those [roles.NAME] defines) with their parameters and
+    /// system prompts. A task's `role` picks one; [roles.NAME] in dagent.toml overrides any
+    /// value (model, temperature, max_tokens, top_p, system_prompt).
+    ///
+    ///   dagent roles
+    ///
+    ///   dagent roles --config dagent.toml --format json
+    #[command(verbatim_doc_comment)]
+    Roles(RolesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PlanCmdArgs {
+    /// The request, e.g. "Build a CLI that converts CSV to JSON" (or --request-file).
+    #[arg(value_name = "REQUEST", required_unless_present = "request_file")]
+    pub(crate) request: Option<String>,
+
+    /// Read the request from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "request")]
+    pub(crate) request_file: Option<PathBuf>,
+
+    /// Generate the plan from a workflow template instead of asking a model: standard,
+    /// full, review, or a template file (a TOML plan whose strings say {request}).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub(crate) workflow: Option<String>,
+
+    /// Where to write the plan; "-" (the default) for stdout.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
+    pub(crate) out: PathBuf,
+
+    /// The plan's format: toml, json or deerflow [default: from --out's extension, else toml].
+    #[arg(long, short = 'f', value_name = "FORMAT", value_parser = parse_format)]
+    pub(crate) format: Option<PlanFormat>,
+
+    /// At most this many steps (lowers the complexity's cap).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000), conflicts_with = "workflow")]
+    pub(crate) max_steps: Option<u16>,
+
+    /// simple, medium, complex or massive [default: inferred from the request].
+    #[arg(long, value_name = "LEVEL", value_parser = ["simple", "medium", "complex", "massive"], conflicts_with = "workflow")]
+    pub(crate) complexity: Option<String>,
+
+    /// Configuration file (providers, models, [routing], [roles.planner])
+    /// [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RolesArgs {
+    /// Configuration file (for [roles.*]) [default: ./dagent.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// text or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
+    pub(crate) format: TableFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -309,8 +391,8 @@ pub(crate) enum TableFormat {
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
     /// The plan file: native TOML or JSON, or DeerFlow plan JSON.
-    #[arg(value_name = "PLAN")]
-    pub(crate) plan: PathBuf,
+    #[arg(value_name = "PLAN", required = true)]
+    pub(crate) plan: Option<PathBuf>,
 
     /// Plan format, when the file extension does not tell (.toml → toml; .json → deerflow
     /// if it has top-level "steps", else json).
@@ -349,9 +431,55 @@ impl PlanArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("plan", |a| a.required(false).required_unless_present("workflow")))]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) plan: PlanArgs,
+
+    /// Run a workflow template instead of a plan file: standard (clarify → architect → code
+    /// → three reviews), full (… → review, security, tests → optimise, document), review
+    /// (four parallel reviews of the code given as the request), or a template file.
+    #[arg(
+        long,
+        value_name = "NAME|FILE",
+        conflicts_with = "plan",
+        requires = "request_source"
+    )]
+    pub(crate) workflow: Option<String>,
+
+    /// The workflow's request (its {request} placeholders).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        group = "request_source",
+        requires = "workflow"
+    )]
+    pub(crate) request: Option<String>,
+
+    /// Read the workflow's request from a file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        group = "request_source",
+        requires = "workflow"
+    )]
+    pub(crate) request_file: Option<PathBuf>,
+
+    /// Directory for the tasks' output files (`output_file = "…"`; the workflows write
+    /// code, tests, docs and review results). Paths stay inside it: `..`, absolute paths
+    /// and symbolic links are refused [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out_dir: Option<PathBuf>,
+
+    /// Review the plan before running: batches, critical path, predicted time and cost,
+    /// then Accept / Edit (opens $EDITOR on the plan, analyses it again) / Cancel (exit
+    /// status 1, nothing run). Needs a terminal; with --yes it prints the review and accepts.
+    #[arg(long)]
+    pub(crate) review: bool,
+
+    /// Accept the --review without asking (for scripts and CI).
+    #[arg(long, short = 'y', requires = "review")]
+    pub(crate) yes: bool,
 
     /// Simulate: each task sleeps its estimate instead of calling a model. Without it,
     /// tasks call the models of dagent.toml ([providers.*], [models.*], [routing]).

@@ -24,6 +24,15 @@ impl Failure {
         }
     }
 
+    /// A command that ran but could not produce its result (exit status 1), e.g. a model
+    /// that wrote no valid plan.
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
     /// The message printed on stderr.
     pub(crate) fn message(&self) -> &str {
         &self.message

@@ -13,9 +13,13 @@ mod llm;
 mod models;
 mod models_config;
 mod observe;
+mod outputs;
+mod plan_cmd;
 mod progress;
 mod record;
 mod render;
+mod review;
+mod roles_cmd;
 mod run;
 mod runs;
 mod select;
@@ -23,6 +27,7 @@ mod settings;
 mod shared;
 mod signals;
 mod timeline;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         args::Command::Runs(a) => runs::run(&a),
         args::Command::Compare(a) => select::compare(&a),
         args::Command::BenchModels(a) => select::bench(&a),
+        args::Command::Plan(a) => plan_cmd::run(&a),
+        args::Command::Roles(a) => roles_cmd::run(&a),
     };
     // Spans still buffered are exported before the process exits, on every path (a
     // failure, a cancelled run) that returns here.

@@ -10,7 +10,6 @@ use dagent_executor::{Executor, ExecutorConfig, RetryPolicy, SimulatedRunner};
 use dagent_providers::CostLedger;
 use dagent_store::SqliteStore;
 
-use crate::analyze::prepare;
 use crate::args::RunArgs;
 use crate::diag::{Failure, write_output};
 use crate::progress::Progress;
@@ -218,7 +217,10 @@ pub(crate) fn run(
         .map(|b| b.saturating_sub(earlier_spend.unwrap_or(Money::ZERO)));
     // One ledger for the whole run: dependency analysis by a model is paid like any call.
     let shared_ledger = Arc::new(CostLedger::new(budget, settings.models.warn_at));
-    let prepared = prepare(&args.plan, &settings, &shared_ledger)?;
+    // The plan file or the workflow's plan; with --review, once a person accepted it.
+    let prepared = crate::review::prepare_run(args, &settings, &shared_ledger)?;
+    // Output files are checked before any task is paid for.
+    let output_files = crate::outputs::check(&prepared.loaded, args.out_dir.as_deref())?;
     let mut exec_config = executor_config(&settings.parallelization);
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;
@@ -397,6 +399,21 @@ pub(crate) fn run(
         Ok::<_, Failure>(report)
     })?;
     progress.finish();
+    // Each task that succeeded writes its output file, before the report is made (it lists them).
+    let files_written = output_files.as_ref().map(|files| {
+        let outcomes = files.write(report.tasks.iter().map(|t| {
+            (
+                &t.id,
+                t.output
+                    .as_deref()
+                    .filter(|_| t.status == dagent_executor::TaskStatus::Succeeded),
+            )
+        }));
+        (files, outcomes)
+    });
+    let files_section = files_written
+        .as_ref()
+        .map(|(files, outcomes)| files.render(outcomes));
     let costs = ledger.as_ref().map(|l| l.summary());
     if let Some(warning) = ledger.as_ref().and_then(|l| l.take_warning()) {
         eprintln!("warning: {warning}");
@@ -423,7 +440,10 @@ pub(crate) fn run(
         projection: projection.as_ref(),
         step_downs: &step_downs,
     };
-    let report_json = render::run_json(&view);
+    let mut report_json = render::run_json(&view);
+    if let Some((files, outcomes)) = &files_written {
+        report_json = files.add_to_report(&report_json, outcomes);
+    }
     let end = RunEnd {
         status: if report.all_succeeded() {
             "succeeded"
@@ -492,6 +512,12 @@ pub(crate) fn run(
         |p: &Option<std::path::PathBuf>| p.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if !to_stdout(&args.report) && !to_stdout(&args.write_back) {
         print!("{}", render::run_text(&view));
+        if let Some((section, _)) = &files_section {
+            print!("{section}");
+        }
+    }
+    if let Some((_, true)) = &files_section {
+        output_errors.push("error: some output files could not be written (see above)".to_owned());
     }
     for e in &output_errors {
         eprintln!("{e}");

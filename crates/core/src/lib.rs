@@ -44,6 +44,6 @@ pub use ports::{
     RunEventKind, RunObserver, TaskContext, TaskRunner, ToolCall, ToolSpec,
 };
 pub use store::{AttemptRecord, RecordStatus, RunEnd, RunId, RunStart, RunStore, StoreError};
-pub use task::{Estimate, FailureKind, SimulateSpec, Task, TaskId, TaskKind, TaskOutput};
+pub use task::{Estimate, Extract, FailureKind, SimulateSpec, Task, TaskId, TaskKind, TaskOutput};
 pub use time::{ParseDurationError, format_duration, parse_duration};
 pub use usage::Usage;

@@ -185,6 +185,33 @@ pub struct SimulateSpec {
     pub times: Option<u32>,
 }
 
+/// What part of a task's answer its [`Task::output_file`] keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Extract {
+    /// Only the fenced code blocks (```` ``` ````), joined by a blank line, without the fences.
+    Code,
+}
+
+impl Extract {
+    /// Parses `code`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "code" => Some(Self::Code),
+            _ => None,
+        }
+    }
+
+    /// The canonical name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+        }
+    }
+}
+
 /// One unit of work in a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Task {
@@ -206,6 +233,11 @@ pub struct Task {
     pub model: Option<String>,
     /// Simulated failure behaviour for `run --simulate`.
     pub simulate: Option<SimulateSpec>,
+    /// A file (relative to the run's output directory) the task's answer is written to when
+    /// it succeeds.
+    pub output_file: Option<String>,
+    /// What of the answer [`Self::output_file`] keeps (`None`: all of it).
+    pub extract: Option<Extract>,
 }
 
 impl Default for TaskId {

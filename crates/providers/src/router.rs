@@ -110,10 +110,19 @@ impl TaskCategory {
         {
             return Self::Coding;
         }
-        if ["analyst", "reviewer", "architect", "critic", "security"].contains(&role.as_str()) {
+        if [
+            "analyst",
+            "reviewer",
+            "architect",
+            "critic",
+            "security",
+            "clarifier",
+        ]
+        .contains(&role.as_str())
+        {
             return Self::Analysis;
         }
-        if ["validator", "extractor"].contains(&role.as_str()) {
+        if ["validator", "extractor", "planner"].contains(&role.as_str()) {
             return Self::Structured;
         }
         match &task.kind {
@@ -234,26 +243,15 @@ pub struct RoleSettings {
     pub system_prompt: Option<String>,
 }
 
-/// Built-in role parameters (from the swarm and specialisation notes).
+/// Built-in role parameters and prompt ([`crate::roles`]); the default for unknown roles.
 fn builtin_role(role: &str) -> RoleSettings {
-    let (t, max, p) = match role {
-        "coder" | "developer" | "implementer" => (0.2, 4096, 0.85),
-        "architect" => (0.3, 4096, 0.9),
-        "reviewer" | "critic" => (0.5, 3000, 0.95),
-        "tester" => (0.2, 4096, 0.9),
-        "researcher" => (0.4, 2048, 0.9),
-        "analyst" => (0.4, 2048, 0.9),
-        "writer" | "reporter" | "documenter" => (0.6, 3000, 0.95),
-        "validator" => (0.1, 1024, 0.8),
-        _ => return RoleSettings::default(),
-    };
-    RoleSettings {
+    crate::roles::builtin_role(role).map_or_else(RoleSettings::default, |r| RoleSettings {
         model: None,
-        temperature: Some(t),
-        max_tokens: Some(max),
-        top_p: Some(p),
-        system_prompt: None,
-    }
+        temperature: Some(r.temperature),
+        max_tokens: Some(r.max_tokens),
+        top_p: Some(r.top_p),
+        system_prompt: Some(r.system_prompt.to_owned()),
+    })
 }
 
 /// Where a task goes and how it is asked.
@@ -269,7 +267,9 @@ pub struct Route {
     pub max_tokens: Option<u32>,
     /// Nucleus sampling.
     pub top_p: Option<f32>,
-    /// System prompt override.
+    /// The role's system prompt (`[roles.NAME] system_prompt`, else the built-in role's);
+    /// `None` for a task without a known role (the runner then uses
+    /// [`crate::default_system_prompt`]).
     pub system_prompt: Option<String>,
     /// Why this model (for `dagent models` and reports).
     pub reason: String,
@@ -348,7 +348,9 @@ impl Router {
             temperature: pick(|r| r.temperature),
             max_tokens: configured.and_then(|r| r.max_tokens).or(builtin.max_tokens),
             top_p: pick(|r| r.top_p),
-            system_prompt: configured.and_then(|r| r.system_prompt.clone()),
+            system_prompt: configured
+                .and_then(|r| r.system_prompt.clone())
+                .or(builtin.system_prompt),
             reason,
         })
     }

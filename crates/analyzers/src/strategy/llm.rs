@@ -245,7 +245,7 @@ impl DependencyAnalyzer for LlmAnalyzer {
 
 /// The JSON object in an answer: the whole text, or inside a code fence, or the outermost
 /// `{…}` in prose.
-fn extract_object(answer: &str) -> Option<&str> {
+pub(crate) fn extract_object(answer: &str) -> Option<&str> {
     let t = answer.trim();
     let t = t
         .strip_prefix("```json")

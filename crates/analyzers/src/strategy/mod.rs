@@ -2,7 +2,7 @@
 
 mod explicit;
 mod heuristic;
-mod llm;
+pub(crate) mod llm;
 mod sequential;
 
 pub use explicit::ExplicitAnalyzer;

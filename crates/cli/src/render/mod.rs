@@ -21,6 +21,7 @@ pub(crate) use explain::{Explanation, explain};
 pub(crate) use graph::{dot, mermaid};
 pub(crate) use json::json;
 pub(crate) use report::{RunView, run_json, run_text};
+pub(crate) use safe_json::to_json;
 pub(crate) use text::text;
 
 /// Everything a renderer needs.

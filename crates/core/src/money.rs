@@ -145,7 +145,8 @@ impl std::iter::Sum for Money {
     }
 }
 
-/// A model's price: dollars per 1,000,000 input and output tokens, held exactly.
+/// A model's price: dollars per 1,000,000 input and output tokens, held exactly, with
+/// optional prices of cached prompt tokens and of reasoning tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Price {
@@ -153,6 +154,18 @@ pub struct Price {
     pub input_per_million: Money,
     /// Price of 1M completion tokens.
     pub output_per_million: Money,
+    /// Price of 1M prompt tokens read from the provider's cache (`None`: the input price).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub cached_input_per_million: Option<Money>,
+    /// Price of 1M reasoning tokens (`None`: the output price).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub reasoning_per_million: Option<Money>,
 }
 
 impl Price {
@@ -162,15 +175,68 @@ impl Price {
         Self {
             input_per_million,
             output_per_million,
+            cached_input_per_million: None,
+            reasoning_per_million: None,
         }
     }
 
-    /// The cost of `usage` at this price. Each side is rounded **up** to the next
-    /// nano-dollar, so a sum of costs never undercounts.
+    /// The same price with a cached-input and a reasoning price (builder style).
+    #[must_use]
+    pub const fn with_details(
+        mut self,
+        cached_input: Option<Money>,
+        reasoning: Option<Money>,
+    ) -> Self {
+        self.cached_input_per_million = cached_input;
+        self.reasoning_per_million = reasoning;
+        self
+    }
+
+    /// The cost of `usage` at this price: cached prompt tokens at the cached-input price and
+    /// reasoning tokens at the reasoning price where set, the rest at the input and output
+    /// prices. Each part is rounded **up** to the next nano-dollar, so a sum of costs never
+    /// undercounts.
     #[must_use]
     pub fn cost(&self, usage: Usage) -> Money {
-        scale(self.input_per_million, usage.prompt_tokens)
-            + scale(self.output_per_million, usage.completion_tokens)
+        let cached = usage.cached_prompt_tokens.min(usage.prompt_tokens);
+        let reasoning = usage.reasoning_tokens.min(usage.completion_tokens);
+        scale(self.input_per_million, usage.prompt_tokens - cached)
+            + scale(
+                self.cached_input_per_million
+                    .unwrap_or(self.input_per_million),
+                cached,
+            )
+            + scale(self.output_per_million, usage.completion_tokens - reasoning)
+            + scale(
+                self.reasoning_per_million
+                    .unwrap_or(self.output_per_million),
+                reasoning,
+            )
+    }
+
+    /// The most any token can cost at this price: input at the larger of the input and
+    /// cached-input prices, output at the larger of the output and reasoning prices. A
+    /// worst case priced with it bounds every split of the same token counts.
+    #[must_use]
+    pub fn upper_bound(&self) -> Self {
+        Self::new(
+            self.input_per_million
+                .max(self.cached_input_per_million.unwrap_or(Money::ZERO)),
+            self.output_per_million
+                .max(self.reasoning_per_million.unwrap_or(Money::ZERO)),
+        )
+    }
+
+    /// The larger of two prices, side by side (for a call that may be answered by either
+    /// model).
+    #[must_use]
+    pub fn covering(self, other: Self) -> Self {
+        let a = self.upper_bound();
+        let b = other.upper_bound();
+        Self::new(
+            a.input_per_million.max(b.input_per_million),
+            a.output_per_million.max(b.output_per_million),
+        )
     }
 }
 

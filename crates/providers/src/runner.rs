@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dagent_core::{
-    Billing, BoxFuture, ChatProvider, ChatRequest, CostTracker, MeteredError, ProviderErrorKind,
-    Task, TaskContext, TaskError, TaskErrorKind, TaskOutput, metered_chat,
+    Alternative, Billing, BoxFuture, ChatProvider, ChatRequest, CostTracker, MeteredError,
+    ProviderErrorKind, Task, TaskContext, TaskError, TaskErrorKind, TaskOutput, metered_chat_with,
 };
 
 use tracing::Instrument;
@@ -25,6 +25,7 @@ pub struct LlmRunner {
     router: Router,
     tracker: Arc<dyn CostTracker>,
     stream: HashMap<String, bool>,
+    provider_routing: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for LlmRunner {
@@ -51,7 +52,18 @@ impl LlmRunner {
             router,
             tracker,
             stream: HashMap::new(),
+            provider_routing: HashMap::new(),
         }
+    }
+
+    /// Sends OpenRouter's provider-routing preferences `json` (the request's `provider`
+    /// object) with every call to `provider`'s models that set none of their own.
+    #[must_use]
+    pub fn with_provider_routing(mut self, provider: &str, json: Option<String>) -> Self {
+        if let Some(j) = json {
+            self.provider_routing.insert(provider.to_owned(), j);
+        }
+        self
     }
 
     /// Streams answers from `provider`.
@@ -112,6 +124,33 @@ impl LlmRunner {
                 max_output_tokens: max_tokens,
             };
             let (messages, mut prompt_notes, _) = builder.build(&ctx, &system)?;
+            let alternatives: Vec<Alternative> = info
+                .fallback_models
+                .iter()
+                .filter_map(|n| self.catalogue.get(n))
+                .map(|m| Alternative {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    price: m.price,
+                })
+                .collect();
+            let mut extra_body = Vec::new();
+            if let Some(r) = info
+                .provider_routing
+                .as_ref()
+                .or_else(|| self.provider_routing.get(&info.provider))
+            {
+                extra_body.push(("provider".to_owned(), r.clone()));
+            }
+            if !alternatives.is_empty() {
+                let ids: Vec<&str> = std::iter::once(info.id.as_str())
+                    .chain(alternatives.iter().map(|a| a.id.as_str()))
+                    .collect();
+                extra_body.push((
+                    "models".to_owned(),
+                    serde_json::to_string(&ids).unwrap_or_default(),
+                ));
+            }
             let request = ChatRequest {
                 model: info.id.clone(),
                 messages,
@@ -121,6 +160,7 @@ impl LlmRunner {
                 json_mode: false,
                 tools: Vec::new(),
                 stream: self.stream.get(&info.provider).copied().unwrap_or(false),
+                extra_body,
             };
             let billing =
                 Billing::new(task.id.clone(), model_name.clone()).with_role(task.role.clone());
@@ -139,10 +179,11 @@ impl LlmRunner {
                 status = tracing::field::Empty,
             );
             let started = std::time::Instant::now();
-            let outcome = metered_chat(
+            let outcome = metered_chat_with(
                 provider.as_ref(),
                 self.tracker.as_ref(),
                 info.price,
+                &alternatives,
                 &request,
                 billing,
             )
@@ -174,12 +215,18 @@ impl LlmRunner {
                             "{model_name} reported no usage; billed at the upper bound"
                         ));
                     }
+                    if &done.model != model_name {
+                        notes.push(format!(
+                            "{} answered for {model_name} (provider fallback); billed as {}",
+                            done.model, done.model
+                        ));
+                    }
                     notes.append(&mut prompt_notes);
                     return Ok(TaskOutput {
                         text: done.response.content,
                         usage: Some(done.usage),
                         cost: Some(done.cost),
-                        model: Some(model_name.clone()),
+                        model: Some(done.model),
                         reported_cost: done.reported_cost,
                         notes,
                     });

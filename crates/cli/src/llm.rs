@@ -16,6 +16,8 @@ pub(crate) struct Wired {
     pub(crate) runner: Arc<LlmRunner>,
     pub(crate) key_limits: HashMap<String, usize>,
     pub(crate) ledger: Arc<CostLedger>,
+    /// The providers, for their endpoints' state and health checks.
+    pub(crate) providers: Arc<Providers>,
 }
 
 fn failure(origin: &str, e: &WiringError) -> Failure {
@@ -40,13 +42,15 @@ pub(crate) fn wire(
 ) -> Result<Wired, Failure> {
     dagent_providers::check_routes(&cfg.providers, &cfg.router, &cfg.catalogue, plan)
         .map_err(|e| failure(origin, &e))?;
-    let providers = Providers::from_specs(&cfg.providers).map_err(|e| failure(origin, &e))?;
+    let providers =
+        Providers::from_config(&cfg.providers, &cfg.catalogue).map_err(|e| failure(origin, &e))?;
     let tracker: Arc<dyn CostTracker> = ledger.clone();
     let runner = providers.llm_runner(cfg.catalogue.clone(), cfg.router.clone(), tracker);
     Ok(Wired {
         runner: Arc::new(runner),
         key_limits: providers.key_limits(),
         ledger,
+        providers: Arc::new(providers),
     })
 }
 
@@ -73,4 +77,23 @@ pub(crate) fn analyzer(
         .map_err(|e| e.to_string())?;
     let costs: Arc<dyn CostTracker> = ledger.clone();
     Ok(LlmAnalyzer::new(client, info.id.clone()).with_costs(info.price, costs))
+}
+
+/// The endpoints a run report shows: those of providers that balance several endpoints or
+/// adapt their concurrency.
+pub(crate) fn reported_endpoints(
+    cfg: &ModelConfig,
+    providers: &Providers,
+) -> Vec<dagent_providers::EndpointStats> {
+    let shown: Vec<&str> = cfg
+        .providers
+        .iter()
+        .filter(|p| p.base_urls.len() > 1 || p.adaptive)
+        .map(|p| p.name.as_str())
+        .collect();
+    providers
+        .endpoint_stats()
+        .into_iter()
+        .filter(|e| shown.contains(&e.provider.as_str()))
+        .collect()
 }

@@ -209,6 +209,7 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;
     let mut ledger = None;
+    let mut providers = None;
     let runner: Arc<dyn TaskRunner> = if args.simulate {
         Arc::new(
             SimulatedRunner::new(default_estimate)
@@ -224,6 +225,7 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
         )?;
         exec_config.key_limits = wired.key_limits;
         ledger = Some(wired.ledger);
+        providers = Some(wired.providers);
         wired.runner
     };
     let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
@@ -302,6 +304,9 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
             signals.recv().await;
             token.cancel();
         });
+        if let Some(p) = &providers {
+            p.start_health_checks();
+        }
         Ok::<_, Failure>(
             executor
                 .resume(Arc::clone(&plan), graph, runner, reused)
@@ -313,6 +318,10 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
     if let Some(warning) = ledger.as_ref().and_then(|l| l.take_warning()) {
         eprintln!("warning: {warning}");
     }
+    let endpoints: Vec<dagent_providers::EndpointStats> = providers
+        .as_ref()
+        .map(|p| crate::llm::reported_endpoints(&settings.models, p))
+        .unwrap_or_default();
     let view = render::RunView {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,
@@ -323,6 +332,7 @@ pub(crate) fn run(args: &RunArgs, json_logs: bool) -> Result<ExitCode, Failure> 
         run_id: store.as_ref().map(|_| run_id.as_str()),
         earlier_spend,
         predicted_makespan,
+        endpoints: &endpoints,
     };
     let report_json = render::run_json(&view);
     let end = RunEnd {

@@ -136,7 +136,7 @@ impl ProviderSpec {
 }
 
 /// One model: where it is served, its price and limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModelInfo {
     /// Its name in the configuration (what routing tables use).
     pub name: String,

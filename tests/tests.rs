@@ -13,6 +13,7 @@ mod models_cli;
 mod properties;
 mod providers;
 mod run_cli;
+mod scale;
 mod store;
 mod store_cli;
 mod support;

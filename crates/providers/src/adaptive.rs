@@ -6,7 +6,8 @@
 //! while a call waits here — so the configured maximum stays a hard ceiling, and the
 //! executor knows nothing of HTTP. The limit shrinks multiplicatively once per *window* (a
 //! burst of 429s answered to calls launched under the same limit shrinks it once, not once
-//! per call), grows additively (about one slot per limit's worth of successes), and a
+//! per call), grows additively (about one slot per limit's worth of successes, slower near
+//! the limit of the last cut), and a
 //! server's `Retry-After` or spent `X-RateLimit-*` quota pauses every new call until the
 //! time it named. All times are `tokio::time` instants, so tests run it on a paused clock.
 
@@ -43,6 +44,10 @@ pub struct AdaptiveState {
 #[derive(Debug)]
 struct State {
     limit: f64,
+    /// The limit at the last cut: near it, the limit probes upwards eight times slower
+    /// (as TCP CUBIC slows near its last maximum), so a server's true capacity is not
+    /// overrun every few calls.
+    ceiling: f64,
     in_flight: usize,
     window: u64,
     paused_until: Option<Instant>,
@@ -71,6 +76,7 @@ impl AdaptiveLimit {
             max,
             state: Mutex::new(State {
                 limit,
+                ceiling: limit,
                 in_flight: 0,
                 window: 0,
                 paused_until: None,
@@ -164,12 +170,19 @@ impl AdaptiveLimit {
         match outcome {
             Outcome::Success => {
                 s.succeeded += 1;
-                // Additive increase: one slot per limit's worth of successes.
-                s.limit = (s.limit + 1.0 / s.limit).min(max);
+                // Additive increase: one slot per limit's worth of successes; an eighth of
+                // that within one slot of the last cut.
+                let step = if (s.limit - s.ceiling).abs() < 1.0 {
+                    1.0 / (8.0 * s.limit)
+                } else {
+                    1.0 / s.limit
+                };
+                s.limit = (s.limit + step).min(max);
             }
             Outcome::Backpressure(wait) => {
                 s.rejected += 1;
                 if window == s.window {
+                    s.ceiling = s.limit;
                     s.limit = (s.limit * BACKOFF_RATIO).max(1.0);
                     s.window += 1;
                     s.decreases += 1;

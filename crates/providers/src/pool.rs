@@ -385,7 +385,8 @@ impl EndpointPool {
     /// One round of health checks: a GET of each endpoint's health URL. A server that
     /// answers (any status below 500) ends its endpoint's cooldown; one that does not counts
     /// as a failure towards it.
-    pub async fn check_health(&self, http: &reqwest::Client, timeout: Duration) {
+    pub async fn check_health(&self, timeout: Duration) {
+        let http = &crate::http::client(false);
         let checks = self.endpoints.iter().enumerate().filter_map(|(i, e)| {
             e.health_url.as_ref().map(|url| async move {
                 let ok = http
@@ -425,14 +426,12 @@ impl EndpointPool {
         };
         let weak: Weak<Self> = Arc::downgrade(self);
         rt.spawn(async move {
-            let http = crate::http::client(false);
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 let Some(pool) = weak.upgrade() else { return };
-                pool.check_health(&http, every.min(Duration::from_secs(10)))
-                    .await;
+                pool.check_health(every.min(Duration::from_secs(10))).await;
             }
         });
     }

@@ -6,7 +6,10 @@
 //! process; tokens are a bucket holding one minute's worth, charged before the call with
 //! the request's estimated prompt tokens plus its `max_tokens` (the figure providers such
 //! as OpenAI count against a token quota). A call bigger than a whole minute's tokens waits
-//! for a full bucket rather than never running. Limits shared between processes are another
+//! for a full bucket rather than never running. The provider's limits are passed before the
+//! model's; a call held at the model's gate reaches the server later than the provider's
+//! gate counted it (so the provider's spacing can look shorter at the server by that wait).
+//! Limits shared between processes are another
 //! decorator of the same shape (`[shared] redis_url`).
 
 use std::collections::HashMap;
@@ -169,11 +172,14 @@ impl ChatProvider for RateLimited {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             let tokens = request_tokens(request);
-            if let Some(m) = self.models.get(&request.model) {
-                m.wait(tokens, &self.clock).await;
-            }
+            // The provider's gate first, then the model's (usually the stricter): a call
+            // held at the second gate after passing the first reaches the server later than
+            // the first gate counted it, never earlier.
             if let Some(p) = &self.provider {
                 p.wait(tokens, &self.clock).await;
+            }
+            if let Some(m) = self.models.get(&request.model) {
+                m.wait(tokens, &self.clock).await;
             }
             self.inner.chat(request).await
         })

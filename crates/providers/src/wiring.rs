@@ -146,8 +146,7 @@ impl Providers {
     /// One round of health checks of every endpoint now (a GET of its models list), for
     /// `dagent models --health`.
     pub async fn check_health(&self, timeout: std::time::Duration) {
-        let http = crate::http::client(false);
-        let checks = self.pools.values().map(|p| p.check_health(&http, timeout));
+        let checks = self.pools.values().map(|p| p.check_health(timeout));
         futures_util::future::join_all(checks).await;
     }
 

@@ -94,8 +94,8 @@ pub(crate) struct Measured {
     pub(crate) steady_rejected_share: f64,
     /// Successful calls per second.
     pub(crate) throughput: f64,
-    /// The most calls the stub ever saw at once.
-    pub(crate) peak: usize,
+    /// Times the limit was cut.
+    pub(crate) cuts: u64,
     /// The limit at the end.
     pub(crate) final_limit: usize,
 }
@@ -191,7 +191,7 @@ pub(crate) fn measure(successes: usize, adaptive: bool) -> Measured {
             steady_rejected_share: (rejected - rejected_then) as f64
                 / (sent - sent_then).max(1) as f64,
             throughput: successes as f64 / elapsed.as_secs_f64(),
-            peak: peak.load(Ordering::SeqCst),
+            cuts: limit.state().decreases,
             final_limit: limit.state().limit,
         }
     })

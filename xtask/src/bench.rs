@@ -388,8 +388,8 @@ fn adaptive_rows(quick: bool) -> Vec<Row> {
             unit: "ms",
             bar: "",
             note: format!(
-                "AIMD from 32 down to the stub's {cap}; limit at the end {}, peak seen at the stub {}, {n} successful 20 ms calls, 64 callers retrying a 429 after 20 ms",
-                a.final_limit, a.peak
+                "AIMD from 32 down to the stub's {cap}; limit at the end {}, {} cuts in all; {n} successful 20 ms calls, 64 callers retrying a 429 after 20 ms",
+                a.final_limit, a.cuts
             ),
         },
         Row {

@@ -218,15 +218,15 @@ fn provider_routing(
             ),
         ));
     }
-    if let Some(s) = t.get("sort") {
-        if !matches!(s.as_str(), Some("price" | "throughput" | "latency")) {
-            return Err((
-                v.span(),
-                format!(
-                    "{owner}: provider_routing.sort must be \"price\", \"throughput\" or \"latency\""
-                ),
-            ));
-        }
+    if let Some(s) = t.get("sort")
+        && !matches!(s.as_str(), Some("price" | "throughput" | "latency"))
+    {
+        return Err((
+            v.span(),
+            format!(
+                "{owner}: provider_routing.sort must be \"price\", \"throughput\" or \"latency\""
+            ),
+        ));
     }
     for list in ["order", "only", "ignore", "quantizations"] {
         if let Some(x) = t.get(list) {

@@ -212,11 +212,11 @@ pub async fn metered_chat_with(
         None => (usage_upper_bound(request, &response), true),
     };
     let mut price = price;
-    if response.model != request.model {
-        if let Some(a) = alternatives.iter().find(|a| a.matches(&response.model)) {
-            price = a.price;
-            billing.model.clone_from(&a.name);
-        }
+    if response.model != request.model
+        && let Some(a) = alternatives.iter().find(|a| a.matches(&response.model))
+    {
+        price = a.price;
+        billing.model.clone_from(&a.name);
     }
     let cost = price.cost(usage);
     let reported_cost = response.reported_cost;

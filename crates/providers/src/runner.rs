@@ -217,8 +217,8 @@ impl LlmRunner {
                     }
                     if &done.model != model_name {
                         notes.push(format!(
-                            "{} answered for {model_name} (provider fallback); billed as {}",
-                            done.model, done.model
+                            "{} answered instead of {model_name} (provider fallback) and is billed at its price",
+                            done.model
                         ));
                     }
                     notes.append(&mut prompt_notes);

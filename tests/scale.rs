@@ -689,13 +689,15 @@ async fn ollama_queue_full_is_backpressure() {
     assert_eq!((s.limit, s.rejected, s.decreases), (6, 1, 1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn adaptive_over_http_keeps_a_five_slot_stub_mostly_within_its_capacity() {
+/// A loopback OpenAI-compatible stub serving `capacity` calls at once (each `delay` long)
+/// and answering 429 to any call above that: (base URL, calls served, calls rejected).
+async fn capped_http_stub(
+    capacity: usize,
+    delay: Duration,
+) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(AtomicUsize::new(0));
     let rejected = Arc::new(AtomicUsize::new(0));
-    // The stub counts calls in flight itself: the handler runs after the delay, so count
-    // around it with a wrapper server.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     {
@@ -741,11 +743,11 @@ async fn adaptive_over_http_keeps_a_five_slot_stub_mostly_within_its_capacity() 
                         }
                         buf.drain(..head_end + len);
                         let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                        let (status, body) = if now > 5 {
+                        let (status, body) = if now > capacity {
                             rejected.fetch_add(1, Ordering::SeqCst);
                             (429, r#"{"error":{"message":"too many"}}"#.to_owned())
                         } else {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            tokio::time::sleep(delay).await;
                             served.fetch_add(1, Ordering::SeqCst);
                             (200, ok_body())
                         };
@@ -762,9 +764,14 @@ async fn adaptive_over_http_keeps_a_five_slot_stub_mostly_within_its_capacity() 
             }
         });
     }
+    (format!("http://{addr}/v1"), served, rejected)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_over_http_keeps_a_five_slot_stub_mostly_within_its_capacity() {
+    let (url, served, rejected) = capped_http_stub(5, Duration::from_millis(10)).await;
     let limit = Arc::new(AdaptiveLimit::new(32));
-    let client = OpenAiCompatible::new("p", format!("http://{addr}/v1"))
-        .with_rate_signals(Arc::clone(&limit));
+    let client = OpenAiCompatible::new("p", url).with_rate_signals(Arc::clone(&limit));
     let adaptive: Arc<dyn ChatProvider> =
         Arc::new(Adaptive::new(Arc::new(client), Arc::clone(&limit)));
     hammer(adaptive, 32, 20).await;
@@ -1334,4 +1341,67 @@ async fn cli_models_shows_endpoint_policy_and_health() {
     );
     assert_eq!(p["endpoints"][0]["healthy"], true);
     assert_eq!(p["endpoints"][1]["healthy"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_adaptive_run_learns_a_two_slot_server_and_reports_its_limit() {
+    let (url, served, rejected) = capped_http_stub(2, Duration::from_millis(30)).await;
+    let dir = scratch("scale-adaptive-cli");
+    let config = format!(
+        r#"
+[parallelization]
+max_concurrent_tasks = 10
+max_retries = 30
+retry_backoff_seconds = [0.02]
+
+[providers.local]
+kind = "openai"
+base_url = "{url}"
+adaptive = true
+max_concurrent = 8
+
+[models.m]
+provider = "local"
+pricing = {{ input = "0", output = "0" }}
+
+[routing]
+default_model = "m"
+"#
+    );
+    let cfg = write(&dir, "dagent.toml", &config);
+    let mut plan = String::new();
+    for i in 0..20 {
+        plan.push_str(&format!(
+            "[[tasks]]\nid = \"t{i}\"\ntitle = \"Task {i}\"\ndepends_on = []\n"
+        ));
+    }
+    let plan = write(&dir, "plan.toml", &plan);
+    let report = dir.join("r.json").display().to_string();
+    let out = run_cli(
+        vec![
+            "run".into(),
+            plan,
+            "--config".into(),
+            cfg,
+            "--no-store".into(),
+            "--report".into(),
+            report.clone(),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status, 0, "{out}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["counts"]["succeeded"], 20);
+    assert_eq!(served.load(Ordering::SeqCst), 20);
+    let ep = &r["endpoints"][0];
+    // The limit came down from 8 towards the server's 2, and the report counts what the
+    // stub rejected.
+    let limit = ep["adaptive_limit"].as_u64().unwrap();
+    assert!((1..=4).contains(&limit), "{ep}");
+    assert_eq!(
+        ep["rejected"].as_u64().unwrap() as usize,
+        rejected.load(Ordering::SeqCst)
+    );
+    assert!(out.stdout.contains("limit "), "{}", out.stdout);
 }

@@ -283,6 +283,36 @@ mod tests {
     }
 
     #[test]
+    fn cached_and_reasoning_tokens_have_their_own_prices_and_the_bound_covers_them() {
+        let price = Price::new(m("1"), m("2")).with_details(Some(m("0.1")), Some(m("4")));
+        let u = Usage::new(1_000, 500).with_details(800, 300);
+        // 200 × 1 + 800 × 0.1 + 200 × 2 + 300 × 4 per million.
+        assert_eq!(price.cost(u), m("0.00188"));
+        // Details larger than their totals are capped, never underflow.
+        let odd = Usage::new(10, 10).with_details(99, 99);
+        assert_eq!((odd.cached_prompt_tokens, odd.reasoning_tokens), (10, 10));
+        // Without detail prices, the split changes nothing.
+        assert_eq!(Price::new(m("1"), m("2")).cost(u), m("0.002"));
+        // The upper bound prices every token at the dearer rate of its side.
+        let bound = price.upper_bound();
+        assert_eq!(
+            (bound.input_per_million, bound.output_per_million),
+            (m("1"), m("4"))
+        );
+        for split in [(0, 0), (1_000, 0), (0, 500), (1_000, 500), (300, 200)] {
+            let u = Usage::new(1_000, 500).with_details(split.0, split.1);
+            assert!(price.cost(u) <= bound.cost(Usage::new(1_000, 500)), "{split:?}");
+        }
+        // Two prices side by side: the larger of each.
+        let other = Price::new(m("5"), m("1"));
+        let both = price.covering(other);
+        assert_eq!(
+            (both.input_per_million, both.output_per_million),
+            (m("5"), m("4"))
+        );
+    }
+
+    #[test]
     fn sums_do_not_drift() {
         let c = m("0.1");
         let total: Money = std::iter::repeat_n(c, 1_000_000).sum();

@@ -301,7 +301,10 @@ mod tests {
         );
         for split in [(0, 0), (1_000, 0), (0, 500), (1_000, 500), (300, 200)] {
             let u = Usage::new(1_000, 500).with_details(split.0, split.1);
-            assert!(price.cost(u) <= bound.cost(Usage::new(1_000, 500)), "{split:?}");
+            assert!(
+                price.cost(u) <= bound.cost(Usage::new(1_000, 500)),
+                "{split:?}"
+            );
         }
         // Two prices side by side: the larger of each.
         let other = Price::new(m("5"), m("1"));

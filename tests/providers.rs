@@ -418,6 +418,7 @@ fn model(name: &str, provider: &str, input: &str, output: &str) -> ModelInfo {
         context_window: 8192,
         max_output_tokens: 100,
         capabilities: vec![],
+        ..ModelInfo::default()
     }
 }
 

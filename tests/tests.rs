@@ -16,6 +16,7 @@ mod planner;
 mod properties;
 mod providers;
 mod run_cli;
+mod scale;
 mod shared_limits;
 mod store;
 mod store_cli;

@@ -376,10 +376,43 @@ fn client_rows(quick: bool) -> Vec<Row> {
     ]
 }
 
+fn adaptive_rows(quick: bool) -> Vec<Row> {
+    let n = if quick { 1_000 } else { 5_000 };
+    let a = crate::adaptive_bench::measure(n, true);
+    let f = crate::adaptive_bench::measure(n, false);
+    let cap = crate::adaptive_bench::CAPACITY;
+    vec![
+        Row {
+            name: format!("adaptive concurrency: time to settle at {cap} (stub 429s above {cap})"),
+            value: a.settle.as_secs_f64() * 1e3,
+            unit: "ms",
+            bar: "",
+            note: format!(
+                "AIMD from 32 down to the stub's {cap}; limit at the end {}, {} cuts in all; {n} successful 20 ms calls, 64 callers retrying a 429 after 20 ms",
+                a.final_limit, a.cuts
+            ),
+        },
+        Row {
+            name: "adaptive concurrency: share of calls rejected (429)".into(),
+            value: a.rejected_share * 100.0,
+            unit: "%",
+            bar: "",
+            note: format!(
+                "{:.1}% after settling; {:.0} calls/s (the stub's ceiling is {:.0}); a fixed limit of 32: {:.1}% rejected, {:.0} calls/s",
+                a.steady_rejected_share * 100.0,
+                a.throughput,
+                cap as f64 / 0.020,
+                f.rejected_share * 100.0,
+                f.throughput
+            ),
+        },
+    ]
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 5 };
-    // `--only heuristic` (or schedule, overhead, analysis, client) runs one group of rows.
+    // `--only heuristic` (or schedule, overhead, analysis, client, adaptive) runs one group of rows.
     let only = args
         .windows(2)
         .find(|w| w[0] == "--only")
@@ -403,6 +436,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if wanted("client") {
         rows.extend(client_rows(quick));
+    }
+    if wanted("adaptive") {
+        rows.extend(adaptive_rows(quick));
     }
     if only.is_some() {
         // A partial run prints its rows; the report files keep the last full run.

@@ -8,6 +8,7 @@
 //! * `gen-plan` — writes a large random plan with explicit dependencies (for timing
 //!   `dagent analyze` by hand).
 
+mod adaptive_bench;
 mod bench;
 mod client_bench;
 mod eval;
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 bench [--quick] [--only GROUP]   run the benchmark suite (GROUP: schedule|overhead|analysis|inference|heuristic|client) (target/bench/report.{{json,md}})\n  \
+                 bench [--quick] [--only GROUP]   run the benchmark suite (GROUP: schedule|overhead|analysis|inference|heuristic|client|adaptive) (target/bench/report.{{json,md}})\n  \
                  eval [--verbose [--part check]] score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
                  gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml);\n  \
                  \x20        [--no-deps]                    without depends_on; [--corpus-text] corpus wording, no depends_on (.json)\n  \

@@ -344,6 +344,10 @@ pub(crate) struct ModelsArgs {
     /// text or json.
     #[arg(long, short = 'f', value_enum, default_value_t = TableFormat::Text)]
     pub(crate) format: TableFormat,
+
+    /// Check every endpoint now (a GET of its models list) and show its state.
+    #[arg(long)]
+    pub(crate) health: bool,
 }
 
 #[derive(Debug, clap::Args)]

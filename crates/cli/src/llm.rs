@@ -18,6 +18,8 @@ pub(crate) struct Wired {
     pub(crate) ledger: Arc<CostLedger>,
     /// The step-down policy, with `[budget] on_exhaustion = "step_down"`.
     pub(crate) step_down: Option<Arc<dagent_providers::StepDown>>,
+    /// The providers, for their endpoints' state and health checks.
+    pub(crate) providers: Arc<Providers>,
 }
 
 fn failure(origin: &str, e: &WiringError) -> Failure {
@@ -44,7 +46,8 @@ pub(crate) fn wire(
 ) -> Result<Wired, Failure> {
     dagent_providers::check_routes(&cfg.providers, &cfg.router, &cfg.catalogue, plan)
         .map_err(|e| failure(origin, &e))?;
-    let mut providers = Providers::from_specs(&cfg.providers).map_err(|e| failure(origin, &e))?;
+    let mut providers =
+        Providers::from_config(&cfg.providers, &cfg.catalogue).map_err(|e| failure(origin, &e))?;
     let mut tracker: Arc<dyn CostTracker> = ledger.clone();
     // With `[shared]`, every call also counts against the shared limits and budget in Redis.
     if let Some(shared) = shared {
@@ -73,6 +76,7 @@ pub(crate) fn wire(
         key_limits: providers.key_limits(),
         ledger,
         step_down,
+        providers: Arc::new(providers),
     })
 }
 
@@ -105,4 +109,23 @@ pub(crate) fn analyzer(
         costs = Arc::new(s.ledger.clone());
     }
     Ok(LlmAnalyzer::new(client, info.id.clone()).with_costs(info.price, costs))
+}
+
+/// The endpoints a run report shows: those of providers that balance several endpoints or
+/// adapt their concurrency.
+pub(crate) fn reported_endpoints(
+    cfg: &ModelConfig,
+    providers: &Providers,
+) -> Vec<dagent_providers::EndpointStats> {
+    let shown: Vec<&str> = cfg
+        .providers
+        .iter()
+        .filter(|p| p.base_urls.len() > 1 || p.adaptive)
+        .map(|p| p.name.as_str())
+        .collect();
+    providers
+        .endpoint_stats()
+        .into_iter()
+        .filter(|e| shown.contains(&e.provider.as_str()))
+        .collect()
 }

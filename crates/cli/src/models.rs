@@ -29,6 +29,7 @@ pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
                 .collect()
         })
         .unwrap_or_default();
+    let endpoints = endpoint_state(m, args.health);
     if args.format == TableFormat::Json {
         let doc = json!({
             "providers": m.providers.iter().map(|p| json!({
@@ -36,6 +37,20 @@ pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
                 "api_key_env": p.api_key_env,
                 "api_key_set": p.api_key_env.as_deref().is_some_and(|v| std::env::var(v).is_ok_and(|x| !x.is_empty())),
                 "max_concurrent": p.max_concurrent, "stream": p.stream,
+                "adaptive": p.adaptive,
+                "requests_per_minute": p.limits.requests_per_minute,
+                "tokens_per_minute": p.limits.tokens_per_minute,
+                "balance": p.pool.balance.as_str(),
+                "allowed_fails": p.pool.allowed_fails,
+                "cooldown_seconds": p.pool.cooldown.as_secs_f64(),
+                "health_check_seconds": p.pool.health_check_interval.map(|d| d.as_secs_f64()),
+                "endpoints": endpoints.iter().filter(|e| e.provider == p.name).map(|e| json!({
+                    "url": e.url, "requests": e.requests, "errors": e.errors,
+                    "failovers": e.failovers, "cooldowns": e.cooldowns,
+                    "cooling_down": e.cooling_down, "in_flight": e.in_flight,
+                    "latency_ms": e.latency_ms, "adaptive_limit": e.adaptive_limit,
+                    "healthy": e.healthy,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "models": m.catalogue.iter().map(|x| json!({
                 "name": x.name, "provider": x.provider, "id": x.id,
@@ -78,6 +93,43 @@ pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
             p.kind.as_str(),
             p.base_urls.join(", ")
         );
+        let mut policy = Vec::new();
+        if p.adaptive {
+            policy.push("adaptive concurrency".to_owned());
+        }
+        if let Some(r) = p.limits.requests_per_minute {
+            policy.push(format!("{r} requests/min"));
+        }
+        if let Some(t) = p.limits.tokens_per_minute {
+            policy.push(format!("{t} tokens/min"));
+        }
+        if p.base_urls.len() > 1 {
+            policy.push(format!(
+                "{}, cooldown {}s after {} failures",
+                p.pool.balance.as_str(),
+                p.pool.cooldown.as_secs_f64(),
+                p.pool.allowed_fails
+            ));
+        }
+        if let Some(h) = p.pool.health_check_interval {
+            policy.push(format!("health check every {}s", h.as_secs_f64()));
+        }
+        if !policy.is_empty() {
+            let _ = writeln!(out, "  {:<12} {}", "", policy.join(" · "));
+        }
+        for e in endpoints.iter().filter(|e| e.provider == p.name) {
+            let state = match e.healthy {
+                Some(true) => "healthy",
+                Some(false) if e.cooling_down => "UNHEALTHY, cooling down",
+                Some(false) => "UNHEALTHY",
+                None => "not checked",
+            };
+            let _ = writeln!(
+                out,
+                "  {:<12} endpoint {}: {state}, {} requests, {} errors, {} cooldowns",
+                "", e.url, e.requests, e.errors, e.cooldowns
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -163,4 +215,26 @@ pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
         println!("{}", dagent_core::display::escape_lines(line.trim_end()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `--health`: the endpoints of every configured provider after one health check
+/// (a GET of each models list); empty otherwise or when the providers cannot be built.
+fn endpoint_state(
+    m: &crate::models_config::ModelConfig,
+    health: bool,
+) -> Vec<dagent_providers::EndpointStats> {
+    if !health || m.providers.is_empty() {
+        return Vec::new();
+    }
+    let Ok(providers) = dagent_providers::Providers::from_config(&m.providers, &m.catalogue) else {
+        return Vec::new();
+    };
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    rt.block_on(providers.check_health(std::time::Duration::from_secs(5)));
+    providers.endpoint_stats()
 }

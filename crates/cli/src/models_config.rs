@@ -53,6 +53,16 @@ pub(crate) struct RawProvider {
     stream: Option<bool>,
     http_referer: Option<String>,
     x_title: Option<String>,
+    // Scale: adaptive concurrency, per-minute limits, endpoint balancing, OpenRouter routing.
+    adaptive: Option<bool>,
+    requests_per_minute: Option<Spanned<i64>>,
+    tokens_per_minute: Option<Spanned<i64>>,
+    balance: Option<Spanned<String>>,
+    weights: Option<Spanned<Vec<Spanned<i64>>>>,
+    allowed_fails: Option<Spanned<i64>>,
+    cooldown_seconds: Option<Spanned<toml::Value>>,
+    health_check_seconds: Option<Spanned<toml::Value>>,
+    provider_routing: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +76,10 @@ pub(crate) struct RawModel {
     context_window: Option<Spanned<i64>>,
     max_output_tokens: Option<Spanned<i64>>,
     capabilities: Option<Vec<String>>,
+    requests_per_minute: Option<Spanned<i64>>,
+    tokens_per_minute: Option<Spanned<i64>>,
+    provider_routing: Option<Spanned<toml::Value>>,
+    fallback_models: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +87,8 @@ pub(crate) struct RawModel {
 struct RawPricing {
     input: Spanned<String>,
     output: Spanned<String>,
+    cached_input: Option<Spanned<String>>,
+    reasoning: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -126,6 +142,112 @@ fn positive_u32(v: &Spanned<i64>, what: &str) -> Result<u32, Problem> {
         .ok()
         .filter(|&x| x > 0)
         .ok_or_else(|| (v.span(), format!("{what} must be a positive whole number")))
+}
+
+/// The most requests per minute accepted (a million: far above any provider's quota).
+const MAX_RPM: i64 = 1_000_000;
+/// The most tokens per minute accepted (a billion).
+const MAX_TPM: i64 = 1_000_000_000;
+/// The longest cooldown or health-check interval accepted: a day.
+const MAX_POOL_SECONDS: Duration = Duration::from_secs(86_400);
+/// OpenRouter's provider-routing preferences dagent passes through.
+const ROUTING_KEYS: &[&str] = &[
+    "order",
+    "only",
+    "ignore",
+    "sort",
+    "max_price",
+    "allow_fallbacks",
+    "require_parameters",
+    "data_collection",
+    "quantizations",
+    "zdr",
+];
+
+fn per_minute(v: Option<&Spanned<i64>>, what: &str, max: i64) -> Result<Option<u32>, Problem> {
+    v.map(|v| {
+        let x = *v.get_ref();
+        if (1..=max).contains(&x) {
+            Ok(u32::try_from(x).unwrap_or(u32::MAX))
+        } else {
+            Err((
+                v.span(),
+                format!("{what} must be a whole number from 1 to {max}"),
+            ))
+        }
+    })
+    .transpose()
+}
+
+fn pool_seconds(v: Option<&Spanned<toml::Value>>, what: &str) -> Result<Option<Duration>, Problem> {
+    let Some(v) = v else { return Ok(None) };
+    let message = || {
+        (
+            v.span(),
+            format!(
+                "{what} must be a positive number of seconds up to 86400 (a day), or a duration such as \"30s\""
+            ),
+        )
+    };
+    match (Rule::Seconds {
+        zero_disables: false,
+    })
+    .parse(&Raw::Toml(v.get_ref()))
+    {
+        Ok(Value::Seconds(Some(d))) if !d.is_zero() && d <= MAX_POOL_SECONDS => Ok(Some(d)),
+        _ => Err(message()),
+    }
+}
+
+/// OpenRouter's `provider` preferences as JSON text: a table of known keys only.
+fn provider_routing(
+    v: Option<&Spanned<toml::Value>>,
+    owner: &str,
+) -> Result<Option<String>, Problem> {
+    let Some(v) = v else { return Ok(None) };
+    let toml::Value::Table(t) = v.get_ref() else {
+        return Err((
+            v.span(),
+            format!(
+                "{owner}: provider_routing must be a table, e.g. {{ order = [\"anthropic\"], sort = \"price\" }}"
+            ),
+        ));
+    };
+    if let Some(k) = t.keys().find(|k| !ROUTING_KEYS.contains(&k.as_str())) {
+        return Err((
+            v.span(),
+            format!(
+                "{owner}: unknown provider_routing key \"{k}\" (expected one of {})",
+                ROUTING_KEYS.join(", ")
+            ),
+        ));
+    }
+    if let Some(s) = t.get("sort")
+        && !matches!(s.as_str(), Some("price" | "throughput" | "latency"))
+    {
+        return Err((
+            v.span(),
+            format!(
+                "{owner}: provider_routing.sort must be \"price\", \"throughput\" or \"latency\""
+            ),
+        ));
+    }
+    for list in ["order", "only", "ignore", "quantizations"] {
+        if let Some(x) = t.get(list) {
+            let ok = x
+                .as_array()
+                .is_some_and(|a| a.len() <= 64 && a.iter().all(toml::Value::is_str));
+            if !ok {
+                return Err((
+                    v.span(),
+                    format!("{owner}: provider_routing.{list} must be a list of at most 64 names"),
+                ));
+            }
+        }
+    }
+    serde_json::to_string(t)
+        .map(Some)
+        .map_err(|e| (v.span(), format!("{owner}: provider_routing: {e}")))
 }
 
 /// Validates the raw sections into providers, catalogue, router and budget.
@@ -186,6 +308,74 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
         if let Some(t) = p.x_title {
             headers.push(("X-Title".to_owned(), t));
         }
+        let requests_per_minute = per_minute(
+            p.requests_per_minute.as_ref(),
+            "requests_per_minute",
+            MAX_RPM,
+        )?;
+        let tokens_per_minute =
+            per_minute(p.tokens_per_minute.as_ref(), "tokens_per_minute", MAX_TPM)?;
+        let mut pool = dagent_providers::PoolPolicy::default();
+        if let Some(b) = &p.balance {
+            pool.balance = dagent_providers::Balance::parse(b.get_ref()).ok_or_else(|| {
+                (
+                    b.span(),
+                    format!(
+                        "unknown balance {:?}: expected least_busy, round_robin, weighted, priority or lowest_latency",
+                        b.get_ref()
+                    ),
+                )
+            })?;
+        }
+        if let Some(w) = &p.weights {
+            if w.get_ref().len() != base_urls.len() {
+                return Err((
+                    w.span(),
+                    format!(
+                        "provider \"{name}\" has {} weights for {} base URLs: give one per endpoint",
+                        w.get_ref().len(),
+                        base_urls.len()
+                    ),
+                ));
+            }
+            for x in w.get_ref() {
+                let ok = (1..=1_000).contains(x.get_ref());
+                if !ok {
+                    return Err((
+                        x.span(),
+                        "a weight must be a whole number from 1 to 1000".into(),
+                    ));
+                }
+                pool.weights.push(u32::try_from(*x.get_ref()).unwrap_or(1));
+            }
+        }
+        if let Some(a) = &p.allowed_fails {
+            pool.allowed_fails = u32::try_from(*a.get_ref())
+                .ok()
+                .filter(|x| (1..=1_000).contains(x))
+                .ok_or_else(|| {
+                    (
+                        a.span(),
+                        "allowed_fails must be a whole number from 1 to 1000".to_owned(),
+                    )
+                })?;
+        }
+        if let Some(d) = pool_seconds(p.cooldown_seconds.as_ref(), "cooldown_seconds")? {
+            pool.cooldown = d;
+        }
+        pool.health_check_interval =
+            pool_seconds(p.health_check_seconds.as_ref(), "health_check_seconds")?;
+        let routing =
+            provider_routing(p.provider_routing.as_ref(), &format!("provider \"{name}\""))?;
+        if let (Some(r), false) = (&p.provider_routing, kind == ProviderKind::OpenRouter) {
+            return Err((
+                r.span(),
+                format!(
+                    "provider \"{name}\": provider_routing is OpenRouter's; this provider is of kind {}",
+                    kind.as_str()
+                ),
+            ));
+        }
         cfg.providers.push(ProviderSpec {
             name,
             kind,
@@ -198,8 +388,16 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
             headers,
             stream: p.stream.unwrap_or(false),
             follow_redirects: p.follow_redirects.unwrap_or(false),
+            adaptive: p.adaptive.unwrap_or(false),
+            limits: dagent_providers::RateLimits {
+                requests_per_minute,
+                tokens_per_minute,
+            },
+            pool,
+            provider_routing: routing,
         });
     }
+    let mut fallbacks_to_check = Vec::new();
     for (name, m) in raw.models.unwrap_or_default() {
         if !cfg
             .providers
@@ -221,13 +419,75 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
             ));
         }
         let existing = cfg.catalogue.get(&name).cloned();
-        let (input, output) = match (&m.pricing, &existing) {
-            (Some(p), _) => (
+        let model_price = match (&m.pricing, &existing) {
+            (Some(p), _) => Price::new(
                 price(&p.input, "pricing.input")?,
                 price(&p.output, "pricing.output")?,
+            )
+            .with_details(
+                p.cached_input
+                    .as_ref()
+                    .map(|c| price(c, "pricing.cached_input"))
+                    .transpose()?,
+                p.reasoning
+                    .as_ref()
+                    .map(|r| price(r, "pricing.reasoning"))
+                    .transpose()?,
             ),
-            (None, Some(e)) => (e.price.input_per_million, e.price.output_per_million),
-            (None, None) => (Money::ZERO, Money::ZERO),
+            (None, Some(e)) => e.price,
+            (None, None) => Price::default(),
+        };
+        let provider_kind = cfg
+            .providers
+            .iter()
+            .find(|p| &p.name == m.provider.get_ref())
+            .map(|p| p.kind);
+        let openrouter_only = |span: Range<usize>, key: &str| -> Problem {
+            (
+                span,
+                format!(
+                    "model \"{name}\": {key} is OpenRouter's; provider \"{}\" is not of kind openrouter",
+                    m.provider.get_ref()
+                ),
+            )
+        };
+        let model_routing =
+            provider_routing(m.provider_routing.as_ref(), &format!("model \"{name}\""))?;
+        if let (Some(r), false) = (
+            &m.provider_routing,
+            provider_kind == Some(ProviderKind::OpenRouter),
+        ) {
+            return Err(openrouter_only(r.span(), "provider_routing"));
+        }
+        let fallback_models = m.fallback_models.clone().unwrap_or_default();
+        if let (Some(f), false) = (
+            fallback_models.first(),
+            provider_kind == Some(ProviderKind::OpenRouter),
+        ) {
+            return Err(openrouter_only(f.span(), "fallback_models"));
+        }
+        if fallback_models.len() > 8 {
+            return Err((
+                fallback_models[8].span(),
+                format!("model \"{name}\": at most 8 fallback_models"),
+            ));
+        }
+        fallbacks_to_check.push((
+            name.clone(),
+            m.provider.get_ref().clone(),
+            fallback_models.clone(),
+        ));
+        let limits = dagent_providers::RateLimits {
+            requests_per_minute: per_minute(
+                m.requests_per_minute.as_ref(),
+                "requests_per_minute",
+                MAX_RPM,
+            )?,
+            tokens_per_minute: per_minute(
+                m.tokens_per_minute.as_ref(),
+                "tokens_per_minute",
+                MAX_TPM,
+            )?,
         };
         let context_window = match &m.context_window {
             Some(v) => positive_u32(v, "context_window")?,
@@ -248,11 +508,45 @@ pub(crate) fn build(raw: RawSections) -> Result<ModelConfig, Problem> {
                 .unwrap_or_else(|| name.clone()),
             name,
             provider: m.provider.get_ref().clone(),
-            price: Price::new(input, output),
+            price: model_price,
             context_window,
             max_output_tokens,
             capabilities: m.capabilities.unwrap_or_default(),
+            limits,
+            provider_routing: model_routing,
+            fallback_models: fallback_models
+                .iter()
+                .map(|f| f.get_ref().clone())
+                .collect(),
         });
+    }
+    // OpenRouter fallbacks name defined models of the same provider (their prices bound
+    // the call's worst case and bill the model that answered).
+    for (name, provider, fallbacks) in fallbacks_to_check {
+        for f in fallbacks {
+            match cfg.catalogue.get(f.get_ref()) {
+                Some(info) if info.provider == provider && info.name != name => {}
+                Some(_) => {
+                    return Err((
+                        f.span(),
+                        format!(
+                            "model \"{name}\": fallback model \"{}\" must be another model of provider \"{provider}\"",
+                            f.get_ref()
+                        ),
+                    ));
+                }
+                None => {
+                    return Err((
+                        f.span(),
+                        format!(
+                            "model \"{name}\": unknown fallback model \"{}\": define it under [models.{}] with its price",
+                            f.get_ref(),
+                            f.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
     }
     let known_model = |s: &Spanned<String>, cat: &Catalogue| -> Result<String, Problem> {
         let name = s.get_ref();

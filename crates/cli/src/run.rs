@@ -240,6 +240,7 @@ pub(crate) fn run(
     let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
         .map(|i| graph.deps_of(i).to_vec())
         .collect();
+    let mut providers = None;
     let runner: Arc<dyn TaskRunner> = if args.simulate {
         Arc::new(
             SimulatedRunner::new(default_estimate)
@@ -258,6 +259,7 @@ pub(crate) fn run(
         step_down = wired.step_down;
         exec_config.key_limits = wired.key_limits;
         ledger = Some(wired.ledger);
+        providers = Some(wired.providers);
         wired.runner
     };
     let scale = if args.simulate { time_scale } else { 1.0 };
@@ -388,6 +390,9 @@ pub(crate) fn run(
             }
             tokio::spawn(crate::observe::server::serve(listener, Arc::clone(live)));
         }
+        if let Some(p) = &providers {
+            p.start_health_checks();
+        }
         let report = executor
             .resume(Arc::clone(&plan), graph, runner, reused)
             .await;
@@ -427,6 +432,10 @@ pub(crate) fn run(
         )
     });
     let step_downs = step_down.as_ref().map(|s| s.events()).unwrap_or_default();
+    let endpoints: Vec<dagent_providers::EndpointStats> = providers
+        .as_ref()
+        .map(|p| crate::llm::reported_endpoints(&settings.models, p))
+        .unwrap_or_default();
     let view = render::RunView {
         loaded: &prepared.loaded,
         resolution: &prepared.resolution,
@@ -439,6 +448,7 @@ pub(crate) fn run(
         predicted_makespan,
         projection: projection.as_ref(),
         step_downs: &step_downs,
+        endpoints: &endpoints,
     };
     let mut report_json = render::run_json(&view);
     if let Some((files, outcomes)) = &files_written {

@@ -32,9 +32,9 @@ mod usage;
 pub use deps::DependencyMap;
 pub use error::{AnalyzeError, ProviderError, ProviderErrorKind, TaskError, TaskErrorKind};
 pub use metering::{
-    MESSAGE_OVERHEAD_TOKENS, MeteredError, MeteredResponse, REQUEST_OVERHEAD_TOKENS,
-    estimate_tokens, max_tokens_of, metered_chat, prompt_tokens_upper_bound, usage_upper_bound,
-    worst_case_usage,
+    Alternative, MESSAGE_OVERHEAD_TOKENS, MeteredError, MeteredResponse, REQUEST_OVERHEAD_TOKENS,
+    estimate_tokens, max_tokens_of, metered_chat, metered_chat_with, prompt_tokens_upper_bound,
+    usage_upper_bound, worst_case_usage,
 };
 pub use money::{Money, ParseMoneyError, Price};
 pub use plan::{Plan, Weights};

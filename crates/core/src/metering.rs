@@ -99,6 +99,33 @@ pub struct MeteredResponse {
     pub reported_cost: Option<Money>,
     /// The worst case that was reserved for the call.
     pub worst_case: Money,
+    /// The billing name of the model that answered: the requested one, or the alternative
+    /// the provider said answered (OpenRouter's `models` fallbacks).
+    pub model: String,
+}
+
+/// A model a provider may answer with instead of the requested one (OpenRouter's `models`
+/// fallback list): its id as the provider names it in answers, its billing name and price.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alternative {
+    /// The provider's id of the model (matched against the answer's `model`).
+    pub id: String,
+    /// The model's name in the configuration (what the call is billed under).
+    pub name: String,
+    /// Its price.
+    pub price: Price,
+}
+
+impl Alternative {
+    /// Whether an answer naming `answered` came from this model: the same id, or the id
+    /// followed by a version suffix (`openai/gpt-4o-mini-2024-07-18`).
+    #[must_use]
+    pub fn matches(&self, answered: &str) -> bool {
+        answered == self.id
+            || answered
+                .strip_prefix(self.id.as_str())
+                .is_some_and(|rest| rest.starts_with(['-', ':', '@']))
+    }
 }
 
 /// Why a metered call did not produce an answer.
@@ -145,7 +172,28 @@ pub async fn metered_chat(
     request: &ChatRequest,
     billing: Billing,
 ) -> Result<MeteredResponse, MeteredError> {
-    let worst_case = price.cost(worst_case_usage(request));
+    metered_chat_with(provider, tracker, price, &[], request, billing).await
+}
+
+/// [`metered_chat`] for a call the provider may answer with another model: the worst case
+/// is priced at the largest price among the requested model and `alternatives`, and the
+/// call is billed under (and at the price of) the model the answer names, when it names one
+/// of them. With no alternatives it is exactly [`metered_chat`].
+///
+/// # Errors
+/// As [`metered_chat`].
+pub async fn metered_chat_with(
+    provider: &dyn ChatProvider,
+    tracker: &dyn CostTracker,
+    price: Price,
+    alternatives: &[Alternative],
+    request: &ChatRequest,
+    mut billing: Billing,
+) -> Result<MeteredResponse, MeteredError> {
+    let bound = alternatives
+        .iter()
+        .fold(price.upper_bound(), |acc, a| acc.covering(a.price));
+    let worst_case = bound.cost(worst_case_usage(request));
     let reservation = tracker
         .reserve(&billing.model, worst_case)
         .await
@@ -163,8 +211,16 @@ pub async fn metered_chat(
         Some(u) => (u, false),
         None => (usage_upper_bound(request, &response), true),
     };
+    let mut price = price;
+    if response.model != request.model
+        && let Some(a) = alternatives.iter().find(|a| a.matches(&response.model))
+    {
+        price = a.price;
+        billing.model.clone_from(&a.name);
+    }
     let cost = price.cost(usage);
     let reported_cost = response.reported_cost;
+    let model = billing.model.clone();
     reservation.settle(Charge {
         billing,
         usage,
@@ -179,6 +235,7 @@ pub async fn metered_chat(
         cost,
         reported_cost,
         worst_case,
+        model,
     })
 }
 

@@ -145,7 +145,8 @@ impl std::iter::Sum for Money {
     }
 }
 
-/// A model's price: dollars per 1,000,000 input and output tokens, held exactly.
+/// A model's price: dollars per 1,000,000 input and output tokens, held exactly, with
+/// optional prices of cached prompt tokens and of reasoning tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Price {
@@ -153,6 +154,18 @@ pub struct Price {
     pub input_per_million: Money,
     /// Price of 1M completion tokens.
     pub output_per_million: Money,
+    /// Price of 1M prompt tokens read from the provider's cache (`None`: the input price).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub cached_input_per_million: Option<Money>,
+    /// Price of 1M reasoning tokens (`None`: the output price).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub reasoning_per_million: Option<Money>,
 }
 
 impl Price {
@@ -162,15 +175,68 @@ impl Price {
         Self {
             input_per_million,
             output_per_million,
+            cached_input_per_million: None,
+            reasoning_per_million: None,
         }
     }
 
-    /// The cost of `usage` at this price. Each side is rounded **up** to the next
-    /// nano-dollar, so a sum of costs never undercounts.
+    /// The same price with a cached-input and a reasoning price (builder style).
+    #[must_use]
+    pub const fn with_details(
+        mut self,
+        cached_input: Option<Money>,
+        reasoning: Option<Money>,
+    ) -> Self {
+        self.cached_input_per_million = cached_input;
+        self.reasoning_per_million = reasoning;
+        self
+    }
+
+    /// The cost of `usage` at this price: cached prompt tokens at the cached-input price and
+    /// reasoning tokens at the reasoning price where set, the rest at the input and output
+    /// prices. Each part is rounded **up** to the next nano-dollar, so a sum of costs never
+    /// undercounts.
     #[must_use]
     pub fn cost(&self, usage: Usage) -> Money {
-        scale(self.input_per_million, usage.prompt_tokens)
-            + scale(self.output_per_million, usage.completion_tokens)
+        let cached = usage.cached_prompt_tokens.min(usage.prompt_tokens);
+        let reasoning = usage.reasoning_tokens.min(usage.completion_tokens);
+        scale(self.input_per_million, usage.prompt_tokens - cached)
+            + scale(
+                self.cached_input_per_million
+                    .unwrap_or(self.input_per_million),
+                cached,
+            )
+            + scale(self.output_per_million, usage.completion_tokens - reasoning)
+            + scale(
+                self.reasoning_per_million
+                    .unwrap_or(self.output_per_million),
+                reasoning,
+            )
+    }
+
+    /// The most any token can cost at this price: input at the larger of the input and
+    /// cached-input prices, output at the larger of the output and reasoning prices. A
+    /// worst case priced with it bounds every split of the same token counts.
+    #[must_use]
+    pub fn upper_bound(&self) -> Self {
+        Self::new(
+            self.input_per_million
+                .max(self.cached_input_per_million.unwrap_or(Money::ZERO)),
+            self.output_per_million
+                .max(self.reasoning_per_million.unwrap_or(Money::ZERO)),
+        )
+    }
+
+    /// The larger of two prices, side by side (for a call that may be answered by either
+    /// model).
+    #[must_use]
+    pub fn covering(self, other: Self) -> Self {
+        let a = self.upper_bound();
+        let b = other.upper_bound();
+        Self::new(
+            a.input_per_million.max(b.input_per_million),
+            a.output_per_million.max(b.output_per_million),
+        )
     }
 }
 
@@ -214,6 +280,39 @@ mod tests {
         let cheap = Price::new(m("0.0001"), Money::ZERO);
         // 1 token × $0.0001/M = 0.1 nano-dollars, rounded up to 1.
         assert_eq!(cheap.cost(Usage::new(1, 0)).nanos(), 1);
+    }
+
+    #[test]
+    fn cached_and_reasoning_tokens_have_their_own_prices_and_the_bound_covers_them() {
+        let price = Price::new(m("1"), m("2")).with_details(Some(m("0.1")), Some(m("4")));
+        let u = Usage::new(1_000, 500).with_details(800, 300);
+        // 200 × 1 + 800 × 0.1 + 200 × 2 + 300 × 4 per million.
+        assert_eq!(price.cost(u), m("0.00188"));
+        // Details larger than their totals are capped, never underflow.
+        let odd = Usage::new(10, 10).with_details(99, 99);
+        assert_eq!((odd.cached_prompt_tokens, odd.reasoning_tokens), (10, 10));
+        // Without detail prices, the split changes nothing.
+        assert_eq!(Price::new(m("1"), m("2")).cost(u), m("0.002"));
+        // The upper bound prices every token at the dearer rate of its side.
+        let bound = price.upper_bound();
+        assert_eq!(
+            (bound.input_per_million, bound.output_per_million),
+            (m("1"), m("4"))
+        );
+        for split in [(0, 0), (1_000, 0), (0, 500), (1_000, 500), (300, 200)] {
+            let u = Usage::new(1_000, 500).with_details(split.0, split.1);
+            assert!(
+                price.cost(u) <= bound.cost(Usage::new(1_000, 500)),
+                "{split:?}"
+            );
+        }
+        // Two prices side by side: the larger of each.
+        let other = Price::new(m("5"), m("1"));
+        let both = price.covering(other);
+        assert_eq!(
+            (both.input_per_million, both.output_per_million),
+            (m("5"), m("4"))
+        );
     }
 
     #[test]

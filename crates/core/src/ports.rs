@@ -230,6 +230,10 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     /// Stream the answer (the provider assembles it; the response is the same).
     pub stream: bool,
+    /// Provider-specific top-level fields of the request body, as `(name, JSON text)`:
+    /// e.g. OpenRouter's `provider` routing preferences and its `models` fallback list.
+    /// OpenAI-compatible clients add them to the body; others ignore them.
+    pub extra_body: Vec<(String, String)>,
 }
 
 /// A chat completion answer, provider-neutral.

@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         context_window: 2048,
         max_output_tokens: 128,
         capabilities: Vec::new(),
+        ..ModelInfo::default()
     });
     let router = Router {
         default_model: Some("local-model".to_owned()),

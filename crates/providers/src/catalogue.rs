@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use dagent_core::{Money, Price};
 
+use crate::pool::PoolPolicy;
+use crate::rate::RateLimits;
+
 /// The protocol a provider speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
@@ -85,6 +88,16 @@ pub struct ProviderSpec {
     /// Follow redirects to another origin (scheme, host or port). Off by default: a
     /// redirect elsewhere would re-send the whole prompt to a server nobody configured.
     pub follow_redirects: bool,
+    /// Learn each endpoint's concurrency (AIMD between 1 and `max_concurrent`, shrinking on
+    /// 429, 503 and timeouts) instead of holding it fixed.
+    pub adaptive: bool,
+    /// Per-minute limits of the whole provider.
+    pub limits: RateLimits,
+    /// How calls are spread over `base_urls`, cooldowns and health checks.
+    pub pool: PoolPolicy,
+    /// OpenRouter's provider-routing preferences for every model of this provider (the
+    /// request's `provider` object, as JSON text); a model's own preferences win.
+    pub provider_routing: Option<String>,
 }
 
 impl ProviderSpec {
@@ -107,6 +120,10 @@ impl ProviderSpec {
             headers: Vec::new(),
             stream: false,
             follow_redirects: false,
+            adaptive: false,
+            limits: RateLimits::default(),
+            pool: PoolPolicy::default(),
+            provider_routing: None,
         }
     }
 
@@ -119,7 +136,7 @@ impl ProviderSpec {
 }
 
 /// One model: where it is served, its price and limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModelInfo {
     /// Its name in the configuration (what routing tables use).
     pub name: String,
@@ -135,6 +152,16 @@ pub struct ModelInfo {
     pub max_output_tokens: u32,
     /// Capabilities (`tools`, `json`, `streaming`, …).
     pub capabilities: Vec<String>,
+    /// Per-minute limits of this model (on top of its provider's).
+    pub limits: RateLimits,
+    /// OpenRouter's provider-routing preferences for this model (the request's `provider`
+    /// object, as JSON text: `order`, `only`, `ignore`, `sort`, `max_price`, …); overrides
+    /// the provider's.
+    pub provider_routing: Option<String>,
+    /// Models (configuration names, served by the same provider) OpenRouter may fall back
+    /// to, in order: sent as the request's `models` list. The call is reserved at the
+    /// largest of their prices and billed as the model that answered.
+    pub fallback_models: Vec<String>,
 }
 
 /// The models dagent knows: built-in examples, overridden and extended by `[models.*]`.
@@ -247,6 +274,9 @@ impl Catalogue {
                 context_window: *ctx,
                 max_output_tokens: 4096,
                 capabilities: caps.iter().map(|s| (*s).to_owned()).collect(),
+                limits: RateLimits::default(),
+                provider_routing: None,
+                fallback_models: Vec::new(),
             });
         }
         c

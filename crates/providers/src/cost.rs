@@ -24,21 +24,84 @@ pub struct Totals {
     pub reported_calls: u64,
     /// Calls whose provider reported no usage (billed at the upper bound).
     pub estimated_calls: u64,
+    /// dagent's figure for the calls whose provider reported a cost (the other side of
+    /// the drift).
+    pub checked_cost: Money,
+    /// What the budget counts: per call, the larger of dagent's and the provider's figures.
+    pub billed: Money,
+}
+
+/// dagent's figure against the provider's, over the calls whose provider reported a cost.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Drift {
+    /// dagent's figure for those calls.
+    pub dagent: Money,
+    /// The provider's figure for the same calls.
+    pub provider: Money,
+    /// Calls compared.
+    pub calls: u64,
+}
+
+impl Drift {
+    /// Provider minus dagent, in nano-dollars (positive: the provider charged more than
+    /// dagent's price table says).
+    #[must_use]
+    pub fn delta_nanos(&self) -> i128 {
+        i128::from(self.provider.nanos()) - i128::from(self.dagent.nanos())
+    }
+
+    /// The difference as a percentage of dagent's figure (`None` when dagent's is zero).
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn percent(&self) -> Option<f64> {
+        (self.dagent.nanos() > 0)
+            .then(|| self.delta_nanos() as f64 * 100.0 / self.dagent.nanos() as f64)
+    }
+
+    /// The difference as a signed dollar amount (`+$0.0012`, `-$0.000003`).
+    #[must_use]
+    pub fn delta_display(&self) -> String {
+        let d = self.delta_nanos();
+        let sign = if d < 0 { '-' } else { '+' };
+        format!(
+            "{sign}{}",
+            Money::from_nanos(u64::try_from(d.unsigned_abs()).unwrap_or(u64::MAX))
+        )
+    }
 }
 
 impl Totals {
+    /// dagent's figure against the provider's, when any call reported a cost.
+    #[must_use]
+    pub fn drift(&self) -> Option<Drift> {
+        (self.reported_calls > 0).then_some(Drift {
+            dagent: self.checked_cost,
+            provider: self.reported_cost,
+            calls: self.reported_calls,
+        })
+    }
+
     fn add(&mut self, charge: &Charge) {
         self.calls += 1;
         self.usage += charge.usage;
         self.cost += charge.cost;
+        self.billed += billed(charge);
         if let Some(r) = charge.reported_cost {
             self.reported_cost += r;
             self.reported_calls += 1;
+            self.checked_cost += charge.cost;
         }
         if charge.usage_estimated {
             self.estimated_calls += 1;
         }
     }
+}
+
+/// What a call counts against the budget: the larger of dagent's figure and the provider's.
+fn billed(charge: &Charge) -> Money {
+    charge
+        .reported_cost
+        .map_or(charge.cost, |r| r.max(charge.cost))
 }
 
 /// A call that cost more than the worst case reserved for it: the provider reported more
@@ -154,12 +217,13 @@ impl ReservationLedger for Inner {
                 .or_default()
                 .add(&charge);
         }
-        if charge.cost > reserved {
+        let billed = billed(&charge);
+        if billed > reserved {
             s.summary.overruns.push(Overrun {
                 task: b.task.to_string(),
                 model: b.model.clone(),
                 reserved,
-                actual: charge.cost,
+                actual: billed,
                 usage: charge.usage,
             });
         }
@@ -263,7 +327,7 @@ impl CostLedger {
                     false,
                 ));
             }
-            let committed = s.summary.total.cost + s.reserved;
+            let committed = s.summary.total.billed + s.reserved;
             if committed + worst_case > budget {
                 return Err((
                     TaskError::new(
@@ -272,7 +336,7 @@ impl CostLedger {
                             "not launched: a call to {model} could cost up to {worst_case}, and {committed} of the {budget} budget is spent or reserved"
                         ),
                     ),
-                    s.open > 0 && s.summary.total.cost + worst_case <= budget,
+                    s.open > 0 && s.summary.total.billed + worst_case <= budget,
                 ));
             }
         }
@@ -294,10 +358,11 @@ impl CostLedger {
         out
     }
 
-    /// Total settled spend so far.
+    /// Total settled spend so far, as the budget counts it: per call, the larger of
+    /// dagent's figure and the provider's.
     #[must_use]
     pub fn spent(&self) -> Money {
-        self.inner.lock().summary.total.cost
+        self.inner.lock().summary.total.billed
     }
 
     /// The warning, once, when spend plus reservations first reach the warning fraction.
@@ -310,14 +375,14 @@ impl CostLedger {
             clippy::cast_sign_loss
         )]
         let threshold = Money::from_nanos((budget.nanos() as f64 * fraction) as u64);
-        let committed = s.summary.total.cost + s.reserved;
+        let committed = s.summary.total.billed + s.reserved;
         if s.warned || committed < threshold {
             return None;
         }
         s.warned = true;
         Some(format!(
             "spend {} has reached {:.0}% of the {} budget",
-            s.summary.total.cost,
+            s.summary.total.billed,
             fraction * 100.0,
             budget
         ))
@@ -351,6 +416,48 @@ mod tests {
             cost: Money::from_nanos(cost),
             reported_cost: None,
         }
+    }
+
+    #[tokio::test]
+    async fn the_budget_charges_the_larger_figure_and_the_drift_is_kept() {
+        let ledger = CostLedger::new(Some(Money::from_nanos(1_000)), None);
+        // The provider says more than dagent's table: the budget counts the provider's.
+        let r = ledger.reserve("m", Money::from_nanos(500)).await.unwrap();
+        r.settle(Charge {
+            reported_cost: Some(Money::from_nanos(300)),
+            ..charge(200)
+        });
+        // The provider says less: the budget counts dagent's.
+        let r = ledger.reserve("m", Money::from_nanos(500)).await.unwrap();
+        r.settle(Charge {
+            reported_cost: Some(Money::from_nanos(50)),
+            ..charge(100)
+        });
+        let s = ledger.summary();
+        assert_eq!(s.total.cost, Money::from_nanos(300));
+        assert_eq!(s.total.billed, Money::from_nanos(400));
+        assert_eq!(ledger.spent(), Money::from_nanos(400));
+        let d = s.by_model["m"].drift().unwrap();
+        assert_eq!(
+            (d.dagent, d.provider, d.calls),
+            (Money::from_nanos(300), Money::from_nanos(350), 2)
+        );
+        assert_eq!(d.delta_nanos(), 50);
+        assert!((d.percent().unwrap() - 16.666).abs() < 0.01);
+        assert_eq!(d.delta_display(), "+$0.00000005");
+        // 400 billed: a call whose worst case is 601 no longer fits the 1,000 cap.
+        let err = ledger
+            .reserve("m", Money::from_nanos(601))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), TaskErrorKind::Budget);
+        // A provider figure above the reservation is an overrun.
+        let r = ledger.reserve("m", Money::from_nanos(10)).await.unwrap();
+        r.settle(Charge {
+            reported_cost: Some(Money::from_nanos(20)),
+            ..charge(5)
+        });
+        assert_eq!(ledger.summary().overruns.len(), 1);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use dagent_core::{ChatResponse, ProviderError, ProviderErrorKind};
 use futures_util::StreamExt;
 
 use crate::ApiKey;
-use crate::error::{body_message, classify_status, parse_retry_after, shorten, transport};
+use crate::error::{body_message, classify_status, rate_limit_wait, shorten, transport};
 use crate::secret::{scrub_owned, scrub_secrets};
 
 /// Redirects followed at most (same origin, or any origin when allowed).
@@ -119,6 +119,7 @@ pub(crate) async fn post_json(
     headers: &[(String, String)],
     body: &serde_json::Value,
     timeout: Duration,
+    signals: Option<&crate::adaptive::AdaptiveLimit>,
 ) -> Result<reqwest::Response, ProviderError> {
     let mut rb = http.post(url).json(body).timeout(timeout);
     if let Some(k) = key {
@@ -132,7 +133,13 @@ pub(crate) async fn post_json(
         .await
         .map_err(|e| transport(&e, &format!("request to {url} failed")))?;
     let status = resp.status();
+    let wait = rate_limit_wait(resp.headers(), SystemTime::now());
     if status.is_success() {
+        // A success that spent the quota (`X-RateLimit-Remaining: 0`): hold new calls
+        // until the reset instead of collecting a 429.
+        if let (Some(limit), Some(wait)) = (signals, wait) {
+            limit.pause_for(wait);
+        }
         return Ok(resp);
     }
     if status.is_redirection() {
@@ -158,11 +165,7 @@ pub(crate) async fn post_json(
         )
         .with_status(status.as_u16()));
     }
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let retry_after = wait;
     let body = scrub_owned(resp.text().await.unwrap_or_default());
     Err(classify_status(
         status.as_u16(),

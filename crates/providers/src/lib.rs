@@ -5,7 +5,11 @@
 //! * [`OpenAiCompatible`] — OpenRouter, LM Studio, llama.cpp's server, vLLM, any
 //!   `/v1/chat/completions` server; streaming (SSE) and not, JSON mode, tools, `usage`;
 //! * [`Ollama`] — Ollama's native `/api/chat` (NDJSON streaming);
-//! * [`EndpointPool`] — several servers behind one provider, least-busy first;
+//! * [`EndpointPool`] — several servers behind one provider: least-busy, round-robin,
+//!   weighted, priority or lowest-latency; cooldown after `allowed_fails`, health checks,
+//!   failover to another endpoint within one call;
+//! * [`AdaptiveLimit`] and [`RateLimited`] — adaptive (AIMD) concurrency per endpoint, and
+//!   requests/tokens per minute per provider and model, as `ChatProvider` decorators;
 //! * [`Catalogue`] and [`Router`] — model prices and the routing of tasks to models by
 //!   tier × kind × complexity, role, per-task override and fallbacks;
 //! * [`CostLedger`] — exact cost accounting and a budget cap that is never crossed
@@ -23,6 +27,7 @@
 //! stream line, answer and error from a provider passes through.
 #![deny(missing_docs)]
 
+mod adaptive;
 mod catalogue;
 mod cost;
 mod error;
@@ -32,6 +37,7 @@ mod openai;
 mod pool;
 mod projection;
 mod prompt;
+mod rate;
 pub mod roles;
 mod router;
 mod runner;
@@ -39,21 +45,27 @@ mod secret;
 mod stepdown;
 mod wiring;
 
+pub use adaptive::{Adaptive, AdaptiveLimit, AdaptivePermit, AdaptiveState, BACKOFF_RATIO};
 pub use catalogue::{BUILTIN_PRICES_AS_OF, Catalogue, ModelInfo, ProviderKind, ProviderSpec};
-pub use cost::{CostLedger, CostSummary, Overrun, Totals};
+pub use cost::{CostLedger, CostSummary, Drift, Overrun, Totals};
 pub use dagent_core::estimate_tokens;
-pub use error::{MAX_RETRY_AFTER, classify_status, parse_retry_after};
+pub use error::{
+    MAX_RETRY_AFTER, classify_status, is_backpressure, parse_rate_limit_reset, parse_retry_after,
+    rate_limit_wait,
+};
 pub use http::validate_base_url;
 pub use ollama::Ollama;
 pub use openai::OpenAiCompatible;
-pub use pool::EndpointPool;
+pub use pool::{Balance, Endpoint, EndpointPool, EndpointStats, PoolPolicy};
 pub use projection::{Projection, TaskProjection, TokenSource, project, project_tiers, tier_below};
 pub use prompt::{PromptBuilder, default_system_prompt};
+pub use rate::{RateLimited, RateLimits, request_tokens};
 pub use roles::{BUILTIN_ROLES, BuiltinRole, builtin_role};
 pub use router::{Complexity, RoleSettings, Route, Router, RoutingTable, TaskCategory, Tier};
 pub use runner::LlmRunner;
 pub use secret::{ApiKey, scrub_secrets};
 pub use stepdown::{OnExhaustion, StepDown, StepDownEvent};
 pub use wiring::{
-    Providers, WiringError, WiringErrorKind, check_routes, client_for_model, key_limits,
+    DEFAULT_ADAPTIVE_MAX, Providers, WiringError, WiringErrorKind, check_routes, client_for_model,
+    key_limits,
 };

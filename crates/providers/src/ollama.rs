@@ -20,6 +20,7 @@ pub struct Ollama {
     base_url: String,
     timeout: Duration,
     http: reqwest::Client,
+    signals: Option<std::sync::Arc<crate::AdaptiveLimit>>,
 }
 
 impl Ollama {
@@ -35,7 +36,22 @@ impl Ollama {
                 .to_owned(),
             timeout: Duration::from_secs(300),
             http: client(false),
+            signals: None,
         }
+    }
+
+    /// Feeds `limit` the rate-limit headers of successful answers (a spent quota pauses
+    /// new calls until its reset).
+    #[must_use]
+    pub fn with_rate_signals(mut self, limit: std::sync::Arc<crate::AdaptiveLimit>) -> Self {
+        self.signals = Some(limit);
+        self
+    }
+
+    /// The URL a health check fetches: the local models list (`/api/tags`).
+    #[must_use]
+    pub fn health_url(&self) -> String {
+        format!("{}/api/tags", self.base_url)
     }
 
     /// Time limit of one request.
@@ -102,6 +118,7 @@ impl Ollama {
             &[],
             &Self::request_body(request),
             self.timeout,
+            self.signals.as_deref(),
         )
         .await?;
         let mut out = ChatResponse {

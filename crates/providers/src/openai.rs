@@ -22,6 +22,7 @@ pub struct OpenAiCompatible {
     headers: Vec<(String, String)>,
     timeout: Duration,
     http: reqwest::Client,
+    signals: Option<std::sync::Arc<crate::AdaptiveLimit>>,
 }
 
 impl std::fmt::Debug for OpenAiCompatible {
@@ -46,7 +47,22 @@ impl OpenAiCompatible {
             headers: Vec::new(),
             timeout: Duration::from_secs(300),
             http: client(false),
+            signals: None,
         }
+    }
+
+    /// Feeds `limit` the rate-limit headers of successful answers (`X-RateLimit-Remaining:
+    /// 0` pauses new calls until `X-RateLimit-Reset`).
+    #[must_use]
+    pub fn with_rate_signals(mut self, limit: std::sync::Arc<crate::AdaptiveLimit>) -> Self {
+        self.signals = Some(limit);
+        self
+    }
+
+    /// The URL a health check fetches: the models list (`/models`).
+    #[must_use]
+    pub fn health_url(&self) -> String {
+        format!("{}/models", self.base_url)
     }
 
     /// OpenRouter (`https://openrouter.ai/api/v1`); the key usually comes from
@@ -129,6 +145,16 @@ impl OpenAiCompatible {
             obj.insert("stream".into(), json!(true));
             obj.insert("stream_options".into(), json!({ "include_usage": true }));
         }
+        // Provider-specific fields (OpenRouter's `provider` preferences and `models`
+        // fallbacks), passed through; the fields dagent sets itself are never replaced.
+        for (name, value) in &request.extra_body {
+            if obj.contains_key(name.as_str()) {
+                continue;
+            }
+            if let Ok(v) = serde_json::from_str::<Value>(value) {
+                obj.insert(name.clone(), v);
+            }
+        }
         body
     }
 
@@ -142,6 +168,7 @@ impl OpenAiCompatible {
             &self.headers,
             &body,
             self.timeout,
+            self.signals.as_deref(),
         )
         .await?;
         if request.stream {
@@ -213,7 +240,7 @@ impl OpenAiCompatible {
                 }
             }
             if let Some(u) = chunk.usage {
-                out.usage = Some(Usage::new(u.prompt_tokens, u.completion_tokens));
+                out.usage = Some(u.usage());
                 out.reported_cost = u.cost.and_then(dollars);
             }
         }
@@ -308,6 +335,33 @@ struct WireUsage {
     #[serde(default)]
     completion_tokens: u64,
     cost: Option<f64>,
+    prompt_tokens_details: Option<PromptDetails>,
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn usage(&self) -> Usage {
+        Usage::new(self.prompt_tokens, self.completion_tokens).with_details(
+            self.prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            self.completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -359,10 +413,7 @@ fn parse_completion(text: &str, requested_model: &str) -> Result<ChatResponse, P
         model: c.model.unwrap_or_else(|| requested_model.to_owned()),
         content: message.content.unwrap_or_default(),
         finish_reason: choice.finish_reason,
-        usage: c
-            .usage
-            .as_ref()
-            .map(|u| Usage::new(u.prompt_tokens, u.completion_tokens)),
+        usage: c.usage.as_ref().map(WireUsage::usage),
         reported_cost: c.usage.and_then(|u| u.cost).and_then(dollars),
         tool_calls,
     })

@@ -235,6 +235,7 @@ mod tests {
                 context_window: 100_000,
                 max_output_tokens: 100,
                 capabilities: Vec::new(),
+                ..crate::ModelInfo::default()
             });
         }
         c

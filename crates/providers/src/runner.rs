@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dagent_core::{
-    Billing, BoxFuture, ChatProvider, ChatRequest, CostTracker, MeteredError, ProviderErrorKind,
-    Task, TaskContext, TaskError, TaskErrorKind, TaskOutput, metered_chat,
+    Alternative, Billing, BoxFuture, ChatProvider, ChatRequest, CostTracker, MeteredError,
+    ProviderErrorKind, Task, TaskContext, TaskError, TaskErrorKind, TaskOutput, metered_chat_with,
 };
 
 use tracing::Instrument;
@@ -26,6 +26,7 @@ pub struct LlmRunner {
     tracker: Arc<dyn CostTracker>,
     stream: HashMap<String, bool>,
     step_down: Option<Arc<crate::StepDown>>,
+    provider_routing: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for LlmRunner {
@@ -53,6 +54,7 @@ impl LlmRunner {
             tracker,
             stream: HashMap::new(),
             step_down: None,
+            provider_routing: HashMap::new(),
         }
     }
 
@@ -61,6 +63,16 @@ impl LlmRunner {
     #[must_use]
     pub fn with_step_down(mut self, step_down: Arc<crate::StepDown>) -> Self {
         self.step_down = Some(step_down);
+        self
+    }
+
+    /// Sends OpenRouter's provider-routing preferences `json` (the request's `provider`
+    /// object) with every call to `provider`'s models that set none of their own.
+    #[must_use]
+    pub fn with_provider_routing(mut self, provider: &str, json: Option<String>) -> Self {
+        if let Some(j) = json {
+            self.provider_routing.insert(provider.to_owned(), j);
+        }
         self
     }
 
@@ -135,6 +147,33 @@ impl LlmRunner {
                 max_output_tokens: max_tokens,
             };
             let (messages, mut prompt_notes, _) = builder.build(&ctx, &system)?;
+            let alternatives: Vec<Alternative> = info
+                .fallback_models
+                .iter()
+                .filter_map(|n| self.catalogue.get(n))
+                .map(|m| Alternative {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    price: m.price,
+                })
+                .collect();
+            let mut extra_body = Vec::new();
+            if let Some(r) = info
+                .provider_routing
+                .as_ref()
+                .or_else(|| self.provider_routing.get(&info.provider))
+            {
+                extra_body.push(("provider".to_owned(), r.clone()));
+            }
+            if !alternatives.is_empty() {
+                let ids: Vec<&str> = std::iter::once(info.id.as_str())
+                    .chain(alternatives.iter().map(|a| a.id.as_str()))
+                    .collect();
+                extra_body.push((
+                    "models".to_owned(),
+                    serde_json::to_string(&ids).unwrap_or_default(),
+                ));
+            }
             let request = ChatRequest {
                 model: info.id.clone(),
                 messages,
@@ -144,6 +183,7 @@ impl LlmRunner {
                 json_mode: false,
                 tools: Vec::new(),
                 stream: self.stream.get(&info.provider).copied().unwrap_or(false),
+                extra_body,
             };
             let billing =
                 Billing::new(task.id.clone(), model_name.clone()).with_role(task.role.clone());
@@ -176,10 +216,11 @@ impl LlmRunner {
                 status = tracing::field::Empty,
             );
             let started = std::time::Instant::now();
-            let outcome = metered_chat(
+            let outcome = metered_chat_with(
                 provider.as_ref(),
                 self.tracker.as_ref(),
                 info.price,
+                &alternatives,
                 &request,
                 billing,
             )
@@ -226,6 +267,12 @@ impl LlmRunner {
                             "{model_name} reported no usage; billed at the upper bound"
                         ));
                     }
+                    if &done.model != model_name {
+                        notes.push(format!(
+                            "{} answered instead of {model_name} (provider fallback) and is billed at its price",
+                            done.model
+                        ));
+                    }
                     notes.append(&mut prompt_notes);
                     if let (Some(s), Some(tier)) = (&self.step_down, tier) {
                         s.finished(ctx.index());
@@ -240,7 +287,7 @@ impl LlmRunner {
                         text: done.response.content,
                         usage: Some(done.usage),
                         cost: Some(done.cost),
-                        model: Some(model_name.clone()),
+                        model: Some(done.model),
                         reported_cost: done.reported_cost,
                         notes,
                     });

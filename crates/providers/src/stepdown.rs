@@ -207,6 +207,7 @@ mod tests {
                 context_window: 100_000,
                 max_output_tokens: 1_000,
                 capabilities: Vec::new(),
+                ..crate::ModelInfo::default()
             });
         }
         let mut router = Router {

@@ -11,8 +11,8 @@ use dagent_core::{ChatProvider, CostTracker, Plan};
 
 use crate::http::validate_base_url;
 use crate::{
-    ApiKey, Catalogue, EndpointPool, LlmRunner, ModelInfo, Ollama, OpenAiCompatible, ProviderKind,
-    ProviderSpec, Router,
+    AdaptiveLimit, ApiKey, Catalogue, Endpoint, EndpointPool, EndpointStats, LlmRunner, ModelInfo,
+    Ollama, OpenAiCompatible, ProviderKind, ProviderSpec, RateLimited, Router,
 };
 
 /// What kind of wiring failure.
@@ -74,6 +74,7 @@ impl std::error::Error for WiringError {}
 pub struct Providers {
     specs: Vec<ProviderSpec>,
     clients: HashMap<String, Arc<dyn ChatProvider>>,
+    pools: HashMap<String, Arc<EndpointPool>>,
 }
 
 impl fmt::Debug for Providers {
@@ -95,18 +96,58 @@ impl Providers {
     /// [`WiringErrorKind::NoProviders`], [`WiringErrorKind::MissingKey`] or
     /// [`WiringErrorKind::InvalidBaseUrl`].
     pub fn from_specs(specs: &[ProviderSpec]) -> Result<Self, WiringError> {
+        Self::from_config(specs, &Catalogue::default())
+    }
+
+    /// Like [`Providers::from_specs`], with the per-model limits (`requests_per_minute`,
+    /// `tokens_per_minute`) of `catalogue`'s models applied on their providers.
+    ///
+    /// # Errors
+    /// As [`Providers::from_specs`].
+    pub fn from_config(specs: &[ProviderSpec], catalogue: &Catalogue) -> Result<Self, WiringError> {
         if specs.is_empty() {
             return Err(no_providers());
         }
         register_keys(specs);
         let mut clients = HashMap::new();
+        let mut pools = HashMap::new();
         for spec in specs {
-            clients.insert(spec.name.clone(), client(spec)?);
+            let (client, pool) = client(spec, catalogue)?;
+            clients.insert(spec.name.clone(), client);
+            pools.insert(spec.name.clone(), pool);
         }
         Ok(Self {
             specs: specs.to_vec(),
             clients,
+            pools,
         })
+    }
+
+    /// The state of every endpoint of every provider (requests, errors, failovers,
+    /// cooldowns, in flight, latency, adaptive limit), in configuration order.
+    #[must_use]
+    pub fn endpoint_stats(&self) -> Vec<EndpointStats> {
+        self.specs
+            .iter()
+            .filter_map(|s| self.pools.get(&s.name))
+            .flat_map(|p| p.stats())
+            .collect()
+    }
+
+    /// Starts the periodic health checks of every provider that sets
+    /// `health_check_interval` (on the current tokio runtime; they stop when these
+    /// providers are dropped).
+    pub fn start_health_checks(&self) {
+        for pool in self.pools.values() {
+            pool.spawn_health_checks();
+        }
+    }
+
+    /// One round of health checks of every endpoint now (a GET of its models list), for
+    /// `dagent models --health`.
+    pub async fn check_health(&self, timeout: std::time::Duration) {
+        let checks = self.pools.values().map(|p| p.check_health(timeout));
+        futures_util::future::join_all(checks).await;
     }
 
     /// The client of provider `name`.
@@ -152,7 +193,9 @@ impl Providers {
     ) -> LlmRunner {
         let mut runner = LlmRunner::new(self.clients.clone(), catalogue, router, tracker);
         for spec in &self.specs {
-            runner = runner.with_streaming(&spec.name, spec.stream);
+            runner = runner
+                .with_streaming(&spec.name, spec.stream)
+                .with_provider_routing(&spec.name, spec.provider_routing.clone());
         }
         runner
     }
@@ -208,7 +251,7 @@ pub fn client_for_model(
         .iter()
         .find(|p| p.name == info.provider)
         .ok_or_else(|| provider_missing(name, info))?;
-    Ok((client(spec)?, info.clone()))
+    Ok((client(spec, catalogue)?.0, info.clone()))
 }
 
 /// Per-provider concurrency limits (see [`Providers::key_limits`]).
@@ -306,8 +349,18 @@ fn provider_missing(name: &str, info: &ModelInfo) -> WiringError {
     )
 }
 
-/// The client of one provider (several endpoints become one pool).
-fn client(spec: &ProviderSpec) -> Result<Arc<dyn ChatProvider>, WiringError> {
+/// Calls in flight per endpoint an adaptive provider may reach when it sets no
+/// `max_concurrent`.
+pub const DEFAULT_ADAPTIVE_MAX: usize = 16;
+
+/// The client of one provider, composed from the inside out: an HTTP client per endpoint,
+/// each under its adaptive limit (`adaptive = true`), balanced by an [`EndpointPool`]
+/// (cooldown, failover, health), under the provider's and its models' per-minute limits
+/// ([`RateLimited`]). The pool is returned too, for its statistics.
+fn client(
+    spec: &ProviderSpec,
+    catalogue: &Catalogue,
+) -> Result<(Arc<dyn ChatProvider>, Arc<EndpointPool>), WiringError> {
     for url in &spec.base_urls {
         validate_base_url(url).map_err(|e| {
             WiringError::new(
@@ -315,6 +368,12 @@ fn client(spec: &ProviderSpec) -> Result<Arc<dyn ChatProvider>, WiringError> {
                 format!("provider \"{}\": {e}", spec.name),
             )
         })?;
+    }
+    if spec.base_urls.is_empty() {
+        return Err(WiringError::new(
+            WiringErrorKind::InvalidBaseUrl,
+            format!("provider \"{}\" has no base_url", spec.name),
+        ));
     }
     let key = spec.api_key_env.as_deref().and_then(ApiKey::from_env);
     if key.is_none() && spec.kind == ProviderKind::OpenRouter {
@@ -327,16 +386,26 @@ fn client(spec: &ProviderSpec) -> Result<Arc<dyn ChatProvider>, WiringError> {
             ),
         ));
     }
-    let endpoints: Vec<Arc<dyn ChatProvider>> = spec
+    let endpoints: Vec<Endpoint> = spec
         .base_urls
         .iter()
-        .map(|url| -> Arc<dyn ChatProvider> {
-            match spec.kind {
-                ProviderKind::Ollama => Arc::new(
-                    Ollama::new(&spec.name, url)
+        .map(|url| {
+            let limit = spec.adaptive.then(|| {
+                Arc::new(AdaptiveLimit::new(
+                    spec.max_concurrent.unwrap_or(DEFAULT_ADAPTIVE_MAX),
+                ))
+            });
+            let (client, health): (Arc<dyn ChatProvider>, String) = match spec.kind {
+                ProviderKind::Ollama => {
+                    let mut c = Ollama::new(&spec.name, url)
                         .with_timeout(spec.timeout)
-                        .follow_redirects(spec.follow_redirects),
-                ),
+                        .follow_redirects(spec.follow_redirects);
+                    if let Some(l) = &limit {
+                        c = c.with_rate_signals(Arc::clone(l));
+                    }
+                    let h = c.health_url();
+                    (Arc::new(c), h)
+                }
                 _ => {
                     let mut c = OpenAiCompatible::new(&spec.name, url)
                         .with_api_key(key.clone())
@@ -345,19 +414,36 @@ fn client(spec: &ProviderSpec) -> Result<Arc<dyn ChatProvider>, WiringError> {
                     for (h, v) in &spec.headers {
                         c = c.with_header(h, v);
                     }
-                    Arc::new(c)
+                    if let Some(l) = &limit {
+                        c = c.with_rate_signals(Arc::clone(l));
+                    }
+                    let h = c.health_url();
+                    (Arc::new(c), h)
                 }
+            };
+            let mut e = Endpoint::new(client, url.clone()).with_health_url(health);
+            if let Some(l) = limit {
+                e = e.with_adaptive(l);
             }
+            e
         })
         .collect();
-    match <[_; 1]>::try_from(endpoints) {
-        Ok([one]) => Ok(one),
-        Err(endpoints) if endpoints.is_empty() => Err(WiringError::new(
-            WiringErrorKind::InvalidBaseUrl,
-            format!("provider \"{}\" has no base_url", spec.name),
-        )),
-        Err(endpoints) => Ok(Arc::new(EndpointPool::new(&spec.name, endpoints))),
-    }
+    let pool = Arc::new(EndpointPool::with_policy(
+        &spec.name,
+        endpoints,
+        spec.pool.clone(),
+    ));
+    let balanced: Arc<dyn ChatProvider> = pool.clone();
+    let models = catalogue
+        .iter()
+        .filter(|m| m.provider == spec.name && m.limits.is_set())
+        .map(|m| (m.id.clone(), m.limits));
+    let limited: Arc<dyn ChatProvider> =
+        match RateLimited::new(Arc::clone(&balanced), spec.limits, models) {
+            Some(r) => Arc::new(r),
+            None => balanced,
+        };
+    Ok((limited, pool))
 }
 
 #[cfg(test)]

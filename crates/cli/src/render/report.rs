@@ -32,6 +32,9 @@ pub(crate) struct RunView<'a> {
     pub(crate) projection: Option<&'a dagent_providers::Projection>,
     /// Tasks routed a tier down because the budget could not cover the rest of the plan.
     pub(crate) step_downs: &'a [dagent_providers::StepDownEvent],
+    /// Per-endpoint state of the providers that balance several endpoints or adapt their
+    /// concurrency (empty otherwise).
+    pub(crate) endpoints: &'a [dagent_providers::EndpointStats],
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -163,8 +166,13 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
             let model = Escaped(model);
             let _ = writeln!(
                 out,
-                "  {model:<24} {:>4} calls  {:>8} in  {:>8} out  {}",
-                t.calls, t.usage.prompt_tokens, t.usage.completion_tokens, t.cost
+                "  {model:<24} {:>4} calls  {:>8} in  {:>8} out  {}{}{}",
+                t.calls,
+                t.usage.prompt_tokens,
+                t.usage.completion_tokens,
+                t.cost,
+                token_details(t.usage),
+                drift_text(t)
             );
         }
         if let Some(earlier) = v.earlier_spend {
@@ -181,6 +189,13 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
                 "  the provider reported {} for {} call(s) (dagent's figure for all calls: {})",
                 c.total.reported_cost, c.total.reported_calls, c.total.cost
             );
+            if c.total.billed != c.total.cost {
+                let _ = writeln!(
+                    out,
+                    "  the budget counts {} (per call, the larger of dagent's and the provider's figures)",
+                    c.total.billed
+                );
+            }
         }
         for o in &c.overruns {
             let _ = writeln!(
@@ -218,8 +233,72 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
                 .join(", ")
         );
     }
+    endpoints_text(&mut out, v.endpoints);
     // Every plan or provider string above was escaped; this pass catches anything else.
     escape_lines(&out).into_owned()
+}
+
+/// ` (12 cached, 40 reasoning)` when the provider counted any.
+fn token_details(u: dagent_core::Usage) -> String {
+    let mut parts = Vec::new();
+    if u.cached_prompt_tokens > 0 {
+        parts.push(format!("{} cached", u.cached_prompt_tokens));
+    }
+    if u.reasoning_tokens > 0 {
+        parts.push(format!("{} reasoning", u.reasoning_tokens));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// ` · provider $0.0012 (+$0.0002, +20.0%)` when the provider reported its own figure.
+fn drift_text(t: &dagent_providers::Totals) -> String {
+    t.drift().map_or_else(String::new, |d| {
+        format!(
+            " · provider {} vs dagent {} ({}{})",
+            d.provider,
+            d.dagent,
+            d.delta_display(),
+            d.percent()
+                .map_or_else(String::new, |p| format!(", {p:+.1}%"))
+        )
+    })
+}
+
+fn endpoints_text(out: &mut String, endpoints: &[dagent_providers::EndpointStats]) {
+    if endpoints.is_empty() {
+        return;
+    }
+    out.push_str("Endpoints\n");
+    for e in endpoints {
+        let mut line = format!(
+            "  {:<12} {:<32} {:>5} requests  {:>3} errors  {:>3} failovers  {:>3} cooldowns  {} in flight",
+            Escaped(&e.provider),
+            Escaped(&e.url),
+            e.requests,
+            e.errors,
+            e.failovers,
+            e.cooldowns,
+            e.in_flight
+        );
+        if let Some(l) = e.latency_ms {
+            let _ = write!(line, "  {l:.0} ms");
+        }
+        if let Some(l) = e.adaptive_limit {
+            let _ = write!(line, "  limit {l}  {} rejected", e.rejected);
+        }
+        if e.cooling_down {
+            line.push_str("  cooling down");
+        }
+        if e.healthy == Some(false) {
+            line.push_str("  unhealthy");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 #[derive(Serialize)]
@@ -243,6 +322,8 @@ struct Doc<'a> {
     prediction_ratio: Option<f64>,
     counts: Counts,
     cost: Option<CostDoc>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    endpoints: Vec<EndpointDoc>,
     tasks: Vec<TaskDoc<'a>>,
     /// Projected (before the run) against actual cost; `null` for simulated runs.
     projected_cost: Option<ProjectedDoc<'a>>,
@@ -277,11 +358,33 @@ struct StepDownDoc<'a> {
 }
 
 #[derive(Serialize)]
+struct EndpointDoc {
+    provider: String,
+    url: String,
+    requests: u64,
+    errors: u64,
+    failovers: u64,
+    cooldowns: u64,
+    cooling_down: bool,
+    in_flight: usize,
+    latency_ms: Option<f64>,
+    adaptive_limit: Option<usize>,
+    rejected: u64,
+    healthy: Option<bool>,
+}
+
+#[derive(Serialize)]
 struct CostDoc {
     total_usd: String,
     earlier_usd: Option<String>,
     all_sessions_usd: Option<String>,
     provider_reported_usd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billed_usd: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    cached_prompt_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    reasoning_tokens: u64,
     overruns: Vec<String>,
     prompt_tokens: u64,
     completion_tokens: u64,
@@ -298,6 +401,29 @@ struct ModelCostDoc {
     prompt_tokens: u64,
     completion_tokens: u64,
     cost_usd: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    cached_prompt_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    reasoning_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<DriftDoc>,
+}
+
+/// dagent's figure against the provider's over the calls that reported one.
+#[derive(Serialize)]
+struct DriftDoc {
+    calls: u64,
+    dagent_usd: String,
+    provider_usd: String,
+    /// Provider minus dagent, signed.
+    difference_usd: String,
+    /// The difference as a percentage of dagent's figure.
+    percent: Option<f64>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -403,6 +529,9 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
             earlier_usd: v.earlier_spend.map(usd),
             all_sessions_usd: v.earlier_spend.map(|e| usd(e + c.total.cost)),
             provider_reported_usd: (c.total.reported_calls > 0).then(|| usd(c.total.reported_cost)),
+            billed_usd: (c.total.reported_calls > 0).then(|| usd(c.total.billed)),
+            cached_prompt_tokens: c.total.usage.cached_prompt_tokens,
+            reasoning_tokens: c.total.usage.reasoning_tokens,
             overruns: c
                 .overruns
                 .iter()
@@ -425,11 +554,38 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
                             prompt_tokens: t.usage.prompt_tokens,
                             completion_tokens: t.usage.completion_tokens,
                             cost_usd: usd(t.cost),
+                            cached_prompt_tokens: t.usage.cached_prompt_tokens,
+                            reasoning_tokens: t.usage.reasoning_tokens,
+                            drift: t.drift().map(|d| DriftDoc {
+                                calls: d.calls,
+                                dagent_usd: usd(d.dagent),
+                                provider_usd: usd(d.provider),
+                                difference_usd: d.delta_display().replacen('$', "", 1),
+                                percent: d.percent().map(round3),
+                            }),
                         },
                     )
                 })
                 .collect(),
         }),
+        endpoints: v
+            .endpoints
+            .iter()
+            .map(|e| EndpointDoc {
+                provider: e.provider.clone(),
+                url: e.url.clone(),
+                requests: e.requests,
+                errors: e.errors,
+                failovers: e.failovers,
+                cooldowns: e.cooldowns,
+                cooling_down: e.cooling_down,
+                in_flight: e.in_flight,
+                latency_ms: e.latency_ms.map(round3),
+                adaptive_limit: e.adaptive_limit,
+                rejected: e.rejected,
+                healthy: e.healthy,
+            })
+            .collect(),
         tasks: r
             .tasks
             .iter()

@@ -9,6 +9,7 @@ mod executor;
 mod formats;
 mod hostile;
 mod llm_analyzer;
+mod loops;
 mod models_cli;
 mod properties;
 mod providers;

@@ -29,7 +29,9 @@ pub use dagent_core::Weights;
 
 /// The task name dependency analysis by a model is billed under in a cost tracker.
 pub const ANALYSIS_TASK: &str = "(dependency analysis)";
-pub use dagent_graph::{GraphError, GraphErrorKind, TaskGraph, transitive_reduction};
+pub use dagent_graph::{
+    GraphError, GraphErrorKind, LoopInfo, LoopSet, TaskGraph, transitive_reduction,
+};
 pub use strategy::{
     ConfidentHeuristic, Evidence, ExplicitAnalyzer, HeuristicAnalyzer, Independence, Inference,
     LOW_CONFIDENCE, LlmAnalyzer, Rule, SequentialAnalyzer,

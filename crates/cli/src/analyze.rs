@@ -57,6 +57,9 @@ pub(crate) fn prepare(
     let resolution = runtime
         .block_on(chain.resolve(&loaded.plan))
         .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
+    // Loops are checked against the resolved graph (their bodies must be closed under it).
+    dagent_analyzers::LoopSet::new(&loaded.plan, &resolution.graph)
+        .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
     Ok(Prepared { loaded, resolution })
 }
 

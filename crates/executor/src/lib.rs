@@ -24,15 +24,19 @@
 #![deny(missing_docs)]
 
 mod config;
+mod loops;
 pub mod policy;
 mod report;
 mod run;
 mod simulate;
 
 pub use config::{DEFAULT_MAX_RETRY_DELAY, ExecutorConfig, FailureMode, Mode, RetryPolicy};
-pub use dagent_graph::{GraphError, TaskGraph};
+pub use dagent_graph::{GraphError, LoopInfo, LoopSet, TaskGraph};
 pub use policy::breaker::BreakerPolicy;
-pub use report::{RunReport, StopReason, TaskReport, TaskStatus};
+pub use report::{
+    IterationReport, JudgeVerdict, LoopReport, LoopStop, RunReport, StopReason, TaskReport,
+    TaskStatus,
+};
 pub use run::Executor;
 pub use simulate::SimulatedRunner;
 pub use tokio_util::sync::CancellationToken;

@@ -844,3 +844,599 @@ mod unchanged {
         }
     }
 }
+
+// ---- the `dagent` binary ---------------------------------------------------------------
+
+mod cli {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    use serde_json::{Value, json};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+    use super::*;
+    use crate::support::{command, dagent, dagent_env, scratch};
+
+    const KEY: &str = "sk-test-loops-0123456789";
+    /// How long the stub takes to answer (in-flight time, for counting concurrency).
+    const DELAY: Duration = Duration::from_millis(150);
+
+    /// The loopback provider: answers each task (found by the `# Task: TITLE` line of its
+    /// prompt) from a script — its n-th request gets the n-th answer, the last repeating;
+    /// `HTTP400` answers with a permanent error, `HANG` never answers in time. Records
+    /// every prompt and when each request arrived.
+    #[derive(Clone, Default)]
+    struct Stub {
+        script: Arc<HashMap<String, Vec<String>>>,
+        seen: Arc<Mutex<Vec<(String, String, Instant)>>>,
+        hung: Arc<AtomicBool>,
+    }
+
+    impl Stub {
+        fn new(script: &[(&str, &[&str])]) -> Self {
+            Self {
+                script: Arc::new(
+                    script
+                        .iter()
+                        .map(|(t, a)| {
+                            ((*t).to_owned(), a.iter().map(|s| (*s).to_owned()).collect())
+                        })
+                        .collect(),
+                ),
+                ..Self::default()
+            }
+        }
+
+        /// The prompts sent for the task with this title, in order.
+        fn prompts(&self, title: &str) -> Vec<String> {
+            self.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(t, _, _)| t == title)
+                .map(|(_, p, _)| p.clone())
+                .collect()
+        }
+
+        /// The most requests in flight at once: each is in flight for at least `DELAY`
+        /// after it arrived, and a client sends the next only after an answer.
+        fn peak(&self) -> usize {
+            let seen = self.seen.lock().unwrap();
+            let arrivals: Vec<Instant> = seen.iter().map(|(_, _, at)| *at).collect();
+            arrivals
+                .iter()
+                .map(|&a| {
+                    arrivals
+                        .iter()
+                        .filter(|&&b| b <= a && a < b + DELAY)
+                        .count()
+                })
+                .max()
+                .unwrap_or(0)
+        }
+    }
+
+    impl Respond for Stub {
+        fn respond(&self, req: &Request) -> ResponseTemplate {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let prompt = body["messages"][1]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            let title = prompt
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# Task: "))
+                .unwrap_or("")
+                .to_owned();
+            let n = {
+                let mut seen = self.seen.lock().unwrap();
+                seen.push((title.clone(), prompt, Instant::now()));
+                seen.iter().filter(|(t, _, _)| *t == title).count()
+            };
+            let answer = match self.script.get(&title) {
+                Some(a) => a[(n - 1).min(a.len() - 1)].clone(),
+                None => format!("{title}, version {n}"),
+            };
+            match answer.as_str() {
+                "HTTP400" => ResponseTemplate::new(400)
+                    .set_body_json(json!({ "error": { "message": "bad request" } })),
+                "HANG" => {
+                    self.hung.store(true, Ordering::SeqCst);
+                    ResponseTemplate::new(200).set_delay(Duration::from_secs(60))
+                }
+                _ => ResponseTemplate::new(200)
+                    .set_delay(DELAY)
+                    .set_body_json(json!({
+                        "model": body["model"],
+                        "choices": [{ "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
+                        "usage": { "prompt_tokens": 100, "completion_tokens": 20 }
+                    })),
+            }
+        }
+    }
+
+    const PLAN: &str = r#"title = "Code with reviews"
+
+[[tasks]]
+id = "code"
+title = "Write the code"
+
+[[tasks]]
+id = "review-correctness"
+title = "Review correctness"
+depends_on = ["code"]
+
+[[tasks]]
+id = "review-security"
+title = "Review security"
+depends_on = ["code"]
+
+[[tasks]]
+id = "review-style"
+title = "Review style"
+depends_on = ["code"]
+
+[[tasks]]
+id = "docs"
+title = "Document"
+depends_on = ["code", "review-style"]
+
+[[loops]]
+id = "review"
+tasks = ["code", "review-correctness", "review-security", "review-style"]
+repeat_until = "APPROVED"
+max_iterations = 3
+"#;
+
+    fn config(url: &str, tasks_at_once: usize, provider_at_once: usize) -> String {
+        format!(
+            r#"[parallelization]
+max_concurrent_tasks = {tasks_at_once}
+retry_on_failure = false
+
+[providers.stub]
+kind = "openai"
+base_url = "{url}/v1"
+api_key_env = "DAGENT_TEST_KEY"
+max_concurrent = {provider_at_once}
+
+[models.cheap]
+provider = "stub"
+id = "vendor/cheap"
+pricing = {{ input = "0.25", output = "1.25" }}
+context_window = 8192
+max_output_tokens = 64
+
+[routing]
+default_model = "cheap"
+"#
+        )
+    }
+
+    const APPROVED: &[&str] = &["Looks right.\nVERDICT: APPROVED"];
+
+    /// Runs the review plan against a stub with this script; returns what the binary
+    /// printed, the JSON report and the stub.
+    async fn run_loop(
+        name: &str,
+        script: &[(&str, &[&str])],
+        tasks_at_once: usize,
+        provider_at_once: usize,
+    ) -> (crate::support::Output, Value, Stub) {
+        let stub = Stub::new(script);
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(stub.clone())
+            .mount(&server)
+            .await;
+        let dir = scratch(name);
+        std::fs::write(dir.join("plan.toml"), PLAN).unwrap();
+        std::fs::write(
+            dir.join("dagent.toml"),
+            config(&server.uri(), tasks_at_once, provider_at_once),
+        )
+        .unwrap();
+        let report = dir.join("report.json");
+        let args: Vec<String> = [
+            "run",
+            dir.join("plan.toml").to_str().unwrap(),
+            "--config",
+            dir.join("dagent.toml").to_str().unwrap(),
+            "--store",
+            dir.join("runs.db").to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let out = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            dagent_env(&refs, &[("DAGENT_TEST_KEY", KEY)])
+        })
+        .await
+        .unwrap();
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {out}"));
+        (out, r, stub)
+    }
+
+    fn task_ids(r: &Value) -> Vec<&str> {
+        r["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect()
+    }
+
+    fn loop_verdicts(r: &Value) -> Vec<Vec<Value>> {
+        r["loops"][0]["iterations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| {
+                it["verdicts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["verdict"].clone())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reviewers_who_approve_at_once_end_the_loop_after_one_iteration() {
+        let (out, r, stub) = run_loop(
+            "loops-approve-at-once",
+            &[
+                ("Review correctness", APPROVED),
+                ("Review security", APPROVED),
+                ("Review style", APPROVED),
+            ],
+            4,
+            4,
+        )
+        .await;
+        assert_eq!(out.status, 0, "{out}");
+        assert_eq!(
+            task_ids(&r),
+            [
+                "code",
+                "review-correctness",
+                "review-security",
+                "review-style",
+                "docs"
+            ]
+        );
+        assert_eq!(r["loops"][0]["stop"], "approved");
+        assert_eq!(r["loops"][0]["iterations_run"], 1);
+        assert_eq!(loop_verdicts(&r), vec![vec![json!("APPROVED"); 3]]);
+        assert_eq!(r["tasks"][1]["loop"], "review");
+        assert_eq!(r["tasks"][1]["iteration"], 1);
+        assert!(
+            r["tasks"][4].get("loop").is_none(),
+            "docs is outside the loop"
+        );
+        assert_eq!(stub.prompts("Write the code").len(), 1);
+        assert!(
+            out.stdout.contains(
+                "Loop \"review\" · 1 iteration of at most 3 · approved (repeat until APPROVED)"
+            ),
+            "{out}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reviewer_who_approves_on_iteration_two_gets_one_more_round() {
+        let (out, r, stub) = run_loop(
+            "loops-approve-second",
+            &[
+                ("Review correctness", APPROVED),
+                (
+                    "Review security",
+                    &[
+                        "The key is logged.\nVERDICT: CHANGES",
+                        "Fixed.\nVERDICT: APPROVED",
+                    ],
+                ),
+                ("Review style", APPROVED),
+            ],
+            4,
+            4,
+        )
+        .await;
+        assert_eq!(out.status, 0, "{out}");
+        assert_eq!(
+            task_ids(&r),
+            [
+                "code",
+                "review-correctness",
+                "review-security",
+                "review-style",
+                "docs",
+                "code#2",
+                "review-correctness#2",
+                "review-security#2",
+                "review-style#2"
+            ]
+        );
+        assert_eq!(r["loops"][0]["stop"], "approved");
+        assert_eq!(
+            loop_verdicts(&r),
+            vec![
+                vec![json!("APPROVED"), json!("CHANGES"), json!("APPROVED")],
+                vec![json!("APPROVED"); 3]
+            ]
+        );
+        assert_eq!(
+            r["tasks"][5]["depends_on"],
+            json!(["review-correctness", "review-security", "review-style"])
+        );
+        assert_eq!(r["tasks"][5]["iteration"], 2);
+        // The coder's second prompt carries every review; the docs the last round's code.
+        let second = &stub.prompts("Write the code")[1];
+        for review in ["Looks right.", "The key is logged."] {
+            assert!(second.contains(review), "{second}");
+        }
+        let docs = &stub.prompts("Document")[0];
+        assert!(docs.contains("Write the code, version 2"), "{docs}");
+        assert!(!docs.contains("Write the code, version 1"), "{docs}");
+        assert!(out.stdout.contains("(+4 appended by loops)"), "{out}");
+        assert!(
+            out.stdout.contains(
+                "  iteration 1: review-correctness APPROVED ✓ · review-security CHANGES · review-style APPROVED ✓"
+            ),
+            "{out}"
+        );
+        // The appended tasks are in the run store too.
+        let shown = dagent(&[
+            "runs",
+            "show",
+            "last",
+            "--store",
+            crate::support::root()
+                .join("target/test-scratch/loops-approve-second/runs.db")
+                .to_str()
+                .unwrap(),
+        ]);
+        assert_eq!(shown.status, 0, "{shown}");
+        for id in ["code#2", "review-security#2", "review-style#2"] {
+            assert!(
+                shown
+                    .stdout
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(id) && l.contains("succeeded")),
+                "{id}: {shown}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reviewers_who_never_approve_stop_at_max_iterations() {
+        let (out, r, stub) = run_loop(
+            "loops-never-approve",
+            &[("Review style", &["Rename everything.\nVERDICT: CHANGES"])],
+            4,
+            4,
+        )
+        .await;
+        // Every task succeeded: the loop ran out of iterations, which the report says.
+        assert_eq!(out.status, 0, "{out}");
+        assert_eq!(r["loops"][0]["stop"], "max_iterations");
+        assert_eq!(r["loops"][0]["iterations_run"], 3);
+        assert_eq!(r["counts"]["succeeded"], 13);
+        assert_eq!(stub.prompts("Write the code").len(), 3);
+        // Reviews without a verdict line do not approve.
+        assert_eq!(
+            loop_verdicts(&r)[2],
+            vec![Value::Null, Value::Null, json!("CHANGES")]
+        );
+        assert!(
+            out.stdout
+                .contains("3 iterations of at most 3 · stopped at max_iterations, not approved"),
+            "{out}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_body_task_stops_the_loop() {
+        let (out, r, _) = run_loop(
+            "loops-failed",
+            &[
+                ("Write the code", &["code v1", "HTTP400"]),
+                ("Review security", &["VERDICT: CHANGES"]),
+            ],
+            4,
+            4,
+        )
+        .await;
+        assert_eq!(out.status, 1, "{out}");
+        assert_eq!(r["loops"][0]["stop"], "failed");
+        assert_eq!(r["tasks"][5]["id"], "code#2");
+        assert_eq!(r["tasks"][5]["status"], "failed");
+        assert_eq!(r["tasks"][4]["status"], "skipped");
+        assert_eq!(r["tasks"][4]["reason"], "dependency \"code#2\" failed");
+        assert_eq!(r["counts"]["skipped"], 4, "three reviews and docs");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appended_tasks_respect_the_concurrency_limits() {
+        // Three reviews ready at once, two task slots.
+        let script: &[(&str, &[&str])] = &[("Review security", &["VERDICT: CHANGES"])];
+        let (out, r, stub) = run_loop("loops-limit-tasks", script, 2, 8).await;
+        assert_eq!(out.status, 0, "{out}");
+        assert_eq!(r["loops"][0]["iterations_run"], 3);
+        assert_eq!(stub.peak(), 2);
+        // The provider serves one request at a time.
+        let (out, r, stub) = run_loop("loops-limit-provider", script, 8, 1).await;
+        assert_eq!(out.status, 0, "{out}");
+        assert_eq!(r["loops"][0]["iterations_run"], 3);
+        assert_eq!(stub.peak(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_mid_loop_cancels_it_and_still_reports() {
+        let stub = Stub::new(&[
+            ("Review security", &["VERDICT: CHANGES", "HANG"]),
+            ("Review style", &["VERDICT: APPROVED", "HANG"]),
+        ]);
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(stub.clone())
+            .mount(&server)
+            .await;
+        let dir = scratch("loops-sigterm");
+        std::fs::write(dir.join("plan.toml"), PLAN).unwrap();
+        std::fs::write(dir.join("dagent.toml"), config(&server.uri(), 4, 4)).unwrap();
+        let report = dir.join("report.json");
+        let child = command()
+            .args([
+                "run",
+                dir.join("plan.toml").to_str().unwrap(),
+                "--config",
+                dir.join("dagent.toml").to_str().unwrap(),
+                "--no-store",
+                "--report",
+                report.to_str().unwrap(),
+            ])
+            .env("DAGENT_TEST_KEY", KEY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Iteration 2's reviews hang: signal once one is in flight.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stub.hung.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "iteration 2 never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(r["stopped"], "run cancelled");
+        assert_eq!(r["loops"][0]["stop"], "cancelled");
+        assert_eq!(r["loops"][0]["iterations_run"], 2);
+        assert_eq!(r["tasks"][5]["id"], "code#2");
+        assert_eq!(r["tasks"][5]["status"], "succeeded");
+        for t in &r["tasks"].as_array().unwrap()[6..] {
+            assert_eq!(t["status"], "cancelled", "{t}");
+        }
+        assert_eq!(r["tasks"][4]["status"], "cancelled", "docs never started");
+        assert_eq!(r["tasks"].as_array().unwrap().len(), 9);
+    }
+
+    /// Runs `dagent analyze` and snapshots exit status, stdout and stderr.
+    fn check(name: &str, args: &[&str]) {
+        let mut full = vec!["analyze"];
+        full.extend_from_slice(args);
+        let out = dagent(&full);
+        insta::with_settings!({ snapshot_suffix => name.to_owned(), prepend_module_to_snapshot => false, omit_expression => true, description => full.join(" ") }, {
+            insta::assert_snapshot!("loops", out.to_string());
+        });
+    }
+
+    #[test]
+    fn bad_loop_specs_are_errors_at_their_line_and_column() {
+        for name in [
+            "unknown-task.toml",
+            "unknown-task.json",
+            "judge-outside.toml",
+            "two-loops.toml",
+            "empty-body.toml",
+            "not-closed.toml",
+            "max-iterations.toml",
+            "unknown-field.toml",
+            "negative.toml",
+        ] {
+            let path = format!("tests/fixtures/loops/{name}");
+            check(&format!("error-{name}"), &[&path]);
+            let run = dagent(&["run", "--simulate", "--no-store", &path]);
+            assert_eq!(run.status, 2, "{run}");
+            assert!(run.stdout.is_empty(), "{run}");
+        }
+    }
+
+    #[test]
+    fn analysis_counts_one_iteration_and_says_so() {
+        check("review-loop-text", &["examples/review-loop.toml"]);
+        let out = dagent(&["analyze", "examples/review-loop.toml", "--format", "json"]);
+        assert_eq!(out.status, 0, "{out}");
+        let a: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            a["loops"],
+            json!([{
+                "id": "review",
+                "tasks": ["code", "review-correctness", "review-security", "review-style"],
+                "repeat_until": "APPROVED",
+                "max_iterations": 3,
+                "iterations_counted": 1
+            }])
+        );
+        assert_eq!(a["tasks"].as_array().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn a_simulated_loop_without_verdicts_runs_to_max_iterations() {
+        let dir = scratch("loops-simulate");
+        let report = dir.join("r.json");
+        let out = dagent(&[
+            "run",
+            "--simulate",
+            "--no-store",
+            "--time-scale",
+            "0.001",
+            "examples/review-loop.toml",
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status, 0, "{out}");
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(r["loops"][0]["stop"], "max_iterations");
+        assert_eq!(r["tasks"].as_array().unwrap().len(), 6 + 8);
+        assert!(
+            out.stdout
+                .contains("the prediction counts one iteration of each loop"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn resume_refuses_a_plan_with_loops_before_claiming_anything() {
+        let dir = scratch("loops-resume");
+        let store = dir.join("runs.db");
+        let first = dagent(&[
+            "run",
+            "--simulate",
+            "--time-scale",
+            "0.001",
+            "examples/review-loop.toml",
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        assert_eq!(first.status, 0, "{first}");
+        let again = dagent(&[
+            "run",
+            "--simulate",
+            "examples/review-loop.toml",
+            "--store",
+            store.to_str().unwrap(),
+            "--resume",
+        ]);
+        assert_eq!(again.status, 2, "{again}");
+        assert_eq!(
+            again.stderr,
+            "error: --resume does not support plans with loops yet (examples/review-loop.toml has loop \"review\"): its later iterations are appended while it runs, and a new session could not tell which stored iteration to continue from; run it again without --resume\n"
+        );
+        assert!(again.stdout.is_empty());
+    }
+}

@@ -100,7 +100,7 @@ struct TaskRow {
 }
 
 fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
-    let by_id: std::collections::HashMap<&str, usize> = d
+    let mut by_id: std::collections::HashMap<&str, usize> = d
         .tasks
         .iter()
         .enumerate()
@@ -123,10 +123,24 @@ fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
         .collect();
     // Attempts belong to tasks by id: a resumed run may have reordered its plan.
     for a in &d.attempts {
-        let Some(row) = by_id
-            .get(a.record.task_id.as_str())
-            .and_then(|&i| rows.get_mut(i))
-        else {
+        // Tasks appended by a loop's later iterations (`code#2`) are not in the plan: they
+        // get rows of their own, after the plan's, in the order they were recorded.
+        let id = a.record.task_id.as_str();
+        if !by_id.contains_key(id) && a.record.task >= d.tasks.len() {
+            by_id.insert(id, rows.len());
+            rows.push(TaskRow {
+                id: id.to_owned(),
+                status: "not started".into(),
+                attempts: 0,
+                start_ms: None,
+                end_ms: None,
+                model: None,
+                tokens: 0,
+                cost: Money::ZERO,
+                session: a.session,
+            });
+        }
+        let Some(row) = by_id.get(id).and_then(|&i| rows.get_mut(i)) else {
             continue;
         };
         let r = &a.record;

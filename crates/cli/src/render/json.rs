@@ -21,6 +21,19 @@ struct Doc<'a> {
     speedup: Speedup,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<ExplanationInfo<'a>>,
+    /// Only for plans with loops: every figure above counts one iteration of each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    loops: Vec<LoopInfo<'a>>,
+}
+
+#[derive(Serialize)]
+struct LoopInfo<'a> {
+    id: &'a str,
+    tasks: Vec<&'a str>,
+    repeat_until: &'a str,
+    max_iterations: u32,
+    /// Always 1: analysis and prediction count one iteration.
+    iterations_counted: u32,
 }
 
 #[derive(Serialize)]
@@ -222,6 +235,17 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 })
                 .collect(),
         }),
+        loops: plan
+            .loops
+            .iter()
+            .map(|l| LoopInfo {
+                id: &l.id,
+                tasks: l.tasks.iter().map(dagent_core::TaskId::as_str).collect(),
+                repeat_until: &l.repeat_until,
+                max_iterations: l.max_iterations,
+                iterations_counted: 1,
+            })
+            .collect(),
     };
     super::safe_json::to_json(&doc)
 }

@@ -153,11 +153,38 @@ pub(crate) fn text(v: &View<'_>) -> String {
             "               (no estimates in the plan: every task counts as 1; add estimate = \"45s\" for timing)"
         );
     }
+    for l in &plan_loops(v) {
+        let _ = writeln!(out, "{l}");
+    }
     if let Some(x) = &v.explanation {
         explanation(v, x, &mut out);
     }
     // Every plan string above was escaped; this pass catches anything else.
     escape_lines(&out).into_owned()
+}
+
+/// One line per loop: what repeats, until what, and that the figures above count one
+/// iteration.
+fn plan_loops(v: &View<'_>) -> Vec<String> {
+    v.loaded
+        .plan
+        .loops
+        .iter()
+        .map(|l| {
+            let ids: Vec<String> = l
+                .tasks
+                .iter()
+                .map(|t| dagent_core::display::escape(t.as_str()).into_owned())
+                .collect();
+            format!(
+                "Loop {}  {} repeat until {} (at most {} iterations); the figures above count one iteration",
+                dagent_core::display::quote(&l.id),
+                ids.join(", "),
+                dagent_core::display::escape(&l.repeat_until),
+                l.max_iterations
+            )
+        })
+        .collect()
 }
 
 /// The `--explain` section: one line per dependency, then the tasks left independent.

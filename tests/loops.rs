@@ -687,6 +687,19 @@ fn bad_loops_are_refused_naming_the_ids() {
     for (loops, want) in cases {
         assert_eq!(check(loops).unwrap_err(), want);
     }
+    // A task already named like a later iteration's copy.
+    let (plan, _) = review_plan(3);
+    let mut plan = (*plan).clone();
+    plan.tasks[5].id = "code#3".into();
+    let graph = TaskGraph::new(
+        &plan,
+        DependencyMap::from_lists(vec![vec![], vec![0], vec![1], vec![1], vec![1], vec![1, 4]]),
+    )
+    .unwrap();
+    assert_eq!(
+        LoopSet::new(&plan, &graph).unwrap_err().message(),
+        "loop \"review\": task \"code#3\" has the id that iteration 3 of \"code\" takes; rename it"
+    );
     // Good loops: the default judges are the body's sinks, sources and dependents found.
     let set = check(vec![LoopSpec::new("l", body, "OK")]).unwrap();
     let info = &set.loops()[0];

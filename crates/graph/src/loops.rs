@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use dagent_core::display::quote;
-use dagent_core::{MAX_ITERATIONS, Plan, TaskId};
+use dagent_core::{MAX_ITERATIONS, Plan, TaskId, iteration_id};
 
 use crate::{GraphError, GraphErrorKind, TaskGraph};
 
@@ -73,7 +73,8 @@ impl LoopSet {
     /// # Errors
     /// [`GraphErrorKind::Loop`], with a message naming the loop and the ids: an empty or
     /// repeated loop id, an empty body, an empty `repeat_until`, `max_iterations` outside
-    /// 1..=[`MAX_ITERATIONS`], an unknown id, a task listed twice or in two loops, a judge
+    /// 1..=[`MAX_ITERATIONS`], an unknown id, a task listed twice or in two loops, a task
+    /// whose id a later iteration's copy would take (`code#2`), a judge
     /// outside the body, a task outside the body that both depends on it and is depended on
     /// by it (directly or not), or loops that wait for each other.
     ///
@@ -157,6 +158,19 @@ impl LoopSet {
                     u32::try_from(l).unwrap_or(u32::MAX),
                     u32::try_from(b).unwrap_or(u32::MAX),
                 ));
+            }
+            // Later iterations take the ids `ID#2`, `ID#3`, …: no task of the plan may hold one.
+            for &t in &body {
+                for k in 2..=spec.max_iterations {
+                    let copy = iteration_id(&plan.tasks[t].id, k);
+                    if index.contains_key(copy.as_str()) {
+                        return Err(err(format!(
+                            "task {} has the id that iteration {k} of {} takes; rename it",
+                            quote(copy.as_str()),
+                            quote(plan.tasks[t].id.as_str())
+                        )));
+                    }
+                }
             }
             let in_body = |t: usize| member[t].is_some_and(|(m, _)| m as usize == l);
             let judges = match &spec.judges {

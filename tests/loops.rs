@@ -562,6 +562,41 @@ async fn retries_of_appended_tasks_count_like_any_other() {
     assert!(report.all_succeeded());
 }
 
+#[tokio::test(start_paused = true)]
+async fn resuming_with_stored_outputs_continues_the_loop_from_their_verdicts() {
+    let (plan, graph) = review_plan(3);
+    let stored = |s: &str| Some(TaskOutput::text(s));
+    // Every task of the plan has a stored output; review-security asked for changes.
+    let reused = vec![
+        stored("design"),
+        stored("code v1"),
+        stored("VERDICT: APPROVED"),
+        stored("VERDICT: CHANGES"),
+        stored("VERDICT: APPROVED"),
+        stored("old docs"),
+    ];
+    let script = Arc::new(Script::new(&[
+        (REVIEWS[0], OK),
+        (REVIEWS[1], OK),
+        (REVIEWS[2], OK),
+    ]));
+    let rec = Arc::new(Recorder::default());
+    let report = Executor::new(cfg(8))
+        .with_observer(rec.clone())
+        .resume(plan, &graph, script.clone(), reused)
+        .await;
+    assert!(report.all_succeeded());
+    assert!(report.tasks[..5].iter().all(|t| t.reused));
+    let l = &report.loops[0];
+    assert_eq!(l.iterations.len(), 2);
+    assert_eq!(l.stop, LoopStop::Approved);
+    // docs waits for the loop: it is not reused, it runs on iteration 2's outputs.
+    let docs = by_id(&report, "docs");
+    assert!(!docs.reused);
+    assert_eq!(docs.start, Some(2 * S));
+    assert_eq!(script.inputs_of("docs"), ["code#2", "review-style#2"]);
+}
+
 /// Keeps every record in memory.
 #[derive(Default)]
 struct MemoryStore(Mutex<Vec<AttemptRecord>>);
@@ -1288,6 +1323,59 @@ default_model = "cheap"
         assert_eq!(out.status, 0, "{out}");
         assert_eq!(r["loops"][0]["iterations_run"], 3);
         assert_eq!(stub.peak(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appended_tasks_are_paid_within_the_budget() {
+        // Each call costs $0.00005; a loop that never approves would make 13 of them.
+        let stub = Stub::new(&[("Review style", &["VERDICT: CHANGES"])]);
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(stub.clone())
+            .mount(&server)
+            .await;
+        let dir = scratch("loops-budget");
+        std::fs::write(dir.join("plan.toml"), PLAN).unwrap();
+        let mut cfg = config(&server.uri(), 1, 1);
+        cfg.push_str("\n[budget]\nmax_usd = \"0.00035\"\n");
+        std::fs::write(dir.join("dagent.toml"), cfg).unwrap();
+        let report = dir.join("report.json");
+        let args: Vec<String> = [
+            "run",
+            dir.join("plan.toml").to_str().unwrap(),
+            "--config",
+            dir.join("dagent.toml").to_str().unwrap(),
+            "--no-store",
+            "--report",
+            report.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let out = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            dagent_env(&refs, &[("DAGENT_TEST_KEY", KEY)])
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.status, 1, "{out}");
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(r["loops"][0]["stop"], "failed", "{r}");
+        assert!(r["cost"]["refused_calls"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["cost"]["overruns"], json!([]));
+        let spent: f64 = r["cost"]["total_usd"].as_str().unwrap().parse().unwrap();
+        assert!(spent <= 0.00035, "{spent}");
+        assert!(stub.seen.lock().unwrap().len() < 13);
+        let refused: Vec<&Value> = r["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["error"]["kind"] == "budget")
+            .collect();
+        assert!(!refused.is_empty(), "{r}");
+        assert!(
+            refused.iter().all(|t| t["attempts"] == 0),
+            "a refusal is not an attempt"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -782,7 +782,15 @@ impl<'a> Run<'a> {
                 continue;
             };
             let inputs_reused = self.deps(i).iter().all(|&d| self.reports[d].reused);
-            if !inputs_reused {
+            // A task that waits for a loop to end is never reused: its inputs are the
+            // loop's last iteration, not known yet.
+            let waits_for_loop = self.loops.as_ref().is_some_and(|l| {
+                l.set
+                    .loops()
+                    .iter()
+                    .any(|info| info.dependents.binary_search(&i).is_ok())
+            });
+            if !inputs_reused || waits_for_loop {
                 continue;
             }
             self.reports[i].output = Some(Arc::new(output));

@@ -777,20 +777,23 @@ impl<'a> Run<'a> {
         let mut reused: Vec<Option<TaskOutput>> = reused;
         reused.resize(self.plan.tasks.len(), None);
         let order: Vec<usize> = self.graph.topological_order().to_vec();
+        // A task that waits for a loop to end is never reused: its inputs are the loop's
+        // last iteration, not known yet.
+        let mut waits_for_loop = Vec::new();
+        if let Some(l) = &self.loops {
+            waits_for_loop.resize(self.plan.tasks.len(), false);
+            for info in l.set.loops() {
+                for &o in &info.dependents {
+                    waits_for_loop[o] = true;
+                }
+            }
+        }
         for i in order {
             let Some(output) = reused[i].take() else {
                 continue;
             };
             let inputs_reused = self.deps(i).iter().all(|&d| self.reports[d].reused);
-            // A task that waits for a loop to end is never reused: its inputs are the
-            // loop's last iteration, not known yet.
-            let waits_for_loop = self.loops.as_ref().is_some_and(|l| {
-                l.set
-                    .loops()
-                    .iter()
-                    .any(|info| info.dependents.binary_search(&i).is_ok())
-            });
-            if !inputs_reused || waits_for_loop {
+            if !inputs_reused || waits_for_loop.get(i).copied().unwrap_or(false) {
                 continue;
             }
             self.reports[i].output = Some(Arc::new(output));

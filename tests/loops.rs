@@ -1251,6 +1251,29 @@ default_model = "cheap"
                 .unwrap(),
         ]);
         assert_eq!(shown.status, 0, "{shown}");
+        // And a stored run's plan is written back with the last iteration's results.
+        let written = dagent(&[
+            "runs",
+            "write-back",
+            "last",
+            "-",
+            "--store",
+            crate::support::root()
+                .join("target/test-scratch/loops-approve-second/runs.db")
+                .to_str()
+                .unwrap(),
+        ]);
+        assert_eq!(written.status, 0, "{written}");
+        assert!(
+            written
+                .stdout
+                .contains("result = \"Write the code, version 2\""),
+            "{written}"
+        );
+        assert!(
+            !written.stdout.contains("Write the code, version 1"),
+            "{written}"
+        );
         for id in ["code#2", "review-security#2", "review-style#2"] {
             assert!(
                 shown

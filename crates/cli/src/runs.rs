@@ -173,6 +173,38 @@ fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
     rows
 }
 
+/// A task of a loop is written back with its last iteration's result: the newest copy
+/// (`code#3`) that has a record, if it succeeded (nothing if it did not).
+fn last_iterations(plan: &dagent_core::Plan, d: &RunDetail, results: &mut [Option<String>]) {
+    for l in &plan.loops {
+        for id in &l.tasks {
+            let Some(slot) = plan.position(id).and_then(|i| results.get_mut(i)) else {
+                continue;
+            };
+            let newest = (2..=l.max_iterations.min(dagent_core::MAX_ITERATIONS))
+                .rev()
+                .find_map(|k| {
+                    let copy = dagent_core::iteration_id(id, k);
+                    let mut records = d
+                        .attempts
+                        .iter()
+                        .filter(|a| a.record.task_id == copy)
+                        .peekable();
+                    records.peek()?;
+                    Some(
+                        records
+                            .filter(|a| a.record.status == RecordStatus::Succeeded)
+                            .last()
+                            .and_then(|a| a.record.output.clone()),
+                    )
+                });
+            if let Some(result) = newest {
+                *slot = result;
+            }
+        }
+    }
+}
+
 fn show(d: &RunDetail) -> String {
     let s = &d.summary;
     let mut out = String::new();
@@ -444,11 +476,12 @@ pub(crate) fn run(args: &RunsArgs) -> Result<ExitCode, Failure> {
             let deps = dagent_core::DependencyMap::from_lists(
                 d.tasks.iter().map(|t| t.deps.clone()).collect(),
             );
-            let results: Vec<Option<String>> = d
+            let mut results: Vec<Option<String>> = d
                 .successes()
                 .iter()
                 .map(|a| a.and_then(|a| a.record.output.clone()))
                 .collect();
+            last_iterations(&loaded.plan, &d, &mut results);
             let text = dagent_adapters::write_back(&loaded, &deps, &results)?;
             write_output(out, &text)?;
             return Ok(ExitCode::SUCCESS);

@@ -193,8 +193,7 @@ fn last_iterations(plan: &dagent_core::Plan, d: &RunDetail, results: &mut [Optio
                     records.peek()?;
                     Some(
                         records
-                            .filter(|a| a.record.status == RecordStatus::Succeeded)
-                            .last()
+                            .rfind(|a| a.record.status == RecordStatus::Succeeded)
                             .and_then(|a| a.record.output.clone()),
                     )
                 });

@@ -170,6 +170,7 @@ fn a_huge_unknown_id_gets_no_suggestion_and_a_short_message() {
     report.depends_on = Some(vec![dagent_core::TaskId::new(huge.as_str())]);
     let plan = dagent_core::Plan {
         title: None,
+        loops: Vec::new(),
         tasks: vec![
             dagent_core::Task::new(&huge[1..], "Almost the same id"),
             dagent_core::Task::new("xx", "Short"),
@@ -201,6 +202,7 @@ fn a_huge_unknown_id_gets_no_suggestion_and_a_short_message() {
     b.depends_on = Some(vec![dagent_core::TaskId::new("tokio")]);
     let plan = dagent_core::Plan {
         title: None,
+        loops: Vec::new(),
         tasks: vec![dagent_core::Task::new("tokyo", "Tokyo"), b],
     };
     let err = validate_plan(&plan).unwrap_err();

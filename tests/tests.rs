@@ -9,6 +9,7 @@ mod executor;
 mod formats;
 mod hostile;
 mod llm_analyzer;
+mod loops;
 mod model_select;
 mod models_cli;
 mod observability;

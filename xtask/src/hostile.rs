@@ -300,14 +300,58 @@ fn structured_plan(rng: &mut Rng, json: bool) -> String {
         }
     }
     let title = hostile_string(rng);
+    // Sometimes a review loop: a random (possibly unknown, repeated or unclosed) body, a
+    // hostile verdict, a bound in or out of range.
+    let looped = chance(rng, 25).then(|| {
+        let body: Vec<String> = (0..rng.below(4) + usize::from(!messy))
+            .map(|_| {
+                if messy && chance(rng, 15) {
+                    hostile_string(rng)
+                } else {
+                    ids[rng.below(n)].clone()
+                }
+            })
+            .collect();
+        let until = if chance(rng, 70) {
+            "APPROVED".to_owned()
+        } else {
+            hostile_string(rng)
+        };
+        let max = if messy {
+            rng.below(25)
+        } else {
+            rng.below(4) + 1
+        };
+        (body, until, max)
+    });
     if json {
+        let loops = looped.map_or_else(String::new, |(body, until, max)| {
+            let list: Vec<String> = body.iter().map(|b| json_str(rng, b)).collect();
+            format!(
+                ", \"loops\": [{{\"id\": \"l\", \"tasks\": [{}], \"repeat_until\": {}, \"max_iterations\": {max}}}]",
+                list.join(", "),
+                json_str(rng, &until)
+            )
+        });
         format!(
-            "{{\"title\": {}, \"tasks\": [{}]}}",
+            "{{\"title\": {}, \"tasks\": [{}]{loops}}}",
             json_str(rng, &title),
             tasks.join(",\n")
         )
     } else {
-        format!("title = {}\n\n{}", toml_str(&title), tasks.join("\n"))
+        let loops = looped.map_or_else(String::new, |(body, until, max)| {
+            let list: Vec<String> = body.iter().map(|b| toml_str(b)).collect();
+            format!(
+                "\n[[loops]]\nid = \"l\"\ntasks = [{}]\nrepeat_until = {}\nmax_iterations = {max}\n",
+                list.join(", "),
+                toml_str(&until)
+            )
+        });
+        format!(
+            "title = {}\n\n{}{loops}",
+            toml_str(&title),
+            tasks.join("\n")
+        )
     }
 }
 

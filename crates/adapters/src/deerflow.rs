@@ -97,12 +97,14 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanE
     let mut spans = SourceMap {
         ids,
         deps: Vec::new(),
+        loops: Vec::new(),
     };
     spans.deps.resize(tasks.len(), Vec::new());
     Ok((
         Plan {
             title: raw.title,
             tasks,
+            loops: Vec::new(),
         },
         spans,
     ))

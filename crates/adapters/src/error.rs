@@ -45,6 +45,9 @@ pub enum PlanErrorKind {
     SelfDependency,
     /// The dependencies form a cycle.
     Cycle,
+    /// A `[[loops]]` entry is invalid (unknown ids, empty body, judges outside the body, a
+    /// body not closed under the graph, …).
+    Loop,
 }
 
 /// A problem with a plan, reported as `FILE:LINE:COL: message`, with the offending line

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use dagent_core::{
-    Estimate, Extract, FailureKind, Plan, SimulateSpec, Task, TaskId, TaskKind, parse_duration,
+    DEFAULT_MAX_ITERATIONS, Estimate, Extract, FailureKind, LoopSpec, Plan, SimulateSpec, Task,
+    TaskId, TaskKind, parse_duration,
 };
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
@@ -86,6 +87,19 @@ struct RawPlan<I, D> {
     description: Option<String>,
     #[serde(default = "Vec::new")]
     tasks: Vec<RawTask<I, D>>,
+    #[serde(default = "Vec::new")]
+    loops: Vec<RawLoop<I>>,
+}
+
+/// A `[[loops]]` entry (checked against the graph later, by `dagent_graph::LoopSet`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoop<I> {
+    id: I,
+    tasks: Vec<String>,
+    repeat_until: String,
+    judges: Option<Vec<String>>,
+    max_iterations: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -264,10 +278,23 @@ fn build<I: RawId, D: RawId>(
             extract: rt.extract.map(|e| e.0),
         });
     }
+    let mut loops = Vec::with_capacity(raw.loops.len());
+    for rl in raw.loops {
+        let (id, id_span) = rl.id.into_parts(&ctx)?;
+        spans.loops.push(id_span);
+        loops.push(LoopSpec {
+            id,
+            tasks: rl.tasks.into_iter().map(TaskId::new).collect(),
+            repeat_until: rl.repeat_until,
+            judges: rl.judges.map(|j| j.into_iter().map(TaskId::new).collect()),
+            max_iterations: rl.max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS),
+        });
+    }
     Ok((
         Plan {
             title: raw.title,
             tasks,
+            loops,
         },
         spans,
     ))

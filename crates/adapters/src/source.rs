@@ -21,6 +21,8 @@ pub struct Location {
 pub struct SourceMap {
     pub(crate) ids: Vec<Option<Span>>,
     pub(crate) deps: Vec<Vec<Option<Span>>>,
+    /// The span of each `[[loops]]` entry's id.
+    pub(crate) loops: Vec<Option<Span>>,
 }
 
 impl SourceMap {
@@ -28,6 +30,12 @@ impl SourceMap {
     #[must_use]
     pub fn task_span(&self, index: usize) -> Option<Span> {
         self.ids.get(index).cloned().flatten()
+    }
+
+    /// The span of loop `index`'s id (its `[[loops]]` entry).
+    #[must_use]
+    pub fn loop_span(&self, index: usize) -> Option<Span> {
+        self.loops.get(index).cloned().flatten()
     }
 
     /// The span of the `dep`-th entry of task `index`'s `depends_on`.

@@ -30,7 +30,9 @@ pub use dagent_core::Weights;
 
 /// The task name dependency analysis by a model is billed under in a cost tracker.
 pub const ANALYSIS_TASK: &str = "(dependency analysis)";
-pub use dagent_graph::{GraphError, GraphErrorKind, TaskGraph, transitive_reduction};
+pub use dagent_graph::{
+    GraphError, GraphErrorKind, LoopInfo, LoopSet, TaskGraph, transitive_reduction,
+};
 pub use planner::{
     PLANNING_TASK, PlanComplexity, PlanFailure, PlanRequest, Planned, Planner, one_step_plan,
 };

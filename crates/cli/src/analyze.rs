@@ -95,6 +95,9 @@ pub(crate) fn prepare_loaded(
         resolution
     });
     let resolution = resolution.map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
+    // Loops are checked against the resolved graph (their bodies must be closed under it).
+    dagent_analyzers::LoopSet::new(&loaded.plan, &resolution.graph)
+        .map_err(|e| Failure::from(graph_error(&loaded, &e)))?;
     Ok(Prepared { loaded, resolution })
 }
 

@@ -92,6 +92,11 @@ pub(crate) enum Command {
     ///   dagent run plan.toml --review            # see batches, time and cost; accept, edit or cancel
     ///
     ///   dagent run --workflow standard --request "A CSV parser" --out-dir out
+    ///
+    /// A plan's [[loops]] repeat a group of tasks (code and its reviews) until every judge
+    /// answers `VERDICT: <repeat_until>` or max_iterations runs out; later iterations run as
+    /// new tasks (code#2, …) and the report shows each loop's verdicts and why it stopped
+    /// (README, "Review loops"; examples/review-loop.toml).
     #[command(verbatim_doc_comment)]
     Run(Box<RunArgs>),
 

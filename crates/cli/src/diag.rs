@@ -60,6 +60,7 @@ pub(crate) fn graph_error(loaded: &LoadedPlan, e: &GraphError) -> PlanError {
         GraphErrorKind::DuplicateId { .. } => PlanErrorKind::DuplicateId,
         GraphErrorKind::UnknownDependency { .. } => PlanErrorKind::UnknownDependency,
         GraphErrorKind::SelfDependency { .. } => PlanErrorKind::SelfDependency,
+        GraphErrorKind::Loop { .. } => PlanErrorKind::Loop,
         _ => PlanErrorKind::Cycle,
     };
     let mut message = e.message().to_owned();
@@ -74,6 +75,10 @@ pub(crate) fn graph_error(loaded: &LoadedPlan, e: &GraphError) -> PlanError {
                 loc.line, loc.column
             ));
         }
+    }
+    if let GraphErrorKind::Loop { index } = e.kind() {
+        return PlanError::new(kind, &loaded.origin, message)
+            .with_span(&loaded.source, loaded.spans.loop_span(*index));
     }
     match e.primary_task() {
         Some((task, entry)) => loaded.error_at_task(kind, task, entry, message),

@@ -243,6 +243,12 @@ impl Bars {
                 if let Some(bar) = running.bars.remove(&e.task) {
                     bar.finish_and_clear();
                 }
+                // Tasks appended by a loop's next iteration lengthen the bar.
+                if let Some(len) = self.overall.length()
+                    && e.task as u64 >= len
+                {
+                    self.overall.set_length(e.task as u64 + 1);
+                }
                 self.overall.inc(1);
                 if !matches!(e.kind, RunEventKind::Succeeded | RunEventKind::Reused) {
                     let _ = self.multi.println(line(e));

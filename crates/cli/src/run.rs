@@ -145,6 +145,60 @@ fn save(path: &Path, text: &str, what: &str, name: &str) -> Result<(), String> {
 }
 
 /// Runs the plan; with `json_logs`, stderr carries only JSON log lines (no progress lines).
+/// The plan as it ran: its own tasks, then those appended for loop iterations, with their
+/// dependencies by position.
+fn with_appended(
+    plan: &dagent_core::Plan,
+    deps: &[Vec<usize>],
+    report: &dagent_executor::RunReport,
+) -> (dagent_core::Plan, Vec<Vec<usize>>) {
+    let mut plan = plan.clone();
+    let mut deps = deps.to_vec();
+    let mut index: std::collections::HashMap<dagent_core::TaskId, usize> = plan
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.clone(), i))
+        .collect();
+    for task in &report.appended {
+        let ds = task
+            .depends_on
+            .iter()
+            .flatten()
+            .filter_map(|d| index.get(d).copied())
+            .collect();
+        index.insert(task.id.clone(), plan.tasks.len());
+        plan.tasks.push(task.clone());
+        deps.push(ds);
+    }
+    (plan, deps)
+}
+
+/// `--resume` and loops do not mix yet: a loop's later iterations are appended while it
+/// runs, and a new session could not tell which stored iteration to continue from. Checked
+/// before the stored run is claimed and before anything is paid for.
+fn refuse_resuming_loops(args: &RunArgs, settings: &Settings) -> Result<(), Failure> {
+    let Some(path) = args.plan.plan.as_ref() else {
+        return Ok(()); // a --workflow plan: checked when it is generated
+    };
+    let Ok(loaded) = dagent_adapters::load_plan_with(
+        path,
+        dagent_adapters::LoadOptions::default()
+            .format(args.plan.input_format)
+            .max_bytes(settings.max_input_bytes),
+    ) else {
+        return Ok(()); // loading it again reports the error
+    };
+    match loaded.plan.loops.first() {
+        None => Ok(()),
+        Some(l) => Err(Failure::bad_input(format!(
+            "error: --resume does not support plans with loops yet ({} has loop {}): its later iterations are appended while it runs, and a new session could not tell which stored iteration to continue from; run it again without --resume",
+            loaded.origin,
+            dagent_core::display::quote(&l.id)
+        ))),
+    }
+}
+
 /// `live` is the view `--metrics-addr` serves (its tracing layer is already installed).
 pub(crate) fn run(
     args: &RunArgs,
@@ -200,6 +254,7 @@ pub(crate) fn run(
                     "error: --resume needs the run store (drop --no-store, or set [store] enabled = true)",
                 )
             })?;
+            refuse_resuming_loops(args, &settings)?;
             let id = store.resolve(wanted).map_err(store_failure)?;
             // Take the run before anything is paid for (a model may analyse the plan), and
             // read it only once it is ours: nothing else can change it now.
@@ -483,10 +538,14 @@ pub(crate) fn run(
         output_errors.push(e);
     }
     if let Some(path) = &args.write_back {
-        let results: Vec<Option<String>> = report
-            .tasks
-            .iter()
-            .map(|t| t.output.as_ref().map(|o| o.text.clone()))
+        // A task in a loop is written back with its last iteration's result.
+        let results: Vec<Option<String>> = (0..report.plan_len())
+            .map(|i| {
+                report.tasks[report.latest(i)]
+                    .output
+                    .as_ref()
+                    .map(|o| o.text.clone())
+            })
             .collect();
         match dagent_adapters::write_back(
             &prepared.loaded,
@@ -506,10 +565,13 @@ pub(crate) fn run(
             .title
             .clone()
             .unwrap_or_else(|| prepared.loaded.origin.clone());
+        // Loop iterations after the first are lanes too (their ghost bars predict them
+        // from their estimates, like the first).
+        let (tl_plan, tl_deps) = with_appended(&plan, &deps, &report);
         let svg = crate::timeline::svg(&crate::timeline::TimelineInput {
             title: &title,
-            plan: &plan,
-            deps: &deps,
+            plan: &tl_plan,
+            deps: &tl_deps,
             attempts: &recorder.records(),
             max_concurrent: report.max_concurrent,
             scale,

@@ -100,7 +100,7 @@ struct TaskRow {
 }
 
 fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
-    let by_id: std::collections::HashMap<&str, usize> = d
+    let mut by_id: std::collections::HashMap<&str, usize> = d
         .tasks
         .iter()
         .enumerate()
@@ -123,10 +123,24 @@ fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
         .collect();
     // Attempts belong to tasks by id: a resumed run may have reordered its plan.
     for a in &d.attempts {
-        let Some(row) = by_id
-            .get(a.record.task_id.as_str())
-            .and_then(|&i| rows.get_mut(i))
-        else {
+        // Tasks appended by a loop's later iterations (`code#2`) are not in the plan: they
+        // get rows of their own, after the plan's, in the order they were recorded.
+        let id = a.record.task_id.as_str();
+        if !by_id.contains_key(id) && a.record.task >= d.tasks.len() {
+            by_id.insert(id, rows.len());
+            rows.push(TaskRow {
+                id: id.to_owned(),
+                status: "not started".into(),
+                attempts: 0,
+                start_ms: None,
+                end_ms: None,
+                model: None,
+                tokens: 0,
+                cost: Money::ZERO,
+                session: a.session,
+            });
+        }
+        let Some(row) = by_id.get(id).and_then(|&i| rows.get_mut(i)) else {
             continue;
         };
         let r = &a.record;
@@ -157,6 +171,37 @@ fn task_rows(d: &RunDetail) -> Vec<TaskRow> {
         }
     }
     rows
+}
+
+/// A task of a loop is written back with its last iteration's result: the newest copy
+/// (`code#3`) that has a record, if it succeeded (nothing if it did not).
+fn last_iterations(plan: &dagent_core::Plan, d: &RunDetail, results: &mut [Option<String>]) {
+    for l in &plan.loops {
+        for id in &l.tasks {
+            let Some(slot) = plan.position(id).and_then(|i| results.get_mut(i)) else {
+                continue;
+            };
+            let newest = (2..=l.max_iterations.min(dagent_core::MAX_ITERATIONS))
+                .rev()
+                .find_map(|k| {
+                    let copy = dagent_core::iteration_id(id, k);
+                    let mut records = d
+                        .attempts
+                        .iter()
+                        .filter(|a| a.record.task_id == copy)
+                        .peekable();
+                    records.peek()?;
+                    Some(
+                        records
+                            .rfind(|a| a.record.status == RecordStatus::Succeeded)
+                            .and_then(|a| a.record.output.clone()),
+                    )
+                });
+            if let Some(result) = newest {
+                *slot = result;
+            }
+        }
+    }
 }
 
 fn show(d: &RunDetail) -> String {
@@ -430,11 +475,12 @@ pub(crate) fn run(args: &RunsArgs) -> Result<ExitCode, Failure> {
             let deps = dagent_core::DependencyMap::from_lists(
                 d.tasks.iter().map(|t| t.deps.clone()).collect(),
             );
-            let results: Vec<Option<String>> = d
+            let mut results: Vec<Option<String>> = d
                 .successes()
                 .iter()
                 .map(|a| a.and_then(|a| a.record.output.clone()))
                 .collect();
+            last_iterations(&loaded.plan, &d, &mut results);
             let text = dagent_adapters::write_back(&loaded, &deps, &results)?;
             write_output(out, &text)?;
             return Ok(ExitCode::SUCCESS);

@@ -20,6 +20,7 @@
 mod deps;
 pub mod display;
 mod error;
+mod loops;
 mod metering;
 mod money;
 mod plan;
@@ -31,6 +32,9 @@ mod usage;
 
 pub use deps::DependencyMap;
 pub use error::{AnalyzeError, ProviderError, ProviderErrorKind, TaskError, TaskErrorKind};
+pub use loops::{
+    DEFAULT_MAX_ITERATIONS, LoopSpec, MAX_ITERATIONS, iteration_id, parse_verdict, verdict_approves,
+};
 pub use metering::{
     Alternative, MESSAGE_OVERHEAD_TOKENS, MeteredError, MeteredResponse, REQUEST_OVERHEAD_TOKENS,
     estimate_tokens, max_tokens_of, metered_chat, metered_chat_with, prompt_tokens_upper_bound,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Task, TaskId};
+use crate::{LoopSpec, Task, TaskId};
 
 /// An ordered list of tasks, as a planner produced it. Plan order matters: it breaks ties
 /// in scheduling and fixes the order in which a task sees its dependencies' outputs.
@@ -12,13 +12,20 @@ pub struct Plan {
     pub title: Option<String>,
     /// The tasks, in plan order.
     pub tasks: Vec<Task>,
+    /// Groups of tasks that repeat until their judges approve (`[[loops]]`); empty for most
+    /// plans. Checked against the graph by `dagent-graph`'s `LoopSet`.
+    pub loops: Vec<LoopSpec>,
 }
 
 impl Plan {
     /// A plan of the given tasks, untitled.
     #[must_use]
     pub fn new(tasks: Vec<Task>) -> Self {
-        Self { title: None, tasks }
+        Self {
+            title: None,
+            tasks,
+            loops: Vec::new(),
+        }
     }
 
     /// Number of tasks.

@@ -21,18 +21,28 @@
 //!
 //! Every task ends in exactly one terminal state — succeeded, failed (with its error),
 //! skipped (with the reason) or cancelled — and [`RunReport`] lists them all.
+//!
+//! Plans can grow while they run: a plan's review loops ([`dagent_core::LoopSpec`], checked
+//! by [`LoopSet`]) append their next iteration as new tasks (`code#2`, …) until every judge
+//! approves or `max_iterations` runs out. Appended tasks go through the same scheduling,
+//! limits, store and report as the plan's own; a plan without loops has no loop state at all.
+//! [`RunReport::loops`] says what each loop did.
 #![deny(missing_docs)]
 
 mod config;
+mod loops;
 pub mod policy;
 mod report;
 mod run;
 mod simulate;
 
 pub use config::{DEFAULT_MAX_RETRY_DELAY, ExecutorConfig, FailureMode, Mode, RetryPolicy};
-pub use dagent_graph::{GraphError, TaskGraph};
+pub use dagent_graph::{GraphError, LoopInfo, LoopSet, TaskGraph};
 pub use policy::breaker::BreakerPolicy;
-pub use report::{RunReport, StopReason, TaskReport, TaskStatus};
+pub use report::{
+    IterationReport, JudgeVerdict, LoopReport, LoopStop, RunReport, StopReason, TaskReport,
+    TaskStatus,
+};
 pub use run::Executor;
 pub use simulate::SimulatedRunner;
 pub use tokio_util::sync::CancellationToken;

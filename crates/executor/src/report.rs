@@ -137,6 +137,88 @@ pub struct RunReport {
     pub stopped: Option<StopReason>,
     /// When it stopped, from the start of the run.
     pub stopped_at: Option<Duration>,
+    /// Every loop of the plan: its iterations, the judges' verdicts, why it stopped. Tasks
+    /// appended for iterations 2 and later are in `tasks`, after the plan's own.
+    pub loops: Vec<LoopReport>,
+    /// The tasks appended for loop iterations, in order: `tasks[plan_len + k]` ran
+    /// `appended[k]` (its `depends_on` lists the ids it received, in order).
+    pub appended: Vec<dagent_core::Task>,
+}
+
+/// Why a loop stopped repeating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LoopStop {
+    /// Every judge of the last iteration gave the `repeat_until` verdict.
+    Approved,
+    /// `max_iterations` ran and the last was not approved.
+    MaxIterations,
+    /// A body task of the last iteration did not succeed (failed, or skipped because
+    /// something it needs failed).
+    Failed,
+    /// The run stopped (cancellation, deadline, fail-fast, breaker, store) before the loop
+    /// could go on.
+    Cancelled,
+}
+
+impl LoopStop {
+    /// Stable lower-case name (`approved`, `max_iterations`, `failed`, `cancelled`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::MaxIterations => "max_iterations",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for LoopStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One judge's verdict in one iteration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JudgeVerdict {
+    /// The judge's id in the plan (`review-style`).
+    pub judge: TaskId,
+    /// Its copy that ran in this iteration (`review-style#2`; the same id in the first).
+    pub task: TaskId,
+    /// The verdict its answer gave ([`dagent_core::parse_verdict`]); `None` when it gave
+    /// none or did not succeed.
+    pub verdict: Option<String>,
+    /// Whether the verdict is the loop's `repeat_until`.
+    pub approved: bool,
+}
+
+/// One iteration of a loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IterationReport {
+    /// 1 for the plan's own tasks, then 2, 3, …
+    pub iteration: u32,
+    /// Positions in [`RunReport::tasks`] of this iteration's tasks, in body order.
+    pub tasks: Vec<usize>,
+    /// The judges' verdicts, in plan order (empty when the iteration never finished).
+    pub verdicts: Vec<JudgeVerdict>,
+}
+
+/// What a loop did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopReport {
+    /// The loop's id.
+    pub id: String,
+    /// Positions in the plan of the body's tasks (the first iteration), in plan order.
+    pub body: Vec<usize>,
+    /// The verdict that ends it.
+    pub repeat_until: String,
+    /// Its bound.
+    pub max_iterations: u32,
+    /// The iterations that started, in order.
+    pub iterations: Vec<IterationReport>,
+    /// Why it stopped.
+    pub stop: LoopStop,
 }
 
 impl RunReport {
@@ -169,9 +251,32 @@ impl RunReport {
         self.tasks.iter().filter(|t| t.status == status).count()
     }
 
+    /// The tasks of the plan itself (`tasks.len() - appended.len()`).
+    #[must_use]
+    pub fn plan_len(&self) -> usize {
+        self.tasks.len().saturating_sub(self.appended.len())
+    }
+
     /// Whether every task succeeded.
     #[must_use]
     pub fn all_succeeded(&self) -> bool {
         self.tasks.iter().all(|t| t.status == TaskStatus::Succeeded)
+    }
+
+    /// Where the final result of the plan's task `task` is: the position of its copy in its
+    /// loop's last iteration, or `task` itself (not in a loop, or a plan without loops).
+    #[must_use]
+    pub fn latest(&self, task: usize) -> usize {
+        for l in &self.loops {
+            if let Some(b) = l.body.iter().position(|&t| t == task) {
+                return l
+                    .iterations
+                    .last()
+                    .and_then(|it| it.tasks.get(b))
+                    .copied()
+                    .unwrap_or(task);
+            }
+        }
+        task
     }
 }

@@ -21,14 +21,16 @@ use std::time::Duration;
 use dagent_core::{
     AttemptRecord, DependencyOutcome, Plan, RecordStatus, RunEvent, RunEventKind, RunId,
     RunObserver, RunStore, TaskContext, TaskError, TaskErrorKind, TaskOutput, TaskRunner,
+    iteration_id, parse_verdict,
 };
-use dagent_graph::TaskGraph;
+use dagent_graph::{LoopSet, TaskGraph};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::loops::Loops;
 use crate::policy::barrier::LevelBarrier;
 use crate::policy::clock::after;
 use crate::policy::concurrency::{KeyIndex, Slots};
@@ -37,7 +39,9 @@ use crate::policy::outcome::{Decision, OutcomePolicy, Verdict};
 use crate::policy::panic::CatchPanic;
 use crate::policy::rate::RateGate;
 use crate::policy::timeout::with_timeout;
-use crate::{ExecutorConfig, Mode, RunReport, StopReason, TaskReport, TaskStatus};
+use crate::{
+    ExecutorConfig, JudgeVerdict, LoopStop, Mode, RunReport, StopReason, TaskReport, TaskStatus,
+};
 
 /// Runs plans. Configure once, run many times.
 ///
@@ -123,6 +127,17 @@ impl Executor {
     /// terminal. Priorities are the graph's remaining paths, weighted by
     /// [`Plan::weights`] (estimates, or task counts when there are none).
     ///
+    /// The plan's loops ([`Plan::loops`], checked by [`LoopSet::new`]) repeat: when every
+    /// task of an iteration is terminal, its judges' answers are read
+    /// ([`dagent_core::parse_verdict`]); unless all approve, a body task did not succeed,
+    /// `max_iterations` ran or the run has stopped, the next iteration is appended as new
+    /// tasks (`code#2`, …: body dependencies map to the new copies, the others stay, and the
+    /// body's sources also depend on every judge of the iteration before). Tasks outside a
+    /// loop that depend on its body wait for it to end and receive its last iteration's
+    /// outputs. Appended tasks are scheduled, limited, recorded and reported like any other
+    /// ([`RunReport::loops`] says what each loop did). Invalid loops start nothing: every
+    /// task is skipped with the reason.
+    ///
     /// # Panics
     /// If `graph` was built for a plan of a different size.
     pub async fn run(
@@ -161,8 +176,14 @@ impl Executor {
             tasks = i64::try_from(plan.tasks.len()).unwrap_or(i64::MAX),
             max_concurrent = i64::try_from(self.config.max_concurrent).unwrap_or(i64::MAX),
         );
+        let loops = LoopSet::new(&plan, graph);
         let mut run = Run::new(self, plan, graph, runner);
         run.run_span = span.clone();
+        match loops {
+            Ok(set) if set.is_empty() => {}
+            Ok(set) => run.with_loops(set),
+            Err(e) => run.abandon(&format!("invalid loop: {}", e.message())),
+        }
         run.reuse(reused);
         run.drive().instrument(span.clone()).await;
         run.flush_records();
@@ -266,6 +287,9 @@ struct Run<'a> {
     /// attempts nest in their task, provider calls in their attempt.
     run_span: tracing::Span,
     task_spans: Vec<Option<tracing::Span>>,
+    /// The plan's loops and the tasks appended for them (`None` without loops: the plan's
+    /// own positions are then all there is, and nothing below looks further).
+    loops: Option<Box<Loops>>,
 }
 
 impl<'a> Run<'a> {
@@ -337,7 +361,43 @@ impl<'a> Run<'a> {
             pending_records: Vec::new(),
             run_span: tracing::Span::none(),
             task_spans: vec![None; n],
+            loops: None,
             plan,
+        }
+    }
+
+    /// Adds the plan's loops: a task outside a loop that depends on its body waits for the
+    /// loop to end (one more unmet dependency, released by `end_loop`).
+    fn with_loops(&mut self, set: LoopSet) {
+        for info in set.loops() {
+            for &o in &info.dependents {
+                self.unmet[o] = self.unmet[o].saturating_add(1);
+            }
+        }
+        self.loops = Some(Box::new(Loops::new(set, self.graph.len())));
+    }
+
+    /// Task `i`'s dependencies (positions).
+    fn deps(&self, i: usize) -> &[usize] {
+        match &self.loops {
+            Some(l) if i >= l.base => &l.deps[i - l.base],
+            _ => self.graph.deps_of(i),
+        }
+    }
+
+    /// Task `i`'s dependents (positions).
+    fn dependents(&self, i: usize) -> &[usize] {
+        match &self.loops {
+            Some(l) if i >= l.base => &l.dependents[i - l.base],
+            _ => self.graph.dependents_of(i),
+        }
+    }
+
+    /// Task `i`'s level (an appended task has its original's).
+    fn level(&self, i: usize) -> usize {
+        match &self.loops {
+            Some(l) if i >= l.base => self.graph.level_of(l.origin_of(i)),
+            _ => self.graph.level_of(i),
         }
     }
 
@@ -366,11 +426,13 @@ impl<'a> Run<'a> {
                 self.make_ready(i);
             }
         }
-        while self.done < n {
+        self.advance_loops();
+        while self.done < self.state.len() {
             self.wake();
             self.admit();
             let event = self.poll().await;
             self.apply(event);
+            self.advance_loops();
         }
         // Dropping attempts still in flight cancels them.
         self.in_flight.clear();
@@ -395,7 +457,7 @@ impl<'a> Run<'a> {
     }
 
     fn make_ready(&mut self, i: usize) {
-        if !self.barrier.admit(i, self.graph.level_of(i)) {
+        if !self.barrier.admit(i, self.level(i)) {
             self.state[i] = State::Held;
             return;
         }
@@ -451,10 +513,14 @@ impl<'a> Run<'a> {
     }
 
     fn inputs(&self, i: usize) -> Vec<(usize, DependencyOutcome)> {
-        self.graph
-            .deps_of(i)
+        self.deps(i)
             .iter()
             .map(|&d| {
+                // A dependency on a loop's body, from outside it, is its last iteration.
+                let d = match &self.loops {
+                    Some(l) if l.member(d).map(|m| m.0) != l.member(i).map(|m| m.0) => l.latest(d),
+                    _ => d,
+                };
                 let r = &self.reports[d];
                 let outcome = match (&r.output, &r.error) {
                     (Some(out), _) => DependencyOutcome::Succeeded(Arc::clone(out)),
@@ -712,23 +778,30 @@ impl<'a> Run<'a> {
         let mut reused: Vec<Option<TaskOutput>> = reused;
         reused.resize(self.plan.tasks.len(), None);
         let order: Vec<usize> = self.graph.topological_order().to_vec();
+        // A task that waits for a loop to end is never reused: its inputs are the loop's
+        // last iteration, not known yet.
+        let mut waits_for_loop = Vec::new();
+        if let Some(l) = &self.loops {
+            waits_for_loop.resize(self.plan.tasks.len(), false);
+            for info in l.set.loops() {
+                for &o in &info.dependents {
+                    waits_for_loop[o] = true;
+                }
+            }
+        }
         for i in order {
             let Some(output) = reused[i].take() else {
                 continue;
             };
-            let inputs_reused = self
-                .graph
-                .deps_of(i)
-                .iter()
-                .all(|&d| self.reports[d].reused);
-            if !inputs_reused {
+            let inputs_reused = self.deps(i).iter().all(|&d| self.reports[d].reused);
+            if !inputs_reused || waits_for_loop.get(i).copied().unwrap_or(false) {
                 continue;
             }
             self.reports[i].output = Some(Arc::new(output));
             self.reports[i].reused = true;
             self.terminate(i, TaskStatus::Succeeded, None, None);
-            for k in 0..self.graph.dependents_of(i).len() {
-                let w = self.graph.dependents_of(i)[k];
+            for k in 0..self.dependents(i).len() {
+                let w = self.dependents(i)[k];
                 self.unmet[w] = self.unmet[w].saturating_sub(1);
             }
         }
@@ -810,8 +883,8 @@ impl<'a> Run<'a> {
             self.stop(reason);
         }
         if succeeded {
-            for k in 0..self.graph.dependents_of(i).len() {
-                let w = self.graph.dependents_of(i)[k];
+            for k in 0..self.dependents(i).len() {
+                let w = self.dependents(i)[k];
                 self.resolve_dependency(w);
             }
         } else {
@@ -835,8 +908,8 @@ impl<'a> Run<'a> {
     fn after_unsuccessful(&mut self, i: usize) {
         match self.outcome.failure().dependents() {
             Dependents::Run => {
-                for k in 0..self.graph.dependents_of(i).len() {
-                    let w = self.graph.dependents_of(i)[k];
+                for k in 0..self.dependents(i).len() {
+                    let w = self.dependents(i)[k];
                     self.resolve_dependency(w);
                 }
             }
@@ -848,8 +921,7 @@ impl<'a> Run<'a> {
                     "did not run"
                 };
                 let mut stack: Vec<(usize, String)> = self
-                    .graph
-                    .dependents_of(i)
+                    .dependents(i)
                     .iter()
                     .map(|&w| (w, format!("dependency \"{id}\" {verb}")))
                     .collect();
@@ -860,8 +932,7 @@ impl<'a> Run<'a> {
                     let wid = self.plan.tasks[w].id.clone();
                     self.terminate(w, TaskStatus::Skipped, None, Some(why));
                     stack.extend(
-                        self.graph
-                            .dependents_of(w)
+                        self.dependents(w)
                             .iter()
                             .map(|&x| (x, format!("dependency \"{wid}\" did not run"))),
                     );
@@ -958,9 +1029,244 @@ impl<'a> Run<'a> {
             TaskStatus::Cancelled => RunEventKind::Cancelled,
         };
         self.emit(i, kind);
-        for held in self.barrier.finished(self.graph.level_of(i), at) {
+        if let Some(loops) = &mut self.loops {
+            loops.terminated(i);
+        }
+        for held in self.barrier.finished(self.level(i), at) {
             if self.state[held] == State::Held {
                 self.make_ready(held);
+            }
+        }
+    }
+
+    // ---- loops ---------------------------------------------------------------------
+
+    /// Decides about every loop whose current iteration has just ended.
+    fn advance_loops(&mut self) {
+        while let Some(l) = self.loops.as_mut().and_then(|loops| loops.pending.pop()) {
+            self.end_iteration(l);
+        }
+    }
+
+    /// Every task of loop `l`'s current iteration is terminal: read the judges' verdicts,
+    /// then end the loop or append the next iteration.
+    fn end_iteration(&mut self, l: usize) {
+        let Some(loops) = self.loops.as_deref_mut() else {
+            return;
+        };
+        let info = &loops.set.loops()[l];
+        let run = &mut loops.runs[l];
+        let current = run.current.clone();
+        let all_succeeded = current
+            .iter()
+            .all(|&t| self.reports[t].status == TaskStatus::Succeeded);
+        let verdicts: Vec<JudgeVerdict> = info
+            .judges
+            .iter()
+            .map(|&j| {
+                let b = info.body.binary_search(&j).unwrap_or_default();
+                let t = current[b];
+                let report = &self.reports[t];
+                let verdict = report
+                    .output
+                    .as_ref()
+                    .filter(|_| report.status == TaskStatus::Succeeded)
+                    .and_then(|o| parse_verdict(&o.text))
+                    .map(str::to_owned);
+                let approved = verdict
+                    .as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&info.repeat_until));
+                JudgeVerdict {
+                    judge: self.plan.tasks[j].id.clone(),
+                    task: report.id.clone(),
+                    verdict,
+                    approved,
+                }
+            })
+            .collect();
+        let approved = verdicts.iter().all(|v| v.approved);
+        let k = u32::try_from(run.iterations.len()).unwrap_or(u32::MAX);
+        if let Some(it) = run.iterations.last_mut() {
+            it.verdicts = verdicts;
+        }
+        let stop = if !all_succeeded {
+            Some(if self.stopped.is_some() {
+                LoopStop::Cancelled
+            } else {
+                LoopStop::Failed
+            })
+        } else if approved {
+            Some(LoopStop::Approved)
+        } else if k >= info.max_iterations {
+            Some(LoopStop::MaxIterations)
+        } else if self.stopped.is_some() {
+            Some(LoopStop::Cancelled)
+        } else {
+            None
+        };
+        self.run_span.in_scope(|| {
+            tracing::info!(
+                loop_id = %info.id,
+                iteration = k,
+                approved,
+                stop = stop.map(LoopStop::as_str),
+                "loop iteration ended"
+            );
+        });
+        match stop {
+            Some(stop) => {
+                run.stop = Some(stop);
+                self.end_loop(l);
+            }
+            None => self.append_iteration(l, k + 1),
+        }
+    }
+
+    /// Appends iteration `k` of loop `l`: a copy of each body task, whose body dependencies
+    /// are the new copies and whose other dependencies stay (the newest copy, for another
+    /// loop's task); the body's sources also depend on every judge of iteration `k - 1`.
+    fn append_iteration(&mut self, l: usize, k: u32) {
+        let Some(loops) = self.loops.as_deref_mut() else {
+            return;
+        };
+        let info = loops.set.loops()[l].clone();
+        let prev = loops.runs[l].current.clone();
+        let first = self.state.len();
+        let fresh: Vec<usize> = (first..first + info.body.len()).collect();
+        let prev_judges: Vec<usize> = info
+            .judges
+            .iter()
+            .map(|j| prev[info.body.binary_search(j).unwrap_or_default()])
+            .collect();
+        let mut tasks = Vec::with_capacity(fresh.len());
+        let mut all_deps = Vec::with_capacity(fresh.len());
+        for (b, &orig) in info.body.iter().enumerate() {
+            let mut deps: Vec<usize> = self
+                .graph
+                .deps_of(orig)
+                .iter()
+                .map(|&d| match loops.member(d) {
+                    Some((dl, db)) if dl == l => fresh[db],
+                    _ => loops.latest(d),
+                })
+                .collect();
+            if info.sources.binary_search(&orig).is_ok() {
+                deps.extend_from_slice(&prev_judges);
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            let mut task = self.plan.tasks[orig].clone();
+            task.id = iteration_id(&task.id, k);
+            task.depends_on = Some(
+                deps.iter()
+                    .map(|&d| {
+                        if d < first {
+                            self.plan.tasks[d].id.clone()
+                        } else {
+                            iteration_id(&self.plan.tasks[info.body[d - first]].id, k)
+                        }
+                    })
+                    .collect(),
+            );
+            loops.origin.push((orig, l, b));
+            loops.dependents.push(Vec::new());
+            tasks.push(task);
+            all_deps.push(deps);
+        }
+        for (t, deps) in fresh.iter().zip(&all_deps) {
+            for &d in deps {
+                if d >= first {
+                    loops.dependents[d - loops.base].push(*t);
+                }
+            }
+        }
+        let run = &mut loops.runs[l];
+        run.current.clone_from(&fresh);
+        run.left = fresh.len();
+        run.iterations.push(crate::IterationReport {
+            iteration: k,
+            tasks: fresh.clone(),
+            verdicts: Vec::new(),
+        });
+        let mut plan = (*self.plan).clone();
+        for ((task, deps), &orig) in tasks.into_iter().zip(all_deps).zip(&info.body) {
+            let unmet = deps
+                .iter()
+                .filter(|&&d| d >= first || self.state[d] != State::Done)
+                .count();
+            self.state.push(State::Waiting);
+            self.unmet.push(u32::try_from(unmet).unwrap_or(u32::MAX));
+            self.priority.push(self.priority[orig]);
+            self.attempt_start.push(Duration::ZERO);
+            self.keys.push(self.keys[orig]);
+            self.task_spans.push(None);
+            self.reports.push(TaskReport {
+                id: task.id.clone(),
+                status: TaskStatus::Skipped,
+                attempts: 0,
+                start: None,
+                end: None,
+                busy: Duration::ZERO,
+                error: None,
+                reason: None,
+                output: None,
+                reused: false,
+            });
+            self.barrier.add(self.graph.level_of(orig));
+            loops.deps.push(deps);
+            plan.tasks.push(task);
+        }
+        self.plan = Arc::new(plan);
+        self.run_span.in_scope(|| {
+            tracing::info!(loop_id = %info.id, iteration = k, tasks = fresh.len(), "loop iteration appended");
+        });
+        for t in fresh {
+            if self.unmet[t] == 0 && self.state[t] == State::Waiting {
+                self.make_ready(t);
+            }
+        }
+    }
+
+    /// Loop `l` has ended: the tasks that depend on its body may go on, with its last
+    /// iteration as their input (skipped, when that did not succeed and dependents of
+    /// failures are skipped).
+    fn end_loop(&mut self, l: usize) {
+        let Some(loops) = self.loops.as_deref() else {
+            return;
+        };
+        let info = &loops.set.loops()[l];
+        let waiting: Vec<(usize, Option<usize>)> = info
+            .dependents
+            .iter()
+            .filter(|&&o| self.state[o] != State::Done)
+            .map(|&o| {
+                let unsuccessful = self
+                    .graph
+                    .deps_of(o)
+                    .iter()
+                    .filter(|&&d| loops.member(d).is_some_and(|(dl, _)| dl == l))
+                    .map(|&d| loops.latest(d))
+                    .find(|&t| self.reports[t].status != TaskStatus::Succeeded);
+                (o, unsuccessful)
+            })
+            .collect();
+        let skip = self.outcome.failure().dependents() == Dependents::Skip;
+        for (o, unsuccessful) in waiting {
+            if self.state[o] == State::Done {
+                continue; // skipped meanwhile
+            }
+            match unsuccessful {
+                Some(t) if skip => {
+                    let verb = if self.reports[t].status == TaskStatus::Failed {
+                        "failed"
+                    } else {
+                        "did not run"
+                    };
+                    let why = format!("dependency \"{}\" {verb}", self.reports[t].id);
+                    self.terminate(o, TaskStatus::Skipped, None, Some(why));
+                    self.after_unsuccessful(o);
+                }
+                _ => self.resolve_dependency(o),
             }
         }
     }
@@ -971,7 +1277,7 @@ impl<'a> Run<'a> {
     fn batch_timed_out(&mut self) {
         let (level, message) = self.barrier.timed_out();
         let members: Vec<usize> = (0..self.state.len())
-            .filter(|&i| self.graph.level_of(i) == level && self.state[i] != State::Done)
+            .filter(|&i| self.level(i) == level && self.state[i] != State::Done)
             .collect();
         for i in members {
             match self.state[i] {
@@ -1092,6 +1398,11 @@ impl<'a> Run<'a> {
             failure_mode: self.cfg.failure_mode,
             stopped: self.stopped,
             stopped_at: self.stopped_at,
+            appended: match &self.loops {
+                Some(l) => self.plan.tasks[l.base..].to_vec(),
+                None => Vec::new(),
+            },
+            loops: self.loops.map(|l| l.reports()).unwrap_or_default(),
         }
     }
 }

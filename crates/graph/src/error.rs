@@ -47,6 +47,13 @@ pub enum GraphErrorKind {
         /// Positions of the tasks on the cycle, in order.
         cycle: Vec<usize>,
     },
+    /// A `[[loops]]` entry is invalid: unknown or repeated ids, an empty body, judges outside
+    /// the body, a task in two loops, a bound out of range, or a body not closed under the
+    /// graph (the message names the ids).
+    Loop {
+        /// Position of the loop in the plan's `loops`.
+        index: usize,
+    },
     /// A dependency map does not match the plan (wrong length or out-of-range position).
     Malformed {
         /// What is wrong.
@@ -84,7 +91,9 @@ impl GraphError {
     #[must_use]
     pub fn primary_task(&self) -> Option<(usize, Option<usize>)> {
         match &self.kind {
-            GraphErrorKind::Empty | GraphErrorKind::Malformed { .. } => None,
+            GraphErrorKind::Empty
+            | GraphErrorKind::Malformed { .. }
+            | GraphErrorKind::Loop { .. } => None,
             GraphErrorKind::EmptyId { task } => Some((*task, None)),
             GraphErrorKind::DuplicateId { second, .. } => Some((*second, None)),
             GraphErrorKind::UnknownDependency { task, entry, .. } => Some((*task, Some(*entry))),

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod loops;
 
 use dagent_core::{DependencyMap, Plan};
 use petgraph::algo::tred::{dag_to_toposorted_adjacency_list, dag_transitive_reduction_closure};
@@ -27,6 +28,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::IntoNeighbors;
 
 pub use error::{GraphError, GraphErrorKind};
+pub use loops::{LoopInfo, LoopSet};
 
 /// A validated dependency DAG over a plan's tasks (node `i` is task `i`).
 ///

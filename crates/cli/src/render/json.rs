@@ -23,6 +23,9 @@ struct Doc<'a> {
     explanation: Option<ExplanationInfo<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     projected_cost: Option<ProjectedInfo<'a>>,
+    /// Only for plans with loops: every figure above counts one iteration of each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    loops: Vec<LoopInfo<'a>>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +119,16 @@ fn projected(p: &super::Projected) -> ProjectedInfo<'_> {
             })
             .collect(),
     }
+}
+
+#[derive(Serialize)]
+struct LoopInfo<'a> {
+    id: &'a str,
+    tasks: Vec<&'a str>,
+    repeat_until: &'a str,
+    max_iterations: u32,
+    /// Always 1: analysis and prediction count one iteration.
+    iterations_counted: u32,
 }
 
 #[derive(Serialize)]
@@ -318,6 +331,17 @@ pub(crate) fn json(v: &View<'_>) -> String {
                 .collect(),
         }),
         projected_cost: v.projection.as_ref().map(projected),
+        loops: plan
+            .loops
+            .iter()
+            .map(|l| LoopInfo {
+                id: &l.id,
+                tasks: l.tasks.iter().map(dagent_core::TaskId::as_str).collect(),
+                repeat_until: &l.repeat_until,
+                max_iterations: l.max_iterations,
+                iterations_counted: 1,
+            })
+            .collect(),
     };
     super::safe_json::to_json(&doc)
 }

@@ -10,7 +10,7 @@ use dagent_adapters::LoadedPlan;
 use dagent_analyzers::Resolution;
 use dagent_core::display::{Escaped, escape, escape_lines};
 use dagent_core::format_duration;
-use dagent_executor::{RunReport, TaskStatus};
+use dagent_executor::{LoopStop, RunReport, TaskStatus};
 use dagent_providers::CostSummary;
 use serde::Serialize;
 
@@ -48,14 +48,18 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     let title = escape(plan.title.as_deref().unwrap_or("Untitled plan"));
     let _ = writeln!(
         out,
-        "\n{title} — {} tasks · {} · {} at a time · {}{}",
+        "\n{title} — {} tasks{} · {} · {} at a time · {}{}",
         plan.tasks.len(),
+        match r.appended.len() {
+            0 => String::new(),
+            n => format!(" (+{n} appended by loops)"),
+        },
         r.mode,
         r.max_concurrent,
         r.failure_mode,
         if v.simulated { " · simulated" } else { "" }
     );
-    let id_w = plan
+    let id_w = r
         .tasks
         .iter()
         .map(|t| escape(t.id.as_str()).chars().count())
@@ -136,6 +140,7 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     if let Some(stop) = &r.stopped {
         let _ = writeln!(out, "Stopped early: {}", escape(&stop.to_string()));
     }
+    loops_text(&mut out, r);
     if let Some(id) = v.run_id {
         let _ = writeln!(
             out,
@@ -145,8 +150,13 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     if let Some(p) = v.predicted_makespan.and_then(|p| prediction(p, r.makespan)) {
         let _ = writeln!(
             out,
-            "Predicted makespan {} from the estimates ({p:.2}× the actual)",
-            format_duration(v.predicted_makespan.unwrap_or_default())
+            "Predicted makespan {} from the estimates ({p:.2}× the actual){}",
+            format_duration(v.predicted_makespan.unwrap_or_default()),
+            if r.loops.is_empty() {
+                ""
+            } else {
+                "; the prediction counts one iteration of each loop"
+            }
         );
     }
     if let Some(c) = v.costs {
@@ -329,6 +339,9 @@ struct Doc<'a> {
     projected_cost: Option<ProjectedDoc<'a>>,
     /// Tasks routed a tier down under `[budget] on_exhaustion = "step_down"`.
     step_down: Vec<StepDownDoc<'a>>,
+    /// Only for plans with loops (a loop-free report is unchanged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    loops: Vec<LoopDoc<'a>>,
 }
 
 #[derive(Serialize)]
@@ -371,6 +384,31 @@ struct EndpointDoc {
     adaptive_limit: Option<usize>,
     rejected: u64,
     healthy: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct LoopDoc<'a> {
+    id: &'a str,
+    repeat_until: &'a str,
+    max_iterations: u32,
+    iterations_run: usize,
+    stop: &'static str,
+    iterations: Vec<IterationDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct IterationDoc<'a> {
+    iteration: u32,
+    tasks: Vec<&'a str>,
+    verdicts: Vec<VerdictDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct VerdictDoc<'a> {
+    judge: &'a str,
+    task: &'a str,
+    verdict: Option<&'a str>,
+    approved: bool,
 }
 
 #[derive(Serialize)]
@@ -461,6 +499,11 @@ struct TaskDoc<'a> {
     completion_tokens: Option<u64>,
     cost_usd: Option<String>,
     notes: Vec<&'a str>,
+    /// The loop a task belongs to and its iteration (absent outside loops).
+    #[serde(rename = "loop", skip_serializing_if = "Option::is_none")]
+    loop_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iteration: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -476,6 +519,69 @@ fn ms(d: Duration) -> u64 {
 /// Exact dollars as a decimal string without the sign ("0.000123"), so tools never parse floats.
 fn usd(m: dagent_core::Money) -> String {
     m.to_string().trim_start_matches('$').to_owned()
+}
+
+/// The task that ran at position `i` of the report: the plan's own, or one appended for a
+/// loop iteration.
+fn task_of<'a>(
+    r: &'a RunReport,
+    plan: &'a dagent_core::Plan,
+    i: usize,
+) -> Option<&'a dagent_core::Task> {
+    plan.tasks
+        .get(i)
+        .or_else(|| r.appended.get(i.checked_sub(plan.tasks.len())?))
+}
+
+/// The loop and iteration of the task at position `i`, when it is in a loop.
+fn iteration_of(r: &RunReport, i: usize) -> Option<(&str, u32)> {
+    r.loops.iter().find_map(|l| {
+        l.iterations
+            .iter()
+            .find(|it| it.tasks.contains(&i))
+            .map(|it| (l.id.as_str(), it.iteration))
+    })
+}
+
+/// The loops section of the table: per loop, why it stopped and each iteration's verdicts.
+fn loops_text(out: &mut String, r: &RunReport) {
+    for l in &r.loops {
+        let n = l.iterations.len();
+        let why = match l.stop {
+            LoopStop::Approved => "approved".to_owned(),
+            LoopStop::MaxIterations => "stopped at max_iterations, not approved".to_owned(),
+            LoopStop::Failed => "stopped: a task of its last iteration did not succeed".to_owned(),
+            LoopStop::Cancelled => "stopped: the run stopped".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "Loop {} · {n} iteration{} of at most {} · {why} (repeat until {})",
+            dagent_core::display::quote(&l.id),
+            if n == 1 { "" } else { "s" },
+            l.max_iterations,
+            escape(&l.repeat_until)
+        );
+        for it in &l.iterations {
+            let verdicts: Vec<String> = it
+                .verdicts
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}{}",
+                        Escaped(v.judge.as_str()),
+                        v.verdict.as_deref().map_or("(no verdict)".into(), escape),
+                        if v.approved { " ✓" } else { "" }
+                    )
+                })
+                .collect();
+            let verdicts = if verdicts.is_empty() {
+                "(did not finish)".to_owned()
+            } else {
+                verdicts.join(" · ")
+            };
+            let _ = writeln!(out, "  iteration {}: {verdicts}", it.iteration);
+        }
+    }
 }
 
 /// Predicted ÷ actual makespan.
@@ -592,18 +698,25 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
             .enumerate()
             .map(|(i, t)| TaskDoc {
                 id: t.id.as_str(),
-                title: &plan.tasks[i].title,
+                title: task_of(r, plan, i).map_or("", |t| t.title.as_str()),
                 status: t.status.as_str(),
                 reused: t.reused,
                 attempts: t.attempts,
                 start_ms: t.start.map(ms),
                 end_ms: t.end.map(ms),
                 duration_ms: ms(t.busy),
-                depends_on: graph
-                    .deps_of(i)
-                    .iter()
-                    .map(|&d| plan.tasks[d].id.as_str())
-                    .collect(),
+                depends_on: if i < plan.tasks.len() {
+                    graph
+                        .deps_of(i)
+                        .iter()
+                        .map(|&d| plan.tasks[d].id.as_str())
+                        .collect()
+                } else {
+                    task_of(r, plan, i)
+                        .and_then(|t| t.depends_on.as_ref())
+                        .map(|d| d.iter().map(dagent_core::TaskId::as_str).collect())
+                        .unwrap_or_default()
+                },
                 error: t.error.as_ref().map(|e| ErrorDoc {
                     kind: e.kind().as_str(),
                     message: e.message(),
@@ -627,6 +740,41 @@ pub(crate) fn run_json(v: &RunView<'_>) -> String {
                     .as_ref()
                     .map(|o| o.notes.iter().map(String::as_str).collect())
                     .unwrap_or_default(),
+                loop_id: iteration_of(r, i).map(|(l, _)| l),
+                iteration: iteration_of(r, i).map(|(_, k)| k),
+            })
+            .collect(),
+        loops: r
+            .loops
+            .iter()
+            .map(|l| LoopDoc {
+                id: &l.id,
+                repeat_until: &l.repeat_until,
+                max_iterations: l.max_iterations,
+                iterations_run: l.iterations.len(),
+                stop: l.stop.as_str(),
+                iterations: l
+                    .iterations
+                    .iter()
+                    .map(|it| IterationDoc {
+                        iteration: it.iteration,
+                        tasks: it
+                            .tasks
+                            .iter()
+                            .filter_map(|&t| r.tasks.get(t).map(|t| t.id.as_str()))
+                            .collect(),
+                        verdicts: it
+                            .verdicts
+                            .iter()
+                            .map(|v| VerdictDoc {
+                                judge: v.judge.as_str(),
+                                task: v.task.as_str(),
+                                verdict: v.verdict.as_deref(),
+                                approved: v.approved,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
             })
             .collect(),
         projected_cost: v.projection.map(|p| ProjectedDoc {

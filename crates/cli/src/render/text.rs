@@ -153,6 +153,9 @@ pub(crate) fn text(v: &View<'_>) -> String {
             "               (no estimates in the plan: every task counts as 1; add estimate = \"45s\" for timing)"
         );
     }
+    for l in &plan_loops(v) {
+        let _ = writeln!(out, "{l}");
+    }
     if let Some(x) = &v.explanation {
         explanation(v, x, &mut out);
     }
@@ -224,6 +227,30 @@ fn projection(v: &View<'_>, p: &super::Projected, out: &mut String) {
         );
     }
     let _ = v;
+}
+
+/// One line per loop: what repeats, until what, and that the figures above count one
+/// iteration.
+fn plan_loops(v: &View<'_>) -> Vec<String> {
+    v.loaded
+        .plan
+        .loops
+        .iter()
+        .map(|l| {
+            let ids: Vec<String> = l
+                .tasks
+                .iter()
+                .map(|t| dagent_core::display::escape(t.as_str()).into_owned())
+                .collect();
+            format!(
+                "Loop {}  {} repeat until {} (at most {} iterations); the figures above count one iteration",
+                dagent_core::display::quote(&l.id),
+                ids.join(", "),
+                dagent_core::display::escape(&l.repeat_until),
+                l.max_iterations
+            )
+        })
+        .collect()
 }
 
 /// The `--explain` section: one line per dependency, then the tasks left independent.

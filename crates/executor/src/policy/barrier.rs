@@ -68,6 +68,16 @@ impl LevelBarrier {
         false
     }
 
+    /// A task of `level` was added to the run (a loop's next iteration): its level waits
+    /// for it too.
+    pub fn add(&mut self, level: usize) {
+        if level >= self.left.len() {
+            self.left.resize(level + 1, 0);
+            self.held.resize(level + 1, Vec::new());
+        }
+        self.left[level] += 1;
+    }
+
     /// A task of `level` became terminal. Returns the held tasks of every level this opens
     /// (their level's clock starts at `now`).
     pub fn finished(&mut self, level: usize, now: Instant) -> Vec<usize> {

@@ -267,12 +267,13 @@ async fn a_loop_approved_on_iteration_two_appends_one_iteration_with_every_revie
         l.iterations[1].verdicts[1].judge.as_str(),
         "review-security"
     );
-    // The coder receives its own inputs and every review of the iteration before, in plan
-    // order; the reviewers the new code.
+    // The coder receives its own inputs, its last answer and every review of the iteration
+    // before, in plan order; the reviewers the new code.
     assert_eq!(
         script.inputs_of("code#2"),
         [
             "arch",
+            "code",
             "review-correctness",
             "review-security",
             "review-style"
@@ -283,6 +284,7 @@ async fn a_loop_approved_on_iteration_two_appends_one_iteration_with_every_revie
         report.appended[0].depends_on.as_ref().unwrap(),
         &[
             "arch",
+            "code",
             "review-correctness",
             "review-security",
             "review-style"
@@ -314,6 +316,7 @@ async fn a_loop_never_approved_stops_at_max_iterations() {
         script.inputs_of("code#3"),
         [
             "arch",
+            "code#2",
             "review-correctness#2",
             "review-security#2",
             "review-style#2"
@@ -1221,12 +1224,22 @@ default_model = "cheap"
         );
         assert_eq!(
             r["tasks"][5]["depends_on"],
-            json!(["review-correctness", "review-security", "review-style"])
+            json!([
+                "code",
+                "review-correctness",
+                "review-security",
+                "review-style"
+            ])
         );
         assert_eq!(r["tasks"][5]["iteration"], 2);
-        // The coder's second prompt carries every review; the docs the last round's code.
+        // The coder's second prompt carries its first code and every review; the docs the
+        // last round's code.
         let second = &stub.prompts("Write the code")[1];
-        for review in ["Looks right.", "The key is logged."] {
+        for review in [
+            "Write the code, version 1",
+            "Looks right.",
+            "The key is logged.",
+        ] {
             assert!(second.contains(review), "{second}");
         }
         let docs = &stub.prompts("Document")[0];

@@ -1124,7 +1124,8 @@ impl<'a> Run<'a> {
 
     /// Appends iteration `k` of loop `l`: a copy of each body task, whose body dependencies
     /// are the new copies and whose other dependencies stay (the newest copy, for another
-    /// loop's task); the body's sources also depend on every judge of iteration `k - 1`.
+    /// loop's task); the body's sources also depend on their own copy and every judge of
+    /// iteration `k - 1`, so the coder receives its last answer and every review.
     fn append_iteration(&mut self, l: usize, k: u32) {
         let Some(loops) = self.loops.as_deref_mut() else {
             return;
@@ -1151,6 +1152,7 @@ impl<'a> Run<'a> {
                 })
                 .collect();
             if info.sources.binary_search(&orig).is_ok() {
+                deps.push(prev[b]);
                 deps.extend_from_slice(&prev_judges);
             }
             deps.sort_unstable();

@@ -524,8 +524,18 @@ fn the_standard_workflow_runs_against_the_local_model_and_writes_its_files() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let tasks = r["tasks"].as_array().unwrap();
-    assert_eq!(tasks.len(), 6);
     assert!(tasks.iter().all(|t| t["status"] == "succeeded"), "{r}");
+    // The review loop ran 1 to 3 times (the small model may not give a verdict line, which
+    // does not approve): clarify and architect, then code and three reviews per iteration.
+    let l = &r["loops"][0];
+    let iterations = l["iterations_run"].as_u64().unwrap();
+    assert!((1..=3).contains(&iterations), "{l}");
+    assert_eq!(tasks.len() as u64, 2 + 4 * iterations, "{r}");
+    let stop = l["stop"].as_str().unwrap();
+    assert!(
+        stop == "approved" || (stop == "max_iterations" && iterations == 3),
+        "{l}"
+    );
     for f in [
         "generated_code.txt",
         "review_results/correctness.md",

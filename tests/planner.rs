@@ -405,16 +405,30 @@ fn user_templates_fill_request_placeholders() {
 
 /// A stub answering every task by role: the coder with fenced code, everyone else in prose.
 async fn role_stub() -> MockServer {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let server = MockServer::start().await;
+    // The coder numbers its versions; the first three reviews ask for changes, later ones
+    // approve (the standard workflow's review loop then runs twice).
+    let (coded, reviewed) = (AtomicUsize::new(0), AtomicUsize::new(0));
     Mock::given(method("POST"))
-        .respond_with(|req: &Request| {
+        .respond_with(move |req: &Request| {
             let body: Value = serde_json::from_slice(&req.body).unwrap();
             let system = body["messages"][0]["content"].as_str().unwrap_or("");
+            let prose = format!("prose from: {}", system.split('.').next().unwrap_or(""));
             let answer = if system.starts_with("You are a careful software engineer") {
-                "Here is the code:\n\n```python\ndef parse(line):\n    return line.split(',')\n```\n\nDone."
-                    .to_owned()
+                let v = coded.fetch_add(1, Ordering::SeqCst) + 1;
+                format!(
+                    "Here is the code:\n\n```python\ndef parse(line):  # v{v}\n    return line.split(',')\n```\n\nDone."
+                )
+            } else if system.starts_with("You are a demanding code reviewer") {
+                let verdict = if reviewed.fetch_add(1, Ordering::SeqCst) < 3 {
+                    "CHANGES REQUESTED"
+                } else {
+                    "APPROVE"
+                };
+                format!("{prose}\nVERDICT: {verdict}")
             } else {
-                format!("prose from: {}", system.split('.').next().unwrap_or(""))
+                prose
             };
             reply(&answer)
         })
@@ -450,19 +464,23 @@ async fn run_workflow_uses_the_roles_and_writes_the_output_files() {
     assert_eq!(out.status, 0, "{out}");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    // The review loop ran twice (changes requested, then approved); the files hold the last
+    // iteration's answers: the code file only the fenced block, review files the whole answer.
+    assert_eq!(report["loops"][0]["stop"], "approved", "{report}");
+    assert_eq!(report["loops"][0]["iterations_run"], 2, "{report}");
+    let code = "def parse(line):  # v2\n    return line.split(',')\n";
     assert_eq!(
         report["output_files"][0],
-        json!({"task": "code", "path": "generated_code.txt", "status": "written", "bytes": 44, "extract": "code", "note": null})
+        json!({"task": "code", "path": "generated_code.txt", "status": "written", "bytes": code.len(), "extract": "code", "note": null})
     );
     assert_eq!(report["output_files"].as_array().unwrap().len(), 4);
-    // The code file keeps only the fenced block; review files keep the whole answer.
     assert_eq!(
         std::fs::read_to_string(out_dir.join("generated_code.txt")).unwrap(),
-        "def parse(line):\n    return line.split(',')\n"
+        code
     );
     assert_eq!(
         std::fs::read_to_string(out_dir.join("review_results/correctness.md")).unwrap(),
-        "prose from: You are a demanding code reviewer"
+        "prose from: You are a demanding code reviewer\nVERDICT: APPROVE"
     );
     for f in [
         "generated_code.txt",
@@ -481,7 +499,11 @@ async fn run_workflow_uses_the_roles_and_writes_the_output_files() {
     // Every task's call used its role's system prompt and parameters ([roles.reviewer]
     // overriding top_p only).
     let sent = bodies(&server).await;
-    assert_eq!(sent.len(), 6);
+    assert_eq!(
+        sent.len(),
+        2 + 2 * 4,
+        "clarify, architect, then code and 3 reviews twice"
+    );
     let by_prompt = |start: &str| {
         sent.iter()
             .filter(|b| {
@@ -493,11 +515,17 @@ async fn run_workflow_uses_the_roles_and_writes_the_output_files() {
             .collect::<Vec<_>>()
     };
     let coder = by_prompt("You are a careful software engineer");
-    assert_eq!(coder.len(), 1);
+    assert_eq!(coder.len(), 2);
+    // The second version is asked for with the first one and every review as input.
+    let second = serde_json::to_string(&coder[1]["messages"]).unwrap();
+    assert!(
+        second.contains("# v1") && second.contains("CHANGES REQUESTED"),
+        "{second}"
+    );
     assert_eq!(coder[0]["temperature"], json!(0.5));
     assert_eq!(coder[0]["top_p"], json!(0.85));
     let reviewers = by_prompt("You are a demanding code reviewer");
-    assert_eq!(reviewers.len(), 3);
+    assert_eq!(reviewers.len(), 6);
     for r in reviewers {
         assert_eq!(r["temperature"], json!(0.8));
         assert_eq!(r["top_p"], json!(0.5));

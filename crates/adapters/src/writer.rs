@@ -4,7 +4,7 @@
 //! What is written reads back to the same plan (`parse_plan(write_plan(p, f), f) == p`, up
 //! to DeerFlow's fixed `step-N` ids and its role-from-kind rule); a test checks it.
 
-use dagent_core::{Plan, Task};
+use dagent_core::{LoopSpec, Plan, Task};
 use serde_json::{Map, Value, json};
 
 use crate::PlanFormat;
@@ -19,9 +19,10 @@ fn duration_text(d: std::time::Duration) -> String {
     }
 }
 
-/// The plan as text in `format`. Native formats keep every field; DeerFlow keeps titles,
-/// descriptions, kinds (`step_type`), estimates and dependencies (as `step-N`, in the order
-/// the tasks are written).
+/// The plan as text in `format`. Native formats keep every field and the loops; DeerFlow
+/// keeps titles, descriptions, kinds (`step_type`), estimates and dependencies (as `step-N`,
+/// in the order the tasks are written) — it has no loops, so callers refuse to write a plan
+/// with loops as DeerFlow.
 #[must_use]
 pub fn write_plan(plan: &Plan, format: PlanFormat) -> String {
     match format {
@@ -33,6 +34,12 @@ pub fn write_plan(plan: &Plan, format: PlanFormat) -> String {
                 doc.insert("title".into(), Value::String(t.clone()));
             }
             doc.insert("tasks".into(), Value::Array(tasks));
+            if !plan.loops.is_empty() {
+                doc.insert(
+                    "loops".into(),
+                    Value::Array(plan.loops.iter().map(loop_json).collect()),
+                );
+            }
             pretty(&Value::Object(doc))
         }
         PlanFormat::DeerFlow => deerflow_text(plan),
@@ -86,6 +93,21 @@ fn task_json(t: &Task) -> Value {
     Value::Object(m)
 }
 
+fn loop_json(l: &LoopSpec) -> Value {
+    let ids = |ids: &[dagent_core::TaskId]| {
+        Value::Array(ids.iter().map(|t| Value::String(t.to_string())).collect())
+    };
+    let mut m = Map::new();
+    m.insert("id".into(), Value::String(l.id.clone()));
+    m.insert("tasks".into(), ids(&l.tasks));
+    m.insert("repeat_until".into(), Value::String(l.repeat_until.clone()));
+    if let Some(j) = &l.judges {
+        m.insert("judges".into(), ids(j));
+    }
+    m.insert("max_iterations".into(), Value::from(l.max_iterations));
+    Value::Object(m)
+}
+
 fn toml_text(plan: &Plan) -> String {
     use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
     let mut doc = DocumentMut::new();
@@ -134,6 +156,21 @@ fn toml_text(plan: &Plan) -> String {
         tasks.push(table);
     }
     doc.insert("tasks", Item::ArrayOfTables(tasks));
+    if !plan.loops.is_empty() {
+        let mut loops = ArrayOfTables::new();
+        for l in &plan.loops {
+            let mut table = Table::new();
+            table["id"] = value(l.id.as_str());
+            table["tasks"] = value(l.tasks.iter().map(|t| t.as_str()).collect::<Array>());
+            table["repeat_until"] = value(l.repeat_until.as_str());
+            if let Some(j) = &l.judges {
+                table["judges"] = value(j.iter().map(|t| t.as_str()).collect::<Array>());
+            }
+            table["max_iterations"] = value(i64::from(l.max_iterations));
+            loops.push(table);
+        }
+        doc.insert("loops", Item::ArrayOfTables(loops));
+    }
     doc.to_string()
 }
 
@@ -202,6 +239,11 @@ mod tests {
         b.kind = TaskKind::Other("coding".into());
         let mut p = Plan::new(vec![a, b]);
         p.title = Some("A plan".into());
+        p.loops.push(
+            dagent_core::LoopSpec::new("fix", ["clarify", "code"], "APPROVE")
+                .with_judges(["code"])
+                .with_max_iterations(2),
+        );
         p
     }
 

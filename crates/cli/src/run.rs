@@ -459,14 +459,16 @@ pub(crate) fn run(
         Ok::<_, Failure>(report)
     })?;
     progress.finish();
-    // Each task that succeeded writes its output file, before the report is made (it lists them).
+    // Each task that succeeded writes its output file, before the report is made (it lists
+    // them). A task in a loop writes its last iteration's answer (`code#3` for `code`).
     let files_written = output_files.as_ref().map(|files| {
-        let outcomes = files.write(report.tasks.iter().map(|t| {
+        let outcomes = files.write((0..report.plan_len()).map(|i| {
+            let last = &report.tasks[report.latest(i)];
             (
-                &t.id,
-                t.output
+                &report.tasks[i].id,
+                last.output
                     .as_deref()
-                    .filter(|_| t.status == dagent_executor::TaskStatus::Succeeded),
+                    .filter(|_| last.status == dagent_executor::TaskStatus::Succeeded),
             )
         }));
         (files, outcomes)

@@ -370,6 +370,18 @@ fn workflow_templates_generate_the_expected_plans() {
         ],
     );
     check("workflow-unknown", &["plan", "--workflow", "standrd", "x"]);
+    // DeerFlow plans have no loops: a plan with one is refused, not written without it.
+    check(
+        "workflow-standard-deerflow",
+        &[
+            "plan",
+            "--workflow",
+            "standard",
+            "--format",
+            "deerflow",
+            "x",
+        ],
+    );
 }
 
 #[test]

@@ -149,13 +149,11 @@ pub(crate) fn run(args: &PlanCmdArgs) -> Result<ExitCode, Failure> {
             (planned.0.plan, summary)
         }
     };
-    if format == PlanFormat::DeerFlow {
-        if let Some(l) = plan.loops.first() {
-            return Err(Failure::bad_input(format!(
-                "error: the plan has loop {} and DeerFlow plans cannot hold loops; write it with --format toml or --format json",
-                dagent_core::display::quote(&l.id)
-            )));
-        }
+    if let (PlanFormat::DeerFlow, Some(l)) = (format, plan.loops.first()) {
+        return Err(Failure::bad_input(format!(
+            "error: the plan has loop {} and DeerFlow plans cannot hold loops; write it with --format toml or --format json",
+            dagent_core::display::quote(&l.id)
+        )));
     }
     let text = write_plan(&plan, format);
     write_output(&args.out, &text)?;

@@ -1246,6 +1246,9 @@ default_model = "cheap"
         assert!(docs.contains("Write the code, version 2"), "{docs}");
         assert!(!docs.contains("Write the code, version 1"), "{docs}");
         assert!(out.stdout.contains("(+4 appended by loops)"), "{out}");
+        // --resume refuses plans with loops, so the report does not suggest it.
+        assert!(out.stdout.contains("(dagent runs show "), "{out}");
+        assert!(!out.stdout.contains("--resume"), "{out}");
         assert!(
             out.stdout.contains(
                 "  iteration 1: review-correctness APPROVED ✓ · review-security CHANGES · review-style APPROVED ✓"

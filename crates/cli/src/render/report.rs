@@ -142,10 +142,15 @@ pub(crate) fn run_text(v: &RunView<'_>) -> String {
     }
     loops_text(&mut out, r);
     if let Some(id) = v.run_id {
-        let _ = writeln!(
-            out,
-            "Run {id} (dagent runs show {id}; resume with dagent run PLAN --resume {id})"
-        );
+        if r.loops.is_empty() {
+            let _ = writeln!(
+                out,
+                "Run {id} (dagent runs show {id}; resume with dagent run PLAN --resume {id})"
+            );
+        } else {
+            // --resume refuses plans with loops: do not suggest it.
+            let _ = writeln!(out, "Run {id} (dagent runs show {id})");
+        }
     }
     if let Some(p) = v.predicted_makespan.and_then(|p| prediction(p, r.makespan)) {
         let _ = writeln!(

@@ -36,6 +36,8 @@ pub(crate) struct EtaModel {
     deps: Vec<Vec<usize>>,
     order: Vec<usize>,
     k: usize,
+    /// The plan's own task count, once a task was appended.
+    base: Option<usize>,
 }
 
 impl EtaModel {
@@ -72,7 +74,60 @@ impl EtaModel {
             deps,
             order,
             k: k.max(1),
+            base: None,
         }
+    }
+
+    /// Adds a task appended while the run goes on (a loop's next iteration) at position
+    /// `at`: the estimate of the plan task it copies, after `deps`. Positions between the
+    /// known ones and `at` (not announced yet) count as nothing left; dependencies not
+    /// known yet are left out. Appended tasks depend only on earlier positions or on one
+    /// another, so the order stays topological: the plan's own order, then the appended
+    /// tasks sorted again among themselves.
+    pub(crate) fn append(&mut self, at: usize, copy_of: usize, deps: &[usize]) {
+        let estimate = self.estimates.get(copy_of).copied().unwrap_or_default();
+        let base = self.base();
+        self.base = Some(base);
+        while self.estimates.len() <= at {
+            self.estimates.push(Duration::ZERO);
+            self.deps.push(Vec::new());
+        }
+        self.estimates[at] = estimate;
+        self.deps[at] = deps.to_vec();
+        self.order.truncate(base);
+        let appended: Vec<usize> = (base..self.estimates.len()).collect();
+        // Kahn's algorithm over the appended tasks only (edges to plan tasks are met).
+        let mut unmet: Vec<usize> = appended
+            .iter()
+            .map(|&t| {
+                self.deps[t]
+                    .iter()
+                    .filter(|&&d| d >= base && d < self.estimates.len())
+                    .count()
+            })
+            .collect();
+        let mut ready: Vec<usize> = appended
+            .iter()
+            .copied()
+            .filter(|&t| unmet[t - base] == 0)
+            .collect();
+        ready.reverse();
+        while let Some(t) = ready.pop() {
+            self.order.push(t);
+            for &u in &appended {
+                if self.deps[u].contains(&t) {
+                    unmet[u - base] -= 1;
+                    if unmet[u - base] == 0 {
+                        ready.push(u);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The plan's own task count (positions from here on were appended).
+    fn base(&self) -> usize {
+        self.base.unwrap_or(self.estimates.len())
     }
 
     /// The time left until the run ends, by the formula in this module's doc. `left` has
@@ -89,7 +144,7 @@ impl EtaModel {
         for &i in &self.order {
             let before = self.deps[i]
                 .iter()
-                .map(|&d| path[d])
+                .filter_map(|&d| path.get(d).copied())
                 .max()
                 .unwrap_or(Duration::ZERO);
             let mine = rest(i);
@@ -148,6 +203,35 @@ mod tests {
         let mut left = [Left::Done; 8];
         left[7] = Left::Running(secs(4));
         assert_eq!(m.eta(&left), secs(6));
+    }
+
+    #[test]
+    fn appended_tasks_count_with_their_originals_estimate_after_their_dependencies() {
+        // a(10) → b(20); a loop appends b#2 (copy of b) after b, and c#2 (copy of a)
+        // after b#2, announced before b#2 is (dependency not known yet at first).
+        let mut m = EtaModel::new(
+            vec![secs(10), secs(20)],
+            vec![vec![], vec![0]],
+            vec![0, 1],
+            4,
+        );
+        m.append(3, 0, &[2]);
+        // Position 2 not announced yet: nothing left there; c#2 counts its 10 s.
+        let left = [Left::Done, Left::Done, Left::Waiting, Left::Waiting];
+        assert_eq!(m.eta(&left), secs(10));
+        m.append(2, 1, &[1]);
+        // b#2 (20 s) then c#2 (10 s).
+        assert_eq!(m.eta(&left), secs(30));
+        assert_eq!(
+            m.eta(&[
+                Left::Done,
+                Left::Done,
+                Left::Running(secs(5)),
+                Left::Waiting
+            ]),
+            secs(25)
+        );
+        assert_eq!(m.eta(&[Left::Done; 4]), Duration::ZERO);
     }
 
     #[test]

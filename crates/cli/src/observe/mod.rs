@@ -77,7 +77,9 @@ impl Phase {
 #[derive(Debug)]
 struct TaskLive {
     id: String,
-    title: String,
+    /// `None` for a task first seen through an event of a task appended by a loop,
+    /// until its `Appended` event tells it.
+    title: Option<String>,
     model: Option<String>,
     phase: Phase,
     attempt: u32,
@@ -273,7 +275,7 @@ impl Live {
             .into_iter()
             .map(|(id, title, model)| TaskLive {
                 id,
-                title,
+                title: Some(title),
                 model,
                 phase: Phase::Pending,
                 attempt: 0,
@@ -493,9 +495,44 @@ impl RunObserver for Live {
                 .inc();
         }
         let mut s = self.state();
+        // A task appended while the run goes on (a loop's next iteration): added at its
+        // position, announced by `Appended` (any other first event adds it too, its title
+        // unknown).
+        if e.task >= s.tasks.len() && !s.tasks.is_empty() {
+            while s.tasks.len() <= e.task {
+                s.tasks.push(TaskLive {
+                    id: String::new(),
+                    title: None,
+                    model: None,
+                    phase: Phase::Pending,
+                    attempt: 0,
+                    since: None,
+                });
+            }
+        }
+        if let RunEventKind::Appended {
+            copy_of,
+            title,
+            depends_on,
+        } = &e.kind
+        {
+            let model = s.tasks.get(*copy_of).and_then(|o| o.model.clone());
+            if let Some(eta) = &mut s.eta {
+                eta.append(e.task, *copy_of, depends_on);
+            }
+            if let Some(t) = s.tasks.get_mut(e.task) {
+                t.title = Some(title.clone());
+                if t.model.is_none() {
+                    t.model = model;
+                }
+            }
+        }
         let Some(t) = s.tasks.get_mut(e.task) else {
             return;
         };
+        if t.id.is_empty() {
+            t.id = e.id.to_string();
+        }
         match &e.kind {
             RunEventKind::Started { attempt } => {
                 t.phase = Phase::Running;
@@ -599,6 +636,41 @@ mod tests {
         assert_eq!(status["running"][0]["state"], "retrying");
         assert_eq!(status["running"][0]["model"], "cheap");
         assert_eq!(status["progress"]["done"], 2);
+    }
+
+    #[test]
+    fn tasks_appended_by_a_loop_are_counted_with_the_title_and_model_of_their_original() {
+        let live = live(&["code", "review"]);
+        live.on_event(&event(0, "code", RunEventKind::Succeeded));
+        live.on_event(&event(1, "review", RunEventKind::Succeeded));
+        for (at, id, of) in [(2, "code#2", 0), (3, "review#2", 1)] {
+            live.on_event(&event(
+                at,
+                id,
+                RunEventKind::Appended {
+                    copy_of: of,
+                    title: format!("Do {id}"),
+                    depends_on: if of == 0 { vec![1] } else { vec![2] },
+                },
+            ));
+        }
+        live.on_event(&event(2, "code#2", RunEventKind::Started { attempt: 1 }));
+        // An event of a task never announced adds it too, its title unknown.
+        live.on_event(&event(
+            5,
+            "x#2",
+            RunEventKind::Skipped { reason: "y".into() },
+        ));
+        let text = live.metrics_text();
+        assert_eq!(line(&text, "dagent_tasks{state=\"succeeded\"}"), Some("2"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"running\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"pending\"}"), Some("2"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"skipped\"}"), Some("1"));
+        let status = live.status_json();
+        assert_eq!(status["progress"]["total"], 6);
+        assert_eq!(status["running"][0]["id"], "code#2");
+        assert_eq!(status["running"][0]["title"], "Do code#2");
+        assert_eq!(status["running"][0]["model"], "cheap");
     }
 
     #[test]

@@ -467,7 +467,7 @@ estimate = "30s"
     assert_eq!(m("dagent_tasks", &[("state", "running")]), 1.0);
     assert_eq!(m("dagent_tasks", &[("state", "pending")]), 0.0);
     assert_eq!(m("dagent_tasks_in_flight", &[]), 1.0);
-    assert_eq!(m("dagent_endpoint_in_flight", &[("endpoint", "a")]), 1.0);
+    assert_eq!(m("dagent_provider_in_flight", &[("provider", "a")]), 1.0);
     // What the stub served: a on remote, b on other, 10 + 4 tokens each.
     for model in ["remote", "other"] {
         assert_eq!(
@@ -487,7 +487,7 @@ estimate = "30s"
         assert_eq!(
             m(
                 "dagent_provider_latency_seconds_count",
-                &[("endpoint", "a"), ("model", model)]
+                &[("provider", "a"), ("model", model)]
             ),
             1.0
         );

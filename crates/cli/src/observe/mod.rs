@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use dagent_core::{Money, RunEvent, RunEventKind, RunObserver};
-use dagent_providers::CostLedger;
+use dagent_providers::{CostLedger, EndpointStats};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -114,8 +114,8 @@ struct Families {
     retries: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
-    endpoint_in_flight: Family<Labels, Gauge>,
-    endpoint_errors: Family<Labels, Counter>,
+    provider_in_flight: Family<Labels, Gauge>,
+    provider_errors: Family<Labels, Counter>,
     breaker_open: Gauge,
     budget_remaining: Gauge<f64, AtomicU64>,
     spent: Gauge<f64, AtomicU64>,
@@ -154,6 +154,128 @@ impl prometheus_client::collector::Collector for CostByModel {
     }
 }
 
+/// Where the endpoints' state comes from at scrape time.
+pub(crate) type EndpointSource = Arc<dyn Fn() -> Vec<EndpointStats> + Send + Sync>;
+
+/// The `dagent_endpoint_*` series: one per endpoint of every provider's pool, labelled
+/// `provider` and `endpoint` (its base URL, credentials removed), read from the pools at
+/// each scrape rather than kept twice.
+#[derive(Clone, Default)]
+struct EndpointCollector(Arc<Mutex<Option<EndpointSource>>>);
+
+impl std::fmt::Debug for EndpointCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointCollector").finish_non_exhaustive()
+    }
+}
+
+impl EndpointCollector {
+    fn read(&self) -> Vec<EndpointStats> {
+        let source = self.0.lock().ok().and_then(|s| s.clone());
+        source.map(|f| f()).unwrap_or_default()
+    }
+}
+
+/// `url` without the user and password an URL may carry (`https://u:p@host/v1` →
+/// `https://host/v1`); configuration refuses them, but a label must never show one.
+pub(crate) fn public_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    }
+}
+
+impl prometheus_client::collector::Collector for EndpointCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let stats = self.read();
+        if stats.is_empty() {
+            return Ok(());
+        }
+        let labels: Vec<[(&str, String); 2]> = stats
+            .iter()
+            .map(|e| {
+                [
+                    ("provider", e.provider.clone()),
+                    ("endpoint", public_url(&e.url)),
+                ]
+            })
+            .collect();
+        let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+        type Read = fn(&EndpointStats) -> Option<u64>;
+        let counters: [(&str, &str, Read); 4] = [
+            (
+                "dagent_endpoint_requests",
+                "Model calls sent to each endpoint of a provider",
+                |e| Some(e.requests),
+            ),
+            (
+                "dagent_endpoint_errors",
+                "Model calls that failed at each endpoint",
+                |e| Some(e.errors),
+            ),
+            (
+                "dagent_endpoint_failovers",
+                "Calls that failed at an endpoint and were sent to another one of the provider",
+                |e| Some(e.failovers),
+            ),
+            (
+                "dagent_endpoint_cooldowns",
+                "Times each endpoint was put in cooldown after failing",
+                |e| Some(e.cooldowns),
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (e, l) in stats.iter().zip(&labels) {
+                if let Some(v) = read(e) {
+                    ConstCounter::new(v).encode(family.encode_family(l)?)?;
+                }
+            }
+        }
+        let gauges: [(&str, &str, Read); 3] = [
+            (
+                "dagent_endpoint_in_flight",
+                "Model calls in flight at each endpoint",
+                |e| Some(e.in_flight as u64),
+            ),
+            (
+                "dagent_endpoint_cooling_down",
+                "1 while an endpoint is cooling down (no call is sent there), else 0",
+                |e| Some(u64::from(e.cooling_down)),
+            ),
+            (
+                "dagent_endpoint_adaptive_limit",
+                "The adaptive concurrency limit of each endpoint now (only with adaptive concurrency)",
+                |e| e.adaptive_limit.map(|l| l as u64),
+            ),
+        ];
+        for (name, help, read) in gauges {
+            if stats.iter().all(|e| read(e).is_none()) {
+                continue;
+            }
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (e, l) in stats.iter().zip(&labels) {
+                if let Some(v) = read(e) {
+                    gauge(v).encode(family.encode_family(l)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 50 ms … ~200 s.
     Histogram::new(exponential_buckets(0.05, 2.0, 13))
@@ -164,6 +286,7 @@ pub(crate) struct Live {
     registry: Registry,
     m: Families,
     cost: CostByModel,
+    endpoints: EndpointCollector,
     state: Mutex<State>,
 }
 
@@ -186,8 +309,8 @@ impl Live {
             retries: Family::default(),
             tokens: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
-            endpoint_in_flight: Family::default(),
-            endpoint_errors: Family::default(),
+            provider_in_flight: Family::default(),
+            provider_errors: Family::default(),
             breaker_open: Gauge::default(),
             budget_remaining: Gauge::default(),
             spent: Gauge::default(),
@@ -218,19 +341,21 @@ impl Live {
         r.register_collector(Box::new(cost.clone()));
         r.register(
             "dagent_provider_latency_seconds",
-            "Duration of model calls, by endpoint and model",
+            "Duration of model calls, by provider and model",
             m.latency.clone(),
         );
         r.register(
-            "dagent_endpoint_in_flight",
-            "Model calls in flight, by endpoint (provider)",
-            m.endpoint_in_flight.clone(),
+            "dagent_provider_in_flight",
+            "Model calls in flight, by provider",
+            m.provider_in_flight.clone(),
         );
         r.register(
-            "dagent_endpoint_errors",
-            "Failed model calls, by endpoint and error kind",
-            m.endpoint_errors.clone(),
+            "dagent_provider_errors",
+            "Failed model calls, by provider and error kind",
+            m.provider_errors.clone(),
         );
+        let endpoints = EndpointCollector::default();
+        r.register_collector(Box::new(endpoints.clone()));
         r.register(
             "dagent_breaker_open",
             "1 once the circuit breaker opened (no new task starts), else 0",
@@ -255,6 +380,7 @@ impl Live {
             registry: r,
             m,
             cost,
+            endpoints,
             state: Mutex::new(State::default()),
         }
     }
@@ -299,31 +425,39 @@ impl Live {
         self.m.breaker_open.set(1);
     }
 
-    /// A model call started.
-    pub(crate) fn call_started(&self, endpoint: &str) {
+    /// Reads the state of every provider endpoint from `source` at each scrape of
+    /// `/metrics` and `/status` (the providers' endpoint pools).
+    pub(crate) fn watch_endpoints(&self, source: EndpointSource) {
+        if let Ok(mut slot) = self.endpoints.0.lock() {
+            *slot = Some(source);
+        }
+    }
+
+    /// A model call started (`provider`: the provider's name).
+    pub(crate) fn call_started(&self, provider: &str) {
         self.m
-            .endpoint_in_flight
-            .get_or_create(&vec![("endpoint", endpoint.to_owned())])
+            .provider_in_flight
+            .get_or_create(&vec![("provider", provider.to_owned())])
             .inc();
     }
 
     /// A model call ended: `Ok((input, output, cost_nanos))` or `Err(error kind)`.
     pub(crate) fn call_ended(
         &self,
-        endpoint: &str,
+        provider: &str,
         model: &str,
         latency: Duration,
         outcome: Result<(u64, u64, u64), &str>,
     ) {
-        let endpoint = endpoint.to_owned();
+        let provider = provider.to_owned();
         self.m
-            .endpoint_in_flight
-            .get_or_create(&vec![("endpoint", endpoint.clone())])
+            .provider_in_flight
+            .get_or_create(&vec![("provider", provider.clone())])
             .dec();
         self.m
             .latency
             .get_or_create(&vec![
-                ("endpoint", endpoint.clone()),
+                ("provider", provider.clone()),
                 ("model", model.to_owned()),
             ])
             .observe(latency.as_secs_f64());
@@ -345,8 +479,8 @@ impl Live {
             }
             Err(kind) => {
                 self.m
-                    .endpoint_errors
-                    .get_or_create(&vec![("endpoint", endpoint), ("kind", kind.to_owned())])
+                    .provider_errors
+                    .get_or_create(&vec![("provider", provider), ("kind", kind.to_owned())])
                     .inc();
             }
         }
@@ -482,6 +616,19 @@ impl Live {
             "budget_remaining_usd": money(budget),
             "breaker_open": self.m.breaker_open.get() == 1,
             "running": running,
+            "endpoints": self.endpoints.read().iter().map(|e| json!({
+                "provider": e.provider,
+                "endpoint": public_url(&e.url),
+                "in_flight": e.in_flight,
+                "requests": e.requests,
+                "errors": e.errors,
+                "failovers": e.failovers,
+                "cooldowns": e.cooldowns,
+                "cooling_down": e.cooling_down,
+                "adaptive_limit": e.adaptive_limit,
+                "latency_ms": e.latency_ms,
+                "healthy": e.healthy,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -692,7 +839,7 @@ mod tests {
             assert_eq!(
                 line(
                     &live.metrics_text(),
-                    "dagent_endpoint_in_flight{endpoint=\"local\"}"
+                    "dagent_provider_in_flight{provider=\"local\"}"
                 ),
                 Some("1")
             );
@@ -725,7 +872,7 @@ mod tests {
         });
         let text = live.metrics_text();
         let m = |s: &str| line(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
-        assert_eq!(m("dagent_endpoint_in_flight{endpoint=\"local\"}"), "0");
+        assert_eq!(m("dagent_provider_in_flight{provider=\"local\"}"), "0");
         assert_eq!(
             m("dagent_tokens_total{model=\"smart\",direction=\"input\"}"),
             "30"
@@ -736,15 +883,15 @@ mod tests {
         );
         assert_eq!(m("dagent_cost_usd_total{model=\"smart\"}"), "0.0000015");
         assert_eq!(
-            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"rate_limited\"}"),
+            m("dagent_provider_errors_total{provider=\"local\",kind=\"rate_limited\"}"),
             "1"
         );
         assert_eq!(
-            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"cancelled\"}"),
+            m("dagent_provider_errors_total{provider=\"local\",kind=\"cancelled\"}"),
             "1"
         );
         assert_eq!(
-            m("dagent_provider_latency_seconds_count{endpoint=\"local\",model=\"smart\"}"),
+            m("dagent_provider_latency_seconds_count{provider=\"local\",model=\"smart\"}"),
             "3"
         );
         assert_eq!(m("dagent_breaker_open"), "1");

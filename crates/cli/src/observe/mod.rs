@@ -821,6 +821,77 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_series_come_from_the_source_at_each_scrape_without_credentials() {
+        use dagent_providers::EndpointStats;
+        let live = live(&["a"]);
+        assert!(!live.metrics_text().contains("dagent_endpoint_"));
+        assert_eq!(live.status_json()["endpoints"], serde_json::json!([]));
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c = Arc::clone(&calls);
+        live.watch_endpoints(Arc::new(move || {
+            let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            vec![EndpointStats {
+                provider: "p".into(),
+                url: "https://user:secret@host.example/v1".into(),
+                requests: n,
+                errors: 1,
+                adaptive_limit: Some(3),
+                cooling_down: true,
+                ..EndpointStats::default()
+            }]
+        }));
+        let text = live.metrics_text();
+        assert!(!text.contains("secret"), "{text}");
+        let at = |text: &str, name: &str| {
+            line(
+                text,
+                &format!("{name}{{provider=\"p\",endpoint=\"https://host.example/v1\"}}"),
+            )
+            .map(str::to_owned)
+        };
+        assert_eq!(
+            at(&text, "dagent_endpoint_requests_total").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            at(&text, "dagent_endpoint_errors_total").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            at(&text, "dagent_endpoint_adaptive_limit").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            at(&text, "dagent_endpoint_cooling_down").as_deref(),
+            Some("1")
+        );
+        // Read again at the next scrape, not cached.
+        let again = live.metrics_text();
+        assert_eq!(
+            at(&again, "dagent_endpoint_requests_total").as_deref(),
+            Some("2")
+        );
+        let status = live.status_json();
+        assert_eq!(
+            status["endpoints"][0]["endpoint"],
+            "https://host.example/v1"
+        );
+        assert_eq!(status["endpoints"][0]["requests"], 3);
+    }
+
+    #[test]
+    fn public_url_removes_user_and_password_only() {
+        use super::public_url;
+        assert_eq!(
+            public_url("http://127.0.0.1:8080/v1"),
+            "http://127.0.0.1:8080/v1"
+        );
+        assert_eq!(public_url("https://u:p@h/v1?x=@y"), "https://h/v1?x=@y");
+        assert_eq!(public_url("https://u@h"), "https://h");
+        assert_eq!(public_url("endpoint 1"), "endpoint 1");
+    }
+
+    #[test]
     fn model_call_spans_and_the_breaker_event_become_metrics() {
         let live = live(&["a", "b"]);
         let subscriber = tracing_subscriber::registry().with(MetricsLayer::new(Arc::clone(&live)));

@@ -38,6 +38,10 @@ pub(crate) struct EtaModel {
     k: usize,
     /// The plan's own task count, once a task was appended.
     base: Option<usize>,
+    /// Per appended task (position − base): whether it is in `order`.
+    placed: Vec<bool>,
+    /// Appended tasks whose dependencies are not all in `order` yet.
+    waiting: Vec<usize>,
 }
 
 impl EtaModel {
@@ -75,59 +79,56 @@ impl EtaModel {
             order,
             k: k.max(1),
             base: None,
+            placed: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 
     /// Adds a task appended while the run goes on (a loop's next iteration) at position
     /// `at`: the estimate of the plan task it copies, after `deps`. Positions between the
-    /// known ones and `at` (not announced yet) count as nothing left; dependencies not
-    /// known yet are left out. Appended tasks depend only on earlier positions or on one
-    /// another, so the order stays topological: the plan's own order, then the appended
-    /// tasks sorted again among themselves.
+    /// known ones and `at` (not announced yet) count as nothing left.
+    ///
+    /// The order stays topological at a cost proportional to the tasks still waiting: a
+    /// task joins the order once each of its dependencies is a plan task or already in
+    /// it; until then (a dependency announced later, as when a plan lists a step before
+    /// its input) it waits, and the ETA counts it after the ordered tasks.
     pub(crate) fn append(&mut self, at: usize, copy_of: usize, deps: &[usize]) {
         let estimate = self.estimates.get(copy_of).copied().unwrap_or_default();
-        let base = self.base();
-        self.base = Some(base);
-        while self.estimates.len() <= at {
-            self.estimates.push(Duration::ZERO);
-            self.deps.push(Vec::new());
+        let base = *self.base.get_or_insert(self.estimates.len());
+        if self.estimates.len() <= at {
+            self.estimates.resize(at + 1, Duration::ZERO);
+            self.deps.resize(at + 1, Vec::new());
+            self.placed.resize(at + 1 - base, false);
+        }
+        let Some(placed) = at.checked_sub(base) else {
+            return; // A plan task: known from the start.
+        };
+        if self.placed[placed] {
+            return;
         }
         self.estimates[at] = estimate;
         self.deps[at] = deps.to_vec();
-        self.order.truncate(base);
-        let appended: Vec<usize> = (base..self.estimates.len()).collect();
-        // Kahn's algorithm over the appended tasks only (edges to plan tasks are met).
-        let mut unmet: Vec<usize> = appended
-            .iter()
-            .map(|&t| {
-                self.deps[t]
+        if !self.waiting.contains(&at) {
+            self.waiting.push(at);
+        }
+        loop {
+            let before = self.waiting.len();
+            let mut waiting = std::mem::take(&mut self.waiting);
+            waiting.retain(|&t| {
+                let ready = self.deps[t]
                     .iter()
-                    .filter(|&&d| d >= base && d < self.estimates.len())
-                    .count()
-            })
-            .collect();
-        let mut ready: Vec<usize> = appended
-            .iter()
-            .copied()
-            .filter(|&t| unmet[t - base] == 0)
-            .collect();
-        ready.reverse();
-        while let Some(t) = ready.pop() {
-            self.order.push(t);
-            for &u in &appended {
-                if self.deps[u].contains(&t) {
-                    unmet[u - base] -= 1;
-                    if unmet[u - base] == 0 {
-                        ready.push(u);
-                    }
+                    .all(|&d| d < base || self.placed.get(d - base).copied().unwrap_or(false));
+                if ready {
+                    self.order.push(t);
+                    self.placed[t - base] = true;
                 }
+                !ready
+            });
+            self.waiting = waiting;
+            if self.waiting.len() == before {
+                break;
             }
         }
-    }
-
-    /// The plan's own task count (positions from here on were appended).
-    fn base(&self) -> usize {
-        self.base.unwrap_or(self.estimates.len())
     }
 
     /// The time left until the run ends, by the formula in this module's doc. `left` has
@@ -141,7 +142,7 @@ impl EtaModel {
         let mut path = vec![Duration::ZERO; self.estimates.len()];
         let mut longest = Duration::ZERO;
         let mut work = Duration::ZERO;
-        for &i in &self.order {
+        for &i in self.order.iter().chain(&self.waiting) {
             let before = self.deps[i]
                 .iter()
                 .filter_map(|&d| path.get(d).copied())

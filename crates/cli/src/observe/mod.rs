@@ -645,7 +645,7 @@ impl RunObserver for Live {
         // A task appended while the run goes on (a loop's next iteration): added at its
         // position, announced by `Appended` (any other first event adds it too, its title
         // unknown).
-        if e.task >= s.tasks.len() && !s.tasks.is_empty() {
+        if e.task >= s.tasks.len() && s.started.is_some() {
             while s.tasks.len() <= e.task {
                 s.tasks.push(TaskLive {
                     id: String::new(),

@@ -236,6 +236,18 @@ mod tests {
     }
 
     #[test]
+    fn many_appended_tasks_stay_cheap_and_counted() {
+        // 20,000 appended tasks, each after the one before (a long loop): linear work.
+        let mut m = EtaModel::new(vec![secs(1)], vec![vec![]], vec![0], 1);
+        for at in 1..=20_000 {
+            m.append(at, 0, &[at - 1]);
+        }
+        let mut left = vec![Left::Waiting; 20_001];
+        left[0] = Left::Done;
+        assert_eq!(m.eta(&left), secs(20_000));
+    }
+
+    #[test]
     fn the_order_need_not_be_plan_order() {
         // Task 0 depends on task 1 (a plan listing a step before its input).
         let m = EtaModel::new(vec![secs(3), secs(7)], vec![vec![1], vec![]], vec![1, 0], 4);

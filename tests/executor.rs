@@ -27,6 +27,11 @@ impl RunObserver for Recorder {
 }
 
 impl Recorder {
+    /// Every event so far, in order.
+    pub fn events(&self) -> Vec<RunEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
     fn starts(&self) -> Vec<(String, Duration)> {
         self.0
             .lock()

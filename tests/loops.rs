@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dagent_core::{
-    AttemptRecord, BoxFuture, DependencyMap, DependencyOutcome, LoopSpec, Plan, RunEnd, RunId,
-    RunStart, RunStore, StoreError, Task, TaskContext, TaskError, TaskOutput, TaskRunner,
+    AttemptRecord, BoxFuture, DependencyMap, DependencyOutcome, LoopSpec, Plan, RunEnd, RunEvent,
+    RunEventKind, RunId, RunStart, RunStore, StoreError, Task, TaskContext, TaskError, TaskOutput,
+    TaskRunner,
 };
 use dagent_executor::{
     CancellationToken, Executor, ExecutorConfig, FailureMode, LoopSet, LoopStop, Mode, RetryPolicy,
@@ -649,6 +650,71 @@ async fn appended_tasks_are_recorded_by_their_position_and_id() {
         records
             .iter()
             .any(|r| r.task == 9 && r.task_id.as_str() == "review-style#2")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_appended_task_is_announced_once_before_its_other_events() {
+    let (plan, graph) = review_plan(3);
+    let script = Arc::new(Script::new(&[(
+        REVIEWS[1],
+        &["VERDICT: CHANGES", "VERDICT: APPROVED"],
+    )]));
+    let (report, rec) = run_with(cfg(8), Arc::clone(&plan), &graph, script, None).await;
+    assert!(report.appended.len() >= 4, "{:?}", ids(&report));
+    let events = rec.events();
+    let base = report.plan_len();
+    let position = |id: &str| {
+        report
+            .tasks
+            .iter()
+            .position(|t| t.id.as_str() == id)
+            .unwrap()
+    };
+    for (k, task) in report.appended.iter().enumerate() {
+        let at = base + k;
+        let mine: Vec<&RunEvent> = events.iter().filter(|e| e.task == at).collect();
+        let RunEventKind::Appended {
+            copy_of,
+            ref title,
+            ref depends_on,
+        } = mine[0].kind
+        else {
+            panic!("{} starts with {:?}", task.id, mine[0]);
+        };
+        assert_eq!(mine[0].id, task.id);
+        assert_eq!(
+            mine.iter()
+                .filter(|e| matches!(e.kind, RunEventKind::Appended { .. }))
+                .count(),
+            1
+        );
+        let original = &plan.tasks[copy_of];
+        assert!(
+            task.id.as_str().starts_with(&format!("{}#", original.id)),
+            "{} copies {}",
+            task.id,
+            original.id
+        );
+        assert_eq!(title, &original.title);
+        let want: Vec<usize> = task
+            .depends_on
+            .iter()
+            .flatten()
+            .map(|d| position(d.as_str()))
+            .collect();
+        let mut got = depends_on.clone();
+        got.sort_unstable();
+        let mut want = want;
+        want.sort_unstable();
+        assert_eq!(got, want, "{}", task.id);
+    }
+    // Plan tasks are never announced.
+    assert!(
+        events
+            .iter()
+            .filter(|e| matches!(e.kind, RunEventKind::Appended { .. }))
+            .all(|e| e.task >= base)
     );
 }
 

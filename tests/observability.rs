@@ -467,7 +467,7 @@ estimate = "30s"
     assert_eq!(m("dagent_tasks", &[("state", "running")]), 1.0);
     assert_eq!(m("dagent_tasks", &[("state", "pending")]), 0.0);
     assert_eq!(m("dagent_tasks_in_flight", &[]), 1.0);
-    assert_eq!(m("dagent_endpoint_in_flight", &[("endpoint", "a")]), 1.0);
+    assert_eq!(m("dagent_provider_in_flight", &[("provider", "a")]), 1.0);
     // What the stub served: a on remote, b on other, 10 + 4 tokens each.
     for model in ["remote", "other"] {
         assert_eq!(
@@ -487,7 +487,7 @@ estimate = "30s"
         assert_eq!(
             m(
                 "dagent_provider_latency_seconds_count",
-                &[("endpoint", "a"), ("model", model)]
+                &[("provider", "a"), ("model", model)]
             ),
             1.0
         );
@@ -608,4 +608,339 @@ fn an_unreachable_collector_is_reported_and_the_run_still_succeeds() {
         "{}",
         out.stderr
     );
+}
+
+/// `dagent ARGS… --metrics-addr 127.0.0.1:0 --no-store --report -` started in the
+/// background: the child, the metrics server's base URL and the thread collecting stderr.
+async fn spawn_with_metrics(
+    args: &[&str],
+) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    let mut child = command()
+        .args(args)
+        .args([
+            "--no-store",
+            "--report",
+            "-",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("DAGENT_TEST_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dagent");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("metrics: http://") {
+                let _ = tx.send(rest.split('/').next().unwrap_or("").to_owned());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .expect("the metrics address on stderr");
+    (child, format!("http://{addr}"), lines)
+}
+
+async fn scrape(base: &str, p: &str) -> String {
+    let r = reqwest::get(format!("{base}{p}")).await.expect("scrape");
+    assert!(r.status().is_success());
+    r.text().await.unwrap()
+}
+
+/// Waits (bounded) until the gate holds a request, then scrapes `/metrics` and `/status`.
+async fn scrape_at_the_gate(gate: &Gate, base: &str) -> (String, Value) {
+    for _ in 0..1200 {
+        if gate.waiting.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        gate.waiting.load(Ordering::SeqCst),
+        "nothing reached the gate"
+    );
+    let metrics = scrape(base, "/metrics").await;
+    let status = serde_json::from_str(&scrape(base, "/status").await).unwrap();
+    (metrics, status)
+}
+
+/// The report of a finished child (its stdout), after checking it succeeded.
+async fn report_of(child: std::process::Child, lines: std::thread::JoinHandle<String>) -> Value {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = lines.join().unwrap();
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_slice(&out.stdout).expect("the report")
+}
+
+/// A review loop appends its second iteration while the run goes on: scraped with that
+/// iteration's first task held at the stub, `/metrics` and `/status` count the appended
+/// tasks (running and pending, with the title of the task they copy), the ETA counts what
+/// is left of them, and the totals agree with the final report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_appended_by_a_review_loop_are_counted_live_and_agree_with_the_report() {
+    let gate = Arc::new(Gate::default());
+    let provider = MockServer::start().await;
+    let g = Arc::clone(&gate);
+    let asked: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(move |req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let prompt = body["messages"][1]["content"].as_str().unwrap_or("");
+            let title = prompt
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# Task: "))
+                .unwrap_or("")
+                .to_owned();
+            let n = {
+                let mut asked = asked.lock().unwrap();
+                let n = asked.entry(title.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let answer = match (title.as_str(), n) {
+                ("Write the code", 2) => {
+                    // The second iteration's code: held until the test has scraped.
+                    g.wait();
+                    "fn main() {}".to_owned()
+                }
+                ("Review the code", 1) => "Needs tests.\nVERDICT: CHANGES".to_owned(),
+                ("Review the code", _) => "VERDICT: APPROVED".to_owned(),
+                _ => format!("{title}, version {n}"),
+            };
+            g.served.fetch_add(1, Ordering::SeqCst);
+            ResponseTemplate::new(200).set_body_json(json!({
+                "model": body["model"],
+                "choices": [{ "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
+                "usage": { "prompt_tokens": 10, "completion_tokens": 4 }
+            }))
+        })
+        .mount(&provider)
+        .await;
+    let dir = scratch("obs-loop");
+    std::fs::write(dir.join("dagent.toml"), config(&provider.uri())).unwrap();
+    std::fs::write(
+        dir.join("plan.toml"),
+        r#"[[tasks]]
+id = "code"
+title = "Write the code"
+estimate = "10s"
+
+[[tasks]]
+id = "review"
+title = "Review the code"
+depends_on = ["code"]
+estimate = "5s"
+
+[[tasks]]
+id = "docs"
+title = "Document it"
+depends_on = ["code", "review"]
+estimate = "2s"
+
+[[loops]]
+id = "review"
+tasks = ["code", "review"]
+repeat_until = "APPROVED"
+max_iterations = 3
+"#,
+    )
+    .unwrap();
+    let (child, base, lines) = spawn_with_metrics(&[
+        "run",
+        dir.join("plan.toml").to_str().unwrap(),
+        "--config",
+        dir.join("dagent.toml").to_str().unwrap(),
+    ])
+    .await;
+    let (metrics, status) = scrape_at_the_gate(&gate, &base).await;
+    let m = |name: &str, labels: &[(&str, &str)]| {
+        sample(&metrics, name, labels)
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{metrics}"))
+    };
+    // code and review (iteration 1) succeeded; code#2 runs; review#2 (appended) and docs
+    // wait: 5 tasks, 2 of them appended, where the plan has 3.
+    assert_eq!(m("dagent_tasks", &[("state", "succeeded")]), 2.0);
+    assert_eq!(m("dagent_tasks", &[("state", "running")]), 1.0);
+    assert_eq!(m("dagent_tasks", &[("state", "pending")]), 2.0);
+    let states: f64 = [
+        "pending",
+        "running",
+        "retrying",
+        "succeeded",
+        "failed",
+        "skipped",
+        "cancelled",
+    ]
+    .iter()
+    .map(|s| m("dagent_tasks", &[("state", s)]))
+    .sum();
+    assert_eq!(states, 5.0, "{metrics}");
+    assert_eq!(m("dagent_tasks_in_flight", &[]), 1.0);
+    assert_eq!(status["progress"]["total"], 5, "{status}");
+    assert_eq!(status["progress"]["done"], 2);
+    assert_eq!(status["progress"]["pending"], 2);
+    let running = status["running"].as_array().unwrap();
+    assert_eq!(running.len(), 1, "{status}");
+    assert_eq!(running[0]["id"], "code#2");
+    assert_eq!(running[0]["title"], "Write the code");
+    assert_eq!(running[0]["model"], "remote");
+    // Left: what remains of code#2 (≤ 10 s), then review#2 (5 s, appended) and docs (2 s).
+    // Without the appended tasks it would be docs' 2 s at most.
+    let eta = m("dagent_eta_seconds", &[]);
+    assert!((7.0..=17.0).contains(&eta), "{eta}");
+    assert_eq!(status["eta_seconds"].as_f64().map(|e| e >= 7.0), Some(true));
+
+    gate.release();
+    let report = report_of(child, lines).await;
+    let tasks = report["tasks"].as_array().unwrap();
+    let ids: Vec<&str> = tasks.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    for id in ["code", "review", "docs", "code#2", "review#2"] {
+        assert!(ids.contains(&id), "{id} not in {ids:?}");
+    }
+    assert_eq!(report["counts"]["succeeded"], 5);
+    // One more call after the scrape for each of code#2, review#2 and docs.
+    assert_eq!(gate.served.load(Ordering::SeqCst), 2 + 3);
+}
+
+/// A provider with two base URLs, the first refusing connections: scraped after the first
+/// calls with the third held at the stub, the per-endpoint series show each URL's requests,
+/// errors, failovers and cooldown; `/status` lists the same; the report's Endpoints section
+/// ends with the same figures (the held call then done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_endpoint_series_show_each_base_url_and_agree_with_the_report() {
+    let gate = Arc::new(Gate::default());
+    let good = MockServer::start().await;
+    let g = Arc::clone(&gate);
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(move |req: &Request| {
+            if String::from_utf8_lossy(&req.body).contains("HOLD-THIS-ONE") {
+                g.wait();
+            }
+            g.served.fetch_add(1, Ordering::SeqCst);
+            echo_answer(req, 10, 4)
+        })
+        .mount(&good)
+        .await;
+    // A port nobody listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dead_url = format!("http://{dead}/v1");
+    let good_url = format!("{}/v1", good.uri());
+    let dir = scratch("obs-endpoints");
+    std::fs::write(
+        dir.join("dagent.toml"),
+        format!(
+            r#"[parallelization]
+max_concurrent_tasks = 1
+max_retries = 0
+
+[providers.pool]
+kind = "openai"
+base_urls = ["{dead_url}", "{good_url}"]
+api_key_env = "DAGENT_TEST_KEY"
+balance = "priority"
+allowed_fails = 2
+cooldown_seconds = 600
+
+[models.m]
+provider = "pool"
+pricing = {{ input = "1", output = "1" }}
+
+[routing]
+default_model = "m"
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("plan.toml"),
+        r#"[[tasks]]
+id = "a"
+title = "First"
+
+[[tasks]]
+id = "b"
+title = "Second"
+depends_on = ["a"]
+
+[[tasks]]
+id = "c"
+title = "Third"
+description = "HOLD-THIS-ONE"
+depends_on = ["b"]
+"#,
+    )
+    .unwrap();
+    let (child, base, lines) = spawn_with_metrics(&[
+        "run",
+        dir.join("plan.toml").to_str().unwrap(),
+        "--config",
+        dir.join("dagent.toml").to_str().unwrap(),
+    ])
+    .await;
+    let (metrics, status) = scrape_at_the_gate(&gate, &base).await;
+    assert!(!metrics.contains(KEY) && !status.to_string().contains(KEY));
+    let at = |name: &str, url: &str| {
+        sample(&metrics, name, &[("provider", "pool"), ("endpoint", url)])
+            .unwrap_or_else(|| panic!("no {name} for {url} in\n{metrics}"))
+    };
+    // a and b each failed at the dead URL and went on to the good one; after two failures
+    // in a row the dead URL cools down, so c went straight to the good one, where it is held.
+    assert_eq!(at("dagent_endpoint_requests_total", &dead_url), 2.0);
+    assert_eq!(at("dagent_endpoint_errors_total", &dead_url), 2.0);
+    assert_eq!(at("dagent_endpoint_failovers_total", &dead_url), 2.0);
+    assert_eq!(at("dagent_endpoint_cooldowns_total", &dead_url), 1.0);
+    assert_eq!(at("dagent_endpoint_cooling_down", &dead_url), 1.0);
+    assert_eq!(at("dagent_endpoint_in_flight", &dead_url), 0.0);
+    assert_eq!(at("dagent_endpoint_requests_total", &good_url), 3.0);
+    assert_eq!(at("dagent_endpoint_errors_total", &good_url), 0.0);
+    assert_eq!(at("dagent_endpoint_cooling_down", &good_url), 0.0);
+    assert_eq!(at("dagent_endpoint_in_flight", &good_url), 1.0);
+    assert!(
+        !metrics.contains("dagent_endpoint_adaptive_limit"),
+        "adaptive is off: {metrics}"
+    );
+    let live = status["endpoints"].as_array().unwrap();
+    assert_eq!(live.len(), 2, "{status}");
+    assert_eq!(live[0]["endpoint"], dead_url.as_str());
+    assert_eq!(live[0]["errors"], 2);
+    assert_eq!(live[0]["cooling_down"], true);
+    assert_eq!(live[1]["endpoint"], good_url.as_str());
+    assert_eq!(live[1]["in_flight"], 1);
+
+    gate.release();
+    let report = report_of(child, lines).await;
+    let eps = report["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 2, "{report}");
+    for (ep, scraped) in eps.iter().zip(live) {
+        assert_eq!(ep["url"], scraped["endpoint"]);
+        for field in [
+            "requests",
+            "errors",
+            "failovers",
+            "cooldowns",
+            "cooling_down",
+        ] {
+            assert_eq!(ep[field], scraped[field], "{field} of {}", ep["url"]);
+        }
+    }
+    assert_eq!(eps[1]["in_flight"], 0);
+    assert_eq!(gate.served.load(Ordering::SeqCst), 3);
 }

@@ -69,17 +69,18 @@ pub(crate) enum Progress {
 pub(crate) struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    labels: Vec<TaskLabel>,
-    eta: Option<EtaModel>,
     running: Mutex<Running>,
 }
 
-/// The running tasks' bars, and where every task is (for the ETA).
+/// The running tasks' bars, and where every task is (for the ETA); the labels and the ETA
+/// model grow when a loop appends tasks.
 #[derive(Default)]
 struct Running {
     bars: HashMap<usize, ProgressBar>,
     since: HashMap<usize, Instant>,
     done: Vec<bool>,
+    labels: Vec<TaskLabel>,
+    eta: Option<EtaModel>,
 }
 
 impl Running {
@@ -123,10 +124,10 @@ impl Progress {
         Self::Bars(Box::new(Bars {
             multi,
             overall,
-            labels,
-            eta,
             running: Mutex::new(Running {
                 done: vec![false; tasks],
+                labels,
+                eta,
                 ..Running::default()
             }),
         }))
@@ -187,6 +188,7 @@ fn raw_line(e: &RunEvent) -> String {
         RunEventKind::Skipped { reason } => format!("{at} skipped   {}: {reason}", e.id),
         RunEventKind::Cancelled => format!("{at} cancelled {}", e.id),
         RunEventKind::Reused => format!("{at} reused    {} (its stored result)", e.id),
+        RunEventKind::Appended { .. } => format!("{at} appended  {}", e.id),
         _ => format!("{at} event     {}", e.id),
     }
 }
@@ -210,8 +212,35 @@ impl Bars {
         let Ok(mut running) = self.running.lock() else {
             return;
         };
-        let label = self.labels.get(e.task).cloned().unwrap_or_default();
+        let label = running.labels.get(e.task).cloned().unwrap_or_default();
         match &e.kind {
+            RunEventKind::Appended {
+                copy_of,
+                title,
+                depends_on,
+            } => {
+                // A loop's next iteration: one more task to run, counted on the bar and in
+                // the ETA.
+                let model = running.labels.get(*copy_of).and_then(|l| l.model.clone());
+                if running.labels.len() <= e.task {
+                    running.labels.resize(e.task + 1, TaskLabel::default());
+                }
+                running.labels[e.task] = TaskLabel {
+                    title: title.clone(),
+                    model,
+                };
+                if running.done.len() <= e.task {
+                    running.done.resize(e.task + 1, false);
+                }
+                if let Some(eta) = &mut running.eta {
+                    eta.append(e.task, *copy_of, depends_on);
+                }
+                if let Some(len) = self.overall.length()
+                    && e.task as u64 >= len
+                {
+                    self.overall.set_length(e.task as u64 + 1);
+                }
+            }
             RunEventKind::Started { attempt } => {
                 running.since.insert(e.task, Instant::now());
                 let bar = running.bars.entry(e.task).or_insert_with(|| {
@@ -259,7 +288,7 @@ impl Bars {
     }
 
     fn show_eta(&self, running: &Running) {
-        if let Some(eta) = &self.eta {
+        if let Some(eta) = &running.eta {
             let left = running.left(Instant::now());
             self.overall.set_message(eta_message(Some(eta.eta(&left))));
         }

@@ -314,7 +314,7 @@ pub(crate) fn run(
         step_down = wired.step_down;
         exec_config.key_limits = wired.key_limits;
         ledger = Some(wired.ledger);
-        providers = Some(wired.providers);
+        providers = Some(Arc::new(wired.providers));
         wired.runner
     };
     let scale = if args.simulate { time_scale } else { 1.0 };
@@ -403,6 +403,11 @@ pub(crate) fn run(
             eta: eta.clone(),
             ledger: (!args.simulate).then(|| Arc::clone(&shared_ledger)),
         });
+        if let Some(p) = &providers {
+            // Per-endpoint series, read from the pools at each scrape.
+            let p = Arc::clone(p);
+            live.watch_endpoints(Arc::new(move || p.endpoint_stats()));
+        }
         observers.push(Arc::clone(live) as Arc<dyn dagent_core::RunObserver>);
     }
     let progress = Arc::new(Progress::new(args.quiet || json_logs, labels, eta));

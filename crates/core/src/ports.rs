@@ -454,6 +454,17 @@ pub enum RunEventKind {
     /// The task's output was reused from an earlier run instead of running it again
     /// (terminal; the task counts as succeeded).
     Reused,
+    /// The task was appended to the running plan (the next iteration of a review loop),
+    /// at a position past the plan's own tasks. It comes before any other event of the
+    /// task; the task then waits for its dependencies like any other.
+    Appended {
+        /// The position of the plan task it copies (its estimate, role and kind).
+        copy_of: usize,
+        /// Its title.
+        title: String,
+        /// Its dependencies' positions (plan tasks or tasks appended earlier).
+        depends_on: Vec<usize>,
+    },
 }
 
 /// One event of a run.

@@ -1222,6 +1222,22 @@ impl<'a> Run<'a> {
         self.run_span.in_scope(|| {
             tracing::info!(loop_id = %info.id, iteration = k, tasks = fresh.len(), "loop iteration appended");
         });
+        for (&t, &orig) in fresh.iter().zip(&info.body) {
+            let depends_on = self
+                .loops
+                .as_deref()
+                .and_then(|l| l.deps.get(t - l.base))
+                .cloned()
+                .unwrap_or_default();
+            self.emit(
+                t,
+                RunEventKind::Appended {
+                    copy_of: orig,
+                    title: self.plan.tasks[t].title.clone(),
+                    depends_on,
+                },
+            );
+        }
         for t in fresh {
             if self.unmet[t] == 0 && self.state[t] == State::Waiting {
                 self.make_ready(t);

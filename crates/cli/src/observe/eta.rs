@@ -36,6 +36,12 @@ pub(crate) struct EtaModel {
     deps: Vec<Vec<usize>>,
     order: Vec<usize>,
     k: usize,
+    /// The plan's own task count, once a task was appended.
+    base: Option<usize>,
+    /// Per appended task (position − base): whether it is in `order`.
+    placed: Vec<bool>,
+    /// Appended tasks whose dependencies are not all in `order` yet.
+    waiting: Vec<usize>,
 }
 
 impl EtaModel {
@@ -72,6 +78,56 @@ impl EtaModel {
             deps,
             order,
             k: k.max(1),
+            base: None,
+            placed: Vec::new(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// Adds a task appended while the run goes on (a loop's next iteration) at position
+    /// `at`: the estimate of the plan task it copies, after `deps`. Positions between the
+    /// known ones and `at` (not announced yet) count as nothing left.
+    ///
+    /// The order stays topological at a cost proportional to the tasks still waiting: a
+    /// task joins the order once each of its dependencies is a plan task or already in
+    /// it; until then (a dependency announced later, as when a plan lists a step before
+    /// its input) it waits, and the ETA counts it after the ordered tasks.
+    pub(crate) fn append(&mut self, at: usize, copy_of: usize, deps: &[usize]) {
+        let estimate = self.estimates.get(copy_of).copied().unwrap_or_default();
+        let base = *self.base.get_or_insert(self.estimates.len());
+        if self.estimates.len() <= at {
+            self.estimates.resize(at + 1, Duration::ZERO);
+            self.deps.resize(at + 1, Vec::new());
+            self.placed.resize(at + 1 - base, false);
+        }
+        let Some(placed) = at.checked_sub(base) else {
+            return; // A plan task: known from the start.
+        };
+        if self.placed[placed] {
+            return;
+        }
+        self.estimates[at] = estimate;
+        self.deps[at] = deps.to_vec();
+        if !self.waiting.contains(&at) {
+            self.waiting.push(at);
+        }
+        loop {
+            let before = self.waiting.len();
+            let mut waiting = std::mem::take(&mut self.waiting);
+            waiting.retain(|&t| {
+                let ready = self.deps[t]
+                    .iter()
+                    .all(|&d| d < base || self.placed.get(d - base).copied().unwrap_or(false));
+                if ready {
+                    self.order.push(t);
+                    self.placed[t - base] = true;
+                }
+                !ready
+            });
+            self.waiting = waiting;
+            if self.waiting.len() == before {
+                break;
+            }
         }
     }
 
@@ -86,10 +142,10 @@ impl EtaModel {
         let mut path = vec![Duration::ZERO; self.estimates.len()];
         let mut longest = Duration::ZERO;
         let mut work = Duration::ZERO;
-        for &i in &self.order {
+        for &i in self.order.iter().chain(&self.waiting) {
             let before = self.deps[i]
                 .iter()
-                .map(|&d| path[d])
+                .filter_map(|&d| path.get(d).copied())
                 .max()
                 .unwrap_or(Duration::ZERO);
             let mine = rest(i);
@@ -148,6 +204,47 @@ mod tests {
         let mut left = [Left::Done; 8];
         left[7] = Left::Running(secs(4));
         assert_eq!(m.eta(&left), secs(6));
+    }
+
+    #[test]
+    fn appended_tasks_count_with_their_originals_estimate_after_their_dependencies() {
+        // a(10) → b(20); a loop appends b#2 (copy of b) after b, and c#2 (copy of a)
+        // after b#2, announced before b#2 is (dependency not known yet at first).
+        let mut m = EtaModel::new(
+            vec![secs(10), secs(20)],
+            vec![vec![], vec![0]],
+            vec![0, 1],
+            4,
+        );
+        m.append(3, 0, &[2]);
+        // Position 2 not announced yet: nothing left there; c#2 counts its 10 s.
+        let left = [Left::Done, Left::Done, Left::Waiting, Left::Waiting];
+        assert_eq!(m.eta(&left), secs(10));
+        m.append(2, 1, &[1]);
+        // b#2 (20 s) then c#2 (10 s).
+        assert_eq!(m.eta(&left), secs(30));
+        assert_eq!(
+            m.eta(&[
+                Left::Done,
+                Left::Done,
+                Left::Running(secs(5)),
+                Left::Waiting
+            ]),
+            secs(25)
+        );
+        assert_eq!(m.eta(&[Left::Done; 4]), Duration::ZERO);
+    }
+
+    #[test]
+    fn many_appended_tasks_stay_cheap_and_counted() {
+        // 20,000 appended tasks, each after the one before (a long loop): linear work.
+        let mut m = EtaModel::new(vec![secs(1)], vec![vec![]], vec![0], 1);
+        for at in 1..=20_000 {
+            m.append(at, 0, &[at - 1]);
+        }
+        let mut left = vec![Left::Waiting; 20_001];
+        left[0] = Left::Done;
+        assert_eq!(m.eta(&left), secs(20_000));
     }
 
     #[test]

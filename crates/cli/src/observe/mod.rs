@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use dagent_core::{Money, RunEvent, RunEventKind, RunObserver};
-use dagent_providers::CostLedger;
+use dagent_providers::{CostLedger, EndpointStats};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -77,7 +77,9 @@ impl Phase {
 #[derive(Debug)]
 struct TaskLive {
     id: String,
-    title: String,
+    /// `None` for a task first seen through an event of a task appended by a loop,
+    /// until its `Appended` event tells it.
+    title: Option<String>,
     model: Option<String>,
     phase: Phase,
     attempt: u32,
@@ -112,8 +114,8 @@ struct Families {
     retries: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
-    endpoint_in_flight: Family<Labels, Gauge>,
-    endpoint_errors: Family<Labels, Counter>,
+    provider_in_flight: Family<Labels, Gauge>,
+    provider_errors: Family<Labels, Counter>,
     breaker_open: Gauge,
     budget_remaining: Gauge<f64, AtomicU64>,
     spent: Gauge<f64, AtomicU64>,
@@ -152,6 +154,128 @@ impl prometheus_client::collector::Collector for CostByModel {
     }
 }
 
+/// Where the endpoints' state comes from at scrape time.
+pub(crate) type EndpointSource = Arc<dyn Fn() -> Vec<EndpointStats> + Send + Sync>;
+
+/// The `dagent_endpoint_*` series: one per endpoint of every provider's pool, labelled
+/// `provider` and `endpoint` (its base URL, credentials removed), read from the pools at
+/// each scrape rather than kept twice.
+#[derive(Clone, Default)]
+struct EndpointCollector(Arc<Mutex<Option<EndpointSource>>>);
+
+impl std::fmt::Debug for EndpointCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointCollector").finish_non_exhaustive()
+    }
+}
+
+impl EndpointCollector {
+    fn read(&self) -> Vec<EndpointStats> {
+        let source = self.0.lock().ok().and_then(|s| s.clone());
+        source.map(|f| f()).unwrap_or_default()
+    }
+}
+
+/// `url` without the user and password an URL may carry (`https://u:p@host/v1` →
+/// `https://host/v1`); configuration refuses them, but a label must never show one.
+pub(crate) fn public_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    }
+}
+
+impl prometheus_client::collector::Collector for EndpointCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let stats = self.read();
+        if stats.is_empty() {
+            return Ok(());
+        }
+        let labels: Vec<[(&str, String); 2]> = stats
+            .iter()
+            .map(|e| {
+                [
+                    ("provider", e.provider.clone()),
+                    ("endpoint", public_url(&e.url)),
+                ]
+            })
+            .collect();
+        let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+        type Read = fn(&EndpointStats) -> Option<u64>;
+        let counters: [(&str, &str, Read); 4] = [
+            (
+                "dagent_endpoint_requests",
+                "Model calls sent to each endpoint of a provider",
+                |e| Some(e.requests),
+            ),
+            (
+                "dagent_endpoint_errors",
+                "Model calls that failed at each endpoint",
+                |e| Some(e.errors),
+            ),
+            (
+                "dagent_endpoint_failovers",
+                "Calls that failed at an endpoint and were sent to another one of the provider",
+                |e| Some(e.failovers),
+            ),
+            (
+                "dagent_endpoint_cooldowns",
+                "Times each endpoint was put in cooldown after failing",
+                |e| Some(e.cooldowns),
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (e, l) in stats.iter().zip(&labels) {
+                if let Some(v) = read(e) {
+                    ConstCounter::new(v).encode(family.encode_family(l)?)?;
+                }
+            }
+        }
+        let gauges: [(&str, &str, Read); 3] = [
+            (
+                "dagent_endpoint_in_flight",
+                "Model calls in flight at each endpoint",
+                |e| Some(e.in_flight as u64),
+            ),
+            (
+                "dagent_endpoint_cooling_down",
+                "1 while an endpoint is cooling down (no call is sent there), else 0",
+                |e| Some(u64::from(e.cooling_down)),
+            ),
+            (
+                "dagent_endpoint_adaptive_limit",
+                "The adaptive concurrency limit of each endpoint now (only with adaptive concurrency)",
+                |e| e.adaptive_limit.map(|l| l as u64),
+            ),
+        ];
+        for (name, help, read) in gauges {
+            if stats.iter().all(|e| read(e).is_none()) {
+                continue;
+            }
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (e, l) in stats.iter().zip(&labels) {
+                if let Some(v) = read(e) {
+                    gauge(v).encode(family.encode_family(l)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 50 ms … ~200 s.
     Histogram::new(exponential_buckets(0.05, 2.0, 13))
@@ -162,6 +286,7 @@ pub(crate) struct Live {
     registry: Registry,
     m: Families,
     cost: CostByModel,
+    endpoints: EndpointCollector,
     state: Mutex<State>,
 }
 
@@ -184,8 +309,8 @@ impl Live {
             retries: Family::default(),
             tokens: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
-            endpoint_in_flight: Family::default(),
-            endpoint_errors: Family::default(),
+            provider_in_flight: Family::default(),
+            provider_errors: Family::default(),
             breaker_open: Gauge::default(),
             budget_remaining: Gauge::default(),
             spent: Gauge::default(),
@@ -216,19 +341,21 @@ impl Live {
         r.register_collector(Box::new(cost.clone()));
         r.register(
             "dagent_provider_latency_seconds",
-            "Duration of model calls, by endpoint and model",
+            "Duration of model calls, by provider and model",
             m.latency.clone(),
         );
         r.register(
-            "dagent_endpoint_in_flight",
-            "Model calls in flight, by endpoint (provider)",
-            m.endpoint_in_flight.clone(),
+            "dagent_provider_in_flight",
+            "Model calls in flight, by provider",
+            m.provider_in_flight.clone(),
         );
         r.register(
-            "dagent_endpoint_errors",
-            "Failed model calls, by endpoint and error kind",
-            m.endpoint_errors.clone(),
+            "dagent_provider_errors",
+            "Failed model calls, by provider and error kind",
+            m.provider_errors.clone(),
         );
+        let endpoints = EndpointCollector::default();
+        r.register_collector(Box::new(endpoints.clone()));
         r.register(
             "dagent_breaker_open",
             "1 once the circuit breaker opened (no new task starts), else 0",
@@ -253,6 +380,7 @@ impl Live {
             registry: r,
             m,
             cost,
+            endpoints,
             state: Mutex::new(State::default()),
         }
     }
@@ -273,7 +401,7 @@ impl Live {
             .into_iter()
             .map(|(id, title, model)| TaskLive {
                 id,
-                title,
+                title: Some(title),
                 model,
                 phase: Phase::Pending,
                 attempt: 0,
@@ -297,31 +425,39 @@ impl Live {
         self.m.breaker_open.set(1);
     }
 
-    /// A model call started.
-    pub(crate) fn call_started(&self, endpoint: &str) {
+    /// Reads the state of every provider endpoint from `source` at each scrape of
+    /// `/metrics` and `/status` (the providers' endpoint pools).
+    pub(crate) fn watch_endpoints(&self, source: EndpointSource) {
+        if let Ok(mut slot) = self.endpoints.0.lock() {
+            *slot = Some(source);
+        }
+    }
+
+    /// A model call started (`provider`: the provider's name).
+    pub(crate) fn call_started(&self, provider: &str) {
         self.m
-            .endpoint_in_flight
-            .get_or_create(&vec![("endpoint", endpoint.to_owned())])
+            .provider_in_flight
+            .get_or_create(&vec![("provider", provider.to_owned())])
             .inc();
     }
 
     /// A model call ended: `Ok((input, output, cost_nanos))` or `Err(error kind)`.
     pub(crate) fn call_ended(
         &self,
-        endpoint: &str,
+        provider: &str,
         model: &str,
         latency: Duration,
         outcome: Result<(u64, u64, u64), &str>,
     ) {
-        let endpoint = endpoint.to_owned();
+        let provider = provider.to_owned();
         self.m
-            .endpoint_in_flight
-            .get_or_create(&vec![("endpoint", endpoint.clone())])
+            .provider_in_flight
+            .get_or_create(&vec![("provider", provider.clone())])
             .dec();
         self.m
             .latency
             .get_or_create(&vec![
-                ("endpoint", endpoint.clone()),
+                ("provider", provider.clone()),
                 ("model", model.to_owned()),
             ])
             .observe(latency.as_secs_f64());
@@ -343,8 +479,8 @@ impl Live {
             }
             Err(kind) => {
                 self.m
-                    .endpoint_errors
-                    .get_or_create(&vec![("endpoint", endpoint), ("kind", kind.to_owned())])
+                    .provider_errors
+                    .get_or_create(&vec![("provider", provider), ("kind", kind.to_owned())])
                     .inc();
             }
         }
@@ -480,6 +616,19 @@ impl Live {
             "budget_remaining_usd": money(budget),
             "breaker_open": self.m.breaker_open.get() == 1,
             "running": running,
+            "endpoints": self.endpoints.read().iter().map(|e| json!({
+                "provider": e.provider,
+                "endpoint": public_url(&e.url),
+                "in_flight": e.in_flight,
+                "requests": e.requests,
+                "errors": e.errors,
+                "failovers": e.failovers,
+                "cooldowns": e.cooldowns,
+                "cooling_down": e.cooling_down,
+                "adaptive_limit": e.adaptive_limit,
+                "latency_ms": e.latency_ms,
+                "healthy": e.healthy,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -493,9 +642,44 @@ impl RunObserver for Live {
                 .inc();
         }
         let mut s = self.state();
+        // A task appended while the run goes on (a loop's next iteration): added at its
+        // position, announced by `Appended` (any other first event adds it too, its title
+        // unknown).
+        if e.task >= s.tasks.len() && s.started.is_some() {
+            while s.tasks.len() <= e.task {
+                s.tasks.push(TaskLive {
+                    id: String::new(),
+                    title: None,
+                    model: None,
+                    phase: Phase::Pending,
+                    attempt: 0,
+                    since: None,
+                });
+            }
+        }
+        if let RunEventKind::Appended {
+            copy_of,
+            title,
+            depends_on,
+        } = &e.kind
+        {
+            let model = s.tasks.get(*copy_of).and_then(|o| o.model.clone());
+            if let Some(eta) = &mut s.eta {
+                eta.append(e.task, *copy_of, depends_on);
+            }
+            if let Some(t) = s.tasks.get_mut(e.task) {
+                t.title = Some(title.clone());
+                if t.model.is_none() {
+                    t.model = model;
+                }
+            }
+        }
         let Some(t) = s.tasks.get_mut(e.task) else {
             return;
         };
+        if t.id.is_empty() {
+            t.id = e.id.to_string();
+        }
         match &e.kind {
             RunEventKind::Started { attempt } => {
                 t.phase = Phase::Running;
@@ -602,6 +786,112 @@ mod tests {
     }
 
     #[test]
+    fn tasks_appended_by_a_loop_are_counted_with_the_title_and_model_of_their_original() {
+        let live = live(&["code", "review"]);
+        live.on_event(&event(0, "code", RunEventKind::Succeeded));
+        live.on_event(&event(1, "review", RunEventKind::Succeeded));
+        for (at, id, of) in [(2, "code#2", 0), (3, "review#2", 1)] {
+            live.on_event(&event(
+                at,
+                id,
+                RunEventKind::Appended {
+                    copy_of: of,
+                    title: format!("Do {id}"),
+                    depends_on: if of == 0 { vec![1] } else { vec![2] },
+                },
+            ));
+        }
+        live.on_event(&event(2, "code#2", RunEventKind::Started { attempt: 1 }));
+        // An event of a task never announced adds it too, its title unknown.
+        live.on_event(&event(
+            5,
+            "x#2",
+            RunEventKind::Skipped { reason: "y".into() },
+        ));
+        let text = live.metrics_text();
+        assert_eq!(line(&text, "dagent_tasks{state=\"succeeded\"}"), Some("2"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"running\"}"), Some("1"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"pending\"}"), Some("2"));
+        assert_eq!(line(&text, "dagent_tasks{state=\"skipped\"}"), Some("1"));
+        let status = live.status_json();
+        assert_eq!(status["progress"]["total"], 6);
+        assert_eq!(status["running"][0]["id"], "code#2");
+        assert_eq!(status["running"][0]["title"], "Do code#2");
+        assert_eq!(status["running"][0]["model"], "cheap");
+    }
+
+    #[test]
+    fn endpoint_series_come_from_the_source_at_each_scrape_without_credentials() {
+        use dagent_providers::EndpointStats;
+        let live = live(&["a"]);
+        assert!(!live.metrics_text().contains("dagent_endpoint_"));
+        assert_eq!(live.status_json()["endpoints"], serde_json::json!([]));
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c = Arc::clone(&calls);
+        live.watch_endpoints(Arc::new(move || {
+            let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            vec![EndpointStats {
+                provider: "p".into(),
+                url: "https://user:secret@host.example/v1".into(),
+                requests: n,
+                errors: 1,
+                adaptive_limit: Some(3),
+                cooling_down: true,
+                ..EndpointStats::default()
+            }]
+        }));
+        let text = live.metrics_text();
+        assert!(!text.contains("secret"), "{text}");
+        let at = |text: &str, name: &str| {
+            line(
+                text,
+                &format!("{name}{{provider=\"p\",endpoint=\"https://host.example/v1\"}}"),
+            )
+            .map(str::to_owned)
+        };
+        assert_eq!(
+            at(&text, "dagent_endpoint_requests_total").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            at(&text, "dagent_endpoint_errors_total").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            at(&text, "dagent_endpoint_adaptive_limit").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            at(&text, "dagent_endpoint_cooling_down").as_deref(),
+            Some("1")
+        );
+        // Read again at the next scrape, not cached.
+        let again = live.metrics_text();
+        assert_eq!(
+            at(&again, "dagent_endpoint_requests_total").as_deref(),
+            Some("2")
+        );
+        let status = live.status_json();
+        assert_eq!(
+            status["endpoints"][0]["endpoint"],
+            "https://host.example/v1"
+        );
+        assert_eq!(status["endpoints"][0]["requests"], 3);
+    }
+
+    #[test]
+    fn public_url_removes_user_and_password_only() {
+        use super::public_url;
+        assert_eq!(
+            public_url("http://127.0.0.1:8080/v1"),
+            "http://127.0.0.1:8080/v1"
+        );
+        assert_eq!(public_url("https://u:p@h/v1?x=@y"), "https://h/v1?x=@y");
+        assert_eq!(public_url("https://u@h"), "https://h");
+        assert_eq!(public_url("endpoint 1"), "endpoint 1");
+    }
+
+    #[test]
     fn model_call_spans_and_the_breaker_event_become_metrics() {
         let live = live(&["a", "b"]);
         let subscriber = tracing_subscriber::registry().with(MetricsLayer::new(Arc::clone(&live)));
@@ -620,7 +910,7 @@ mod tests {
             assert_eq!(
                 line(
                     &live.metrics_text(),
-                    "dagent_endpoint_in_flight{endpoint=\"local\"}"
+                    "dagent_provider_in_flight{provider=\"local\"}"
                 ),
                 Some("1")
             );
@@ -653,7 +943,7 @@ mod tests {
         });
         let text = live.metrics_text();
         let m = |s: &str| line(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
-        assert_eq!(m("dagent_endpoint_in_flight{endpoint=\"local\"}"), "0");
+        assert_eq!(m("dagent_provider_in_flight{provider=\"local\"}"), "0");
         assert_eq!(
             m("dagent_tokens_total{model=\"smart\",direction=\"input\"}"),
             "30"
@@ -664,15 +954,15 @@ mod tests {
         );
         assert_eq!(m("dagent_cost_usd_total{model=\"smart\"}"), "0.0000015");
         assert_eq!(
-            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"rate_limited\"}"),
+            m("dagent_provider_errors_total{provider=\"local\",kind=\"rate_limited\"}"),
             "1"
         );
         assert_eq!(
-            m("dagent_endpoint_errors_total{endpoint=\"local\",kind=\"cancelled\"}"),
+            m("dagent_provider_errors_total{provider=\"local\",kind=\"cancelled\"}"),
             "1"
         );
         assert_eq!(
-            m("dagent_provider_latency_seconds_count{endpoint=\"local\",model=\"smart\"}"),
+            m("dagent_provider_latency_seconds_count{provider=\"local\",model=\"smart\"}"),
             "3"
         );
         assert_eq!(m("dagent_breaker_open"), "1");

@@ -818,6 +818,50 @@ fn review_on_a_terminal_edits_and_analyses_again() {
     );
 }
 
+#[test]
+fn editing_a_workflows_plan_uses_a_private_file_kept_only_when_edited() {
+    let dir = scratch("planner-pty-edit-workflow");
+    let editor = dir.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nprintf '\\n# edited\\n' >> \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out_dir = dir.join("out");
+    let out_dir = dir.join("out");
+    let args = [
+        "run",
+        "--workflow",
+        "review",
+        "--request",
+        "x = 1",
+        "--simulate",
+        "--time-scale",
+        "0.001",
+        "--no-store",
+        "--review",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ];
+    let mut p = pty(&args, &[("EDITOR", editor.to_str().unwrap())]);
+    p.exp_string("[a]ccept, [e]dit, [c]ancel").unwrap();
+    p.send_line("e").unwrap();
+    p.exp_string("[a]ccept, [e]dit, [c]ancel").unwrap();
+    p.send_line("a").unwrap();
+    let (_, kept) = p.exp_regex("kept in [^\\r\\n]+").unwrap();
+    p.exp_string("4 succeeded").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    let path = PathBuf::from(kept.trim_start_matches("kept in ").trim());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    std::fs::remove_file(&path).unwrap();
+    assert!(text.ends_with("# edited\n"), "{text}");
+    assert!(
+        path.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("dagent-review-"),
+        "{path:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review_with_yes_shows_the_projected_cost_before_paying_anything() {
     let server = role_stub().await;

@@ -48,19 +48,13 @@ pub(crate) fn prepare_run(
             "error: --review asks Accept / Edit / Cancel on a terminal, and there is none (stdin or stderr is redirected): run it in a terminal, or add --yes to print the review and accept it",
         ));
     }
-    // The file Edit opens: the plan file itself, or the workflow's plan written out.
-    let (path, format) = match &args.plan.plan {
-        Some(p) if args.workflow.is_none() => (p.clone(), Some(loaded.format)),
-        _ => {
-            let p = std::env::temp_dir().join(format!("dagent-review-{}.toml", std::process::id()));
-            std::fs::write(&p, &loaded.source).map_err(|e| {
-                Failure::bad_input(format!(
-                    "error: {}: cannot write the plan for review: {e}",
-                    p.display()
-                ))
-            })?;
-            (p, Some(PlanFormat::Toml))
-        }
+    // The file Edit opens: the plan file itself, or (a workflow's plan) a private temporary
+    // file created on the first Edit, removed at the end unless it was edited.
+    let source = loaded.source.clone();
+    let mut scratch: Option<tempfile::NamedTempFile> = None;
+    let plan_file = match &args.plan.plan {
+        Some(p) if args.workflow.is_none() => Some((p.clone(), Some(loaded.format))),
+        _ => None,
     };
     let mut current = Some(prepare_loaded(loaded, settings, ledger)?);
     loop {
@@ -75,6 +69,12 @@ pub(crate) fn prepare_run(
         match choice {
             Choice::Accept => {
                 if let Some(p) = current {
+                    if let Some(f) = scratch {
+                        // The edited workflow plan is kept, so it can be run again.
+                        if let Ok((_, kept)) = f.keep() {
+                            eprintln!("The edited plan is kept in {}", kept.display());
+                        }
+                    }
                     return Ok(p);
                 }
             }
@@ -84,6 +84,16 @@ pub(crate) fn prepare_run(
                 ));
             }
             Choice::Edit => {
+                let (path, format) = match &plan_file {
+                    Some(f) => f.clone(),
+                    None => {
+                        if scratch.is_none() {
+                            scratch = Some(workflow_scratch(&source)?);
+                        }
+                        let path = scratch.as_ref().map(|f| f.path().to_path_buf());
+                        (path.unwrap_or_default(), Some(PlanFormat::Toml))
+                    }
+                };
                 edit(&path)?;
                 let reloaded = load_plan_with(
                     &path,
@@ -106,6 +116,22 @@ pub(crate) fn prepare_run(
             }
         }
     }
+}
+
+/// A workflow's plan written to a new private temporary file (unpredictable name, created
+/// exclusively), for Edit.
+fn workflow_scratch(source: &str) -> Result<tempfile::NamedTempFile, Failure> {
+    let cannot = |e: std::io::Error| {
+        Failure::bad_input(format!("error: cannot write the plan for review: {e}"))
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix("dagent-review-")
+        .suffix(".toml")
+        .tempfile()
+        .map_err(cannot)?;
+    f.write_all(source.as_bytes()).map_err(cannot)?;
+    f.flush().map_err(cannot)?;
+    Ok(f)
 }
 
 enum Choice {

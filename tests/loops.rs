@@ -1583,7 +1583,7 @@ default_model = "cheap"
             json!([{
                 "id": "review",
                 "tasks": ["code", "review-correctness", "review-security", "review-style"],
-                "repeat_until": "APPROVED",
+                "repeat_until": "APPROVE",
                 "max_iterations": 3,
                 "iterations_counted": 1
             }])
@@ -1644,5 +1644,38 @@ default_model = "cheap"
             "error: --resume does not support plans with loops yet (examples/review-loop.toml has loop \"review\"): its later iterations are appended while it runs, and a new session could not tell which stored iteration to continue from; run it again without --resume\n"
         );
         assert!(again.stdout.is_empty());
+        // The same for a workflow whose plan has a loop (standard): refused before the stored
+        // run is claimed, so nothing of the first run is reused and nothing runs again.
+        let wf = |extra: &[&str]| {
+            let mut a = vec![
+                "run",
+                "--workflow",
+                "standard",
+                "--request",
+                "A CSV parser",
+                "--simulate",
+                "--time-scale",
+                "0.001",
+                "--out-dir",
+                dir.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ];
+            a.extend_from_slice(extra);
+            dagent(&a)
+        };
+        let first = wf(&[]);
+        assert_eq!(first.status, 0, "{first}");
+        let again = wf(&["--resume"]);
+        assert_eq!(again.status, 2, "{again}");
+        assert!(
+            again
+                .stderr
+                .contains("--resume does not support plans with loops yet"),
+            "{again}"
+        );
+        assert!(again.stdout.is_empty(), "{again}");
+        let runs = dagent(&["runs", "list", "--store", store.to_str().unwrap()]);
+        assert!(!runs.stdout.contains("interrupted"), "{runs}");
     }
 }

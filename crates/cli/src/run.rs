@@ -178,16 +178,26 @@ fn with_appended(
 /// runs, and a new session could not tell which stored iteration to continue from. Checked
 /// before the stored run is claimed and before anything is paid for.
 fn refuse_resuming_loops(args: &RunArgs, settings: &Settings) -> Result<(), Failure> {
-    let Some(path) = args.plan.plan.as_ref() else {
-        return Ok(()); // a --workflow plan: checked when it is generated
-    };
-    let Ok(loaded) = dagent_adapters::load_plan_with(
-        path,
-        dagent_adapters::LoadOptions::default()
-            .format(args.plan.input_format)
-            .max_bytes(settings.max_input_bytes),
-    ) else {
-        return Ok(()); // loading it again reports the error
+    let loaded = match (&args.workflow, args.plan.plan.as_ref()) {
+        // A workflow's plan is generated (no model call) to see its loops.
+        (Some(w), _) => {
+            let request = crate::workflow::request(
+                args.request.as_deref(),
+                args.request_file.as_deref(),
+                settings.max_input_bytes,
+            )?;
+            crate::workflow::plan(w, &request, settings.max_input_bytes)?
+        }
+        (None, Some(path)) => match dagent_adapters::load_plan_with(
+            path,
+            dagent_adapters::LoadOptions::default()
+                .format(args.plan.input_format)
+                .max_bytes(settings.max_input_bytes),
+        ) {
+            Ok(loaded) => loaded,
+            Err(_) => return Ok(()), // loading it again reports the error
+        },
+        (None, None) => return Ok(()),
     };
     match loaded.plan.loops.first() {
         None => Ok(()),

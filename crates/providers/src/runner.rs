@@ -115,7 +115,10 @@ impl LlmRunner {
 
     async fn attempt(&self, ctx: TaskContext) -> Result<TaskOutput, TaskError> {
         let task = ctx.task();
-        let tier = self.step_down.as_ref().map(|s| s.tier_for(ctx.index()));
+        let tier = self
+            .step_down
+            .as_ref()
+            .map(|s| s.tier_for(ctx.index(), &task.id));
         let (route, chain) = self.chain(task, tier)?;
         let start = if ctx.attempt() >= 3 {
             ((ctx.attempt() - 2) as usize).min(chain.len() - 1)

@@ -119,10 +119,12 @@ impl StepDown {
         &self.projections[i.min(self.projections.len() - 1)]
     }
 
-    /// The tier task `index` is routed at now, stepping down while the budget left cannot
-    /// cover the expected cost of every unfinished task at the current tier. The tier never
-    /// goes back up within a run.
-    pub fn tier_for(&self, index: usize) -> Tier {
+    /// The tier task `index` (id `id`) is routed at now, stepping down while the budget left
+    /// cannot cover the expected cost of every unfinished task at the current tier. The tier
+    /// never goes back up within a run. A task appended while the plan runs (a loop's later
+    /// iteration, `index` past the plan's tasks) is routed at the current tier; the
+    /// projection counts one iteration of each loop.
+    pub fn tier_for(&self, index: usize, id: &TaskId) -> Tier {
         let left = self.budget.saturating_sub(self.tracker.spent());
         let mut s = self.lock();
         loop {
@@ -145,10 +147,11 @@ impl StepDown {
             s.tier = below;
         }
         let tier = s.tier;
-        if tier != self.configured && !s.events.iter().any(|e| e.task == self.ids[index]) {
+        let id = self.ids.get(index).unwrap_or(id);
+        if tier != self.configured && !s.events.iter().any(|e| &e.task == id) {
             let reason = s.why.clone().unwrap_or_default();
             s.events.push(StepDownEvent {
-                task: self.ids[index].clone(),
+                task: id.clone(),
                 from: self.configured,
                 to: tier,
                 reason,
@@ -240,19 +243,32 @@ mod tests {
     fn steps_down_only_as_far_as_the_budget_needs_and_records_each_task() {
         // About 1,100 tokens a task: premium ≈ $0.11, balanced ≈ $0.011, budget ≈ $0.0011.
         let s = setup("1");
-        assert_eq!(s.tier_for(0), Tier::Premium, "4 × $0.11 fits $1");
+        assert_eq!(
+            s.tier_for(0, &"t0".into()),
+            Tier::Premium,
+            "4 × $0.11 fits $1"
+        );
         assert!(s.events().is_empty());
         let s = setup("0.1");
-        assert_eq!(s.tier_for(0), Tier::Balanced);
+        assert_eq!(s.tier_for(0, &"t0".into()), Tier::Balanced);
         s.finished(0);
-        assert_eq!(s.tier_for(1), Tier::Balanced, "never back up");
+        assert_eq!(s.tier_for(1, &"t1".into()), Tier::Balanced, "never back up");
         let e = s.events();
         assert_eq!(e.len(), 2);
         assert_eq!((e[0].from, e[0].to), (Tier::Premium, Tier::Balanced));
         assert!(e[0].reason.contains("cannot cover"), "{}", e[0].reason);
+        // A task appended while the plan runs (a loop's next iteration, past the plan's
+        // tasks) is routed at the current tier and recorded by its own id.
+        assert_eq!(s.tier_for(4, &"t0#2".into()), Tier::Balanced);
+        s.finished(4);
+        assert_eq!(s.events().last().map(|e| e.task.as_str()), Some("t0#2"));
         let s = setup("0.01");
-        assert_eq!(s.tier_for(0), Tier::Budget);
+        assert_eq!(s.tier_for(0, &"t0".into()), Tier::Budget);
         let s = setup("0.000001");
-        assert_eq!(s.tier_for(0), Tier::Budget, "no tier below budget");
+        assert_eq!(
+            s.tier_for(0, &"t0".into()),
+            Tier::Budget,
+            "no tier below budget"
+        );
     }
 }

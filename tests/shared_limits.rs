@@ -743,3 +743,63 @@ async fn dependency_analysis_by_a_model_is_charged_to_the_shared_budget() {
         (1, Money::from_nanos(260_000), Money::ZERO)
     );
 }
+
+/// `dagent plan` pays for its planner call like a run does: with `[shared]`, through the
+/// shared budget in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planners_call_is_charged_to_the_shared_budget() {
+    let redis = Redis::start();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": "m",
+            "choices": [{ "message": { "role": "assistant",
+                "content": r#"{"title": "Tea", "tasks": [
+                    {"id": "research", "title": "Research the history of tea", "depends_on": []},
+                    {"id": "write", "title": "Write the summary", "depends_on": ["research"]}]}"# },
+                "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 400, "completion_tokens": 60 }
+        })))
+        .mount(&server)
+        .await;
+    let dir = scratch("shared-planner");
+    std::fs::write(
+        dir.join("dagent.toml"),
+        format!(
+            "[providers.stub]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.tiny]\nprovider = \"stub\"\npricing = {{ input = \"1\", output = \"2\" }}\n\n[routing]\ndefault_model = \"tiny\"\n\n[budget]\nmax_usd = \"1\"\n\n[shared]\nkey_prefix = \"planner\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let (c, out_file, url) = (dir.join("dagent.toml"), dir.join("plan.toml"), redis.url());
+    let out = tokio::task::spawn_blocking(move || {
+        command()
+            .args(["plan", "Research the history of tea, then write a summary."])
+            .args(["--complexity", "medium", "--config"])
+            .arg(&c)
+            .arg("--out")
+            .arg(&out_file)
+            .env("DAGENT_REDIS_URL", &url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    let mut cfg = SharedConfig::new(RedisUrl::parse(&redis.url()).unwrap());
+    cfg.prefix = "planner".into();
+    let ledger = SharedLedger::new(
+        SharedRedis::new(cfg).unwrap(),
+        "default",
+        None,
+        Arc::new(CostLedger::new(None, None)),
+    );
+    let t = ledger.totals().await.unwrap();
+    // 400 × $1/M + 60 × $2/M = $0.00052, settled; nothing left reserved.
+    assert_eq!(
+        (t.calls, t.spent, t.reserved),
+        (1, Money::from_nanos(520_000), Money::ZERO)
+    );
+}

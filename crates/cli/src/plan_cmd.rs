@@ -198,16 +198,34 @@ fn ask_model(
             "error: no providers are configured: add [providers.NAME] and [models.NAME] to dagent.toml for the planner's model (or use --workflow)",
         ));
     }
-    let (client, info) =
-        dagent_providers::client_for_model(&m.providers, &m.catalogue, &route.model)
-            .map_err(|e| Failure::bad_input(format!("error: the planner's model: {e}")))?;
+    // The planner's call is paid like any other: the budget, and with [shared] the limits
+    // and the budget shared with other processes.
     let ledger = Arc::new(CostLedger::new(m.budget, m.warn_at));
+    let shared = match &settings.shared {
+        Some(s) => Some(crate::shared::Shared::new(
+            s,
+            m.budget,
+            Arc::clone(&ledger) as Arc<dyn dagent_core::CostTracker>,
+            false,
+        )?),
+        None => None,
+    };
+    let mut providers = dagent_providers::Providers::from_config(&m.providers, &m.catalogue)
+        .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
+    let mut tracker: Arc<dyn dagent_core::CostTracker> = ledger.clone();
+    if let Some(s) = &shared {
+        providers = providers.map_clients(|spec, client| s.limit(&spec.name, client));
+        tracker = Arc::new(s.ledger.clone());
+    }
+    let (client, info) = providers
+        .client_for_model(&m.catalogue, &route.model)
+        .map_err(|e| Failure::bad_input(format!("error: the planner's model: {e}")))?;
     let planner = Planner::new(
         client,
         info.id.clone(),
         route.model.clone(),
         info.price,
-        ledger.clone(),
+        tracker,
     );
     let max_tokens = route
         .max_tokens
@@ -246,7 +264,16 @@ fn ask_model(
         .enable_all()
         .build()
         .map_err(|e| Failure::bad_input(format!("error: cannot start the async runtime: {e}")))?;
-    match runtime.block_on(planner.plan(&req, &parse)) {
+    let result = runtime.block_on(async {
+        let result = planner.plan(&req, &parse).await;
+        if let Some(s) = &shared {
+            for line in s.finish(true).await {
+                eprintln!("{}", dagent_core::display::escape(&line));
+            }
+        }
+        result
+    });
+    match result {
         Ok(planned) => Ok((planned, route.model)),
         Err(failure) => {
             let saved = save_answers(out, &failure);

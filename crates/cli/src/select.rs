@@ -64,7 +64,7 @@ fn wire(settings: &Settings, names: &[String]) -> Result<Wired, Failure> {
         )?),
         None => None,
     };
-    let mut providers = Providers::from_specs(&m.providers)
+    let mut providers = Providers::from_config(&m.providers, &m.catalogue)
         .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
     let mut tracker: Arc<dyn CostTracker> = ledger.clone();
     if let Some(s) = &shared {

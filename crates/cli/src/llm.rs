@@ -54,7 +54,15 @@ pub(crate) fn wire(
         providers = providers.map_clients(|spec, client| shared.limit(&spec.name, client));
         tracker = Arc::new(shared.ledger.clone());
     }
-    let step_down = match (cfg.on_exhaustion, cfg.budget) {
+    // The budget step-down measures against: the shared one (whose spend counts every
+    // process and session), or this process's ledger's cap (the configured budget less
+    // what earlier sessions of a resumed run spent).
+    let budget = if shared.is_some() {
+        cfg.budget
+    } else {
+        ledger.budget()
+    };
+    let step_down = match (cfg.on_exhaustion, budget) {
         (dagent_providers::OnExhaustion::StepDown, Some(budget)) => {
             Some(Arc::new(dagent_providers::StepDown::new(
                 plan,

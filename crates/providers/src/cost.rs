@@ -284,6 +284,12 @@ impl CostLedger {
         }
     }
 
+    /// The cap this ledger enforces (`None`: no budget).
+    #[must_use]
+    pub fn budget(&self) -> Option<Money> {
+        self.inner.budget
+    }
+
     /// Holds `worst_case` for a call to `model`, waiting while calls in flight may free
     /// budget (see the type's documentation).
     ///

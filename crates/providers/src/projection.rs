@@ -181,6 +181,18 @@ pub fn project(
             source,
         });
     }
+    // A loop may run its body up to `max_iterations` times: the worst case counts every
+    // iteration (the expected figures count one, as the analysis does).
+    for l in &plan.loops {
+        let times = l.max_iterations.clamp(1, dagent_core::MAX_ITERATIONS);
+        for t in tasks.iter_mut().filter(|t| l.tasks.contains(&t.task)) {
+            let (once, once_cost) = (t.worst, t.worst_cost);
+            for _ in 1..times {
+                t.worst += once;
+                t.worst_cost += once_cost;
+            }
+        }
+    }
     let sum = |f: fn(&TaskProjection) -> Usage| {
         tasks.iter().fold(Usage::default(), |mut acc, t| {
             acc += f(t);
@@ -239,6 +251,39 @@ mod tests {
             });
         }
         c
+    }
+
+    #[test]
+    fn the_worst_case_counts_every_iteration_of_a_loop_and_the_expected_one() {
+        let mut plan = Plan::new(vec![
+            Task::new("code", "Write the code"),
+            Task::new("review", "Review the code").with_deps(["code"]),
+            Task::new("docs", "Document it").with_deps(["code"]),
+        ]);
+        let deps = vec![vec![], vec![0], vec![0]];
+        let mut router = Router {
+            table: crate::RoutingTable::empty(),
+            ..Router::default()
+        };
+        for cat in crate::TaskCategory::ALL {
+            router.table.set(router.tier, cat, "cheap");
+        }
+        let once = project(&plan, &deps, &router, &catalogue());
+        plan.loops.push(
+            dagent_core::LoopSpec::new("r", ["code", "review"], "APPROVE").with_max_iterations(3),
+        );
+        let looped = project(&plan, &deps, &router, &catalogue());
+        assert_eq!(looped.expected_cost, once.expected_cost);
+        for i in 0..2 {
+            assert_eq!(
+                looped.tasks[i].worst_cost.nanos(),
+                once.tasks[i].worst_cost.nanos() * 3
+            );
+        }
+        assert_eq!(looped.tasks[2].worst_cost, once.tasks[2].worst_cost);
+        let n = |i: usize| once.tasks[i].worst_cost.nanos();
+        assert_eq!(looped.worst_cost.nanos(), n(0) * 3 + n(1) * 3 + n(2));
+        assert!(n(0) > 0 && n(1) > 0 && n(2) > 0);
     }
 
     #[test]

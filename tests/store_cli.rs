@@ -381,6 +381,31 @@ fn resume_reuses_unchanged_successes_and_reruns_what_changed() {
     );
 }
 
+/// A resume that stops before running anything (here `--review` without a terminal) gives
+/// the run back as it was: still succeeded, one session, not shown as interrupted.
+#[test]
+fn a_resume_stopped_before_running_leaves_the_run_as_it_was() {
+    let dir = scratch("store-resume-unclaim");
+    let store = dir.join("runs.db").display().to_string();
+    let first = sim(&dir, "examples/ten-cities.toml", &[]);
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    let list = || {
+        let out = dagent(&["runs", "list", "--store", &store, "--format", "json"]);
+        assert_eq!(out.status, 0, "{out}");
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        v.as_array().unwrap()[0].clone()
+    };
+    let before = list();
+    assert_eq!(before["status"], "succeeded", "{before}");
+    let again = sim(&dir, "examples/ten-cities.toml", &["--resume", "--review"]);
+    assert_eq!(again.status, 2, "{again}");
+    assert!(again.stderr.contains("--review"), "{again}");
+    let after = list();
+    assert_eq!(after["status"], "succeeded", "{after}");
+    assert_eq!(after["sessions"], before["sessions"], "{after}");
+    assert_eq!(after["finished_at_ms"], before["finished_at_ms"], "{after}");
+}
+
 #[test]
 fn a_run_still_running_cannot_be_resumed_by_another_process() {
     let dir = scratch("store-lock");

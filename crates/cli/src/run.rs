@@ -257,6 +257,7 @@ pub(crate) fn run(
     // The run store is opened — and a store that cannot be used is reported — before
     // anything is paid for, dependency analysis by a model included.
     let store = open_store(&settings)?;
+    let mut claimed = None;
     let stored = match &args.resume {
         Some(wanted) => {
             let store = store.as_ref().ok_or_else(|| {
@@ -266,9 +267,13 @@ pub(crate) fn run(
             })?;
             refuse_resuming_loops(args, &settings)?;
             let id = store.resolve(wanted).map_err(store_failure)?;
+            // What the run showed before, to give it back as it was when this command stops
+            // before running anything (see below).
+            let before = store.detail(&id).map_err(store_failure)?.summary;
             // Take the run before anything is paid for (a model may analyse the plan), and
             // read it only once it is ours: nothing else can change it now.
             let session = store.claim(&id).map_err(store_failure)?;
+            claimed = Some((id.clone(), session, before.status, before.finished_at_ms));
             Some((session, store.detail(&id).map_err(store_failure)?))
         }
         None => None,
@@ -283,9 +288,24 @@ pub(crate) fn run(
     // One ledger for the whole run: dependency analysis by a model is paid like any call.
     let shared_ledger = Arc::new(CostLedger::new(budget, settings.models.warn_at));
     // The plan file or the workflow's plan; with --review, once a person accepted it.
-    let prepared = crate::review::prepare_run(args, &settings, &shared_ledger)?;
     // Output files are checked before any task is paid for.
-    let output_files = crate::outputs::check(&prepared.loaded, args.out_dir.as_deref())?;
+    let checked = crate::review::prepare_run(args, &settings, &shared_ledger).and_then(|p| {
+        let files = crate::outputs::check(&p.loaded, args.out_dir.as_deref())?;
+        Ok((p, files))
+    });
+    let (prepared, output_files) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            // Stopped before running anything (review cancelled, a path refused): a resumed
+            // run is given back as it was, not left looking interrupted.
+            if let (Some(store), Some((id, session, status, finished))) = (&store, &claimed) {
+                if let Err(u) = store.unclaim(id, *session, status, *finished) {
+                    tracing::warn!(error = %u, "could not give the claimed run back");
+                }
+            }
+            return Err(e);
+        }
+    };
     let mut exec_config = executor_config(&settings.parallelization);
     let plan = Arc::new(prepared.loaded.plan.clone());
     let graph = &prepared.resolution.graph;

@@ -240,6 +240,37 @@ impl SqliteStore {
         Ok(session)
     }
 
+    /// Gives back a run this process claimed as `session` when the command stops before the
+    /// session recorded anything (a plan review cancelled, an output path refused): the run
+    /// shows `status` and `finished_at_ms` again (an `interrupted` run: marked running, as
+    /// before), and the session is not counted. Nothing changes when the run has moved on
+    /// past `session`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn unclaim(
+        &self,
+        run: &RunId,
+        session: u32,
+        status: &str,
+        finished_at_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let status = if status == "interrupted" {
+            "running"
+        } else {
+            status
+        };
+        let finished = finished_at_ms.and_then(|t| i64::try_from(t).ok());
+        self.conn()
+            .execute(
+                "UPDATE runs SET status = ?2, finished_at_ms = ?3, sessions = ?4 - 1
+                 WHERE id = ?1 AND sessions = ?4",
+                params![run.as_str(), status, finished, session],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
     /// Records the plan of a claimed run's new `session`: its tasks, their content hashes and
     /// dependencies, and the plan snapshot.
     ///

@@ -825,7 +825,6 @@ fn editing_a_workflows_plan_uses_a_private_file_kept_only_when_edited() {
     std::fs::write(&editor, "#!/bin/sh\nprintf '\\n# edited\\n' >> \"$1\"\n").unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out_dir = dir.join("out");
-    let out_dir = dir.join("out");
     let args = [
         "run",
         "--workflow",

@@ -298,10 +298,10 @@ pub(crate) fn run(
         Err(e) => {
             // Stopped before running anything (review cancelled, a path refused): a resumed
             // run is given back as it was, not left looking interrupted.
-            if let (Some(store), Some((id, session, status, finished))) = (&store, &claimed) {
-                if let Err(u) = store.unclaim(id, *session, status, *finished) {
-                    tracing::warn!(error = %u, "could not give the claimed run back");
-                }
+            if let (Some(store), Some((id, session, status, finished))) = (&store, &claimed)
+                && let Err(u) = store.unclaim(id, *session, status, *finished)
+            {
+                tracing::warn!(error = %u, "could not give the claimed run back");
             }
             return Err(e);
         }

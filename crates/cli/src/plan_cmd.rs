@@ -210,13 +210,19 @@ fn ask_model(
         )?),
         None => None,
     };
-    let mut providers = dagent_providers::Providers::from_config(&m.providers, &m.catalogue)
+    // With [shared], each request sent to an endpoint counts against the shared limits
+    // (innermost, failovers included) and each call against the shared budget.
+    let providers =
+        dagent_providers::Providers::from_config_wrapped(&m.providers, &m.catalogue, |spec, c| {
+            shared
+                .as_ref()
+                .map_or(c.clone(), |s| s.limit(&spec.name, c))
+        })
         .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
-    let mut tracker: Arc<dyn dagent_core::CostTracker> = ledger.clone();
-    if let Some(s) = &shared {
-        providers = providers.map_clients(|spec, client| s.limit(&spec.name, client));
-        tracker = Arc::new(s.ledger.clone());
-    }
+    let tracker: Arc<dyn dagent_core::CostTracker> = match &shared {
+        Some(s) => Arc::new(s.ledger.clone()),
+        None => ledger.clone(),
+    };
     let (client, info) = providers
         .client_for_model(&m.catalogue, &route.model)
         .map_err(|e| Failure::bad_input(format!("error: the planner's model: {e}")))?;

@@ -64,13 +64,18 @@ fn wire(settings: &Settings, names: &[String]) -> Result<Wired, Failure> {
         )?),
         None => None,
     };
-    let mut providers = Providers::from_config(&m.providers, &m.catalogue)
-        .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
-    let mut tracker: Arc<dyn CostTracker> = ledger.clone();
-    if let Some(s) = &shared {
-        providers = providers.map_clients(|spec, client| s.limit(&spec.name, client));
-        tracker = Arc::new(s.ledger.clone());
-    }
+    // With [shared], each request sent to an endpoint counts against the shared limits
+    // (innermost, failovers included) and each call against the shared budget.
+    let providers = Providers::from_config_wrapped(&m.providers, &m.catalogue, |spec, c| {
+        shared
+            .as_ref()
+            .map_or(c.clone(), |s| s.limit(&spec.name, c))
+    })
+    .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
+    let tracker: Arc<dyn CostTracker> = match &shared {
+        Some(s) => Arc::new(s.ledger.clone()),
+        None => ledger.clone(),
+    };
     let limits = providers.key_limits();
     let mut semaphores: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut models = Vec::new();

@@ -105,6 +105,21 @@ impl Providers {
     /// # Errors
     /// As [`Providers::from_specs`].
     pub fn from_config(specs: &[ProviderSpec], catalogue: &Catalogue) -> Result<Self, WiringError> {
+        Self::from_config_wrapped(specs, catalogue, |_, client| client)
+    }
+
+    /// Like [`Providers::from_config`], with every endpoint's HTTP client wrapped by
+    /// `wrap(spec, client)` — innermost, so the wrapper sees each request as it is sent:
+    /// after the per-minute limits and the endpoint's adaptive permit, once per failover
+    /// attempt (a limit shared across processes goes here).
+    ///
+    /// # Errors
+    /// As [`Providers::from_config`].
+    pub fn from_config_wrapped(
+        specs: &[ProviderSpec],
+        catalogue: &Catalogue,
+        wrap: impl Fn(&ProviderSpec, Arc<dyn ChatProvider>) -> Arc<dyn ChatProvider>,
+    ) -> Result<Self, WiringError> {
         if specs.is_empty() {
             return Err(no_providers());
         }
@@ -112,7 +127,7 @@ impl Providers {
         let mut clients = HashMap::new();
         let mut pools = HashMap::new();
         for spec in specs {
-            let (client, pool) = client(spec, catalogue)?;
+            let (client, pool) = client(spec, catalogue, &wrap)?;
             clients.insert(spec.name.clone(), client);
             pools.insert(spec.name.clone(), pool);
         }
@@ -200,21 +215,6 @@ impl Providers {
         runner
     }
 
-    /// Wraps every provider's client (for example in a limit shared across processes):
-    /// `wrap(spec, client)` returns the client to use instead.
-    #[must_use]
-    pub fn map_clients(
-        mut self,
-        wrap: impl Fn(&ProviderSpec, Arc<dyn ChatProvider>) -> Arc<dyn ChatProvider>,
-    ) -> Self {
-        for spec in &self.specs {
-            if let Some(client) = self.clients.remove(&spec.name) {
-                self.clients.insert(spec.name.clone(), wrap(spec, client));
-            }
-        }
-        self
-    }
-
     /// The client serving model `name` and the model's entry (for the LLM analyzer).
     ///
     /// # Errors
@@ -251,7 +251,7 @@ pub fn client_for_model(
         .iter()
         .find(|p| p.name == info.provider)
         .ok_or_else(|| provider_missing(name, info))?;
-    Ok((client(spec, catalogue)?.0, info.clone()))
+    Ok((client(spec, catalogue, &|_, c| c)?.0, info.clone()))
 }
 
 /// Per-provider concurrency limits (see [`Providers::key_limits`]).
@@ -353,13 +353,18 @@ fn provider_missing(name: &str, info: &ModelInfo) -> WiringError {
 /// `max_concurrent`.
 pub const DEFAULT_ADAPTIVE_MAX: usize = 16;
 
-/// The client of one provider, composed from the inside out: an HTTP client per endpoint,
+/// Wraps one endpoint's HTTP client (see [`Providers::from_config_wrapped`]).
+type WrapEndpoint<'a> = dyn Fn(&ProviderSpec, Arc<dyn ChatProvider>) -> Arc<dyn ChatProvider> + 'a;
+
+/// The client of one provider, composed from the inside out: an HTTP client per endpoint
+/// (wrapped by `wrap`),
 /// each under its adaptive limit (`adaptive = true`), balanced by an [`EndpointPool`]
 /// (cooldown, failover, health), under the provider's and its models' per-minute limits
 /// ([`RateLimited`]). The pool is returned too, for its statistics.
 fn client(
     spec: &ProviderSpec,
     catalogue: &Catalogue,
+    wrap: &WrapEndpoint<'_>,
 ) -> Result<(Arc<dyn ChatProvider>, Arc<EndpointPool>), WiringError> {
     for url in &spec.base_urls {
         validate_base_url(url).map_err(|e| {
@@ -421,7 +426,7 @@ fn client(
                     (Arc::new(c), h)
                 }
             };
-            let mut e = Endpoint::new(client, url.clone()).with_health_url(health);
+            let mut e = Endpoint::new(wrap(spec, client), url.clone()).with_health_url(health);
             if let Some(l) = limit {
                 e = e.with_adaptive(l);
             }

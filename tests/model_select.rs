@@ -462,3 +462,75 @@ async fn a_budget_too_small_for_the_tier_steps_the_rest_down_and_says_why() {
             .all(|t| t["model"] == "good")
     );
 }
+
+/// On `--resume`, step-down measures against the budget left after the earlier sessions'
+/// spend: the rest steps down instead of running at the configured tier into a budget it
+/// cannot cover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_steps_down_against_the_budget_its_earlier_sessions_left() {
+    // Every answer reports 400 + 64 tokens: $0.00528 on `good`, $0.000528 on `cheap`.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(|req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let model = body["model"].as_str().unwrap_or("").to_owned();
+            if model == "vendor/broken" {
+                return ResponseTemplate::new(400)
+                    .set_body_string("{\"error\":{\"message\":\"bad model\"}}");
+            }
+            ResponseTemplate::new(200).set_body_json(json!({
+                "model": model,
+                "choices": [{ "message": { "role": "assistant", "content": "Done." }, "finish_reason": "stop" }],
+                "usage": { "prompt_tokens": 400, "completion_tokens": 64 }
+            }))
+        })
+        .mount(&server)
+        .await;
+    let dir = scratch("step-down-resume");
+    let cfg = config(
+        &dir,
+        &server.uri(),
+        &format!("{TIERS}\n[budget]\nmax_usd = \"0.02\"\non_exhaustion = \"step_down\"\n"),
+    );
+    // Session 1: t1–t3 succeed on `good` ($0.01584); t4–t6 fail (a model that answers 400).
+    let path = plan(&dir);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replace(
+        "role = \"analyst\"\ndepends_on = []\n[[tasks]]\nid = \"t4\"",
+        "role = \"analyst\"\ndepends_on = []\n[[tasks]]\nid = \"t4\"\nmodel = \"broken\"",
+    );
+    let broken = broken
+        .replace("id = \"t5\"", "id = \"t5\"\nmodel = \"broken\"")
+        .replace("id = \"t6\"", "id = \"t6\"\nmodel = \"broken\"");
+    assert_eq!(broken.matches("model = \"broken\"").count(), 3);
+    std::fs::write(&path, broken).unwrap();
+    let store = dir.join("runs.db").display().to_string();
+    let session = |extra: &[&str]| {
+        let mut args = strings(&["run", &path, "--config", &cfg, "--store", &store]);
+        args.extend(strings(extra));
+        run(args)
+    };
+    let first = session(&["--report", dir.join("r1.json").to_str().unwrap()]).await;
+    assert_eq!(first.status, 1, "{first}");
+    // Session 2: t4–t6 fixed. $0.02 − $0.01584 = $0.00416 is left; the three remaining tasks
+    // project above that at premium (and balanced) but fit the budget tier.
+    std::fs::write(&path, text).unwrap();
+    let report = dir.join("r2.json");
+    let second = session(&["--resume", "--report", report.to_str().unwrap()]).await;
+    assert_eq!(second.status, 0, "{second}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let steps: Vec<&str> = r["step_down"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["t4", "t5", "t6"], "{r}");
+    for t in r["tasks"].as_array().unwrap() {
+        let id = t["id"].as_str().unwrap();
+        assert_eq!(t["status"], "succeeded", "{t}");
+        if ["t4", "t5", "t6"].contains(&id) {
+            assert_eq!(t["model"], "cheap", "{t}");
+        }
+    }
+}

@@ -803,3 +803,109 @@ async fn the_planners_call_is_charged_to_the_shared_budget() {
         (1, Money::from_nanos(520_000), Money::ZERO)
     );
 }
+
+/// The shared limit counts every request sent to an endpoint, a failover attempt included
+/// (it wraps each endpoint's HTTP client, innermost): Redis's count of admitted requests
+/// equals the requests the endpoints saw, not the number of calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_sent_to_an_endpoint_counts_in_the_shared_limit_failovers_included() {
+    let redis = Redis::start();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": "vendor/m",
+            "choices": [{ "message": { "role": "assistant", "content": "Done." },
+                "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 10, "completion_tokens": 5 }
+        })))
+        .mount(&server)
+        .await;
+    // A closed loopback port: the first endpoint refuses every connection.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = scratch("shared-failover");
+    let cfg = dir.join("dagent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[parallelization]
+dependency_strategy = "explicit"
+max_concurrent_tasks = 1
+
+[providers.stub]
+kind = "openai"
+base_urls = ["http://127.0.0.1:{dead}/v1", "{}/v1"]
+balance = "priority"
+allowed_fails = 100
+
+[models.m]
+provider = "stub"
+id = "vendor/m"
+pricing = {{ input = "1", output = "1" }}
+context_window = 4096
+max_output_tokens = 64
+
+[routing]
+default_model = "m"
+
+[shared]
+key_prefix = "failover"
+
+[shared.limits.stub]
+requests_per_minute = 100
+"#,
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let plan = plan(&dir, 3);
+    let report = dir.join("r.json");
+    let url = redis.url();
+    let (c, p, r) = (cfg.clone(), plan.clone(), report.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        let child = spawn_run(&c, &p, &r, &url);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let sent: u64 = doc["endpoints"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .map(|e| e["requests"].as_u64().unwrap())
+        .sum();
+    let failovers: u64 = doc["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["failovers"].as_u64().unwrap())
+        .sum();
+    assert!(failovers >= 3, "every call failed over once: {doc}");
+    let admitted = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "-a",
+            PASSWORD,
+            "--no-auth-warning",
+        ])
+        .args(["GET", "failover:limit:stub:seq"])
+        .output()
+        .unwrap();
+    let admitted: u64 = String::from_utf8_lossy(&admitted.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {admitted:?}"));
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    assert_eq!(admitted, sent, "{doc}");
+    assert!(admitted >= 6, "3 calls, each sent twice: {admitted}");
+}

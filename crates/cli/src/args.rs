@@ -211,7 +211,8 @@ pub(crate) struct PlanCmdArgs {
     pub(crate) request_file: Option<PathBuf>,
 
     /// Generate the plan from a workflow template instead of asking a model: standard,
-    /// full, review, or a template file (a TOML plan whose strings say {request}).
+    /// full, review, or a template file (a TOML plan whose strings say {request}). In
+    /// standard and full, code and reviews form a review loop ([[loops]], written out too).
     #[arg(long, value_name = "NAME|FILE")]
     pub(crate) workflow: Option<String>,
 
@@ -447,7 +448,9 @@ pub(crate) struct RunArgs {
 
     /// Run a workflow template instead of a plan file: standard (clarify → architect → code
     /// → three reviews), full (… → review, security, tests → optimise, document), review
-    /// (four parallel reviews of the code given as the request), or a template file.
+    /// (four parallel reviews of the code given as the request), or a template file. In
+    /// standard and full the coder runs again with every review until the reviewers answer
+    /// VERDICT: APPROVE (at most 3 iterations).
     #[arg(
         long,
         value_name = "NAME|FILE",

@@ -142,9 +142,10 @@ impl SqliteStore {
                 "SELECT r.id, r.status, r.plan_title, r.plan_origin, r.started_at_ms, r.finished_at_ms, r.makespan_ms, r.sessions,
                         (SELECT count(*) FROM tasks t WHERE t.run_id = r.id
                             AND t.session = (SELECT max(session) FROM tasks t2 WHERE t2.run_id = r.id)),
-                        (SELECT count(DISTINCT a.task_id) FROM attempts a WHERE a.run_id = r.id AND a.status = 'succeeded'
-                            AND a.task_id IN (SELECT t.task_id FROM tasks t WHERE t.run_id = r.id
-                                AND t.session = (SELECT max(session) FROM tasks t2 WHERE t2.run_id = r.id))),
+                        (SELECT count(*) FROM tasks t WHERE t.run_id = r.id
+                            AND t.session = (SELECT max(session) FROM tasks t2 WHERE t2.run_id = r.id)
+                            AND EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = r.id
+                                AND a.task_id = t.task_id AND a.status = 'succeeded')),
                         (SELECT total(tokens_in) FROM attempts a WHERE a.run_id = r.id),
                         (SELECT total(tokens_out) FROM attempts a WHERE a.run_id = r.id),
                         (SELECT total(cost_nanos) FROM attempts a WHERE a.run_id = r.id) + r.analysis_nanos,

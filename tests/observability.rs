@@ -288,6 +288,30 @@ fn an_otlp_endpoint_that_is_not_an_http_url_is_refused() {
     assert!(out.stderr.contains("http://"), "{}", out.stderr);
 }
 
+/// An endpoint with credentials in it is refused, from the flag or the environment, and
+/// the secret is not echoed.
+#[test]
+fn an_otlp_endpoint_with_credentials_is_refused_without_echoing_them() {
+    let secret = "s3cretpw-otlp";
+    let url = format!("http://user:{secret}@127.0.0.1:1");
+    let run = [
+        "run",
+        "examples/ten-cities.toml",
+        "--simulate",
+        "--no-store",
+    ];
+    let mut by_flag = vec!["--otlp-endpoint", url.as_str()];
+    by_flag.extend(run);
+    for out in [
+        dagent_env(&by_flag, &[]),
+        dagent_env(&run, &[("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str())]),
+    ] {
+        assert_eq!(out.status, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("carries credentials"), "{}", out.stderr);
+        assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret));
+    }
+}
+
 /// A gate the stub holds one answer behind.
 #[derive(Default)]
 struct Gate {

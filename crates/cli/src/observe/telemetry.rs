@@ -122,6 +122,13 @@ fn otlp_endpoint(cli: &Cli) -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
+/// Whether a URL's authority has a user or password (`scheme://user:pw@host`).
+fn carries_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
+}
+
 /// The URL spans are posted to: the base endpoint with `/v1/traces` appended (as
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is defined), unless it already ends with it.
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
@@ -146,6 +153,12 @@ fn otlp_layer(
 > {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_otlp::{Protocol, WithExportConfig};
+    if carries_credentials(endpoint) {
+        // Not echoed: the URL holds a secret.
+        return Err(Failure::bad_input(
+            "error: --otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) carries credentials (user:password@): dagent does not put secrets in URLs it may print; give the collector's address without them, and its credentials in OTEL_EXPORTER_OTLP_HEADERS",
+        ));
+    }
     let url = traces_url(endpoint);
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(Failure::bad_input(format!(

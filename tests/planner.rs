@@ -385,6 +385,62 @@ fn workflow_templates_generate_the_expected_plans() {
 }
 
 #[test]
+fn a_user_template_with_bad_dependencies_is_refused_at_its_own_line_and_column() {
+    let dir = scratch("planner-bad-template");
+    let t = dir.join("t.toml");
+    std::fs::write(
+        &t,
+        "[[tasks]]\nid = \"a\"\ntitle = \"A {request}\"\ndepends_on = []\n\n[[tasks]]\nid = \"b\"\ntitle = \"B\"\ndepends_on = [\"zz\"]\n",
+    )
+    .unwrap();
+    let out_file = dir.join("plan.toml");
+    for args in [
+        vec![
+            "plan",
+            "--workflow",
+            t.to_str().unwrap(),
+            "x",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+        vec![
+            "run",
+            "--workflow",
+            t.to_str().unwrap(),
+            "--request",
+            "x",
+            "--simulate",
+            "--no-store",
+        ],
+    ] {
+        let out = dagent(&args);
+        assert_eq!(out.status, 2, "{out}");
+        assert!(
+            out.stderr.contains(&format!("{}:9:", t.display())),
+            "the error points into the template: {out}"
+        );
+        assert!(out.stderr.contains("zz"), "{out}");
+    }
+    assert!(!out_file.exists(), "nothing is written");
+}
+
+#[test]
+fn a_request_over_one_mebibyte_is_refused() {
+    let dir = scratch("planner-big-request");
+    let f = dir.join("request.txt");
+    std::fs::write(&f, "x".repeat((1 << 20) + 1)).unwrap();
+    let out = dagent(&[
+        "plan",
+        "--workflow",
+        "standard",
+        "--request-file",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status, 2, "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+}
+
+#[test]
 fn user_templates_fill_request_placeholders() {
     let dir = scratch("planner-user-template");
     let t = dir.join("translate.toml");

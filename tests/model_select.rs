@@ -298,10 +298,28 @@ async fn bad_cases_files_are_refused_before_any_call() {
         "2",
         "--config",
     ]);
-    args.push(cfg);
+    args.push(cfg.clone());
     let out = run(args).await;
     assert_eq!(out.status, 2, "{out}");
     assert!(out.stderr.contains("--min-pass-rate 2"), "{out}");
+    // A command refused before any call leaves an existing --report file as it was.
+    let cases = dir.join("good-cases.toml");
+    std::fs::write(
+        &cases,
+        "[[cases]]\nname = \"a\"\nprompt = \"p\"\nexpect = { contains = \"x\" }\n",
+    )
+    .unwrap();
+    let old = dir.join("old.json");
+    std::fs::write(&old, "{\"kept\": true}").unwrap();
+    let mut args = strings(&["bench-models"]);
+    args.push(cases.display().to_string());
+    args.extend(strings(&["--models", "nosuch", "--report"]));
+    args.push(old.display().to_string());
+    args.push("--config".into());
+    args.push(cfg);
+    let out = run(args).await;
+    assert_eq!(out.status, 2, "{out}");
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), "{\"kept\": true}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 

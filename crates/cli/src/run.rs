@@ -97,7 +97,7 @@ fn file_path(p: Option<&PathBuf>) -> Option<&Path> {
 
 /// Checks, before anything is paid for, that `path` can be written: its directory exists,
 /// it is not a directory, and a file can be created there.
-fn check_writable(path: &Path, what: &str) -> Result<(), Failure> {
+pub(crate) fn check_writable(path: &Path, what: &str) -> Result<(), Failure> {
     let bad = |why: String| {
         Failure::bad_input(format!(
             "error: {}: cannot write the {what} there: {why} (checked before running, so nothing was spent)",

@@ -532,8 +532,9 @@ pub(crate) fn bench(args: &BenchModelsArgs) -> Result<ExitCode, Failure> {
         ));
     };
     let cases = Arc::new(load_cases(&args.cases, settings.max_input_bytes)?);
+    // Checked before any call, without truncating what is there (it could be anything).
     if let Some(path) = args.report.as_ref().filter(|p| p.as_os_str() != "-") {
-        write_output(path, "")?;
+        crate::run::check_writable(path, "report")?;
     }
     let wired = wire(&settings, &args.models)?;
     let results = runtime()?.block_on(async {

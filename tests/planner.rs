@@ -205,6 +205,27 @@ async fn an_unrepairable_answer_fails_and_keeps_the_answers() {
     assert!(!out_file.exists(), "no plan is written");
     let answers = std::fs::read_to_string(&saved).unwrap();
     assert_eq!(answers.matches("I cannot do that.").count(), 2, "{answers}");
+    // With the plan meant for stdout, the answers go to a new private file in the
+    // temporary directory (an unpredictable name, readable by its owner only).
+    let out = run(plan_args(&cfg, Path::new("-"), &[])).await;
+    assert_eq!(out.status, 1, "{out}");
+    let line = out
+        .stderr
+        .split("the model's answers are in ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    let path = PathBuf::from(line.split(" (cost").next().unwrap().trim());
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("dagent-plan-answers-") && name.ends_with(".txt"),
+        "{name}"
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    let answers = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    assert_eq!(answers.matches("I cannot do that.").count(), 2, "{answers}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,30 +33,40 @@ fn format_of(args: &PlanCmdArgs) -> PlanFormat {
     })
 }
 
-/// Where the model's answers are saved when no plan could be accepted: next to `--out`, or
-/// in the temporary directory when the plan was meant for stdout.
-fn answers_path(out: &Path) -> PathBuf {
-    if out.as_os_str() == "-" {
-        std::env::temp_dir().join(format!("dagent-plan-answers-{}.txt", std::process::id()))
-    } else {
-        let mut name = out.as_os_str().to_owned();
-        name.push(".answers.txt");
-        PathBuf::from(name)
-    }
-}
-
+/// Saves the model's answers when no plan could be accepted: next to `--out`
+/// (`plan.toml.answers.txt`), or, when the plan was meant for stdout, in
+/// a new private file in the temporary directory (unpredictable name, created exclusively,
+/// readable by its owner only).
 fn save_answers(out: &Path, failure: &PlanFailure) -> String {
-    let path = answers_path(out);
+    if failure.answers.is_empty() {
+        return "the model gave no answer".to_owned();
+    }
     let mut text = String::new();
     for (i, a) in failure.answers.iter().enumerate() {
         text.push_str(&format!("--- answer {} ---\n{a}\n", i + 1));
     }
-    if failure.answers.is_empty() {
-        return "the model gave no answer".to_owned();
-    }
-    match std::fs::write(&path, text) {
-        Ok(()) => format!("the model's answers are in {}", path.display()),
-        Err(e) => format!(
+    let saved = if out.as_os_str() == "-" {
+        tempfile::Builder::new()
+            .prefix("dagent-plan-answers-")
+            .suffix(".txt")
+            .tempfile()
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, text.as_bytes())?;
+                f.keep().map_err(|e| e.error)
+            })
+            .map(|(_, path)| path)
+            .map_err(|e| (std::env::temp_dir(), e))
+    } else {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".answers.txt");
+        let path = PathBuf::from(name);
+        write_output(&path, &text)
+            .map(|()| path.clone())
+            .map_err(|e| (path, std::io::Error::other(e.message().to_owned())))
+    };
+    match saved {
+        Ok(path) => format!("the model's answers are in {}", path.display()),
+        Err((path, e)) => format!(
             "saving the model's answers to {} failed too: {e}",
             path.display()
         ),

@@ -166,7 +166,7 @@ pub(crate) async fn post_json(
         .with_status(status.as_u16()));
     }
     let retry_after = wait;
-    let body = scrub_owned(resp.text().await.unwrap_or_default());
+    let body = scrub_owned(read_limited(resp).await.unwrap_or_default());
     Err(classify_status(
         status.as_u16(),
         &body_message(&body),
@@ -174,13 +174,39 @@ pub(crate) async fn post_json(
     ))
 }
 
-/// Reads a whole body as text, scrubbed of known secrets, mapping transport failures
-/// (including the timeout).
+/// The most a response body (or, streamed, all of its lines together) may hold: a provider
+/// that sends more is answering something else, and is not read into memory.
+pub(crate) const MAX_BODY_BYTES: usize = 64 << 20;
+
+fn too_large() -> ProviderError {
+    ProviderError::new(
+        ProviderErrorKind::InvalidResponse,
+        format!(
+            "the response is larger than {} MiB; it was not read",
+            MAX_BODY_BYTES >> 20
+        ),
+    )
+}
+
+/// Reads a body up to [`MAX_BODY_BYTES`], as text (invalid UTF-8 replaced).
+async fn read_limited(resp: reqwest::Response) -> Result<String, ProviderError> {
+    let mut stream = Box::pin(resp.bytes_stream());
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| transport(&e, "reading the response failed"))?;
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// Reads a whole body (at most [`MAX_BODY_BYTES`]) as text, scrubbed of known secrets,
+/// mapping transport failures (including the timeout).
 pub(crate) async fn read_body(resp: reqwest::Response) -> Result<String, ProviderError> {
-    resp.text()
-        .await
-        .map(scrub_owned)
-        .map_err(|e| transport(&e, "reading the response failed"))
+    read_limited(resp).await.map(scrub_owned)
 }
 
 /// Lines of a streamed body (SSE or NDJSON).
@@ -190,14 +216,24 @@ pub(crate) fn lines(
     LinesOf {
         stream: Box::pin(resp.bytes_stream()),
         buf: Vec::new(),
+        scanned: 0,
+        total: 0,
+        limit: MAX_BODY_BYTES,
         done: false,
     }
 }
 
-/// Line reader over any byte stream.
+/// Line reader over any byte stream: each byte is searched for a line end once, and the
+/// whole stream holds at most [`MAX_BODY_BYTES`].
 pub(crate) struct LinesOf<S> {
     stream: std::pin::Pin<Box<S>>,
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no line end.
+    scanned: usize,
+    /// Bytes read from the stream so far.
+    total: usize,
+    /// The most `total` may reach.
+    limit: usize,
     done: bool,
 }
 
@@ -210,7 +246,9 @@ where
     /// of the body.
     pub(crate) async fn next_line(&mut self) -> Result<Option<String>, ProviderError> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            if let Some(at) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+                let pos = self.scanned + at;
+                self.scanned = 0;
                 let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
                 line.pop();
                 if line.last() == Some(&b'\r') {
@@ -222,10 +260,19 @@ where
                 if self.buf.is_empty() {
                     return Ok(None);
                 }
+                self.scanned = 0;
                 return decode(std::mem::take(&mut self.buf)).map(Some);
             }
+            self.scanned = self.buf.len();
             match self.stream.next().await {
-                Some(Ok(chunk)) => self.buf.extend_from_slice(chunk.as_ref()),
+                Some(Ok(chunk)) => {
+                    let chunk = chunk.as_ref();
+                    self.total = self.total.saturating_add(chunk.len());
+                    if self.total > self.limit {
+                        return Err(too_large());
+                    }
+                    self.buf.extend_from_slice(chunk);
+                }
                 Some(Err(e)) => return Err(transport(&e, "the response stream failed")),
                 None => self.done = true,
             }
@@ -270,4 +317,53 @@ pub(crate) fn tools_json(tools: &[dagent_core::ToolSpec]) -> serde_json::Value {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(
+        chunks: Vec<Vec<u8>>,
+        limit: usize,
+    ) -> LinesOf<impl futures_util::Stream<Item = reqwest::Result<Vec<u8>>>> {
+        LinesOf {
+            stream: Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok))),
+            buf: Vec::new(),
+            scanned: 0,
+            total: 0,
+            limit,
+            done: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_split_across_chunks_and_a_last_line_without_its_end() {
+        let chunks = vec![
+            b"da".to_vec(),
+            b"ta: 1\r\nda".to_vec(),
+            b"ta: 2\n\nlast".to_vec(),
+        ];
+        let mut r = reader(chunks, 1 << 20);
+        let mut got = Vec::new();
+        while let Some(line) = r.next_line().await.unwrap() {
+            got.push(line);
+        }
+        assert_eq!(got, ["data: 1", "data: 2", "", "last"]);
+    }
+
+    #[tokio::test]
+    async fn a_long_line_is_searched_once_and_the_stream_is_capped() {
+        // 2,000 chunks of one byte without a line end: found at the end, in one piece.
+        let mut chunks: Vec<Vec<u8>> = (0..2000).map(|_| b"x".to_vec()).collect();
+        chunks.push(b"\n".to_vec());
+        let mut r = reader(chunks.clone(), 1 << 20);
+        assert_eq!(r.next_line().await.unwrap().map(|l| l.len()), Some(2000));
+        assert_eq!(r.next_line().await.unwrap(), None);
+        // Past the limit, the stream is refused.
+        let mut r = reader(chunks, 1000);
+        let err = r.next_line().await.unwrap_err();
+        assert_eq!(err.kind(), ProviderErrorKind::InvalidResponse);
+        assert!(err.message().contains("larger than"), "{err}");
+    }
 }

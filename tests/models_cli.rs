@@ -175,7 +175,7 @@ async fn a_key_echoed_by_the_server_is_scrubbed_and_auth_failures_exit_1() {
     })
     .await
     .unwrap();
-    assert_eq!(out.status, 1);
+    assert_eq!(out.status, 1, "{out}");
     let text = std::fs::read_to_string(&report).unwrap();
     assert!(text.contains("bad key Bearer ***"), "{text}");
     assert!(!text.contains(KEY) && !out.stderr.contains(KEY) && !out.stdout.contains(KEY));

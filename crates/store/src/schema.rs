@@ -67,7 +67,7 @@ fn migrations() -> Migrations<'static> {
         M::up("ALTER TABLE runs ADD COLUMN analysis_nanos INTEGER NOT NULL DEFAULT 0;"),
         // 3: a run's attempts by task id, so the history counts a run's succeeded tasks in
         // O(n log n) (without it, `runs list` on an 8,000-task run took over two minutes).
-        M::up("CREATE INDEX attempts_by_task ON attempts (run_id, task_id, status);"),
+        M::up("CREATE INDEX IF NOT EXISTS attempts_by_task ON attempts (run_id, task_id, status);"),
     ])
 }
 

@@ -158,8 +158,9 @@ pub(crate) enum Command {
     /// model, and the cheapest model that meets --min-pass-rate (the evidence for a routing
     /// tier).
     ///
-    /// CASES.toml holds [[cases]] with a name, a prompt and one expectation: contains, regex,
-    /// exact or json_schema (see examples/bench-cases.toml). Exit status: 0 when a model
+    /// CASES.toml holds [[cases]] with a name, a prompt (and optionally system and
+    /// max_tokens) and one expectation: contains or regex (either with ignore_case), exact,
+    /// or json_schema (see examples/bench-cases.toml). Exit status: 0 when a model
     /// meets --min-pass-rate, 1 when none does, 2 bad input. Examples:
     ///
     ///   dagent bench-models examples/bench-cases.toml --models deepseek-chat,llama-3.3-70b
@@ -702,8 +703,8 @@ pub(crate) struct CompareArgs {
     #[arg(long, value_name = "TEXT")]
     pub(crate) system: Option<String>,
 
-    /// Cap on generated tokens [default: each model's max_output_tokens].
-    #[arg(long, value_name = "N")]
+    /// Cap on generated tokens, at least 1 [default: each model's max_output_tokens].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_tokens: Option<u32>,
 
     /// Configuration file [default: ./dagent.toml when it exists].

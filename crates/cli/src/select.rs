@@ -116,6 +116,22 @@ struct Call {
     cost: Money,
 }
 
+impl Call {
+    /// The outcome of a call whose task panicked (a defect): an error, nothing paid.
+    fn panicked() -> Self {
+        Self {
+            answer: None,
+            error: Some("the call panicked (a defect in dagent); nothing was recorded".to_owned()),
+            latency_ms: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: usd(Money::ZERO),
+            provider_reported_usd: None,
+            cost: Money::ZERO,
+        }
+    }
+}
+
 fn usd(m: Money) -> String {
     m.to_string().trim_start_matches('$').to_owned()
 }
@@ -216,11 +232,13 @@ pub(crate) fn compare(args: &CompareArgs) -> Result<ExitCode, Failure> {
     let wired = wire(&settings, &args.models)?;
     let rows = runtime()?.block_on(async {
         let mut set = tokio::task::JoinSet::new();
+        let mut names = std::collections::HashMap::new();
         for (i, (info, client, sem)) in wired.models.iter().enumerate() {
             let (info, client, sem) = (info.clone(), Arc::clone(client), Arc::clone(sem));
             let tracker = Arc::clone(&wired.tracker);
             let (system, prompt, max) = (args.system.clone(), args.prompt.clone(), args.max_tokens);
-            set.spawn(async move {
+            let name = info.name.clone();
+            let id = set.spawn(async move {
                 let c = call(
                     &info,
                     &client,
@@ -234,11 +252,24 @@ pub(crate) fn compare(args: &CompareArgs) -> Result<ExitCode, Failure> {
                 .await;
                 (i, info.name.clone(), c)
             });
+            names.insert(id.id(), (i, name));
         }
         let mut rows: Vec<(usize, CompareRow)> = Vec::new();
-        while let Some(r) = set.join_next().await {
-            if let Ok((i, model, call)) = r {
-                rows.push((i, CompareRow { model, call }));
+        while let Some(r) = set.join_next_with_id().await {
+            match r {
+                Ok((_, (i, model, call))) => rows.push((i, CompareRow { model, call })),
+                // A call that panicked still has its row: every model asked is shown.
+                Err(e) => {
+                    if let Some((i, model)) = names.get(&e.id()).cloned() {
+                        rows.push((
+                            i,
+                            CompareRow {
+                                model,
+                                call: Call::panicked(),
+                            },
+                        ));
+                    }
+                }
             }
         }
         if let Some(s) = &wired.shared {
@@ -539,11 +570,13 @@ pub(crate) fn bench(args: &BenchModelsArgs) -> Result<ExitCode, Failure> {
     let wired = wire(&settings, &args.models)?;
     let results = runtime()?.block_on(async {
         let mut set = tokio::task::JoinSet::new();
+        let mut names = std::collections::HashMap::new();
         for (i, (info, client, sem)) in wired.models.iter().enumerate() {
             let (info, client, sem) = (info.clone(), Arc::clone(client), Arc::clone(sem));
             let tracker = Arc::clone(&wired.tracker);
             let cases = Arc::clone(&cases);
-            set.spawn(async move {
+            let name = info.name.clone();
+            let id = set.spawn(async move {
                 let mut results = Vec::new();
                 for case in cases.iter() {
                     let c = call(
@@ -573,11 +606,27 @@ pub(crate) fn bench(args: &BenchModelsArgs) -> Result<ExitCode, Failure> {
                 }
                 (i, info.name.clone(), results)
             });
+            names.insert(id.id(), (i, name));
         }
         let mut out = Vec::new();
-        while let Some(r) = set.join_next().await {
-            if let Ok(r) = r {
-                out.push(r);
+        while let Some(r) = set.join_next_with_id().await {
+            match r {
+                Ok((_, r)) => out.push(r),
+                // A model whose run panicked fails every case, and is still shown.
+                Err(e) => {
+                    if let Some((i, model)) = names.get(&e.id()).cloned() {
+                        let failed = cases
+                            .iter()
+                            .map(|case| CaseResult {
+                                case: case.name.clone(),
+                                passed: false,
+                                reason: Some("the call panicked".to_owned()),
+                                call: Call::panicked(),
+                            })
+                            .collect();
+                        out.push((i, model, failed));
+                    }
+                }
             }
         }
         if let Some(s) = &wired.shared {

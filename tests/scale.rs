@@ -1341,6 +1341,32 @@ async fn cli_models_shows_endpoint_policy_and_health() {
     );
     assert_eq!(p["endpoints"][0]["healthy"], true);
     assert_eq!(p["endpoints"][1]["healthy"], false);
+    // A provider that cannot be built (OpenRouter without its key) is left out and named;
+    // the others are still checked.
+    let with_openrouter = std::fs::read_to_string(dir.join("dagent.toml")).unwrap()
+        + "\n[providers.or]\nkind = \"openrouter\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"DAGENT_TEST_NO_SUCH_KEY\"\n";
+    let cfg = write(&dir, "dagent2.toml", &with_openrouter);
+    let out = run_cli(
+        vec![
+            "models".to_owned(),
+            "--config".to_owned(),
+            cfg,
+            "--health".to_owned(),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status, 0, "{out}");
+    assert!(
+        out.stderr.contains("not checked") && out.stderr.contains("DAGENT_TEST_NO_SUCH_KEY"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("endpoint {}/v1: healthy", up.uri())),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,7 +218,9 @@ pub(crate) fn run(args: &ModelsArgs) -> Result<ExitCode, Failure> {
 }
 
 /// With `--health`: the endpoints of every configured provider after one health check
-/// (a GET of each models list); empty otherwise or when the providers cannot be built.
+/// (a GET of each models list); empty otherwise. A provider that cannot be built (an
+/// OpenRouter provider without its key, say) is left out and said why on stderr; the others
+/// are still checked.
 fn endpoint_state(
     m: &crate::models_config::ModelConfig,
     health: bool,
@@ -226,15 +228,24 @@ fn endpoint_state(
     if !health || m.providers.is_empty() {
         return Vec::new();
     }
-    let Ok(providers) = dagent_providers::Providers::from_config(&m.providers, &m.catalogue) else {
-        return Vec::new();
-    };
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
         return Vec::new();
     };
-    rt.block_on(providers.check_health(std::time::Duration::from_secs(5)));
-    providers.endpoint_stats()
+    let mut stats = Vec::new();
+    for spec in &m.providers {
+        match dagent_providers::Providers::from_config(std::slice::from_ref(spec), &m.catalogue) {
+            Ok(providers) => {
+                rt.block_on(providers.check_health(std::time::Duration::from_secs(5)));
+                stats.extend(providers.endpoint_stats());
+            }
+            Err(e) => eprintln!(
+                "{}",
+                dagent_core::display::escape_lines(&format!("warning: not checked: {e}"))
+            ),
+        }
+    }
+    stats
 }

@@ -288,6 +288,10 @@ async fn bad_cases_files_are_refused_before_any_call() {
         let out = run(args).await;
         assert_eq!(out.status, 2, "{text}: {out}");
         assert!(out.stderr.contains(needle), "{text}: {out}");
+        if text.contains("expect") {
+            // The error points at the expectation: file:line:col.
+            assert!(out.stderr.contains("cases.toml:4:"), "{text}: {out}");
+        }
     }
     let mut args = strings(&[
         "bench-models",

@@ -341,17 +341,17 @@ pub(crate) fn compare(args: &CompareArgs) -> Result<ExitCode, Failure> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CasesFile {
-    cases: Vec<RawCase>,
+    cases: Vec<toml::Spanned<RawCase>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCase {
-    name: String,
-    prompt: String,
+    name: toml::Spanned<String>,
+    prompt: toml::Spanned<String>,
     system: Option<String>,
-    max_tokens: Option<u32>,
-    expect: RawExpect,
+    max_tokens: Option<toml::Spanned<u32>>,
+    expect: toml::Spanned<RawExpect>,
 }
 
 #[derive(Deserialize)]
@@ -447,18 +447,24 @@ fn load_cases(path: &Path, max_bytes: u64) -> Result<Vec<Case>, Failure> {
     }
     let mut names = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for (i, c) in file.cases.into_iter().enumerate() {
-        let at = |m: &str| bad(None, format!("case #{} ({:?}): {m}", i + 1, c.name));
-        if !names.insert(c.name.clone()) {
-            return Err(at("another case has this name"));
+    for (i, case) in file.cases.into_iter().enumerate() {
+        let c = case.into_inner();
+        let name = c.name.get_ref().clone();
+        // Each error points at the value it is about (file:line:col).
+        let at = |span: std::ops::Range<usize>, m: &str| {
+            bad(Some(span), format!("case #{} ({name:?}): {m}", i + 1))
+        };
+        if !names.insert(name.clone()) {
+            return Err(at(c.name.span(), "another case has this name"));
         }
-        if c.prompt.trim().is_empty() {
-            return Err(at("the prompt is empty"));
+        if c.prompt.get_ref().trim().is_empty() {
+            return Err(at(c.prompt.span(), "the prompt is empty"));
         }
-        if c.max_tokens == Some(0) {
-            return Err(at("max_tokens must be at least 1"));
+        if let Some(m) = c.max_tokens.as_ref().filter(|m| *m.get_ref() == 0) {
+            return Err(at(m.span(), "max_tokens must be at least 1"));
         }
-        let e = &c.expect;
+        let span = c.expect.span();
+        let e = c.expect.get_ref();
         let given = [
             e.contains.is_some(),
             e.regex.is_some(),
@@ -470,6 +476,7 @@ fn load_cases(path: &Path, max_bytes: u64) -> Result<Vec<Case>, Failure> {
         .count();
         if given != 1 {
             return Err(at(
+                span,
                 "expect needs exactly one of contains, regex, exact or json_schema",
             ));
         }
@@ -483,21 +490,21 @@ fn load_cases(path: &Path, max_bytes: u64) -> Result<Vec<Case>, Failure> {
                 .case_insensitive(e.ignore_case.unwrap_or(false))
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|err| at(&format!("bad regex: {err}")))?;
+                .map_err(|err| at(span.clone(), &format!("bad regex: {err}")))?;
             Expect::Regex(r)
         } else if let Some(t) = &e.exact {
             Expect::Exact(t.clone())
         } else {
             let schema = e.json_schema.as_ref().map(toml_to_json).unwrap_or_default();
             let v = jsonschema::validator_for(&schema)
-                .map_err(|err| at(&format!("bad json_schema: {err}")))?;
+                .map_err(|err| at(span.clone(), &format!("bad json_schema: {err}")))?;
             Expect::Schema(Box::new(v))
         };
         out.push(Case {
-            name: c.name,
-            prompt: c.prompt,
+            name,
+            prompt: c.prompt.into_inner(),
             system: c.system,
-            max_tokens: c.max_tokens,
+            max_tokens: c.max_tokens.map(toml::Spanned::into_inner),
             expect,
         });
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dagent_core::{ChatMessage, ChatProvider, ChatRequest};
 use dagent_providers::{Endpoint, EndpointPool, OpenAiCompatible, PoolPolicy};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// Calls the stub serves at once.
@@ -31,32 +31,10 @@ async fn stub(peak: Arc<AtomicUsize>) -> String {
             tokio::spawn(async move {
                 let _ = sock.set_nodelay(true);
                 let mut buf = Vec::with_capacity(4096);
-                let mut chunk = [0u8; 4096];
                 loop {
-                    let (head_end, len) = loop {
-                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..pos]).to_ascii_lowercase();
-                            let len = head
-                                .lines()
-                                .find_map(|l| {
-                                    l.strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                                })
-                                .unwrap_or(0);
-                            break (pos + 4, len);
-                        }
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    while buf.len() < head_end + len {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
+                    if !crate::client_bench::read_request(&mut sock, &mut buf).await {
+                        return;
                     }
-                    buf.drain(..head_end + len);
                     let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
                     let resp = if now > CAPACITY {

@@ -11,6 +11,37 @@ use tokio::net::TcpListener;
 
 const BODY: &str = r#"{"id":"x","model":"stub","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":1}}"#;
 
+/// Reads one HTTP/1.1 request (headers, then `Content-Length` bytes of body) from `sock`,
+/// keeping what follows it in `buf`; `false` when the connection ends first.
+pub(crate) async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    let (head_end, len) = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..pos]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            break (pos + 4, len);
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    while buf.len() < head_end + len {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    buf.drain(..head_end + len);
+    true
+}
+
 /// A minimal HTTP/1.1 keep-alive server answering every request with a fixed completion.
 async fn stub() -> String {
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -22,33 +53,10 @@ async fn stub() -> String {
             tokio::spawn(async move {
                 let _ = sock.set_nodelay(true);
                 let mut buf = Vec::with_capacity(4096);
-                let mut chunk = [0u8; 4096];
                 loop {
-                    // Read one request: headers, then Content-Length bytes of body.
-                    let (head_end, len) = loop {
-                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..pos]).to_ascii_lowercase();
-                            let len = head
-                                .lines()
-                                .find_map(|l| {
-                                    l.strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                                })
-                                .unwrap_or(0);
-                            break (pos + 4, len);
-                        }
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    while buf.len() < head_end + len {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
+                    if !crate::client_bench::read_request(&mut sock, &mut buf).await {
+                        return;
                     }
-                    buf.drain(..head_end + len);
                     let resp = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{BODY}",
                         BODY.len()

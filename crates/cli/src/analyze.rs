@@ -56,15 +56,12 @@ pub(crate) fn prepare_loaded(
     let fallback = config.parallelization.fallback_strategy;
     // With [shared], a model's dependency analysis counts against the limits and budget
     // shared with other processes too; its settlement reaches Redis before this returns.
-    let shared = match &config.shared {
-        Some(s) => Some(crate::shared::Shared::new(
-            s,
-            config.models.budget,
-            Arc::clone(ledger) as Arc<dyn dagent_core::CostTracker>,
-            true,
-        )?),
-        None => None,
-    };
+    let shared = crate::shared::Shared::from_settings(
+        config.shared.as_ref(),
+        config.models.budget,
+        Arc::clone(ledger) as Arc<dyn dagent_core::CostTracker>,
+        true,
+    )?;
     let shared = shared.as_ref();
     let model = || {
         crate::llm::analyzer(config, ledger, shared)

@@ -46,17 +46,10 @@ pub(crate) fn wire(
 ) -> Result<Wired, Failure> {
     dagent_providers::check_routes(&cfg.providers, &cfg.router, &cfg.catalogue, plan)
         .map_err(|e| failure(origin, &e))?;
-    // With `[shared]`, every request sent to an endpoint also counts against the shared
-    // limits in Redis (innermost, so it is counted as it is sent, failovers included), and
-    // every call against the shared budget.
-    let providers = Providers::from_config_wrapped(&cfg.providers, &cfg.catalogue, |spec, c| {
-        shared.map_or(c.clone(), |s| s.limit(&spec.name, c))
-    })
-    .map_err(|e| failure(origin, &e))?;
-    let tracker: Arc<dyn CostTracker> = match shared {
-        Some(s) => Arc::new(s.ledger.clone()),
-        None => ledger.clone(),
-    };
+    // With `[shared]`, requests count against the shared limits and calls pay through the
+    // shared budget.
+    let (providers, tracker) =
+        crate::shared::providers(cfg, shared, &ledger).map_err(|e| failure(origin, &e))?;
     // The budget step-down measures against: the shared one (whose spend counts every
     // process and session), or this process's ledger's cap (the configured budget less
     // what earlier sessions of a resumed run spent).

@@ -211,28 +211,16 @@ fn ask_model(
     // The planner's call is paid like any other: the budget, and with [shared] the limits
     // and the budget shared with other processes.
     let ledger = Arc::new(CostLedger::new(m.budget, m.warn_at));
-    let shared = match &settings.shared {
-        Some(s) => Some(crate::shared::Shared::new(
-            s,
-            m.budget,
-            Arc::clone(&ledger) as Arc<dyn dagent_core::CostTracker>,
-            false,
-        )?),
-        None => None,
-    };
-    // With [shared], each request sent to an endpoint counts against the shared limits
-    // (innermost, failovers included) and each call against the shared budget.
-    let providers =
-        dagent_providers::Providers::from_config_wrapped(&m.providers, &m.catalogue, |spec, c| {
-            shared
-                .as_ref()
-                .map_or(c.clone(), |s| s.limit(&spec.name, c))
-        })
+    let shared = crate::shared::Shared::from_settings(
+        settings.shared.as_ref(),
+        m.budget,
+        Arc::clone(&ledger) as Arc<dyn dagent_core::CostTracker>,
+        false,
+    )?;
+    // With [shared], requests count against the shared limits and calls pay through the
+    // shared budget.
+    let (providers, tracker) = crate::shared::providers(m, shared.as_ref(), &ledger)
         .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
-    let tracker: Arc<dyn dagent_core::CostTracker> = match &shared {
-        Some(s) => Arc::new(s.ledger.clone()),
-        None => ledger.clone(),
-    };
     let (client, info) = providers
         .client_for_model(&m.catalogue, &route.model)
         .map_err(|e| Failure::bad_input(format!("error: the planner's model: {e}")))?;

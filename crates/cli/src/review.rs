@@ -29,14 +29,7 @@ pub(crate) fn prepare_run(
     ledger: &Arc<CostLedger>,
 ) -> Result<Prepared, Failure> {
     let loaded = match &args.workflow {
-        Some(w) => {
-            let request = crate::workflow::request(
-                args.request.as_deref(),
-                args.request_file.as_deref(),
-                settings.max_input_bytes,
-            )?;
-            crate::workflow::plan(w, &request, settings.max_input_bytes)?
-        }
+        Some(w) => crate::workflow::run_plan(w, args, settings.max_input_bytes)?,
         None => load(&args.plan, settings)?,
     };
     if !args.review {

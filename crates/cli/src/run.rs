@@ -180,14 +180,7 @@ fn with_appended(
 fn refuse_resuming_loops(args: &RunArgs, settings: &Settings) -> Result<(), Failure> {
     let loaded = match (&args.workflow, args.plan.plan.as_ref()) {
         // A workflow's plan is generated (no model call) to see its loops.
-        (Some(w), _) => {
-            let request = crate::workflow::request(
-                args.request.as_deref(),
-                args.request_file.as_deref(),
-                settings.max_input_bytes,
-            )?;
-            crate::workflow::plan(w, &request, settings.max_input_bytes)?
-        }
+        (Some(w), _) => crate::workflow::run_plan(w, args, settings.max_input_bytes)?,
         (None, Some(path)) => match dagent_adapters::load_plan_with(
             path,
             dagent_adapters::LoadOptions::default()
@@ -313,15 +306,12 @@ pub(crate) fn run(
     let mut step_down = None;
     let quiet = args.quiet || json_logs;
     // `[shared]`: limits and budget shared with other processes through Redis.
-    let shared = match (&settings.shared, args.simulate) {
-        (Some(s), false) => Some(crate::shared::Shared::new(
-            s,
-            settings.models.budget,
-            Arc::clone(&shared_ledger) as Arc<dyn dagent_core::CostTracker>,
-            quiet,
-        )?),
-        _ => None,
-    };
+    let shared = crate::shared::Shared::from_settings(
+        settings.shared.as_ref().filter(|_| !args.simulate),
+        settings.models.budget,
+        Arc::clone(&shared_ledger) as Arc<dyn dagent_core::CostTracker>,
+        quiet,
+    )?;
     let deps: Vec<Vec<usize>> = (0..plan.tasks.len())
         .map(|i| graph.deps_of(i).to_vec())
         .collect();

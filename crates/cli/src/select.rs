@@ -15,7 +15,7 @@ use dagent_core::display::{escape, escape_lines};
 use dagent_core::{
     Billing, ChatMessage, ChatProvider, ChatRequest, CostTracker, Money, Usage, metered_chat,
 };
-use dagent_providers::{CostLedger, ModelInfo, Providers};
+use dagent_providers::{CostLedger, ModelInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -55,27 +55,16 @@ fn wire(settings: &Settings, names: &[String]) -> Result<Wired, Failure> {
         }
     }
     let ledger = Arc::new(CostLedger::new(m.budget, m.warn_at));
-    let shared = match &settings.shared {
-        Some(s) => Some(crate::shared::Shared::new(
-            s,
-            m.budget,
-            Arc::clone(&ledger) as Arc<dyn CostTracker>,
-            false,
-        )?),
-        None => None,
-    };
-    // With [shared], each request sent to an endpoint counts against the shared limits
-    // (innermost, failovers included) and each call against the shared budget.
-    let providers = Providers::from_config_wrapped(&m.providers, &m.catalogue, |spec, c| {
-        shared
-            .as_ref()
-            .map_or(c.clone(), |s| s.limit(&spec.name, c))
-    })
-    .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
-    let tracker: Arc<dyn CostTracker> = match &shared {
-        Some(s) => Arc::new(s.ledger.clone()),
-        None => ledger.clone(),
-    };
+    let shared = crate::shared::Shared::from_settings(
+        settings.shared.as_ref(),
+        m.budget,
+        Arc::clone(&ledger) as Arc<dyn CostTracker>,
+        false,
+    )?;
+    // With [shared], requests count against the shared limits and calls pay through the
+    // shared budget.
+    let (providers, tracker) = crate::shared::providers(m, shared.as_ref(), &ledger)
+        .map_err(|e| Failure::bad_input(format!("error: {e}")))?;
     let limits = providers.key_limits();
     let mut semaphores: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut models = Vec::new();

@@ -179,6 +179,16 @@ impl Shared {
         })
     }
 
+    /// [`Shared::new`] when `[shared]` is configured (`s`), else `None`.
+    pub(crate) fn from_settings(
+        s: Option<&SharedSettings>,
+        budget: Option<Money>,
+        local: Arc<dyn CostTracker>,
+        quiet: bool,
+    ) -> Result<Option<Self>, Failure> {
+        s.map(|s| Self::new(s, budget, local, quiet)).transpose()
+    }
+
     /// `client` of provider `name`, counted against its shared limits when it has any.
     pub(crate) fn limit(&self, name: &str, client: Arc<dyn ChatProvider>) -> Arc<dyn ChatProvider> {
         match self.limits.get(name) {
@@ -214,4 +224,23 @@ impl Shared {
         }
         lines
     }
+}
+
+/// Every configured provider, each endpoint's HTTP client under its shared limit when
+/// `[shared]` is set (innermost, so a request is counted as it is sent, failovers included),
+/// and the tracker paid calls reserve in: the shared ledger, else `local`.
+pub(crate) fn providers(
+    m: &ModelConfig,
+    shared: Option<&Shared>,
+    local: &Arc<dagent_providers::CostLedger>,
+) -> Result<(dagent_providers::Providers, Arc<dyn CostTracker>), dagent_providers::WiringError> {
+    let providers =
+        dagent_providers::Providers::from_config_wrapped(&m.providers, &m.catalogue, |spec, c| {
+            shared.map_or(c.clone(), |s| s.limit(&spec.name, c))
+        })?;
+    let tracker: Arc<dyn CostTracker> = match shared {
+        Some(s) => Arc::new(s.ledger.clone()),
+        None => local.clone(),
+    };
+    Ok((providers, tracker))
 }

@@ -60,6 +60,20 @@ pub(crate) fn plan(workflow: &str, request: &str, max_bytes: u64) -> Result<Load
     Ok(instantiate(&text, workflow, request, &origin)?)
 }
 
+/// The plan of `dagent run --workflow WORKFLOW` with its `--request` or `--request-file`.
+pub(crate) fn run_plan(
+    workflow: &str,
+    args: &crate::args::RunArgs,
+    max_bytes: u64,
+) -> Result<LoadedPlan, Failure> {
+    let request = request(
+        args.request.as_deref(),
+        args.request_file.as_deref(),
+        max_bytes,
+    )?;
+    plan(workflow, &request, max_bytes)
+}
+
 /// Checks a template file as it is written, so errors point into it: its format, the
 /// declared dependencies (known ids, no cycle) and, when every task declares its
 /// dependencies, its loops.

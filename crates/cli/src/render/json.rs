@@ -78,7 +78,6 @@ fn tokens(u: dagent_core::Usage) -> TokensInfo {
 
 fn projected(p: &super::Projected) -> ProjectedInfo<'_> {
     let c = &p.configured;
-    let dearest = p.dearest();
     ProjectedInfo {
         tier: c.tier.as_str(),
         expected_usd: usd(c.expected_cost),
@@ -102,19 +101,13 @@ fn projected(p: &super::Projected) -> ProjectedInfo<'_> {
             .tiers
             .iter()
             .map(|t| {
-                let saving = dearest.saturating_sub(t.expected_cost);
-                #[allow(clippy::cast_precision_loss)]
-                let pct = if dearest.nanos() == 0 {
-                    0.0
-                } else {
-                    round3(saving.nanos() as f64 * 100.0 / dearest.nanos() as f64)
-                };
+                let (saving, pct) = p.saving(t);
                 TierInfo {
                     tier: t.tier.as_str(),
                     expected_usd: usd(t.expected_cost),
                     worst_usd: usd(t.worst_cost),
                     savings_usd: usd(saving),
-                    savings_percent: pct,
+                    savings_percent: round3(pct),
                 }
             })
             .collect(),

@@ -48,13 +48,23 @@ pub(crate) struct Projected {
 }
 
 impl Projected {
-    /// The most expensive tier's expected cost (what savings are measured against).
-    pub(crate) fn dearest(&self) -> dagent_core::Money {
-        self.tiers
+    /// What tier `t` saves against the most expensive tier's expected cost: the amount, and
+    /// the percent of the dearest (0 when every tier costs nothing).
+    pub(crate) fn saving(&self, t: &dagent_providers::Projection) -> (dagent_core::Money, f64) {
+        let dearest = self
+            .tiers
             .iter()
             .map(|p| p.expected_cost)
             .max()
-            .unwrap_or(dagent_core::Money::ZERO)
+            .unwrap_or(dagent_core::Money::ZERO);
+        let saving = dearest.saturating_sub(t.expected_cost);
+        #[allow(clippy::cast_precision_loss)]
+        let percent = if dearest.nanos() == 0 {
+            0.0
+        } else {
+            saving.nanos() as f64 * 100.0 / dearest.nanos() as f64
+        };
+        (saving, percent)
     }
 }
 

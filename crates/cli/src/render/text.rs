@@ -160,7 +160,7 @@ pub(crate) fn text(v: &View<'_>) -> String {
         explanation(v, x, &mut out);
     }
     if let Some(p) = &v.projection {
-        projection(v, p, &mut out);
+        projection(p, &mut out);
     }
     // Every plan string above was escaped; this pass catches anything else.
     escape_lines(&out).into_owned()
@@ -168,7 +168,7 @@ pub(crate) fn text(v: &View<'_>) -> String {
 
 /// The projected cost: per task at the configured tier, the plan's totals, and every tier
 /// side by side with its savings against the most expensive.
-fn projection(v: &View<'_>, p: &super::Projected, out: &mut String) {
+fn projection(p: &super::Projected, out: &mut String) {
     let c = &p.configured;
     let _ = writeln!(
         out,
@@ -204,19 +204,12 @@ fn projection(v: &View<'_>, p: &super::Projected, out: &mut String) {
             t.source.as_str()
         );
     }
-    let dearest = p.dearest();
     let _ = writeln!(
         out,
         "Per tier (expected · worst case · saving against the dearest)"
     );
     for t in &p.tiers {
-        let saving = dearest.saturating_sub(t.expected_cost);
-        #[allow(clippy::cast_precision_loss)]
-        let pct = if dearest.nanos() == 0 {
-            0.0
-        } else {
-            saving.nanos() as f64 * 100.0 / dearest.nanos() as f64
-        };
+        let (saving, pct) = p.saving(t);
         let _ = writeln!(
             out,
             "  {:<9} {:>12}  {:>12}  {:>12} ({pct:.0}%)",
@@ -226,7 +219,6 @@ fn projection(v: &View<'_>, p: &super::Projected, out: &mut String) {
             saving.to_string()
         );
     }
-    let _ = v;
 }
 
 /// One line per loop: what repeats, until what, and that the figures above count one

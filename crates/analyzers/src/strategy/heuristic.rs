@@ -217,6 +217,9 @@ struct Info {
     kind: TaskKind,
     ordinal: bool,
     literal: Option<String>,
+    /// A read-only call ("get_weather", "search_flights", `GET /…`) given a concrete value
+    /// of its own ("for Barcelona", "INV-2291"): the value it was given.
+    lookup: Option<String>,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
 }
@@ -247,6 +250,31 @@ fn literal_input(text: &str) -> Option<String> {
     None
 }
 
+/// Verbs of calls that only read: such a call given its own concrete value is a new branch.
+const LOOKUP_VERBS: &[&str] = &[
+    "get", "search", "fetch", "find", "lookup", "list", "query", "retrieve", "read",
+];
+
+/// A concrete value in a description: a capitalised word that does not open a sentence
+/// ("Barcelona", "NVDA") or a token with a digit ("INV-2291", "2024-05-03").
+fn concrete_value(text: &str) -> Option<String> {
+    let mut opens = true;
+    for chunk in text.split_whitespace() {
+        let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
+        let was_open = opens;
+        opens = chunk.ends_with(['.', ':', '!', '?']);
+        if c.is_empty() || was_open {
+            continue;
+        }
+        if c.chars().next().is_some_and(char::is_uppercase)
+            || c.chars().any(|ch| ch.is_ascii_digit()) && c.chars().any(char::is_alphabetic)
+        {
+            return Some(c.to_owned());
+        }
+    }
+    None
+}
+
 /// The name of the tool or function a step is named after, which then stands for its verb:
 /// "Speech-to-Text", "get_weather", "GET /movie/{id}", "Image Captioning" (→ "caption").
 fn tool_name(title: &str, words: &mut Words) -> Option<String> {
@@ -260,7 +288,7 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     {
         return Some(lower);
     }
-    let title_case = (2..=3).contains(&tokens.len())
+    let title_case = (1..=3).contains(&tokens.len())
         && tokens
             .iter()
             .all(|w| w.chars().next().is_some_and(char::is_uppercase));
@@ -309,6 +337,16 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         kind: kind.clone(),
         ordinal,
         literal: literal_input(&format!("{title} {description}")),
+        lookup: tool
+            .as_deref()
+            .filter(|name| {
+                let verb = name
+                    .split(|c: char| !c.is_alphanumeric())
+                    .find(|w| !w.is_empty())
+                    .unwrap_or_default();
+                LOOKUP_VERBS.contains(&verb)
+            })
+            .and_then(|_| concrete_value(description)),
         output,
     }
 }
@@ -420,21 +458,36 @@ fn infer(plan: &Plan) -> Inference {
             };
             // A result word that opens a clause is an imperative verb ("Answer with one
             // word", "Output a list"), not a reference; "it" and "them" always refer.
+            // "It" after a noun phrase of its own step means that thing ("Run the
+            // dishwasher when it is full"), not the previous step's output.
             let pronoun = me
                 .words
                 .iter()
-                .find(|w| {
+                .enumerate()
+                .find(|(k, w)| {
+                    let personal = matches!(w.raw.as_str(), "it" | "them");
                     w.is(class::PRONOUN)
-                        && (!w.starts_clause || matches!(w.raw.as_str(), "it" | "them"))
+                        && (!w.starts_clause || personal)
+                        && !(personal
+                            && me.words[..*k].iter().any(|x| {
+                                x.in_title == w.in_title && x.is(class::DETERMINER | class::ARTICLE)
+                            }))
                 })
-                .map(|w| w.raw.as_str())
+                .map(|(_, w)| w.raw.as_str())
                 .or(me.placeholder.then_some("{…}"));
-            let then = has(class::THEN).or_else(|| {
-                me.words
-                    .windows(2)
-                    .any(|w| w[0].raw == "after" && w[1].raw == "that")
-                    .then_some("after that")
-            });
+            // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
+            let then = has(class::THEN)
+                .or_else(|| {
+                    ["wait", "let", "allow"]
+                        .contains(&me.head.as_str())
+                        .then_some(me.head.as_str())
+                })
+                .or_else(|| {
+                    me.words
+                        .windows(2)
+                        .any(|w| w[0].raw == "after" && w[1].raw == "that")
+                        .then_some("after that")
+                });
             let finally = has(class::FINALLY);
             let parallel = has(class::PARALLEL).or_else(|| {
                 me.words
@@ -454,6 +507,12 @@ fn infer(plan: &Plan) -> Inference {
             let both_research = me.kind == TaskKind::Research && p.kind == TaskKind::Research;
             // Words a sibling pair shares are their template, not references.
             let sibling_candidate = same_verb || both_research;
+            // Data is read, not used up: two steps reading the same result run side by
+            // side. Plain procedures act on things in turn ("Drain the basin", "Press out
+            // the water"), so there it takes a kind or a tool to say so.
+            let data_steps = me.tool
+                || p.tool
+                || me.kind != TaskKind::Unspecified && p.kind != TaskKind::Unspecified;
             let template: Vec<&str> = if sibling_candidate {
                 me.words
                     .iter()
@@ -586,7 +645,14 @@ fn infer(plan: &Plan) -> Inference {
                     "the plan is a list of independent items (its title: \"{}\")",
                     plan.title.as_deref().unwrap_or_default()
                 ));
-            } else if sibling_candidate && !refers_prev && pronoun.is_none() && then.is_none() {
+            } else if sibling_candidate
+                && !refers_prev
+                && pronoun.is_none()
+                && then.is_none()
+                // A plain step doing the same thing to something already there ("Unscrew
+                // the shade", then "Unscrew the bulb") carries on in turn.
+                && (data_steps || refs.is_empty())
+            {
                 sibling = true;
                 confidence = Rule::Sibling.confidence();
                 let what = if same_verb {
@@ -656,8 +722,9 @@ fn infer(plan: &Plan) -> Inference {
                 deps.append(&mut refs);
             } else if !refs.is_empty() {
                 confidence = Rule::Reference.confidence();
-                let shares_input =
-                    !refers_prev && refs.iter().all(|r| evidenced[prev].contains(&r.0));
+                let shares_input = data_steps
+                    && !refers_prev
+                    && refs.iter().all(|r| evidenced[prev].contains(&r.0));
                 if let Some(word) = pronoun.or(then) {
                     deps.push((prev, Rule::Ordering, word.to_owned()));
                 } else if shares_input {
@@ -679,6 +746,11 @@ fn infer(plan: &Plan) -> Inference {
                     "a tool step whose input is given in its own text (\"a …\") and refers to no earlier step"
                         .to_owned(),
                 );
+            } else if let Some(value) = me.lookup.as_ref().filter(|_| group_len < 2) {
+                confidence = 0.7;
+                why = Some(format!(
+                    "a lookup given its own value ({value}) that refers to no earlier step"
+                ));
             } else if let Some(lit) = me.literal.as_ref().filter(|_| group_len < 2) {
                 confidence = 0.7;
                 why = Some(format!(
@@ -839,6 +911,35 @@ mod tests {
         let p = plan(
             "Quiz",
             &[("Solve the puzzle", ""), ("Check the answer", "")],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0]]);
+    }
+
+    #[test]
+    fn a_lookup_given_its_own_value_starts_a_branch_and_an_action_does_not() {
+        let p = plan(
+            "Pay a supplier",
+            &[
+                ("get_invoice", "Fetch invoice INV-7 from accounting."),
+                ("get_exchange_rate", "Get today's USD to JPY rate."),
+                ("convert_amount", "Convert the invoice total at that rate."),
+                ("create_payment", "Pay Acme Ltd the converted amount."),
+            ],
+        );
+        // The rate is looked up for its own currencies; the payment is an action, not a
+        // lookup, so its named payee does not make it independent.
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
+        assert!(deps(&p)[3].contains(&2));
+        let inf = infer(&p);
+        let why = inf.independent.iter().find(|x| x.task == 1).unwrap();
+        assert!(why.reason.contains("USD"), "{}", why.reason);
+        // A lookup without a value of its own keeps the listed order.
+        let p = plan(
+            "Weather",
+            &[
+                ("search_city", "Find the city."),
+                ("get_weather", "Get the weather there."),
+            ],
         );
         assert_eq!(deps(&p), vec![vec![], vec![0]]);
     }

@@ -501,9 +501,12 @@ fn infer(plan: &Plan) -> Inference {
                 .find(|w| text::AGGREGATION.iter().any(|a| w.stem.starts_with(a)))
                 .map(|w| w.raw.clone());
             let same_verb = !me.head.is_empty()
-                && me.head == p.head
+                && (me.head == p.head || acquiring(&me.head) && acquiring(&p.head))
                 && me.kind == p.kind
                 && !(me.ordinal || p.ordinal);
+            // Preheating runs while the next steps are done; the step that uses the
+            // heat names it ("Put the tray in the oven").
+            let warm_up = p.head == "preheat";
             let both_research = me.kind == TaskKind::Research && p.kind == TaskKind::Research;
             // Words a sibling pair shares are their template, not references.
             let sibling_candidate = same_verb || both_research;
@@ -732,6 +735,8 @@ fn infer(plan: &Plan) -> Inference {
                         "uses the same input as {} ({}) and not its output",
                         plan.tasks[prev].id, refs[0].2
                     ));
+                } else if warm_up {
+                    why = Some(preheat_why(plan.tasks[prev].id.as_str()));
                 } else if !refers_prev && group_len < 2 {
                     deps.push((prev, Rule::ListedOrder, String::new()));
                     confidence = 0.7;
@@ -756,6 +761,14 @@ fn infer(plan: &Plan) -> Inference {
                 why = Some(format!(
                     "starts from its own input {lit} and refers to no earlier step"
                 ));
+            } else if warm_up && lists[prev].len() <= SHARE_CAP {
+                confidence = 0.7;
+                deps.extend(
+                    lists[prev]
+                        .iter()
+                        .map(|&d| (d, Rule::Parallel, format!("beside {}", plan.tasks[prev].id))),
+                );
+                why = Some(preheat_why(plan.tasks[prev].id.as_str()));
             } else {
                 confidence = Rule::ListedOrder.confidence();
                 deps.push((prev, Rule::ListedOrder, String::new()));
@@ -862,6 +875,16 @@ fn infer(plan: &Plan) -> Inference {
     }
 }
 
+/// Verbs (stems) of getting something from someone else: consecutive steps getting
+/// different things ("Book the flights", "Reserve a guesthouse") are siblings.
+fn acquiring(stem: &str) -> bool {
+    ["book", "reserv", "buy", "purchas", "order", "rent", "hire"].contains(&stem)
+}
+
+fn preheat_why(prev: &str) -> String {
+    format!("{prev} preheats, which runs while this step is done (nothing here uses the heat)")
+}
+
 fn first_word(title: &str) -> &str {
     title
         .split(|c: char| c.is_whitespace() || c == '_' || c == ':')
@@ -942,6 +965,64 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p), vec![vec![], vec![0]]);
+    }
+
+    #[test]
+    fn procedures_keep_their_order_unless_something_runs_beside() {
+        // Acting on the same things in turn is a sequence, not two readers of one input.
+        let p = plan(
+            "Wash a sweater",
+            &[
+                ("Fill the basin with cool water", ""),
+                ("Soak the sweater in the basin", ""),
+                ("Drain the basin", ""),
+                ("Press the water out of the sweater", ""),
+            ],
+        );
+        let follows = |p: &Plan| (1..p.len()).all(|j| deps(p)[j].contains(&(j - 1)));
+        assert!(follows(&p), "{:?}", deps(&p));
+        // "It" after a noun of its own step is that noun, not the previous result.
+        let p = plan(
+            "Ways to save water",
+            &[
+                ("Fix dripping taps", ""),
+                ("Run the dishwasher only when it is full", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![Vec::<usize>::new(); 2]);
+        // Waiting is waiting after something, even after another wait.
+        let p = plan(
+            "Restart the router",
+            &[
+                ("Unplug the router", ""),
+                ("Wait 30 seconds", ""),
+                ("Plug it back in", ""),
+                ("Wait until the lights are steady", ""),
+            ],
+        );
+        assert!(follows(&p), "{:?}", deps(&p));
+        // Preheating runs beside the preparation; getting two things are siblings.
+        let p = plan(
+            "Roast",
+            &[
+                ("Book the butcher", ""),
+                ("Preheat the oven", ""),
+                ("Season the chicken", ""),
+                ("Put the chicken in the oven", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert!(!d[2].contains(&1) && d[2].contains(&0), "{d:?}");
+        assert!(d[3].contains(&1) && d[3].contains(&2), "{d:?}");
+        let p = plan(
+            "Weekend away",
+            &[
+                ("Book the flights", ""),
+                ("Reserve a room near the station", ""),
+                ("Pack a bag", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
     }
 
     #[test]

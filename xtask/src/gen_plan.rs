@@ -91,7 +91,7 @@ pub(crate) fn plan_toml(deps: &[Vec<usize>], seed: u64) -> String {
 
 /// `n` tasks copied from the corpus plans one after another (titles, descriptions, kinds;
 /// ids made unique), without `depends_on`: input for timing inference on realistic wording.
-fn corpus_plan_json(n: usize) -> Result<String, String> {
+pub(crate) fn corpus_plan_json(n: usize) -> Result<String, String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/plans");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map_err(|e| e.to_string())?

@@ -36,6 +36,7 @@
 mod text;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use dagent_core::{AnalyzeError, BoxFuture, DependencyAnalyzer, DependencyMap, Plan, TaskKind};
 
@@ -298,7 +299,7 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
             .iter()
             .any(|s| last.ends_with(s))
     {
-        return words.of(&last, "").first().map(|w| w.stem.clone());
+        return words.of(&last, "").first().map(|w| w.stem.to_string());
     }
     None
 }
@@ -310,7 +311,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         ws.iter()
             .take_while(|w| w.in_title)
             .find(|w| !w.is(class::FILLER) && !w.raw.chars().all(|c| c.is_ascii_digit()))
-            .map(|w| w.stem.clone())
+            .map(|w| w.stem.to_string())
             .unwrap_or_default()
     });
     let ordinal = ws.iter().filter(|w| w.in_title).any(|w| {
@@ -322,7 +323,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         words
             .of(&y, "")
             .first()
-            .map(|w| w.stem.clone())
+            .map(|w| w.stem.to_string())
             .unwrap_or(y)
     });
     let placeholder = [title, description].iter().any(|t| {
@@ -354,16 +355,20 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
 /// Mentions: stem key → (task, stem), in plan order.
 #[derive(Default)]
 struct Mentions {
-    by_key: HashMap<String, Vec<(usize, String)>>,
+    by_key: HashMap<Box<str>, Vec<(usize, Rc<str>)>>,
 }
 
 impl Mentions {
-    fn add(&mut self, task: usize, stem: &str) {
-        let list = self.by_key.entry(stem_key(stem).to_owned()).or_default();
+    fn add(&mut self, task: usize, stem: &Rc<str>) {
+        let key = stem_key(stem);
+        let list = match self.by_key.get_mut(key) {
+            Some(list) => list,
+            None => self.by_key.entry(key.into()).or_default(),
+        };
         if list.last().is_some_and(|(t, s)| *t == task && s == stem) {
             return;
         }
-        list.push((task, stem.to_owned()));
+        list.push((task, Rc::clone(stem)));
     }
 
     /// The most recent task before `before` that mentions `stem`.
@@ -423,8 +428,8 @@ fn infer(plan: &Plan) -> Inference {
 
     let mut mentions = Mentions::default();
     // How many steps mention each stem (as something they make or name).
-    let mut doc_freq: HashMap<String, usize> = HashMap::new();
-    let mut titles: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut doc_freq: HashMap<Rc<str>, usize> = HashMap::new();
+    let mut titles: HashMap<Rc<str>, Vec<usize>> = HashMap::new();
     let mut carry = Carry {
         next: (0..n).collect(),
     };
@@ -454,7 +459,7 @@ fn infer(plan: &Plan) -> Inference {
             let prev = j - 1;
             let p = &infos[prev];
             let has = |bit: u16| -> Option<&str> {
-                me.words.iter().find(|w| w.is(bit)).map(|w| w.raw.as_str())
+                me.words.iter().find(|w| w.is(bit)).map(|w| w.raw.as_ref())
             };
             // A result word that opens a clause is an imperative verb ("Answer with one
             // word", "Output a list"), not a reference; "it" and "them" always refer.
@@ -465,7 +470,7 @@ fn infer(plan: &Plan) -> Inference {
                 .iter()
                 .enumerate()
                 .find(|(k, w)| {
-                    let personal = matches!(w.raw.as_str(), "it" | "them");
+                    let personal = matches!(w.raw.as_ref(), "it" | "them");
                     w.is(class::PRONOUN)
                         && (!w.starts_clause || personal)
                         && !(personal
@@ -473,7 +478,7 @@ fn infer(plan: &Plan) -> Inference {
                                 x.in_title == w.in_title && x.is(class::DETERMINER | class::ARTICLE)
                             }))
                 })
-                .map(|(_, w)| w.raw.as_str())
+                .map(|(_, w)| w.raw.as_ref())
                 .or(me.placeholder.then_some("{…}"));
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
             let then = has(class::THEN)
@@ -485,21 +490,21 @@ fn infer(plan: &Plan) -> Inference {
                 .or_else(|| {
                     me.words
                         .windows(2)
-                        .any(|w| w[0].raw == "after" && w[1].raw == "that")
+                        .any(|w| &*w[0].raw == "after" && &*w[1].raw == "that")
                         .then_some("after that")
                 });
             let finally = has(class::FINALLY);
             let parallel = has(class::PARALLEL).or_else(|| {
                 me.words
                     .windows(3)
-                    .any(|w| w[0].raw == "at" && w[1].raw == "the" && w[2].raw == "same")
+                    .any(|w| &*w[0].raw == "at" && &*w[1].raw == "the" && &*w[2].raw == "same")
                     .then_some("at the same time")
             });
             let aggregation = me
                 .words
                 .iter()
                 .find(|w| text::AGGREGATION.iter().any(|a| w.stem.starts_with(a)))
-                .map(|w| w.raw.clone());
+                .map(|w| w.raw.to_string());
             let same_verb = !me.head.is_empty()
                 && (me.head == p.head || acquiring(&me.head) && acquiring(&p.head))
                 && me.kind == p.kind
@@ -520,7 +525,7 @@ fn infer(plan: &Plan) -> Inference {
                 me.words
                     .iter()
                     .filter(|w| p.words.iter().any(|x| x.stem == w.stem))
-                    .map(|w| w.stem.as_str())
+                    .map(|w| w.stem.as_ref())
                     .collect()
             } else {
                 Vec::new()
@@ -559,7 +564,7 @@ fn infer(plan: &Plan) -> Inference {
                 // A sibling's template words ("Review *the draft* for tone") name the same
                 // thing the sibling refers to: consumed, not made here.
                 for (flag, w) in in_phrase[start..end].iter_mut().zip(phrase) {
-                    if template.contains(&w.stem.as_str()) {
+                    if template.contains(&w.stem.as_ref()) {
                         *flag = true;
                     }
                 }
@@ -570,7 +575,7 @@ fn infer(plan: &Plan) -> Inference {
                     phrase
                         .iter()
                         .rev()
-                        .filter(|w| !template.contains(&w.stem.as_str()))
+                        .filter(|w| !template.contains(&w.stem.as_ref()))
                         .filter(|w| !w.is(class::TIME))
                 };
                 let best = |generic_words: bool| {
@@ -596,7 +601,7 @@ fn infer(plan: &Plan) -> Inference {
                     // What a step refers to, it consumes: not indexed as something it makes.
                     in_phrase[start..end].fill(true);
                     let words: Vec<&str> =
-                        me.words[i..end].iter().map(|w| w.raw.as_str()).collect();
+                        me.words[i..end].iter().map(|w| w.raw.as_ref()).collect();
                     let t = carry.find(t);
                     if vague_word {
                         vague.push((t, Rule::Reference, words.join(" ")));
@@ -615,7 +620,7 @@ fn infer(plan: &Plan) -> Inference {
                     || w.stop
                     || w.is(class::ORDINAL)
                     || w.generic
-                    || template.contains(&w.stem.as_str())
+                    || template.contains(&w.stem.as_ref())
                 {
                     continue;
                 }
@@ -623,7 +628,7 @@ fn infer(plan: &Plan) -> Inference {
                     && list.len() <= 2
                 {
                     for &t in list {
-                        refs.push((t, Rule::Subject, w.raw.clone()));
+                        refs.push((t, Rule::Subject, w.raw.to_string()));
                     }
                 }
             }
@@ -845,19 +850,19 @@ fn infer(plan: &Plan) -> Inference {
         for (k, w) in me.words.iter().enumerate() {
             if !w.stop && !consumed_words.get(k).copied().unwrap_or(false) {
                 if !me.words[..k].iter().any(|x| x.stem == w.stem) {
-                    *doc_freq.entry(w.stem.clone()).or_default() += 1;
+                    *doc_freq.entry(Rc::clone(&w.stem)).or_default() += 1;
                 }
                 mentions.add(j, &w.stem);
             }
             if w.in_title && !w.stop && !w.generic {
-                let list = titles.entry(w.stem.clone()).or_default();
+                let list = titles.entry(Rc::clone(&w.stem)).or_default();
                 if list.last() != Some(&j) {
                     list.push(j);
                 }
             }
         }
         if let Some(out) = &me.output {
-            mentions.add(j, out);
+            mentions.add(j, &Rc::from(out.as_str()));
         }
     }
     #[allow(clippy::cast_precision_loss)]

@@ -56,12 +56,14 @@ pub(crate) fn explain(loaded: &LoadedPlan, resolution: &Resolution) -> Explanati
     match resolution.strategy.as_str() {
         "heuristic" => {
             let inference = HeuristicAnalyzer.explain(plan);
+            let evidence: std::collections::HashMap<(usize, usize), &_> = inference
+                .edges
+                .iter()
+                .map(|e| ((e.from, e.to), e))
+                .collect();
             let edges = all_edges()
                 .map(|(from, to)| {
-                    let e = inference
-                        .edges
-                        .iter()
-                        .find(|e| e.from == from && e.to == to);
+                    let e = evidence.get(&(from, to));
                     Edge {
                         from,
                         to,

@@ -4,6 +4,7 @@
 //! [`MAX_WORDS`] words of title and description are read.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -15,10 +16,10 @@ pub(super) const MAX_WORDS: usize = 160;
 /// One word of a task's text.
 #[derive(Clone, Debug)]
 pub(super) struct Word {
-    /// Lower-cased.
-    pub(super) raw: String,
+    /// Lower-cased (shared: plans repeat their words).
+    pub(super) raw: Rc<str>,
     /// Snowball English stem of `raw`.
-    pub(super) stem: String,
+    pub(super) stem: Rc<str>,
     /// In the title (not the description).
     pub(super) in_title: bool,
     /// First word of its text or after clause punctuation (".", ",", ";", …).
@@ -80,11 +81,20 @@ fn classes() -> &'static HashMap<&'static str, u16> {
     })
 }
 
+/// A word's lower-cased form, stem and classes, computed once.
+#[derive(Clone)]
+struct Cached {
+    raw: Rc<str>,
+    stem: Rc<str>,
+    generic: bool,
+    class: u16,
+}
+
 /// The tokenizer: splits on anything but letters, digits and apostrophes, stems each word.
 pub(super) struct Words {
     stemmer: Stemmer,
     /// Stems already computed (plans repeat their words).
-    cache: HashMap<String, (String, bool, u16)>,
+    cache: HashMap<Box<str>, Cached>,
 }
 
 impl std::fmt::Debug for Words {
@@ -98,6 +108,27 @@ impl Words {
         Self {
             stemmer: Stemmer::create(Algorithm::English),
             cache: HashMap::new(),
+        }
+    }
+
+    fn compute(&self, raw: &str) -> Cached {
+        let stem = self.stemmer.stem(raw).into_owned();
+        let generic = GENERIC
+            .iter()
+            .any(|g| stem == *g || g.len() >= 5 && stem.starts_with(g));
+        let vague = VAGUE.iter().any(|g| stem.starts_with(g));
+        let mut class = classes().get(raw).copied().unwrap_or(0);
+        if ORDINALS.contains(&stem.as_str()) {
+            class |= class::ORDINAL;
+        }
+        if vague {
+            class |= class::VAGUE;
+        }
+        Cached {
+            raw: raw.into(),
+            stem: stem.into(),
+            generic,
+            class,
         }
     }
 
@@ -126,28 +157,33 @@ impl Words {
                     return out;
                 }
                 let starts_clause = std::mem::take(&mut clause);
-                let raw = w.to_lowercase();
-                let raw = raw.strip_suffix("'s").unwrap_or(&raw).to_owned();
-                let (stem, generic, class) = match self.cache.get(&raw) {
-                    Some(hit) => hit.clone(),
+                // Most words are already lower case and seen before: no allocation then.
+                let plain = !w.ends_with("'s") && !w.chars().any(char::is_uppercase);
+                let hit = if plain {
+                    self.cache.get(w).cloned()
+                } else {
+                    None
+                };
+                let Cached {
+                    raw,
+                    stem,
+                    generic,
+                    class,
+                } = match hit {
+                    Some(hit) => hit,
                     None => {
-                        let stem = self.stemmer.stem(&raw).into_owned();
-                        let generic = GENERIC
-                            .iter()
-                            .any(|g| stem == *g || g.len() >= 5 && stem.starts_with(g));
-                        let vague = VAGUE.iter().any(|g| stem.starts_with(g));
-                        let mut class = classes().get(raw.as_str()).copied().unwrap_or(0);
-                        if ORDINALS.contains(&stem.as_str()) {
-                            class |= class::ORDINAL;
+                        let lower = w.to_lowercase();
+                        let raw = lower.strip_suffix("'s").unwrap_or(&lower);
+                        match self.cache.get(raw) {
+                            Some(hit) => hit.clone(),
+                            None => {
+                                let entry = self.compute(raw);
+                                if self.cache.len() < 100_000 {
+                                    self.cache.insert(raw.into(), entry.clone());
+                                }
+                                entry
+                            }
                         }
-                        if vague {
-                            class |= class::VAGUE;
-                        }
-                        let entry = (stem, generic, class);
-                        if self.cache.len() < 100_000 {
-                            self.cache.insert(raw.clone(), entry.clone());
-                        }
-                        entry
                     }
                 };
                 let stop = class & class::STOP != 0

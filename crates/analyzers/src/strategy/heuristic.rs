@@ -213,8 +213,9 @@ struct Info {
     head: String,
     /// Named after a tool or function ("Speech-to-Text", "get_weather").
     tool: bool,
-    /// Has a `{placeholder}` an earlier step fills in ("GET /movie/{id}").
-    placeholder: bool,
+    /// Its `{placeholders}`, each with the path segment before it ("movie/{id}"): values
+    /// an earlier step fills in, unless an earlier path already had them.
+    placeholders: Vec<String>,
     kind: TaskKind,
     ordinal: bool,
     literal: Option<String>,
@@ -249,6 +250,22 @@ fn literal_input(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The `{placeholders}` of a text with the segment before each ("movie/{id}"), at most 8.
+fn placeholders_of(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(a) = rest.find('{') {
+        let Some(b) = rest[a..].find('}') else { break };
+        if b > 1 && out.len() < 8 {
+            let before = rest[..a].trim_end_matches('/');
+            let segment = before.rsplit(['/', ' ']).next().unwrap_or_default();
+            out.push(format!("{segment}/{}", &rest[a..=a + b]));
+        }
+        rest = &rest[a + b + 1..];
+    }
+    out
 }
 
 /// Verbs of calls that only read: such a call given its own concrete value is a new branch.
@@ -326,15 +343,15 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             .map(|w| w.stem.to_string())
             .unwrap_or(y)
     });
-    let placeholder = [title, description].iter().any(|t| {
-        t.find('{')
-            .is_some_and(|a| t[a..].find('}').is_some_and(|b| b > 1))
-    });
+    let placeholders = [title, description]
+        .iter()
+        .flat_map(|t| placeholders_of(t))
+        .collect();
     Info {
         words: ws,
         head,
         tool: tool.is_some(),
-        placeholder,
+        placeholders,
         kind: kind.clone(),
         ordinal,
         literal: literal_input(&format!("{title} {description}")),
@@ -430,6 +447,7 @@ fn infer(plan: &Plan) -> Inference {
     // How many steps mention each stem (as something they make or name).
     let mut doc_freq: HashMap<Rc<str>, usize> = HashMap::new();
     let mut titles: HashMap<Rc<str>, Vec<usize>> = HashMap::new();
+    let mut seen_placeholders: HashMap<String, usize> = HashMap::new();
     let mut carry = Carry {
         next: (0..n).collect(),
     };
@@ -463,6 +481,38 @@ fn infer(plan: &Plan) -> Inference {
             };
             // A result word that opens a clause is an imperative verb ("Answer with one
             // word", "Output a list"), not a reference; "it" and "them" always refer.
+            // A placeholder no earlier path had ("person/{id}" after "movie/{id}/credits")
+            // is filled in by the step before; one they all had ("repos/{owner}") is the
+            // caller's own value, shared with the step that had it last.
+            // A new one names what fills it ("issues/{number}"): the latest step that
+            // mentions "issues"; failing that, the step before.
+            let mut param_refs: Vec<(usize, Rule, String)> = Vec::new();
+            let mut unresolved = false;
+            for k in me
+                .placeholders
+                .iter()
+                .filter(|k| !seen_placeholders.contains_key(*k))
+            {
+                let segment = k.split('/').next().unwrap_or_default();
+                let maker = words
+                    .of(segment, "")
+                    .first()
+                    .and_then(|w| mentions.latest(&w.stem, j));
+                match maker {
+                    Some(t) => param_refs.push((carry.find(t), Rule::Reference, k.clone())),
+                    None => unresolved = true,
+                }
+            }
+            let new_placeholder = unresolved.then_some("{…}");
+            let same_params = if me.placeholders.is_empty() || unresolved || !param_refs.is_empty()
+            {
+                None
+            } else {
+                me.placeholders
+                    .iter()
+                    .filter_map(|k| seen_placeholders.get(k).copied())
+                    .max()
+            };
             // "It" after a noun phrase of its own step means that thing ("Run the
             // dishwasher when it is full"), not the previous step's output.
             let pronoun = me
@@ -479,7 +529,7 @@ fn infer(plan: &Plan) -> Inference {
                             }))
                 })
                 .map(|(_, w)| w.raw.as_ref())
-                .or(me.placeholder.then_some("{…}"));
+                .or(new_placeholder);
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
             let then = has(class::THEN)
                 .or_else(|| {
@@ -632,6 +682,8 @@ fn infer(plan: &Plan) -> Inference {
                     }
                 }
             }
+            let params_only = refs.is_empty() && !param_refs.is_empty();
+            refs.append(&mut param_refs);
             // A named reference makes the process-word ones ("its research") redundant.
             let vague_only = refs.is_empty();
             if vague_only {
@@ -742,6 +794,11 @@ fn infer(plan: &Plan) -> Inference {
                     ));
                 } else if warm_up {
                     why = Some(preheat_why(plan.tasks[prev].id.as_str()));
+                } else if params_only && !refers_prev {
+                    why = Some(format!(
+                        "its {} comes from {}, not from {}",
+                        refs[0].2, plan.tasks[refs[0].0].id, plan.tasks[prev].id
+                    ));
                 } else if !refers_prev && group_len < 2 {
                     deps.push((prev, Rule::ListedOrder, String::new()));
                     confidence = 0.7;
@@ -750,6 +807,20 @@ fn infer(plan: &Plan) -> Inference {
             } else if let Some(word) = pronoun.or(then) {
                 confidence = Rule::Ordering.confidence();
                 deps.push((prev, Rule::Ordering, word.to_owned()));
+            } else if let Some(s) = same_params.filter(|&s| lists[s].len() <= SHARE_CAP) {
+                confidence = 0.7;
+                deps.extend(lists[s].iter().map(|&d| {
+                    (
+                        d,
+                        Rule::Sibling,
+                        format!("same parameters as {}", plan.tasks[s].id),
+                    )
+                }));
+                why = Some(format!(
+                    "takes the same parameters as {} ({}) and none from its output",
+                    plan.tasks[s].id,
+                    me.placeholders.join(", ")
+                ));
             } else if me.tool && !has_definite && has(class::ARTICLE).is_some() && group_len < 2 {
                 confidence = 0.7;
                 why = Some(
@@ -860,6 +931,9 @@ fn infer(plan: &Plan) -> Inference {
                     list.push(j);
                 }
             }
+        }
+        for k in &me.placeholders {
+            seen_placeholders.insert(k.clone(), j);
         }
         if let Some(out) = &me.output {
             mentions.add(j, &Rc::from(out.as_str()));
@@ -1028,6 +1102,32 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[1], Vec::<usize>::new());
+    }
+
+    #[test]
+    fn path_placeholders_come_from_the_step_that_names_them() {
+        let p = plan(
+            "Films by Inception's director",
+            &[
+                ("GET /search/movie", "Search for Inception."),
+                ("GET /movie/{id}", "Get its details."),
+                ("GET /movie/{id}/credits", "Get its cast and crew."),
+                (
+                    "GET /person/{id}/movie_credits",
+                    "List the director's films.",
+                ),
+            ],
+        );
+        let d = deps(&p);
+        // "movie/{id}" is filled by the search, which mentions "movie".
+        assert!(d[1].contains(&0), "{d:?}");
+        // The same "movie/{id}" again: the caller already had it, so it runs beside.
+        assert!(d[2].contains(&0) && !d[2].contains(&1), "{d:?}");
+        // "person/{id}" is new and nothing names a person: the step before fills it.
+        assert!(d[3].contains(&2), "{d:?}");
+        let inf = infer(&p);
+        let why = inf.independent.iter().find(|x| x.task == 2).unwrap();
+        assert!(why.reason.contains("movie/{id}"), "{}", why.reason);
     }
 
     #[test]

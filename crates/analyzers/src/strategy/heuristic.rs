@@ -544,12 +544,14 @@ fn infer(plan: &Plan) -> Inference {
                         .then_some("after that")
                 });
             let finally = has(class::FINALLY);
-            let parallel = has(class::PARALLEL).or_else(|| {
-                me.words
-                    .windows(3)
-                    .any(|w| &*w[0].raw == "at" && &*w[1].raw == "the" && &*w[2].raw == "same")
-                    .then_some("at the same time")
-            });
+            let parallel = has(class::PARALLEL)
+                .or_else(|| {
+                    me.words
+                        .windows(3)
+                        .any(|w| &*w[0].raw == "at" && &*w[1].raw == "the" && &*w[2].raw == "same")
+                        .then_some("at the same time")
+                })
+                .or_else(|| ahead_of_time(&me.words));
             let aggregation = me
                 .words
                 .iter()
@@ -960,6 +962,31 @@ fn acquiring(stem: &str) -> bool {
     ["book", "reserv", "buy", "purchas", "order", "rent", "hire"].contains(&stem)
 }
 
+/// Done ahead of the rest, so not after the step listed before: "in advance",
+/// "beforehand", "ahead of time", or "the night before" ending a clause.
+fn ahead_of_time(words: &[Word]) -> Option<&'static str> {
+    let raw = |k: usize| words.get(k).map_or("", |w| &*w.raw);
+    for k in 0..words.len() {
+        match raw(k) {
+            "beforehand" => return Some("beforehand"),
+            "advance" if raw(k.wrapping_sub(1)) == "in" => return Some("in advance"),
+            "ahead" if raw(k + 1) == "of" && raw(k + 2) == "time" => return Some("ahead of time"),
+            "before" if words.get(k + 1).is_none_or(|w| w.starts_clause) => {
+                let phrase = match raw(k.wrapping_sub(1)) {
+                    "night" => "the night before",
+                    "day" => "the day before",
+                    "evening" => "the evening before",
+                    "week" => "the week before",
+                    _ => continue,
+                };
+                return Some(phrase);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn preheat_why(prev: &str) -> String {
     format!("{prev} preheats, which runs while this step is done (nothing here uses the heat)")
 }
@@ -1080,6 +1107,24 @@ mod tests {
             ],
         );
         assert!(follows(&p), "{:?}", deps(&p));
+        // Done ahead of time: beside the step before, not after it.
+        let p = plan(
+            "Vet visit",
+            &[
+                ("Book an appointment", ""),
+                ("Find the vaccination card", ""),
+                ("Leave the carrier out the night before", ""),
+                ("Drive to the clinic", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert!(!d[2].contains(&1) && d[2].contains(&0), "{d:?}");
+        let inf = infer(&p);
+        let e = inf.edges.iter().find(|e| e.to == 2).unwrap();
+        assert_eq!(
+            (e.rule, e.words.as_str()),
+            (Rule::Parallel, "the night before")
+        );
         // Preheating runs beside the preparation; getting two things are siblings.
         let p = plan(
             "Roast",

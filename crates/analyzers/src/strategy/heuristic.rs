@@ -276,6 +276,9 @@ const LOOKUP_VERBS: &[&str] = &[
 /// A concrete value in a description: a capitalised word that does not open a sentence
 /// ("Barcelona", "NVDA") or a token with a digit ("INV-2291", "2024-05-03").
 fn concrete_value(text: &str) -> Option<String> {
+    if let Some(quoted) = single_quoted(text) {
+        return Some(quoted);
+    }
     let mut opens = true;
     for chunk in text.split_whitespace() {
         let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
@@ -291,6 +294,18 @@ fn concrete_value(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// A string in single quotes ("my 'book club' group"), not an apostrophe ("the user's").
+fn single_quoted(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let start = (0..bytes.len())
+        .find(|&i| bytes[i] == b'\'' && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()))?;
+    let rest = &text[start + 1..];
+    let end = rest.char_indices().find(|&(i, c)| {
+        c == '\'' && i > 0 && !rest[i + 1..].starts_with(|n: char| n.is_alphanumeric())
+    })?;
+    Some(format!("'{}'", &rest[..end.0]))
 }
 
 /// The name of the tool or function a step is named after, which then stands for its verb:
@@ -697,6 +712,10 @@ fn infer(plan: &Plan) -> Inference {
             let group = group_start[prev];
             let group_len = j - group;
 
+            // A lookup of its own value that names nothing earlier starts a new branch, even
+            // right after a group of siblings.
+            let fresh_lookup =
+                me.lookup.is_some() && refs.is_empty() && pronoun.is_none() && then.is_none();
             let mut deps: Vec<(usize, Rule, String)> = Vec::new();
             let mut confidence;
             let mut why = None;
@@ -768,7 +787,10 @@ fn infer(plan: &Plan) -> Inference {
                         .map(|&d| (d, Rule::Aggregation, word.clone())),
                 );
                 deps.append(&mut refs);
-            } else if group_len >= 2 && (vague_only || !refs.iter().any(|r| r.0 >= group)) {
+            } else if group_len >= 2
+                && (vague_only || !refs.iter().any(|r| r.0 >= group))
+                && !fresh_lookup
+            {
                 refs.retain(|r| r.0 < group);
                 confidence = Rule::Join.confidence();
                 deps.extend((group..j).map(|d| {
@@ -829,7 +851,7 @@ fn infer(plan: &Plan) -> Inference {
                     "a tool step whose input is given in its own text (\"a …\") and refers to no earlier step"
                         .to_owned(),
                 );
-            } else if let Some(value) = me.lookup.as_ref().filter(|_| group_len < 2) {
+            } else if let Some(value) = me.lookup.as_ref().filter(|_| fresh_lookup) {
                 confidence = 0.7;
                 why = Some(format!(
                     "a lookup given its own value ({value}) that refers to no earlier step"
@@ -1062,6 +1084,20 @@ mod tests {
         let inf = infer(&p);
         let why = inf.independent.iter().find(|x| x.task == 1).unwrap();
         assert!(why.reason.contains("USD"), "{}", why.reason);
+        // A quoted value counts, and a lookup right after a group of siblings is not their
+        // join; the step that names both quotes is.
+        let p = plan(
+            "Market brief",
+            &[
+                ("get_stock_quote", "Latest quote for AAPL."),
+                ("get_stock_quote", "Latest quote for MSFT."),
+                ("get_news", "Headlines mentioning 'the iPhone' today."),
+                ("post_message", "Post both quotes and the headlines."),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
+        assert!([0, 1, 2].iter().all(|t| d[3].contains(t)), "{d:?}");
         // A lookup without a value of its own keeps the listed order.
         let p = plan(
             "Weather",

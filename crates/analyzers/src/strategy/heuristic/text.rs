@@ -394,7 +394,9 @@ pub(super) const ORDINALS: &[&str] = &[
 ];
 
 /// Title words that say a plan is a list of independent tips.
-pub(super) const LIST_TITLES: &[&str] = &["tips", "ways", "things", "ideas", "habits"];
+pub(super) const LIST_TITLES: &[&str] = &[
+    "tips", "ways", "things", "ideas", "habits", "hacks", "tricks",
+];
 
 /// Words that open a title without being its verb ("Step 1:", "We will", "How many").
 pub(super) const TITLE_FILLER: &[&str] = &[

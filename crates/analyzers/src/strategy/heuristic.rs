@@ -559,14 +559,13 @@ fn infer(plan: &Plan) -> Inference {
                         .then_some("after that")
                 });
             let finally = has(class::FINALLY);
-            let parallel = has(class::PARALLEL)
-                .or_else(|| {
-                    me.words
-                        .windows(3)
-                        .any(|w| &*w[0].raw == "at" && &*w[1].raw == "the" && &*w[2].raw == "same")
-                        .then_some("at the same time")
-                })
-                .or_else(|| ahead_of_time(&me.words));
+            let parallel = has(class::PARALLEL).or_else(|| {
+                me.words
+                    .windows(3)
+                    .any(|w| &*w[0].raw == "at" && &*w[1].raw == "the" && &*w[2].raw == "same")
+                    .then_some("at the same time")
+            });
+            let ahead = ahead_of_time(&me.words);
             let aggregation = me
                 .words
                 .iter()
@@ -766,6 +765,14 @@ fn infer(plan: &Plan) -> Inference {
                         plan.tasks[prev].id
                     ));
                 }
+            } else if let Some(word) = ahead.filter(|_| pronoun.is_none() && then.is_none()) {
+                // Timed against the event, not after the steps before it.
+                confidence = Rule::Parallel.confidence();
+                deps.append(&mut refs);
+                why = Some(format!(
+                    "done ahead of time (\"{word}\"), not after {}",
+                    plan.tasks[prev].id
+                ));
             } else if let Some(word) = parallel.filter(|_| lists[prev].len() <= SHARE_CAP) {
                 confidence = Rule::Parallel.confidence();
                 deps.extend(
@@ -1153,14 +1160,10 @@ mod tests {
                 ("Drive to the clinic", ""),
             ],
         );
-        let d = deps(&p);
-        assert!(!d[2].contains(&1) && d[2].contains(&0), "{d:?}");
+        assert_eq!(deps(&p)[2], Vec::<usize>::new());
         let inf = infer(&p);
-        let e = inf.edges.iter().find(|e| e.to == 2).unwrap();
-        assert_eq!(
-            (e.rule, e.words.as_str()),
-            (Rule::Parallel, "the night before")
-        );
+        let why = inf.independent.iter().find(|x| x.task == 2).unwrap();
+        assert!(why.reason.contains("the night before"), "{}", why.reason);
         // Preheating runs beside the preparation; getting two things are siblings.
         let p = plan(
             "Roast",

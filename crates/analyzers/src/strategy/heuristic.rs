@@ -447,11 +447,9 @@ struct Step {
 fn infer(plan: &Plan) -> Inference {
     let n = plan.tasks.len();
     let mut words = Words::new();
-    let infos: Vec<Info> = plan
-        .tasks
-        .iter()
-        .map(|t| info(&mut words, &t.title, &t.description, &t.kind))
-        .collect();
+    // Only a step and the one before it are looked at in full: words are read one step
+    // at a time, so memory holds two steps' words, not the plan's.
+    let mut prev_info: Option<Info> = None;
     let list_plan = plan.title.as_deref().is_some_and(|t| {
         let t = t.to_lowercase();
         t.split(|c: char| !c.is_alphanumeric())
@@ -479,18 +477,11 @@ fn infer(plan: &Plan) -> Inference {
     let mut live = 0usize;
     let mut consumed_phrase: Vec<bool> = Vec::new();
 
-    for j in 0..n {
-        let me = &infos[j];
-        let step = if j == 0 {
-            group_start.push(0);
-            Step {
-                deps: Vec::new(),
-                confidence: 1.0,
-                independent: None,
-            }
-        } else {
+    for (j, task) in plan.tasks.iter().enumerate() {
+        let me_info = info(&mut words, &task.title, &task.description, &task.kind);
+        let me = &me_info;
+        let step = if let Some(p) = prev_info.as_ref() {
             let prev = j - 1;
-            let p = &infos[prev];
             let has = |bit: u16| -> Option<&str> {
                 me.words.iter().find(|w| w.is(bit)).map(|w| w.raw.as_ref())
             };
@@ -530,20 +521,20 @@ fn infer(plan: &Plan) -> Inference {
             };
             // "It" after a noun phrase of its own step means that thing ("Run the
             // dishwasher when it is full"), not the previous step's output.
+            let mut noun_before = [false; 2];
             let pronoun = me
                 .words
                 .iter()
-                .enumerate()
-                .find(|(k, w)| {
+                .find(|w| {
+                    let part = usize::from(w.in_title);
                     let personal = matches!(w.raw.as_ref(), "it" | "them");
-                    w.is(class::PRONOUN)
+                    let found = w.is(class::PRONOUN)
                         && (!w.starts_clause || personal)
-                        && !(personal
-                            && me.words[..*k].iter().any(|x| {
-                                x.in_title == w.in_title && x.is(class::DETERMINER | class::ARTICLE)
-                            }))
+                        && !(personal && noun_before[part]);
+                    noun_before[part] |= w.is(class::DETERMINER | class::ARTICLE);
+                    found
                 })
-                .map(|(_, w)| w.raw.as_ref())
+                .map(|w| w.raw.as_ref())
                 .or(new_placeholder);
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
             let then = has(class::THEN)
@@ -587,15 +578,17 @@ fn infer(plan: &Plan) -> Inference {
             let data_steps = me.tool
                 || p.tool
                 || me.kind != TaskKind::Unspecified && p.kind != TaskKind::Unspecified;
-            let template: Vec<&str> = if sibling_candidate {
+            // Stems are interned, so comparing them is comparing pointers.
+            let template: Vec<&Rc<str>> = if sibling_candidate {
                 me.words
                     .iter()
-                    .filter(|w| p.words.iter().any(|x| x.stem == w.stem))
-                    .map(|w| w.stem.as_ref())
+                    .filter(|w| p.words.iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)))
+                    .map(|w| &w.stem)
                     .collect()
             } else {
                 Vec::new()
             };
+            let in_template = |w: &Word| template.iter().any(|t| Rc::ptr_eq(t, &w.stem));
             // References: definite noun phrases resolved to their latest maker.
             let mut refs: Vec<(usize, Rule, String)> = Vec::new();
             let mut in_phrase = vec![false; me.words.len()];
@@ -630,7 +623,7 @@ fn infer(plan: &Plan) -> Inference {
                 // A sibling's template words ("Review *the draft* for tone") name the same
                 // thing the sibling refers to: consumed, not made here.
                 for (flag, w) in in_phrase[start..end].iter_mut().zip(phrase) {
-                    if template.contains(&w.stem.as_ref()) {
+                    if in_template(w) {
                         *flag = true;
                     }
                 }
@@ -641,7 +634,7 @@ fn infer(plan: &Plan) -> Inference {
                     phrase
                         .iter()
                         .rev()
-                        .filter(|w| !template.contains(&w.stem.as_ref()))
+                        .filter(|w| !in_template(w))
                         .filter(|w| !w.is(class::TIME))
                 };
                 let best = |generic_words: bool| {
@@ -686,7 +679,7 @@ fn infer(plan: &Plan) -> Inference {
                     || w.stop
                     || w.is(class::ORDINAL)
                     || w.generic
-                    || template.contains(&w.stem.as_ref())
+                    || in_template(w)
                 {
                     continue;
                 }
@@ -905,6 +898,13 @@ fn infer(plan: &Plan) -> Inference {
                 confidence,
                 independent: why,
             }
+        } else {
+            group_start.push(0);
+            Step {
+                deps: Vec::new(),
+                confidence: 1.0,
+                independent: None,
+            }
         };
         let Step {
             mut deps,
@@ -951,7 +951,7 @@ fn infer(plan: &Plan) -> Inference {
         // Index this step for the steps after it.
         for (k, w) in me.words.iter().enumerate() {
             if !w.stop && !consumed_words.get(k).copied().unwrap_or(false) {
-                if !me.words[..k].iter().any(|x| x.stem == w.stem) {
+                if !me.words[..k].iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)) {
                     *doc_freq.entry(Rc::clone(&w.stem)).or_default() += 1;
                 }
                 mentions.add(j, &w.stem);
@@ -969,6 +969,7 @@ fn infer(plan: &Plan) -> Inference {
         if let Some(out) = &me.output {
             mentions.add(j, &Rc::from(out.as_str()));
         }
+        prev_info = Some(me_info);
     }
     #[allow(clippy::cast_precision_loss)]
     let confidence = if n <= 1 {

@@ -95,6 +95,8 @@ pub(super) struct Words {
     stemmer: Stemmer,
     /// Stems already computed (plans repeat their words).
     cache: HashMap<Box<str>, Cached>,
+    /// One shared copy of each stem, so equal stems are the same pointer.
+    stems: HashMap<Box<str>, Rc<str>>,
 }
 
 impl std::fmt::Debug for Words {
@@ -108,10 +110,11 @@ impl Words {
         Self {
             stemmer: Stemmer::create(Algorithm::English),
             cache: HashMap::new(),
+            stems: HashMap::new(),
         }
     }
 
-    fn compute(&self, raw: &str) -> Cached {
+    fn compute(&mut self, raw: &str) -> Cached {
         let stem = self.stemmer.stem(raw).into_owned();
         let generic = GENERIC
             .iter()
@@ -124,9 +127,17 @@ impl Words {
         if vague {
             class |= class::VAGUE;
         }
+        let stem = match self.stems.get(stem.as_str()) {
+            Some(shared) => Rc::clone(shared),
+            None => {
+                let shared: Rc<str> = stem.as_str().into();
+                self.stems.insert(stem.into_boxed_str(), Rc::clone(&shared));
+                shared
+            }
+        };
         Cached {
             raw: raw.into(),
-            stem: stem.into(),
+            stem,
             generic,
             class,
         }

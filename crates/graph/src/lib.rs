@@ -341,7 +341,7 @@ impl TaskGraph {
     /// (each task's latest dependency is its parent, with entry and exit times) answers
     /// "is `d` an ancestor of `k` along the forest" in O(1), which settles the common case —
     /// a long chain plus a reference far back — without walking the chain. And the search
-    /// for one task visits at most `budget` tasks: past that, the dependencies it could not
+    /// for one task looks at most `budget` edges: past that, the dependencies it could not
     /// settle are kept. A kept implied edge changes no reachability (the graph schedules the
     /// same), so the result is always correct and, within the budget, minimal.
     fn windowed_reduction(&self, budget: usize) -> DependencyMap {
@@ -375,29 +375,36 @@ impl TaskGraph {
                     continue; // an ancestor of a dependency already kept (counted)
                 }
                 open -= 1;
-                if kept.iter().any(|&k| forest_ancestor(d, k)) {
+                if kept
+                    .iter()
+                    .take(FOREST_PROBES)
+                    .any(|&k| forest_ancestor(d, k))
+                {
                     continue;
                 }
                 kept.push(d);
                 stack.clear();
                 stack.push(d);
-                while open > 0
-                    && left > 0
-                    && let Some(u) = stack.pop()
-                {
-                    left -= 1;
+                // Every edge looked at costs one unit of the budget.
+                'search: while let Some(u) = stack.pop() {
                     for &a in self.deps_of(u) {
+                        if open == 0 || left == 0 {
+                            break 'search;
+                        }
+                        left -= 1;
                         if pos[a] >= floor && stamp[a] != v {
                             stamp[a] = v;
                             if candidate[a] == v {
                                 open -= 1;
                             }
                             stack.push(a);
-                            // A dependency on `a`'s forest path is implied as well.
+                            // A dependency on `a`'s forest path is implied as well, and so
+                            // is everything above it: searched like `a`.
                             for &c in ds.iter().take(FOREST_PROBES) {
                                 if stamp[c] != v && forest_ancestor(c, a) {
                                     stamp[c] = v;
                                     open -= 1;
+                                    stack.push(c);
                                 }
                             }
                         }
@@ -447,8 +454,9 @@ impl TaskGraph {
     }
 }
 
-/// Tasks one reduction search may visit for a single fan-in task (see
-/// `windowed_reduction`): bounds the work on any graph to O(V × budget).
+/// Edges one reduction search may look at for a single fan-in task (see
+/// `windowed_reduction`): with at most [`FOREST_PROBES`] forest checks per edge, the work
+/// on any graph is O(V × budget) beyond reading each task's dependencies once.
 const SEARCH_BUDGET: usize = 1024;
 
 /// Dependencies of one task checked against the spanning forest at each step of its search.
@@ -639,8 +647,22 @@ mod tests {
             state ^= state << 17;
             (state % m as u64) as usize
         };
-        for _ in 0..200 {
-            let n = 1 + next(25);
+        // The smallest graph where an implied dependency is found through another one the
+        // forest already settled (0 → 2 → 3 → 4): 5 keeps only 4.
+        let g = graph(vec![
+            vec![],
+            vec![],
+            vec![0, 1],
+            vec![2],
+            vec![1, 3],
+            vec![0, 2, 4],
+            vec![2, 3, 5],
+        ]);
+        assert_eq!(g.reduce(0), naive_reduction(&g));
+        for round in 0..260 {
+            // Small graphs, then larger and denser ones.
+            let (size, fan) = if round < 200 { (25, 4) } else { (120, 12) };
+            let n = 1 + next(size);
             // Random edges, with tasks shuffled so plan order is not a topological order.
             let perm: Vec<usize> = {
                 let mut p: Vec<usize> = (0..n).collect();
@@ -651,7 +673,7 @@ mod tests {
             };
             let mut lists = vec![Vec::new(); n];
             for v in 1..n {
-                for _ in 0..next(4) {
+                for _ in 0..next(fan) {
                     lists[perm[v]].push(perm[next(v)]);
                 }
             }
@@ -673,6 +695,20 @@ mod tests {
                 assert_eq!(naive_reduction(&again), expected);
             }
         }
+    }
+
+    #[test]
+    fn a_task_with_a_hundred_thousand_dependencies_is_reduced() {
+        // "Finally, water everything" after 100,000 independent steps, then a step needing
+        // it and the first one: every dependency stays, the late one loses the implied edge.
+        let n = 100_000;
+        let mut lists: Vec<Vec<usize>> = vec![Vec::new(); n];
+        lists.push((0..n).collect());
+        lists.push(vec![0, n]);
+        let g = graph(lists);
+        let reduced = g.transitive_reduction();
+        assert_eq!(reduced.deps_of(n).len(), n);
+        assert_eq!(reduced.deps_of(n + 1), &[n]);
     }
 
     #[test]

@@ -268,13 +268,19 @@ fn placeholders_of(text: &str) -> Vec<String> {
     out
 }
 
+/// Words that open a clause whose subject ("it") is a noun of the same step: "Run the
+/// dishwasher *when it* is full", "Heat the oil *until it* shimmers".
+const SUBORDINATORS: &[&str] = &[
+    "when", "until", "till", "if", "while", "once", "unless", "before", "after", "because",
+];
+
 /// Verbs of calls that only read: such a call given its own concrete value is a new branch.
 const LOOKUP_VERBS: &[&str] = &[
     "get", "search", "fetch", "find", "lookup", "list", "query", "retrieve", "read",
 ];
 
 /// A concrete value in a description: a capitalised word that does not open a sentence
-/// ("Barcelona", "NVDA") or a token with a digit ("INV-2291", "2024-05-03").
+/// ("Barcelona", "NVDA"; not "I") or a token with a digit ("INV-2291", "2024-05-03").
 fn concrete_value(text: &str) -> Option<String> {
     if let Some(quoted) = single_quoted(text) {
         return Some(quoted);
@@ -284,7 +290,7 @@ fn concrete_value(text: &str) -> Option<String> {
         let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
         let was_open = opens;
         opens = chunk.ends_with(['.', ':', '!', '?']);
-        if c.is_empty() || was_open {
+        if c.is_empty() || was_open || c == "I" {
             continue;
         }
         if c.chars().next().is_some_and(char::is_uppercase)
@@ -298,9 +304,14 @@ fn concrete_value(text: &str) -> Option<String> {
 
 /// A string in single quotes ("my 'book club' group"), not an apostrophe ("the user's").
 fn single_quoted(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let start = (0..bytes.len())
-        .find(|&i| bytes[i] == b'\'' && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()))?;
+    let start = text.char_indices().find_map(|(i, c)| {
+        (c == '\''
+            && !text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric))
+        .then_some(i)
+    })?;
     let rest = &text[start + 1..];
     let end = rest.char_indices().find(|&(i, c)| {
         c == '\'' && i > 0 && !rest[i + 1..].starts_with(|n: char| n.is_alphanumeric())
@@ -326,11 +337,14 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
             .iter()
             .all(|w| w.chars().next().is_some_and(char::is_uppercase));
     let last = tokens.last()?.to_lowercase();
-    if title_case
-        && ["ing", "ion", "ment", "sis", "er", "or"]
-            .iter()
-            .any(|s| last.ends_with(s))
-    {
+    // One word alone must be a process noun ("Translation", "Analysis"): "Reading" or
+    // "Planning" is more often a plain step.
+    let suffixes: &[&str] = if tokens.len() == 1 {
+        &["ion", "sis"]
+    } else {
+        &["ing", "ion", "ment", "sis", "er", "or"]
+    };
+    if title_case && suffixes.iter().any(|s| last.ends_with(s)) {
         return words.of(&last, "").first().map(|w| w.stem.to_string());
     }
     None
@@ -522,16 +536,19 @@ fn infer(plan: &Plan) -> Inference {
             // "It" after a noun phrase of its own step means that thing ("Run the
             // dishwasher when it is full"), not the previous step's output.
             let mut noun_before = [false; 2];
+            let mut after: &str = "";
             let pronoun = me
                 .words
                 .iter()
                 .find(|w| {
                     let part = usize::from(w.in_title);
                     let personal = matches!(w.raw.as_ref(), "it" | "them");
+                    let subordinate = SUBORDINATORS.contains(&after);
                     let found = w.is(class::PRONOUN)
                         && (!w.starts_clause || personal)
-                        && !(personal && noun_before[part]);
+                        && !(personal && noun_before[part] && subordinate);
                     noun_before[part] |= w.is(class::DETERMINER | class::ARTICLE);
+                    after = w.raw.as_ref();
                     found
                 })
                 .map(|w| w.raw.as_ref())
@@ -539,9 +556,11 @@ fn infer(plan: &Plan) -> Inference {
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
             let then = has(class::THEN)
                 .or_else(|| {
-                    ["wait", "let", "allow"]
-                        .contains(&me.head.as_str())
-                        .then_some(me.head.as_str())
+                    me.words
+                        .iter()
+                        .find(|w| w.in_title)
+                        .map(|w| w.raw.as_ref())
+                        .filter(|first| ["wait", "let", "allow"].contains(first))
                 })
                 .or_else(|| {
                     me.words
@@ -1001,7 +1020,10 @@ fn ahead_of_time(words: &[Word]) -> Option<&'static str> {
             "beforehand" => return Some("beforehand"),
             "advance" if raw(k.wrapping_sub(1)) == "in" => return Some("in advance"),
             "ahead" if raw(k + 1) == "of" && raw(k + 2) == "time" => return Some("ahead of time"),
-            "before" if words.get(k + 1).is_none_or(|w| w.starts_clause) => {
+            "before"
+                if raw(k.wrapping_sub(2)) == "the"
+                    && words.get(k + 1).is_none_or(|w| w.starts_clause) =>
+            {
                 let phrase = match raw(k.wrapping_sub(1)) {
                     "night" => "the night before",
                     "day" => "the day before",
@@ -1140,6 +1162,32 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p), vec![Vec::<usize>::new(); 2]);
+        // "It" after a preposition is the previous result even after a noun of its own;
+        // only as the subject of a "when"/"until" clause is it that noun.
+        let p = plan(
+            "Roux",
+            &[
+                ("Stir the butter in the pan", ""),
+                ("Stir the flour into it", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
+        // "Let …" waits after the step before, however the steps before were grouped.
+        let p = plan(
+            "Glue a stool",
+            &[
+                ("Glue the legs", ""),
+                ("Glue the top", ""),
+                ("Let the glue dry", ""),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        // One word is a tool only as a process noun: "Reading" is a plain step.
+        let p = plan(
+            "Book club",
+            &[("Buy the book", ""), ("Reading", "Read chapter 3 of Dune.")],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
         // Waiting is waiting after something, even after another wait.
         let p = plan(
             "Restart the router",

@@ -3,7 +3,7 @@
 //! pronouns, ordering, parallel and aggregation words). Work per task is bounded: at most
 //! [`MAX_WORDS`] words of title and description are read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -96,7 +96,7 @@ pub(super) struct Words {
     /// Stems already computed (plans repeat their words).
     cache: HashMap<Box<str>, Cached>,
     /// One shared copy of each stem, so equal stems are the same pointer.
-    stems: HashMap<Box<str>, Rc<str>>,
+    stems: HashSet<Rc<str>>,
 }
 
 impl std::fmt::Debug for Words {
@@ -110,7 +110,7 @@ impl Words {
         Self {
             stemmer: Stemmer::create(Algorithm::English),
             cache: HashMap::new(),
-            stems: HashMap::new(),
+            stems: HashSet::new(),
         }
     }
 
@@ -130,8 +130,8 @@ impl Words {
         let stem = match self.stems.get(stem.as_str()) {
             Some(shared) => Rc::clone(shared),
             None => {
-                let shared: Rc<str> = stem.as_str().into();
-                self.stems.insert(stem.into_boxed_str(), Rc::clone(&shared));
+                let shared: Rc<str> = stem.into();
+                self.stems.insert(Rc::clone(&shared));
                 shared
             }
         };

@@ -222,6 +222,8 @@ struct Info {
     /// A read-only call ("get_weather", "search_flights", `GET /…`) given a concrete value
     /// of its own ("for Barcelona", "INV-2291"): the value it was given.
     lookup: Option<String>,
+    /// Named after a call that only reads (`get_…`, `search_…`, `GET …`).
+    read_call: bool,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
 }
@@ -290,7 +292,9 @@ fn concrete_value(text: &str) -> Option<String> {
         let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
         let was_open = opens;
         opens = chunk.ends_with(['.', ':', '!', '?']);
-        if c.is_empty() || was_open || c == "I" {
+        // An acronym or ticker ("AEX", "USD") is a value even opening a sentence.
+        let acronym = c.chars().count() >= 2 && c.chars().all(|ch| ch.is_ascii_uppercase());
+        if c.is_empty() || was_open && !acronym || c == "I" {
             continue;
         }
         if c.chars().next().is_some_and(char::is_uppercase)
@@ -372,6 +376,13 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             .map(|w| w.stem.to_string())
             .unwrap_or(y)
     });
+    let read_call = tool.as_deref().is_some_and(|name| {
+        let verb = name
+            .split(|c: char| !c.is_alphanumeric())
+            .find(|w| !w.is_empty())
+            .unwrap_or_default();
+        LOOKUP_VERBS.contains(&verb)
+    });
     let placeholders = [title, description]
         .iter()
         .flat_map(|t| placeholders_of(t))
@@ -384,16 +395,8 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         kind: kind.clone(),
         ordinal,
         literal: literal_input(&format!("{title} {description}")),
-        lookup: tool
-            .as_deref()
-            .filter(|name| {
-                let verb = name
-                    .split(|c: char| !c.is_alphanumeric())
-                    .find(|w| !w.is_empty())
-                    .unwrap_or_default();
-                LOOKUP_VERBS.contains(&verb)
-            })
-            .and_then(|_| concrete_value(description)),
+        lookup: read_call.then(|| concrete_value(description)).flatten(),
+        read_call,
         output,
     }
 }
@@ -524,7 +527,12 @@ fn infer(plan: &Plan) -> Inference {
                 }
             }
             let new_placeholder = unresolved.then_some("{…}");
-            let same_params = if me.placeholders.is_empty() || unresolved || !param_refs.is_empty()
+            // Reads of the same resource run side by side; a write after a read of it
+            // ("POST …/comments" after "GET …/issues/{n}") waits for the read.
+            let same_params = if me.placeholders.is_empty()
+                || unresolved
+                || !param_refs.is_empty()
+                || !me.read_call
             {
                 None
             } else {
@@ -552,7 +560,8 @@ fn infer(plan: &Plan) -> Inference {
                     found
                 })
                 .map(|w| w.raw.as_ref())
-                .or(new_placeholder);
+                .or(new_placeholder)
+                .or_else(|| superlative(&me.words));
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
             let then = has(class::THEN)
                 .or_else(|| {
@@ -579,7 +588,12 @@ fn infer(plan: &Plan) -> Inference {
             let aggregation = me
                 .words
                 .iter()
-                .find(|w| text::AGGREGATION.iter().any(|a| w.stem.starts_with(a)))
+                .find(|w| {
+                    // Short stems whole ("all", not "allowance"); long ones as prefixes.
+                    text::AGGREGATION
+                        .iter()
+                        .any(|a| &*w.stem == *a || a.len() >= 5 && w.stem.starts_with(a))
+                })
                 .map(|w| w.raw.to_string());
             let same_verb = !me.head.is_empty()
                 && (me.head == p.head || acquiring(&me.head) && acquiring(&p.head))
@@ -1039,6 +1053,23 @@ fn ahead_of_time(words: &[Word]) -> Option<&'static str> {
     None
 }
 
+/// "The cheapest flight", "the top hit", "the first result": picking among results the
+/// step before returned.
+fn superlative(words: &[Word]) -> Option<&str> {
+    const NOT_SUPERLATIVE: &[&str] = &[
+        "interest", "request", "forest", "harvest", "contest", "protest", "suggest", "digest",
+        "arrest", "invest", "honest", "modest", "manifest", "conquest", "inquest", "bequest",
+    ];
+    (1..words.len()).find_map(|k| {
+        let w = &*words[k].raw;
+        let picks = ["best", "top", "first"].contains(&w)
+            || w.len() >= 6 && w.ends_with("est") && !NOT_SUPERLATIVE.contains(&w);
+        // "The first hour" is a time, not a pick.
+        let time = words.get(k + 1).is_some_and(|n| n.is(class::TIME));
+        (&*words[k - 1].raw == "the" && picks && !time).then_some(w)
+    })
+}
+
 fn preheat_why(prev: &str) -> String {
     format!("{prev} preheats, which runs while this step is done (nothing here uses the heat)")
 }
@@ -1128,6 +1159,24 @@ mod tests {
         let d = deps(&p);
         assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
         assert!([0, 1, 2].iter().all(|t| d[3].contains(t)), "{d:?}");
+        // Picking among results ("the top hit") is not a value of its own; an acronym is a
+        // value even opening a sentence; "allowance" gathers nothing.
+        let p = plan(
+            "Plumber",
+            &[
+                ("search_businesses", "Emergency plumbers in Leeds."),
+                (
+                    "get_business_details",
+                    "Phone number of Aire Plumbing, the top hit.",
+                ),
+                ("get_index_level", "AEX index, last close."),
+                ("get_per_diem_rate", "Per-diem allowance for Boston."),
+            ],
+        );
+        let d = deps(&p);
+        assert!(d[1].contains(&0), "{d:?}");
+        assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[3], Vec::<usize>::new(), "{d:?}");
         // A lookup without a value of its own keeps the listed order.
         let p = plan(
             "Weather",
@@ -1261,6 +1310,22 @@ mod tests {
         let inf = infer(&p);
         let why = inf.independent.iter().find(|x| x.task == 2).unwrap();
         assert!(why.reason.contains("movie/{id}"), "{}", why.reason);
+        // A write to the resource a read just fetched waits for the read.
+        let p = plan(
+            "Reply to an issue",
+            &[
+                ("GET /repos/{owner}/{repo}/issues", "Newest open issue."),
+                (
+                    "GET /repos/{owner}/{repo}/issues/{number}",
+                    "Read it in full.",
+                ),
+                (
+                    "POST /repos/{owner}/{repo}/issues/{number}/comments",
+                    "Thank the author.",
+                ),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
     }
 
     #[test]

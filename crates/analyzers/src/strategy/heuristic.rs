@@ -1231,6 +1231,15 @@ mod tests {
             ],
         );
         assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        // A subject pronoun is not the verb: "She drives", "She parks" are not siblings.
+        let p = plan(
+            "Return the car",
+            &[
+                ("She drives to the return lot", ""),
+                ("She parks in a marked bay", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
         // One word is a tool only as a process noun: "Reading" is a plain step.
         let p = plan(
             "Book club",

@@ -412,8 +412,9 @@ pub(super) const LIST_TITLES: &[&str] = &[
 /// Words that open a title without being its verb ("Step 1:", "We will", "How many").
 pub(super) const TITLE_FILLER: &[&str] = &[
     "step", "we", "will", "i", "to", "please", "the", "a", "an", "how", "what", "which", "who",
-    "is", "are", "do", "does", "many", "much", "let", "us", "let's", "now", "then", "next",
-    "first", "finally", "call",
+    "she", "he", "they", "you", "someone", "should", "must", "can", "shall", "is", "are", "do",
+    "does", "many", "much", "let", "us", "let's", "now", "then", "next", "first", "finally",
+    "call",
 ];
 
 #[cfg(test)]

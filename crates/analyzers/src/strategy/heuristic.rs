@@ -560,8 +560,7 @@ fn infer(plan: &Plan) -> Inference {
                     found
                 })
                 .map(|w| w.raw.as_ref())
-                .or(new_placeholder)
-                .or_else(|| superlative(&me.words));
+                .or(new_placeholder);
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
             let then = has(class::THEN)
                 .or_else(|| {
@@ -739,8 +738,14 @@ fn infer(plan: &Plan) -> Inference {
 
             // A lookup of its own value that names nothing earlier starts a new branch, even
             // right after a group of siblings.
-            let fresh_lookup =
-                me.lookup.is_some() && refs.is_empty() && pronoun.is_none() && then.is_none();
+            // Not when it picks among results ("details of the top hit"): those came from
+            // the step before. ("Find the top sites" picks among its own, so this only
+            // holds a lookup back; it makes no edge.)
+            let fresh_lookup = me.lookup.is_some()
+                && refs.is_empty()
+                && pronoun.is_none()
+                && then.is_none()
+                && superlative(&me.words).is_none();
             let mut deps: Vec<(usize, Rule, String)> = Vec::new();
             let mut confidence;
             let mut why = None;
@@ -1177,6 +1182,15 @@ mod tests {
         assert!(d[1].contains(&0), "{d:?}");
         assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
         assert_eq!(d[3], Vec::<usize>::new(), "{d:?}");
+        // A step picking among its own finds ("the top sites") stays a sibling.
+        let p = plan(
+            "Cities",
+            &[
+                ("Research Tokyo", "Find the top tourist sites in Tokyo."),
+                ("Research Paris", "Find the top tourist sites in Paris."),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
         // A lookup without a value of its own keeps the listed order.
         let p = plan(
             "Weather",

@@ -369,8 +369,7 @@ impl TaskGraph {
                 candidate[d] = v;
             }
             let mut open = ds.len();
-            for i in 0..ds.len() {
-                let d = ds[i];
+            for &d in &ds {
                 if stamp[d] == v {
                     continue; // an ancestor of a dependency already kept (counted)
                 }

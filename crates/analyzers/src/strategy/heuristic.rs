@@ -504,11 +504,9 @@ fn infer(plan: &Plan) -> Inference {
             };
             // A result word that opens a clause is an imperative verb ("Answer with one
             // word", "Output a list"), not a reference; "it" and "them" always refer.
-            // A placeholder no earlier path had ("person/{id}" after "movie/{id}/credits")
-            // is filled in by the step before; one they all had ("repos/{owner}") is the
-            // caller's own value, shared with the step that had it last.
-            // A new one names what fills it ("issues/{number}"): the latest step that
-            // mentions "issues"; failing that, the step before.
+            // A placeholder no earlier path had names what fills it ("issues/{number}"):
+            // the latest step that mentions "issues"; failing that, the step before. One
+            // an earlier path had ("repos/{owner}") is the caller's own value.
             let mut param_refs: Vec<(usize, Rule, String)> = Vec::new();
             let mut unresolved = false;
             for k in me
@@ -541,8 +539,8 @@ fn infer(plan: &Plan) -> Inference {
                     .filter_map(|k| seen_placeholders.get(k).copied())
                     .max()
             };
-            // "It" after a noun phrase of its own step means that thing ("Run the
-            // dishwasher when it is full"), not the previous step's output.
+            // "It" opening a when/until clause after a noun of its own step means that noun
+            // ("Run the dishwasher when it is full"), not the previous step's output.
             let mut noun_before = [false; 2];
             let mut after: &str = "";
             let pronoun = me

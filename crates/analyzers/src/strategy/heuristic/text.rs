@@ -3,6 +3,7 @@
 //! pronouns, ordering, parallel and aggregation words). Work per task is bounded: at most
 //! [`MAX_WORDS`] words of title and description are read.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -168,33 +169,27 @@ impl Words {
                     return out;
                 }
                 let starts_clause = std::mem::take(&mut clause);
-                // Most words are already lower case and seen before: no allocation then.
+                // Most words are already lower case: no allocation to look them up then.
                 let plain = !w.ends_with("'s") && !w.chars().any(char::is_uppercase);
-                let hit = if plain {
-                    self.cache.get(w).cloned()
+                let lower: Cow<str> = if plain {
+                    Cow::Borrowed(w)
                 } else {
-                    None
+                    let lower = w.to_lowercase();
+                    Cow::Owned(lower.strip_suffix("'s").unwrap_or(&lower).to_owned())
                 };
                 let Cached {
                     raw,
                     stem,
                     generic,
                     class,
-                } = match hit {
-                    Some(hit) => hit,
+                } = match self.cache.get(&*lower) {
+                    Some(hit) => hit.clone(),
                     None => {
-                        let lower = w.to_lowercase();
-                        let raw = lower.strip_suffix("'s").unwrap_or(&lower);
-                        match self.cache.get(raw) {
-                            Some(hit) => hit.clone(),
-                            None => {
-                                let entry = self.compute(raw);
-                                if self.cache.len() < 100_000 {
-                                    self.cache.insert(raw.into(), entry.clone());
-                                }
-                                entry
-                            }
+                        let entry = self.compute(&lower);
+                        if self.cache.len() < 100_000 {
+                            self.cache.insert(lower.into(), entry.clone());
                         }
+                        entry
                     }
                 };
                 let stop = class & class::STOP != 0

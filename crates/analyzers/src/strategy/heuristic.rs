@@ -493,6 +493,9 @@ fn infer(plan: &Plan) -> Inference {
     let mut frontier: Vec<usize> = Vec::new();
     let mut live = 0usize;
     let mut consumed_phrase: Vec<bool> = Vec::new();
+    // The run of read-only calls ending at the previous step that needed nothing earlier
+    // ("get_stock_quote", "get_index_level", "get_company_news"): independent lookups.
+    let mut lookups: Vec<usize> = Vec::new();
 
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
@@ -823,6 +826,30 @@ fn infer(plan: &Plan) -> Inference {
                         .map(|&d| (d, Rule::Aggregation, word.clone())),
                 );
                 deps.append(&mut refs);
+            } else if lookups.len() >= 2
+                && !me.read_call
+                && refs
+                    .iter()
+                    .filter(|r| r.0 >= lookups[0] && r.0 != prev)
+                    .count()
+                    + usize::from(refers_prev || pronoun.is_some())
+                    != 1
+            {
+                // The first step after independent lookups is what they were fetched for,
+                // unless it names one of them ("Summarise those headlines").
+                refs.retain(|r| r.0 < lookups[0]);
+                confidence = Rule::Join.confidence();
+                deps.extend(lookups.iter().map(|&d| {
+                    (
+                        d,
+                        Rule::Join,
+                        format!(
+                            "after the lookups {}…{}",
+                            plan.tasks[lookups[0]].id, plan.tasks[prev].id
+                        ),
+                    )
+                }));
+                deps.append(&mut refs);
             } else if group_len >= 2
                 && (vague_only || !refs.iter().any(|r| r.0 >= group))
                 && !fresh_lookup
@@ -976,6 +1003,11 @@ fn infer(plan: &Plan) -> Inference {
         }
         frontier.push(j);
         live += 1;
+        if !me.read_call || !deps.is_empty() {
+            lookups.clear();
+        } else {
+            lookups.push(j);
+        }
         task_confidence.push(confidence);
         lists.push(deps.iter().map(|d| d.0).collect());
         evidenced.push(
@@ -1198,6 +1230,49 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p), vec![vec![], vec![0]]);
+    }
+
+    #[test]
+    fn the_step_after_independent_lookups_gathers_them_unless_it_names_one() {
+        let p = plan(
+            "Picnic",
+            &[
+                ("get_weather", "Forecast for Lyon on Saturday."),
+                ("get_opening_hours", "Parc de la Tête d'Or."),
+                ("create_event", "Invite the group for noon if it stays dry."),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[2], vec![0, 1], "{d:?}");
+        let inf = infer(&p);
+        assert!(
+            inf.edges
+                .iter()
+                .any(|e| e.to == 2 && e.from == 0 && e.rule == Rule::Join),
+            "{:?}",
+            inf.edges
+        );
+        // Naming one of them ("those headlines") is using that one only.
+        let p = plan(
+            "Stock move",
+            &[
+                ("get_stock_quote", "Today's price change for NVDA."),
+                ("get_news", "Headlines about NVDA from the last day."),
+                ("summarize_text", "Summarise those headlines."),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
+        // Another lookup after them is a lookup, not what they were fetched for.
+        let p = plan(
+            "Trip",
+            &[
+                ("get_weather", "Forecast for Oslo."),
+                ("get_weather", "Forecast for Bergen."),
+                ("get_exchange_rate", "EUR to NOK."),
+            ],
+        );
+        assert_eq!(deps(&p)[2], Vec::<usize>::new());
     }
 
     #[test]

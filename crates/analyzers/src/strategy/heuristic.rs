@@ -276,6 +276,11 @@ const SUBORDINATORS: &[&str] = &[
     "when", "until", "till", "if", "while", "once", "unless", "before", "after", "because",
 ];
 
+/// Words that make "while the paint is still soft" a state after a step, not a step going on.
+const STATE_WORDS: &[&str] = &[
+    "is", "are", "was", "were", "be", "still", "has", "have", "stays", "remains",
+];
+
 /// Verbs of calls that only read: such a call given its own concrete value is a new branch.
 const LOOKUP_VERBS: &[&str] = &[
     "get", "search", "fetch", "find", "lookup", "list", "query", "retrieve", "read",
@@ -496,6 +501,9 @@ fn infer(plan: &Plan) -> Inference {
     // The run of read-only calls ending at the previous step that needed nothing earlier
     // ("get_stock_quote", "get_index_level", "get_company_news"): independent lookups.
     let mut lookups: Vec<usize> = Vec::new();
+    // The step the previous one ran beside ("while the oven heats": the preheat), which the
+    // line of work after it rejoins.
+    let mut rejoin: Option<usize> = None;
 
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
@@ -636,6 +644,10 @@ fn infer(plan: &Plan) -> Inference {
             // References through a process word only ("the research above").
             let mut vague: Vec<(usize, Rule, String)> = Vec::new();
             let has_definite = me.words.iter().any(|w| w.is(class::DETERMINER));
+            // A step done while an earlier one goes on ("while the oven heats", "while the
+            // fruit macerates") runs beside it; "while the paint is still soft" is a state
+            // after it, an ordinary reference.
+            let mut during: Option<(usize, String)> = None;
             let mut i = 0;
             while i < me.words.len() {
                 if !me.words[i].is(class::DETERMINER) {
@@ -695,7 +707,14 @@ fn infer(plan: &Plan) -> Inference {
                     let words: Vec<&str> =
                         me.words[i..end].iter().map(|w| w.raw.as_ref()).collect();
                     let t = carry.find(t);
-                    if vague_word {
+                    let ongoing = i > 0
+                        && &*me.words[i - 1].raw == "while"
+                        && !me.words[start..(end + 1).min(me.words.len())]
+                            .iter()
+                            .any(|w| STATE_WORDS.contains(&&*w.raw));
+                    if ongoing && during.is_none() {
+                        during = Some((t, format!("while {}", words.join(" "))));
+                    } else if vague_word {
                         vague.push((t, Rule::Reference, words.join(" ")));
                     } else {
                         refs.push((t, Rule::Reference, words.join(" ")));
@@ -748,10 +767,13 @@ fn infer(plan: &Plan) -> Inference {
                 && then.is_none()
                 && superlative(&me.words).is_none();
             let mut deps: Vec<(usize, Rule, String)> = Vec::new();
+            let mut beside = None;
             let mut confidence;
             let mut why = None;
             let mut sibling = false;
-            if list_plan && refs.is_empty() && pronoun.is_none() && then.is_none() {
+            // In a list of tips, "it" and a shared word are the plan's topic ("Store it
+            // indoors" in bike-care tips), not an earlier tip's result.
+            if list_plan && refs.iter().all(|r| r.1 == Rule::Subject) && then.is_none() {
                 confidence = 0.6;
                 why = Some(format!(
                     "the plan is a list of independent items (its title: \"{}\")",
@@ -797,6 +819,15 @@ fn infer(plan: &Plan) -> Inference {
                         plan.tasks[prev].id
                     ));
                 }
+            } else if let Some((t, word)) = during.take().filter(|_| then.is_none()) {
+                // Timed against a step that is still going on, not after it.
+                beside = Some(t);
+                confidence = Rule::Parallel.confidence();
+                deps.append(&mut refs);
+                why = Some(format!(
+                    "runs while {} goes on (\"{word}\")",
+                    plan.tasks[t].id
+                ));
             } else if let Some(word) = ahead.filter(|_| pronoun.is_none() && then.is_none()) {
                 // Timed against the event, not after the steps before it.
                 confidence = Rule::Parallel.confidence();
@@ -936,6 +967,18 @@ fn infer(plan: &Plan) -> Inference {
                 confidence = Rule::ListedOrder.confidence();
                 deps.push((prev, Rule::ListedOrder, String::new()));
             }
+            // The work after a step that ran beside another needs both.
+            if let Some(b) = rejoin.filter(|_| deps.iter().any(|d| d.0 == prev)) {
+                deps.push((
+                    b,
+                    Rule::Join,
+                    format!(
+                        "after {} and {}, which ran side by side",
+                        plan.tasks[b].id, plan.tasks[prev].id
+                    ),
+                ));
+            }
+            rejoin = beside;
             group_start.push(if sibling { group } else { j });
             if deps.iter().all(|d| d.0 != prev) && why.is_none() {
                 why = Some(format!(
@@ -1273,6 +1316,53 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[2], Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_step_done_while_another_goes_on_runs_beside_it_and_the_next_rejoins_both() {
+        let p = plan(
+            "Jam",
+            &[
+                ("Macerate the strawberries with sugar", ""),
+                ("Sterilise the jars", "Do this while the fruit macerates."),
+                ("Put a saucer in the freezer", ""),
+                ("Boil the fruit to setting point", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], Vec::<usize>::new(), "{d:?}");
+        // The next step after the side branch needs both lines of work.
+        assert_eq!(d[2], vec![0, 1], "{d:?}");
+        let why = infer(&p).independent;
+        assert!(
+            why.iter()
+                .any(|x| x.task == 1 && x.reason.contains("while the fruit")),
+            "{why:?}"
+        );
+        // A state after a step is not a step going on.
+        let p = plan(
+            "Paint",
+            &[
+                ("Paint the wall", ""),
+                ("Pull the tape while the paint is still soft", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
+    }
+
+    #[test]
+    fn in_a_list_of_tips_it_means_the_topic() {
+        let p = plan(
+            "Tips for looking after a bike through winter",
+            &[("Fit mudguards", ""), ("Store it indoors if you can", "")],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
+        // "Then" still orders.
+        let p = plan(
+            "Tips for a clean bike",
+            &[("Rinse the frame", ""), ("Then dry it with a cloth", "")],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
     }
 
     #[test]

@@ -224,6 +224,8 @@ struct Info {
     lookup: Option<String>,
     /// Named after a call that only reads (`get_…`, `search_…`, `GET …`).
     read_call: bool,
+    /// The lower-case words of the values a call was given (`"USD"`, `2024-06`).
+    values: Vec<String>,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
 }
@@ -328,10 +330,87 @@ fn single_quoted(text: &str) -> Option<String> {
     Some(format!("'{}'", &rest[..end.0]))
 }
 
+/// A title written as a function call, `name(args)`: the name and the arguments.
+fn call_of(title: &str) -> Option<(&str, &str)> {
+    let open = title.find('(')?;
+    let name = &title[..open];
+    let ident = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    let rest = &title[open + 1..];
+    let close = rest.find(')')?;
+    ident.then_some((name, &rest[..close]))
+}
+
+/// A call's arguments as the heuristic reads them: a literal value (`"USD"`, `'acme'`,
+/// `2024`) is the caller's own and names nothing earlier, so it is left out of the words
+/// (and returned, for the lookup rule); an `<angle placeholder>` names what fills it, so it
+/// reads as a definite reference ("the net amounts").
+fn call_text(title: &str) -> (String, Vec<String>) {
+    let Some((_, args)) = call_of(title) else {
+        return (title.to_owned(), Vec::new());
+    };
+    let mut text = String::with_capacity(title.len());
+    let mut values = Vec::new();
+    let body_start = title.find('(').unwrap_or(0) + 1;
+    text.push_str(&title[..body_start]);
+    let mut chars = args.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                let end = args[i + 1..].find(c).map_or(args.len(), |e| i + 1 + e);
+                if end > i + 1 && values.len() < 8 {
+                    values.push(format!("{c}{}{c}", &args[i + 1..end]));
+                }
+                while chars.peek().is_some_and(|&(k, _)| k <= end) {
+                    chars.next();
+                }
+            }
+            '<' => {
+                let end = args[i + 1..].find('>').map_or(args.len(), |e| i + 1 + e);
+                text.push_str(" the ");
+                text.push_str(&args[i + 1..end]);
+                text.push(' ');
+                while chars.peek().is_some_and(|&(k, _)| k <= end) {
+                    chars.next();
+                }
+            }
+            c if c.is_ascii_digit()
+                && (i == 0 || !args[..i].ends_with(|p: char| p.is_alphanumeric() || p == '_')) =>
+            {
+                let end = args[i..]
+                    .find(|d: char| !(d.is_ascii_alphanumeric() || d == '-' || d == '.'))
+                    .map_or(args.len(), |e| i + e);
+                if values.len() < 8 {
+                    values.push(args[i..end].to_owned());
+                }
+                while chars.peek().is_some_and(|&(k, _)| k < end) {
+                    chars.next();
+                }
+            }
+            // A parameter's name (`account_id=`) says what the call takes, not what an
+            // earlier step made.
+            '=' => {
+                let kept = text.trim_end_matches(|p: char| p.is_alphanumeric() || p == '_');
+                text.truncate(kept.len());
+            }
+            c => text.push(c),
+        }
+    }
+    text.push_str(&title[body_start + args.len()..]);
+    (text, values)
+}
+
 /// The name of the tool or function a step is named after, which then stands for its verb:
 /// "Speech-to-Text", "get_weather", "GET /movie/{id}", "Image Captioning" (→ "caption").
 fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     let t = title.trim();
+    if let Some((name, _)) = call_of(t) {
+        return Some(name.to_lowercase());
+    }
     let lower = t.to_lowercase();
     let tokens: Vec<&str> = t.split_whitespace().collect();
     let first = tokens.first()?;
@@ -360,7 +439,8 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
 }
 
 fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> Info {
-    let ws = words.of(title, description);
+    let (call_title, call_values) = call_text(title);
+    let ws = words.of(&call_title, description);
     let tool = tool_name(title, words);
     let head = tool.clone().unwrap_or_else(|| {
         ws.iter()
@@ -388,6 +468,26 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             .unwrap_or_default();
         LOOKUP_VERBS.contains(&verb)
     });
+    let lookup = read_call
+        .then(|| {
+            call_values
+                .first()
+                .cloned()
+                .or_else(|| concrete_value(description))
+        })
+        .flatten();
+    // The words of a call's own arguments ("USD" in `get_fx_rate(base="USD")`, also where
+    // its description repeats them) are what it was given: neither references to steps
+    // that mention them nor something it makes.
+    let values = call_values
+        .iter()
+        .flat_map(|v| {
+            v.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let placeholders = [title, description]
         .iter()
         .flat_map(|t| placeholders_of(t))
@@ -400,7 +500,8 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         kind: kind.clone(),
         ordinal,
         literal: literal_input(&format!("{title} {description}")),
-        lookup: read_call.then(|| concrete_value(description)).flatten(),
+        lookup,
+        values,
         read_call,
         output,
     }
@@ -728,6 +829,11 @@ fn infer(plan: &Plan) -> Inference {
             for (k, w) in me.words.iter().enumerate() {
                 if in_phrase[k]
                     || (me.tool && w.in_title)
+                    || me.values.iter().any(|v| *v == *w.raw)
+                    || me
+                        .lookup
+                        .as_deref()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(&w.raw))
                     || w.stop
                     || w.is(class::ORDINAL)
                     || w.generic
@@ -1061,7 +1167,10 @@ fn infer(plan: &Plan) -> Inference {
         );
         // Index this step for the steps after it.
         for (k, w) in me.words.iter().enumerate() {
-            if !w.stop && !consumed_words.get(k).copied().unwrap_or(false) {
+            if !w.stop
+                && !consumed_words.get(k).copied().unwrap_or(false)
+                && !me.values.iter().any(|v| *v == *w.raw)
+            {
                 if !me.words[..k].iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)) {
                     *doc_freq.entry(Rc::clone(&w.stem)).or_default() += 1;
                 }
@@ -1363,6 +1472,61 @@ mod tests {
             &[("Rinse the frame", ""), ("Then dry it with a cloth", "")],
         );
         assert_eq!(deps(&p)[1], vec![0]);
+    }
+
+    #[test]
+    fn calls_written_as_functions_read_their_arguments() {
+        let p = plan(
+            "Portfolio in euros",
+            &[
+                (
+                    "get_portfolio(account_id=\"ACC-88\")",
+                    "Holdings and share counts.",
+                ),
+                ("get_quotes(symbols=<holdings>)", "Latest price of each."),
+                ("Compute the value in USD", "Multiply and sum."),
+                (
+                    "get_fx_rate(base=\"USD\", quote=\"EUR\")",
+                    "Today's USD/EUR rate.",
+                ),
+                (
+                    "Convert the total to EUR",
+                    "Apply the rate to the USD total.",
+                ),
+                (
+                    "send_email(subject=\"Value\")",
+                    "Email the account owner the converted total.",
+                ),
+            ],
+        );
+        let d = deps(&p);
+        // `<holdings>` names what fills it.
+        assert_eq!(d[1], vec![0], "{d:?}");
+        // A lookup given literal arguments starts a branch; its values are not references.
+        assert_eq!(d[3], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[4], vec![2, 3], "{d:?}");
+        // A parameter's name ("account_id") is not something the call made.
+        assert_eq!(d[5], vec![4], "{d:?}");
+        assert_eq!(call_of("get_x(a=1)"), Some(("get_x", "a=1")));
+        assert_eq!(call_of("Buy milk (2 litres)"), None);
+        let (text, values) = call_text("f(a=\"x\", b=<the list>, 7, c='y z')");
+        assert_eq!(values, ["\"x\"", "7", "'y z'"]);
+        assert!(text.contains("the the list"), "{text}");
+        assert!(!text.contains("a=") && !text.contains('x'), "{text}");
+        // Unclosed or odd arguments never panic.
+        for t in [
+            "f(\"",
+            "f(\"é)",
+            "f(<é)",
+            "f(1é)",
+            "f('é)",
+            "f(<",
+            "f(1",
+            "é(x)",
+            "f(a=é<ü>\"ß\")",
+        ] {
+            let _ = call_text(t);
+        }
     }
 
     #[test]

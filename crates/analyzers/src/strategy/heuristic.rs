@@ -414,12 +414,22 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     let lower = t.to_lowercase();
     let tokens: Vec<&str> = t.split_whitespace().collect();
     let first = tokens.first()?;
-    if lower.contains("-to-")
-        || ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(first)
+    // "Text-to-Image for panel 2" is the tool "text-to-image".
+    if let Some(tool) = lower.split_whitespace().find(|w| w.contains("-to-")) {
+        return Some(tool.to_owned());
+    }
+    if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(first)
         || tokens.len() == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
     {
         return Some(lower);
     }
+    // The name may be followed by what it is run on: "Image Captioning for hero.jpg".
+    let name_len = tokens
+        .iter()
+        .position(|w| ["for", "on", "of", "in", "from", "with"].contains(w))
+        .filter(|&k| k > 0)
+        .unwrap_or(tokens.len());
+    let tokens = &tokens[..name_len];
     let title_case = (1..=3).contains(&tokens.len())
         && tokens
             .iter()
@@ -707,7 +717,9 @@ fn infer(plan: &Plan) -> Inference {
             let same_verb = !me.head.is_empty()
                 && (me.head == p.head || acquiring(&me.head) && acquiring(&p.head))
                 && me.kind == p.kind
-                && !(me.ordinal || p.ordinal);
+                // Numbered parts of a text continue each other ("Write part 2"); a tool
+                // run on numbered items ("Text-to-Image for panel 2") does each on its own.
+                && (!(me.ordinal || p.ordinal) || me.tool && p.tool);
             // Preheating runs while the next steps are done; the step that uses the
             // heat names it ("Put the tray in the oven").
             let warm_up = p.head == "preheat";
@@ -801,7 +813,22 @@ fn infer(plan: &Plan) -> Inference {
                             (t, w.is(class::VAGUE) || group_verb)
                         })
                 };
-                let found = best(false).or_else(|| best(true));
+                // A participle naming a later step than the noun's maker ("the *translated*
+                // transcript" after "Speech-to-Text", "Translation") is that later step's
+                // output: the thing as it was last changed.
+                let changed = || {
+                    candidates()
+                        .filter(|w| w.raw.len() >= 6 && w.raw.ends_with("ed"))
+                        .filter_map(|w| mentions.latest(&w.stem, j))
+                        .max()
+                };
+                let found = match best(false) {
+                    Some((t, vague)) => match changed() {
+                        Some(c) if c > t => Some((c, false)),
+                        _ => Some((t, vague)),
+                    },
+                    None => best(true),
+                };
                 if let Some((t, vague_word)) = found {
                     // What a step refers to, it consumes: not indexed as something it makes.
                     in_phrase[start..end].fill(true);
@@ -1176,7 +1203,9 @@ fn infer(plan: &Plan) -> Inference {
                 }
                 mentions.add(j, &w.stem);
             }
-            if w.in_title && !w.stop && !w.generic {
+            // A tool's own name ("Image Captioning") is what it does, not a subject that
+            // later steps come back to ("closed captions" for another video).
+            if w.in_title && !w.stop && !w.generic && !(me.tool && *w.stem == *me.head) {
                 let list = titles.entry(Rc::clone(&w.stem)).or_default();
                 if list.last() != Some(&j) {
                     list.push(j);
@@ -1527,6 +1556,54 @@ mod tests {
         ] {
             let _ = call_text(t);
         }
+    }
+
+    #[test]
+    fn tool_steps_on_numbered_items_and_changed_results() {
+        let p = plan(
+            "Comic",
+            &[
+                ("Split the story into panel scripts", ""),
+                (
+                    "Text-to-Image for panel 1",
+                    "Render panel 1 from its script.",
+                ),
+                (
+                    "Text-to-Image for panel 2",
+                    "Render panel 2 from its script.",
+                ),
+                ("Add speech bubbles", "Letter the four images."),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], vec![0], "{d:?}");
+        assert_eq!(d[3], vec![1, 2], "{d:?}");
+        // "The translated transcript" is the translation's output, not the transcript's.
+        let p = plan(
+            "Dub",
+            &[
+                ("Speech-to-Text", "Transcribe the interview."),
+                ("Translation", "Translate the transcript into English."),
+                ("Text-to-Speech", "Voice the English text."),
+                (
+                    "Subtitle Generation",
+                    "Write an SRT file from the translated transcript.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[3], vec![1]);
+        // A tool named before what it runs on; its own name is not a later step's subject.
+        let p = plan(
+            "Checks",
+            &[
+                ("Image Captioning for hero.jpg", "Draft alt text."),
+                (
+                    "Speech-to-Text on intro.mp4",
+                    "Create closed captions for the video.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
     }
 
     #[test]

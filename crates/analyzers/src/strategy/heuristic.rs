@@ -1205,7 +1205,8 @@ fn infer(plan: &Plan) -> Inference {
             }
             // A tool's own name ("Image Captioning") is what it does, not a subject that
             // later steps come back to ("closed captions" for another video).
-            if w.in_title && !w.stop && !w.generic && !(me.tool && *w.stem == *me.head) {
+            let own_name = me.tool && *w.stem == *me.head;
+            if w.in_title && !w.stop && !w.generic && !own_name {
                 let list = titles.entry(Rc::clone(&w.stem)).or_default();
                 if list.last() != Some(&j) {
                     list.push(j);

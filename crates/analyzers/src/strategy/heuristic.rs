@@ -330,6 +330,84 @@ fn single_quoted(text: &str) -> Option<String> {
     Some(format!("'{}'", &rest[..end.0]))
 }
 
+/// Steps a step names by number or by variable: "step 2" (not a title's own leading
+/// "Step 2:"), "$1" and "#E1" (1-based), "<node-0>" (0-based), "$id", "${id}", "#id" or
+/// "<id>" for an earlier task's id. At most 8, each before `j`.
+fn numbered_refs(
+    title: &str,
+    description: &str,
+    j: usize,
+    ids: &HashMap<&str, usize>,
+) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let call = call_of(title).is_some();
+    for (text, is_title) in [(title, true), (description, false)] {
+        let bytes = text.as_bytes();
+        let mut k = 0;
+        while k < bytes.len() && out.len() < 8 {
+            let rest = &text[k..];
+            let word_start = k == 0 || !bytes[k - 1].is_ascii_alphanumeric();
+            let mut hit: Option<(usize, usize)> = None; // (task, bytes consumed)
+            if word_start
+                && rest
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("step "))
+            {
+                let digits = rest[5..].bytes().take_while(u8::is_ascii_digit).count();
+                let leading = is_title && text[..k].trim().is_empty();
+                if digits > 0 && digits <= 6 && !leading {
+                    let n: usize = rest[5..5 + digits].parse().unwrap_or(0);
+                    hit = n.checked_sub(1).map(|t| (t, 5 + digits));
+                }
+            } else if let Some(sigil) = rest.chars().next().filter(|c| matches!(c, '$' | '#' | '<'))
+            {
+                let body = rest[1..].trim_start_matches('{');
+                // "#E1" is ReWOO's evidence 1; a bare "#42" is an issue number, and "$5"
+                // outside a call's arguments is a price.
+                let evidence = body
+                    .strip_prefix('E')
+                    .filter(|b| sigil == '#' && b.starts_with(|c: char| c.is_ascii_digit()));
+                let numbers_count = evidence.is_some() || sigil == '$' && is_title && call;
+                let body = evidence.unwrap_or(body);
+                let name_len = body
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                    .unwrap_or(body.len());
+                let name = &body[..name_len];
+                let closed = sigil != '<' || body[name_len..].starts_with('>');
+                let consumed = rest.len() - body.len() + name_len;
+                let numbered = name
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|_| numbers_count)
+                    .and_then(|n| n.checked_sub(1));
+                let node = name
+                    .strip_prefix("node-")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|_| sigil == '<');
+                if word_start && closed && !name.is_empty() {
+                    hit = ids
+                        .get(name)
+                        .copied()
+                        .or(node)
+                        .or(numbered)
+                        .map(|t| (t, consumed));
+                }
+            }
+            match hit {
+                Some((t, len)) if t < j => {
+                    let words = text[k..k + len].to_owned();
+                    if !out.iter().any(|(o, _)| *o == t) {
+                        out.push((t, words));
+                    }
+                    k += len;
+                }
+                _ => k += rest.chars().next().map_or(1, char::len_utf8),
+            }
+        }
+    }
+    out
+}
+
 /// A title written as a function call, `name(args)`: the name and the arguments.
 fn call_of(title: &str) -> Option<(&str, &str)> {
     let open = title.find('(')?;
@@ -616,6 +694,9 @@ fn infer(plan: &Plan) -> Inference {
     // line of work after it rejoins.
     let mut rejoin: Option<usize> = None;
 
+    // Task ids seen so far, for "$id" references: at most the first 100,000 (beyond that
+    // ids are not looked up, which only loses evidence).
+    let mut ids: HashMap<&str, usize> = HashMap::new();
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
         let me = &me_info;
@@ -876,6 +957,16 @@ fn infer(plan: &Plan) -> Inference {
                     }
                 }
             }
+            // Steps named by number or by variable ("from step 2", "$1", "#E1",
+            // "<node-0>", "$fetch") are named exactly.
+            let named = numbered_refs(&task.title, &task.description, j, &ids);
+            // Named only by number or variable: the plan spelled out its inputs.
+            let spelled_out = !named.is_empty() && refs.is_empty();
+            // "The output of step 1" is step 1's output, not the previous step's.
+            let pronoun = pronoun.filter(|_| named.is_empty());
+            for (t, words) in named {
+                refs.push((t, Rule::Reference, words));
+            }
             let params_only = refs.is_empty() && !param_refs.is_empty();
             refs.append(&mut param_refs);
             // A named reference makes the process-word ones ("its research") redundant.
@@ -1050,7 +1141,7 @@ fn infer(plan: &Plan) -> Inference {
                         "its {} comes from {}, not from {}",
                         refs[0].2, plan.tasks[refs[0].0].id, plan.tasks[prev].id
                     ));
-                } else if !refers_prev && group_len < 2 {
+                } else if !refers_prev && group_len < 2 && !spelled_out {
                     deps.push((prev, Rule::ListedOrder, String::new()));
                     confidence = 0.7;
                 }
@@ -1215,6 +1306,9 @@ fn infer(plan: &Plan) -> Inference {
         }
         for k in &me.placeholders {
             seen_placeholders.insert(k.clone(), j);
+        }
+        if ids.len() < 100_000 {
+            ids.entry(task.id.as_str()).or_insert(j);
         }
         if let Some(out) = &me.output {
             mentions.add(j, &Rc::from(out.as_str()));
@@ -1605,6 +1699,68 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[1], Vec::<usize>::new());
+    }
+
+    #[test]
+    fn steps_named_by_number_or_variable_are_named_exactly() {
+        let p = plan(
+            "Quarters",
+            &[
+                ("Load sales.csv", ""),
+                ("Load costs.csv", ""),
+                ("Chart costs", ""),
+                (
+                    "Answer",
+                    "Which quarter sold most, according to the output of step 1?",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[3], vec![0]);
+        // A title's own "Step 2:" label names itself, not a dependency.
+        let p = plan(
+            "Labels",
+            &[
+                ("Step 1: gather figures", ""),
+                ("Step 2: gather outcomes", ""),
+            ],
+        );
+        assert_eq!(
+            infer(&p)
+                .edges
+                .iter()
+                .filter(|e| e.rule == Rule::Reference)
+                .count(),
+            0
+        );
+        // ReWOO's "#E1", LLMCompiler's "$1" in a call, TaskBench's "<node-0>", and ids.
+        let p = plan(
+            "Variables",
+            &[
+                ("search(\"Tokyo population\")", ""),
+                ("search(\"Paris population\")", ""),
+                ("Compare", "Which is larger, #E1 or the other?"),
+                ("join($1, $2)", ""),
+                ("Image-to-Text(<node-1>)", ""),
+                (
+                    "Summarise",
+                    "Summarise $s4 and ${s5} briefly; it cost $5 and #42 is open.",
+                ),
+            ],
+        );
+        let d = deps(&p);
+        assert!(d[2].contains(&0), "{d:?}");
+        assert_eq!(d[3], vec![0, 1], "{d:?}");
+        assert_eq!(d[4], vec![1], "{d:?}");
+        assert_eq!(d[5], vec![3, 4], "{d:?}");
+        // Never a later step, never a panic on odd text.
+        let p = plan(
+            "Odd",
+            &[
+                ("Use step 9 and $s2 then <node-7>", "é step é #Eé ${ <"),
+                ("x", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[0], Vec::<usize>::new());
     }
 
     #[test]

@@ -333,11 +333,12 @@ fn single_quoted(text: &str) -> Option<String> {
 /// Steps a step names by number or by variable: "step 2" (not a title's own leading
 /// "Step 2:"), "$1" and "#E1" (1-based), "<node-0>" (0-based), "$id", "${id}", "#id" or
 /// "<id>" for an earlier task's id. At most 8, each before `j`.
-fn numbered_refs(
+fn numbered_refs<'p>(
     title: &str,
     description: &str,
     j: usize,
-    ids: &HashMap<&str, usize>,
+    ids: &mut Option<HashMap<&'p str, usize>>,
+    plan: &'p Plan,
 ) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
     let call = call_of(title).is_some();
@@ -345,6 +346,12 @@ fn numbered_refs(
         let bytes = text.as_bytes();
         let mut k = 0;
         while k < bytes.len() && out.len() < 8 {
+            // Only a sigil or an "s" can start a reference; both are ASCII, so `k` is
+            // then a character boundary.
+            if !matches!(bytes[k], b'$' | b'#' | b'<' | b's' | b'S') {
+                k += 1;
+                continue;
+            }
             let rest = &text[k..];
             let word_start = k == 0 || !bytes[k - 1].is_ascii_alphanumeric();
             let mut hit: Option<(usize, usize)> = None; // (task, bytes consumed)
@@ -385,6 +392,13 @@ fn numbered_refs(
                     .and_then(|n| n.parse::<usize>().ok())
                     .filter(|_| sigil == '<');
                 if word_start && closed && !name.is_empty() {
+                    let ids = ids.get_or_insert_with(|| {
+                        let mut m = HashMap::with_capacity(plan.tasks.len());
+                        for (i, t) in plan.tasks.iter().enumerate() {
+                            m.entry(t.id.as_str()).or_insert(i);
+                        }
+                        m
+                    });
                     hit = ids
                         .get(name)
                         .copied()
@@ -401,7 +415,7 @@ fn numbered_refs(
                     }
                     k += len;
                 }
-                _ => k += rest.chars().next().map_or(1, char::len_utf8),
+                _ => k += 1,
             }
         }
     }
@@ -427,9 +441,9 @@ fn call_of(title: &str) -> Option<(&str, &str)> {
 /// `2024`) is the caller's own and names nothing earlier, so it is left out of the words
 /// (and returned, for the lookup rule); an `<angle placeholder>` names what fills it, so it
 /// reads as a definite reference ("the net amounts").
-fn call_text(title: &str) -> (String, Vec<String>) {
+fn call_text(title: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
     let Some((_, args)) = call_of(title) else {
-        return (title.to_owned(), Vec::new());
+        return (title.into(), Vec::new());
     };
     let mut text = String::with_capacity(title.len());
     let mut values = Vec::new();
@@ -479,7 +493,7 @@ fn call_text(title: &str) -> (String, Vec<String>) {
         }
     }
     text.push_str(&title[body_start + args.len()..]);
-    (text, values)
+    (text.into(), values)
 }
 
 /// The name of the tool or function a step is named after, which then stands for its verb:
@@ -493,7 +507,9 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     let tokens: Vec<&str> = t.split_whitespace().collect();
     let first = tokens.first()?;
     // "Text-to-Image for panel 2" is the tool "text-to-image".
-    if let Some(tool) = lower.split_whitespace().find(|w| w.contains("-to-")) {
+    if lower.contains("-to-")
+        && let Some(tool) = lower.split_whitespace().find(|w| w.contains("-to-"))
+    {
         return Some(tool.to_owned());
     }
     if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(first)
@@ -694,9 +710,8 @@ fn infer(plan: &Plan) -> Inference {
     // line of work after it rejoins.
     let mut rejoin: Option<usize> = None;
 
-    // Task ids seen so far, for "$id" references: at most the first 100,000 (beyond that
-    // ids are not looked up, which only loses evidence).
-    let mut ids: HashMap<&str, usize> = HashMap::new();
+    // Task ids, for "$id" references: built the first time a step has a sigil.
+    let mut ids: Option<HashMap<&str, usize>> = None;
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
         let me = &me_info;
@@ -959,7 +974,7 @@ fn infer(plan: &Plan) -> Inference {
             }
             // Steps named by number or by variable ("from step 2", "$1", "#E1",
             // "<node-0>", "$fetch") are named exactly.
-            let named = numbered_refs(&task.title, &task.description, j, &ids);
+            let named = numbered_refs(&task.title, &task.description, j, &mut ids, plan);
             // Named only by number or variable: the plan spelled out its inputs.
             let spelled_out = !named.is_empty() && refs.is_empty();
             // "The output of step 1" is step 1's output, not the previous step's.
@@ -1306,9 +1321,6 @@ fn infer(plan: &Plan) -> Inference {
         }
         for k in &me.placeholders {
             seen_placeholders.insert(k.clone(), j);
-        }
-        if ids.len() < 100_000 {
-            ids.entry(task.id.as_str()).or_insert(j);
         }
         if let Some(out) = &me.output {
             mentions.add(j, &Rc::from(out.as_str()));

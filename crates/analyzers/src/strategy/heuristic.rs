@@ -361,7 +361,7 @@ fn numbered_refs<'p>(
                     .is_some_and(|p| p.eq_ignore_ascii_case("step "))
             {
                 let digits = rest[5..].bytes().take_while(u8::is_ascii_digit).count();
-                let leading = is_title && text[..k].trim().is_empty();
+                let leading = is_title && k == text.len() - text.trim_start().len();
                 if digits > 0 && digits <= 6 && !leading {
                     let n: usize = rest[5..5 + digits].parse().unwrap_or(0);
                     hit = n.checked_sub(1).map(|t| (t, 5 + digits));
@@ -1773,6 +1773,17 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[0], Vec::<usize>::new());
+        // Linear in the text: a 1.4 MB title of references to later steps, of sigils and
+        // of call arguments finishes at once (a quadratic scan would not finish).
+        let odd = [
+            "step 9 ".repeat(200_000),
+            "<$#{".repeat(350_000),
+            format!("f({})", "a=\"".repeat(350_000)),
+        ];
+        for title in &odd {
+            let p = plan("Hostile", &[("x", ""), (title.as_str(), title.as_str())]);
+            assert!(deps(&p)[1].iter().all(|&d| d == 0));
+        }
     }
 
     #[test]

@@ -226,6 +226,9 @@ struct Info {
     read_call: bool,
     /// The lower-case words of the values a call was given (`"USD"`, `2024-06`).
     values: Vec<String>,
+    /// Named after a model or tool task ("Text Summarization of the transcript"), not a
+    /// function or endpoint: what it names is its input.
+    model_tool: bool,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
 }
@@ -606,6 +609,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         literal: literal_input(&format!("{title} {description}")),
         lookup,
         values,
+        model_tool: tool.is_some() && !title.contains(['_', '(', '/']),
         read_call,
         output,
     }
@@ -778,7 +782,12 @@ fn infer(plan: &Plan) -> Inference {
                 .map(|w| w.raw.as_ref())
                 .or(new_placeholder);
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
-            let then = has(class::THEN)
+            // "Next, …" orders; "next week" is a time.
+            let then = me
+                .words
+                .iter()
+                .find(|w| w.is(class::THEN) && (w.starts_clause || &*w.raw != "next"))
+                .map(|w| w.raw.as_ref())
                 .or_else(|| {
                     me.words
                         .iter()
@@ -1077,11 +1086,16 @@ fn infer(plan: &Plan) -> Inference {
                 ));
             } else if let Some(word) = parallel.filter(|_| lists[prev].len() <= SHARE_CAP) {
                 confidence = Rule::Parallel.confidence();
-                deps.extend(
-                    lists[prev]
-                        .iter()
-                        .map(|&d| (d, Rule::Parallel, word.to_owned())),
-                );
+                // Beside a data step it reads the same inputs; in a plain procedure
+                // ("Meanwhile, heat the griddle") it needs only what it names.
+                if data_steps {
+                    deps.extend(
+                        lists[prev]
+                            .iter()
+                            .map(|&d| (d, Rule::Parallel, word.to_owned())),
+                    );
+                }
+                beside = Some(prev);
                 deps.append(&mut refs);
                 why = Some(format!("\"{word}\": runs beside {}", plan.tasks[prev].id));
             } else if let Some(word) = finally
@@ -1156,7 +1170,7 @@ fn infer(plan: &Plan) -> Inference {
                         "its {} comes from {}, not from {}",
                         refs[0].2, plan.tasks[refs[0].0].id, plan.tasks[prev].id
                     ));
-                } else if !refers_prev && group_len < 2 && !spelled_out {
+                } else if !refers_prev && group_len < 2 && !spelled_out && !me.model_tool {
                     deps.push((prev, Rule::ListedOrder, String::new()));
                     confidence = 0.7;
                 }
@@ -1784,6 +1798,52 @@ mod tests {
             let p = plan("Hostile", &[("x", ""), (title.as_str(), title.as_str())]);
             assert!(deps(&p)[1].iter().all(|&d| d == 0));
         }
+    }
+
+    #[test]
+    fn meanwhile_next_week_and_model_tools_on_earlier_results() {
+        // "Meanwhile" in a plain procedure needs nothing; the step after needs both lines.
+        let p = plan(
+            "Pancakes",
+            &[
+                ("Whisk the batter", ""),
+                ("Rest the batter for five minutes", ""),
+                ("Meanwhile, heat a lightly oiled griddle", ""),
+                ("Cook the pancakes", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[3], vec![1, 2], "{d:?}");
+        // "Next week" is a time, not "next".
+        let p = plan(
+            "Slots",
+            &[
+                (
+                    "get_free_slots(user=\"ana\")",
+                    "Ana's free blocks next week.",
+                ),
+                (
+                    "get_free_slots(user=\"ben\")",
+                    "Ben's free blocks next week.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
+        // A model tool run on an earlier result takes that result, not the step before.
+        let p = plan(
+            "Podcast",
+            &[
+                (
+                    "Automatic Speech Recognition on episode.mp3",
+                    "A full transcript.",
+                ),
+                ("Use the Translation tool on the transcript", ""),
+                ("Text-to-Speech from the Spanish translation", ""),
+                ("Text Summarization of the transcript", "Short show notes."),
+            ],
+        );
+        assert_eq!(deps(&p)[3], vec![0]);
     }
 
     #[test]

@@ -229,6 +229,8 @@ struct Info {
     /// Named after a model or tool task ("Text Summarization of the transcript"), not a
     /// function or endpoint: what it names is its input.
     model_tool: bool,
+    /// A model tool's whole name, lower case ("token classification").
+    tool_key: String,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
 }
@@ -280,6 +282,10 @@ fn placeholders_of(text: &str) -> Vec<String> {
 const SUBORDINATORS: &[&str] = &[
     "when", "until", "till", "if", "while", "once", "unless", "before", "after", "because",
 ];
+
+/// Words after a tool's name that introduce what it runs on ("Image Captioning *for*
+/// hero.jpg").
+const INPUT_PREPOSITIONS: &[&str] = &["for", "on", "of", "in", "from", "with"];
 
 /// Words that make "while the paint is still soft" a state after a step, not a step going on.
 const STATE_WORDS: &[&str] = &[
@@ -523,7 +529,7 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     // The name may be followed by what it is run on: "Image Captioning for hero.jpg".
     let name_len = tokens
         .iter()
-        .position(|w| ["for", "on", "of", "in", "from", "with"].contains(w))
+        .position(|w| INPUT_PREPOSITIONS.contains(w))
         .filter(|&k| k > 0)
         .unwrap_or(tokens.len());
     let tokens = &tokens[..name_len];
@@ -586,8 +592,13 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
     // The words of a call's own arguments ("USD" in `get_fx_rate(base="USD")`, also where
     // its description repeats them) are what it was given: neither references to steps
     // that mention them nor something it makes.
+    // So are the words of a file it is given ("dashcam_frame.jpg"): two steps run on the
+    // same file share an input, not a subject.
+    let literal = literal_input(&format!("{title} {description}"));
+    let file = literal.as_ref().filter(|l| !l.starts_with('"'));
     let values = call_values
         .iter()
+        .chain(file)
         .flat_map(|v| {
             v.split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty())
@@ -606,10 +617,17 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         placeholders,
         kind: kind.clone(),
         ordinal,
-        literal: literal_input(&format!("{title} {description}")),
+        literal,
         lookup,
         values,
         model_tool: tool.is_some() && !title.contains(['_', '(', '/']),
+        tool_key: title
+            .split_whitespace()
+            .take_while(|w| !INPUT_PREPOSITIONS.contains(w))
+            .take(3)
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" "),
         read_call,
         output,
     }
@@ -824,7 +842,9 @@ fn infer(plan: &Plan) -> Inference {
                 && me.kind == p.kind
                 // Numbered parts of a text continue each other ("Write part 2"); a tool
                 // run on numbered items ("Text-to-Image for panel 2") does each on its own.
-                && (!(me.ordinal || p.ordinal) || me.tool && p.tool);
+                && (!(me.ordinal || p.ordinal) || me.tool && p.tool)
+                // "Token Classification" and "Tabular Classification" are two tools.
+                && (!(me.model_tool && p.model_tool) || me.tool_key == p.tool_key);
             // Preheating runs while the next steps are done; the step that uses the
             // heat names it ("Put the tray in the oven").
             let warm_up = p.head == "preheat";
@@ -1244,8 +1264,10 @@ fn infer(plan: &Plan) -> Inference {
                 ));
             }
             // A step that only carries the previous one's work on holds that work now.
+            // A tool makes something new ("Text-to-Image"), so it carries nothing on.
             if deps.len() == 1
                 && !fresh_object
+                && !me.tool
                 && deps[0].0 == prev
                 && matches!(deps[0].1, Rule::ListedOrder | Rule::Ordering)
             {
@@ -1844,6 +1866,49 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[3], vec![0]);
+    }
+
+    #[test]
+    fn two_tools_sharing_a_word_are_not_siblings_and_a_shared_file_is_not_a_subject() {
+        let p = plan(
+            "Receipt",
+            &[
+                (
+                    "Optical Character Recognition on receipt.jpg",
+                    "Extract the text.",
+                ),
+                (
+                    "Token Classification on the extracted text",
+                    "Tag vendor and total.",
+                ),
+                (
+                    "Tabular Classification of the tagged fields",
+                    "Pick a category.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
+        let p = plan(
+            "Dashcam",
+            &[
+                (
+                    "Image Segmentation on dashcam_frame.jpg",
+                    "Pedestrian masks.",
+                ),
+                ("Depth Estimation on dashcam_frame.jpg", "A depth map."),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
+        // A tool makes something new: "the teaser" is still the summary's.
+        let p = plan(
+            "Teaser",
+            &[
+                ("Summarization", "Turn notes.txt into a 60-word teaser."),
+                ("Text-to-Image", "Cover art for the episode title."),
+                ("Text-to-Speech", "Narrate the teaser."),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![0]);
     }
 
     #[test]

@@ -12,17 +12,23 @@
 //!   makes that thing (stems from `rust-stemmers`, so "translated"/"translation" and
 //!   "transcript"/"transcribe" meet); when later steps only carried that thing on (default
 //!   links), the reference goes to the latest of them. **Subjects**: a distinctive word of an
-//!   earlier title ("Analyze the *technology* sector") links to the steps it names.
+//!   earlier title ("Analyze the *technology* sector") links to the steps it names. Steps
+//!   named by number or variable ("from step 2", `#E1`, `$1` in a call, `<node-0>`,
+//!   `$fetch`) are named exactly.
 //! * **Siblings** — consecutive steps with the same verb and kind ("Research X", "Research
 //!   Y"; "get_weather" twice; "Translate to French/German"), or consecutive research steps,
 //!   run side by side and share their inputs, unless they are numbered parts ("Write act
 //!   two") or refer to each other. A step using the same input as the step before it (both
 //!   read "the transcript") is a sibling too.
 //! * **Joins** — the first step after a sibling group needs the whole group unless it names
-//!   some of its members; "compare", "combine", "both", "all", "finally" gather every
-//!   earlier step nothing has consumed yet.
+//!   some of its members, and the first step after independent lookups needs them all;
+//!   "compare", "combine", "both", "all", "finally" gather every earlier step nothing has
+//!   consumed yet.
 //! * **Ordering and parallel words** — "then", "once", "it", "the results" → the previous
-//!   step; "meanwhile", "in parallel", "independently" → beside it.
+//!   step; "meanwhile", "in parallel", "independently", "while the oven heats" → beside it,
+//!   and the step after rejoins both lines of work.
+//! * **Tools and calls** — a step named after a tool or function uses the name as its verb;
+//!   a call's literal arguments are its own values, its `<placeholders>` are references.
 //! * **Fresh inputs** — a step that names its own input (a file such as `photo.jpg`, a
 //!   quoted string) and refers to nothing earlier starts a new branch; a plan titled as a
 //!   list of tips ("Ways to…", "Tips for…") is a list of independent items.

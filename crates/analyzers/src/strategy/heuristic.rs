@@ -237,6 +237,8 @@ struct Info {
     model_tool: bool,
     /// A model tool's whole name, lower case ("token classification").
     tool_key: String,
+    /// The stems of what a function is named after, past its verb ("book_hotel" → "hotel").
+    call_things: Vec<Rc<str>>,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
 }
@@ -498,12 +500,34 @@ fn call_text(title: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
                     chars.next();
                 }
             }
-            // A parameter's name (`account_id=`) says what the call takes, not what an
-            // earlier step made.
-            '=' => {
-                let kept = text.trim_end_matches(|p: char| p.is_alphanumeric() || p == '_');
-                text.truncate(kept.len());
+            // A name: a parameter's (`account_id=`) says what the call takes and is left
+            // out; a variable (`forecast.total_mm`, `rates`) names an earlier result.
+            c if (c.is_alphabetic() || c == '_')
+                && (i == 0
+                    || !args[..i]
+                        .ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '.')) =>
+            {
+                let end = args[i..]
+                    .find(|d: char| !(d.is_alphanumeric() || d == '_' || d == '.'))
+                    .map_or(args.len(), |e| i + e);
+                let name = &args[i..end];
+                let parameter = args[end..].trim_start().starts_with('=')
+                    && !args[end..].trim_start().starts_with("==");
+                let constant =
+                    ["True", "False", "None", "true", "false", "null", "nil"].contains(&name);
+                if !parameter && !constant {
+                    text.push_str(" the ");
+                    text.extend(
+                        name.chars()
+                            .map(|d| if d == '_' || d == '.' { ' ' } else { d }),
+                    );
+                    text.push(' ');
+                }
+                while chars.peek().is_some_and(|&(k, _)| k < end) {
+                    chars.next();
+                }
             }
+            '=' => text.push(' '),
             c => text.push(c),
         }
     }
@@ -612,6 +636,20 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
                 .collect::<Vec<_>>()
         })
         .collect();
+    let call_things = match tool.as_deref() {
+        Some(name) if name.contains('_') && !name.contains(' ') => {
+            let name = name.split('(').next().unwrap_or_default();
+            name.split('_')
+                .skip(1)
+                .filter(|w| w.len() >= 3)
+                .take(4)
+                .filter_map(|w| words.of(w, "").into_iter().next())
+                .filter(|w| !w.stop && !w.generic)
+                .map(|w| w.stem)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     let placeholders = [title, description]
         .iter()
         .flat_map(|t| placeholders_of(t))
@@ -626,6 +664,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         literal,
         lookup,
         values,
+        call_things,
         model_tool: tool.is_some() && !title.contains(['_', '(', '/']),
         tool_key: title
             .split_whitespace()
@@ -740,6 +779,8 @@ fn infer(plan: &Plan) -> Inference {
 
     // Task ids, for "$id" references: built the first time a step has a sigil.
     let mut ids: Option<HashMap<&str, usize>> = None;
+    // The latest function named after each thing ("search_hotels" → "hotel"), with its name.
+    let mut call_things: HashMap<Rc<str>, (usize, String)> = HashMap::new();
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
         let me = &me_info;
@@ -983,9 +1024,11 @@ fn infer(plan: &Plan) -> Inference {
                 }
                 i = end.max(i + 1);
             }
-            // Subjects: distinctive title words of earlier steps.
+            // Subjects: distinctive title words of earlier steps. A lookup given its own
+            // value ("search_hotels: Hotels in Porto") names its own subject.
             for (k, w) in me.words.iter().enumerate() {
                 if in_phrase[k]
+                    || me.lookup.is_some()
                     || (me.tool && w.in_title)
                     || me.values.iter().any(|v| *v == *w.raw)
                     || me
@@ -1009,6 +1052,18 @@ fn infer(plan: &Plan) -> Inference {
             }
             // Steps named by number or by variable ("from step 2", "$1", "#E1",
             // "<node-0>", "$fetch") are named exactly.
+            // A function acting on the thing an earlier function found ("book_hotel" after
+            // "search_hotels", "add_tracks" after "get_top_tracks") takes its result,
+            // unless it is a lookup of its own value.
+            if me.lookup.is_none() {
+                for thing in &me.call_things {
+                    if let Some((t, name)) = call_things.get(thing)
+                        && *name != me.head
+                    {
+                        refs.push((*t, Rule::Reference, name.clone()));
+                    }
+                }
+            }
             let named = numbered_refs(&task.title, &task.description, j, &mut ids, plan);
             // Named only by number or variable: the plan spelled out its inputs.
             let spelled_out = !named.is_empty() && refs.is_empty();
@@ -1138,11 +1193,12 @@ fn infer(plan: &Plan) -> Inference {
                 deps.append(&mut refs);
             } else if lookups.len() >= 2
                 && !me.read_call
+                // Shared title words ("list_events", "create_event") name no single one.
                 && refs
                     .iter()
-                    .filter(|r| r.0 >= lookups[0] && r.0 != prev)
+                    .filter(|r| r.0 >= lookups[0] && r.1 != Rule::Subject)
                     .count()
-                    + usize::from(refers_prev || pronoun.is_some())
+                    + usize::from(pronoun.is_some() && !refers_prev)
                     != 1
             {
                 // The first step after independent lookups is what they were fetched for,
@@ -1363,6 +1419,9 @@ fn infer(plan: &Plan) -> Inference {
         }
         for k in &me.placeholders {
             seen_placeholders.insert(k.clone(), j);
+        }
+        for thing in &me.call_things {
+            call_things.insert(Rc::clone(thing), (j, me.head.clone()));
         }
         if let Some(out) = &me.output {
             mentions.add(j, &Rc::from(out.as_str()));
@@ -1915,6 +1974,43 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[2], vec![0]);
+    }
+
+    #[test]
+    fn call_arguments_naming_results_and_functions_on_found_things() {
+        let p = plan(
+            "Irrigation",
+            &[
+                ("get_forecast(lat=52.37, lon=4.90)", ""),
+                ("get_soil(zone=3)", ""),
+                (
+                    "estimate_minutes(rain=forecast.total_mm, soil=\"clay\")",
+                    "",
+                ),
+                ("set_schedule(zone=3, minutes=minutes)", ""),
+            ],
+        );
+        let d = deps(&p);
+        // A variable argument names an earlier result; a parameter's name does not.
+        assert!(d[2].contains(&0), "{d:?}");
+        assert_eq!(d[3], vec![2], "{d:?}");
+        let (text, _) = call_text("f(a=b.c_d, flag=True)");
+        assert!(text.contains("the b c d") && !text.contains("flag") && !text.contains("True"));
+        // "book_hotel" takes what "search_hotels" found; a second lookup of its own value
+        // does not.
+        let p = plan(
+            "Trip",
+            &[
+                ("search_hotels", "Hotels in Lisbon."),
+                ("search_flights", "Flights to Lisbon."),
+                ("book_flight", "Book the cheapest one."),
+                ("book_hotel", "Book the best-rated one."),
+                ("search_hotels", "Hotels in Porto."),
+            ],
+        );
+        let d = deps(&p);
+        assert!(d[3].contains(&0), "{d:?}");
+        assert_eq!(d[4], Vec::<usize>::new(), "{d:?}");
     }
 
     #[test]

@@ -235,19 +235,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // `--plans DIR` scores another directory of annotated plans (fresh plans nobody has
     // tuned on, or a user's own) as one part, without the corpus split.
-    let external = args
-        .windows(2)
-        .find(|w| w[0] == "--plans")
-        .map(|w| std::path::PathBuf::from(&w[1]));
-    if args.last().is_some_and(|a| a == "--plans") {
-        return Err("--plans needs a directory of plans".into());
-    }
+    let external = match args.iter().position(|a| a == "--plans") {
+        Some(k) => match args.get(k + 1).filter(|d| !d.starts_with("--")) {
+            Some(dir) => Some(std::path::PathBuf::from(dir)),
+            None => return Err("--plans needs a directory of plans".into()),
+        },
+        None => None,
+    };
     let cases = load(external.as_deref().unwrap_or(&root.join("corpus/plans")))?;
     if cases.is_empty() {
         return Err("no plans (*.toml) to score".into());
     }
     let verbose = args.iter().any(|a| a == "--verbose");
     let show_check = args.windows(2).any(|w| w[0] == "--part" && w[1] == "check");
+    if show_check && external.is_some() {
+        return Err("--part check is the corpus's check part; --plans DIR has no parts".into());
+    }
     let part_names: Vec<String> = match &external {
         Some(dir) => vec![dir.display().to_string()],
         None => vec!["development".into(), "check".into()],
@@ -318,7 +321,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    let mut md = String::from("# Dependency inference on the corpus\n");
+    let mut md = match &external {
+        Some(dir) => format!("# Dependency inference on {}\n", dir.display()),
+        None => String::from("# Dependency inference on the corpus\n"),
+    };
     let mut json_rows = Vec::new();
     for (pi, part_name) in part_names.iter().enumerate() {
         let in_part: Vec<&Case> = cases.iter().filter(|c| part_index(c) == pi).collect();
@@ -431,12 +437,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("eval.md"), &md).map_err(|e| e.to_string())?;
-    let json = serde_json::to_string_pretty(
-        &serde_json::json!({ "corpus_plans": cases.len(), "rows": json_rows }),
-    )
+    // Another directory's scores do not overwrite the corpus report.
+    let stem = if external.is_some() {
+        "eval-plans"
+    } else {
+        "eval"
+    };
+    std::fs::write(dir.join(format!("{stem}.md")), &md).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "plans_dir": external.as_ref().map(|d| d.display().to_string()),
+        "corpus_plans": cases.len(),
+        "rows": json_rows,
+    }))
     .map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("eval.json"), json).map_err(|e| e.to_string())?;
-    println!("\nwrote target/bench/eval.md and target/bench/eval.json");
+    std::fs::write(dir.join(format!("{stem}.json")), json).map_err(|e| e.to_string())?;
+    println!("\nwrote target/bench/{stem}.md and target/bench/{stem}.json");
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! * `bench` — the benchmark suite of the design brief's bars; prints a table and writes
 //!   `target/bench/report.json` and `target/bench/report.md`.
-//! * `eval` — dependency-inference quality on `corpus/plans/` against two baselines.
+//! * `eval` — dependency-inference quality on `corpus/plans/` (or `--plans DIR`) against two
+//!   baselines.
 //! * `fuzz` — hostile plans and configurations against the release binary: counts of
 //!   panics, hangs, unexpected exit statuses and control-character leaks (all must be 0).
 //! * `gen-plan` — writes a large random plan with explicit dependencies (for timing
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
                  tasks:\n  \
                  bench [--quick] [--only GROUP]   run the benchmark suite (GROUP: schedule|overhead|analysis|inference|heuristic|client|adaptive) (target/bench/report.{{json,md}})\n  \
                  eval [--verbose [--part check]] score dependency inference on corpus/plans (target/bench/eval.{{json,md}})\n  \
+                 eval --plans DIR [--verbose]     score another directory of annotated plans (target/bench/eval-plans.{{json,md}})\n  \
                  gen-plan --tasks N --out FILE    write a random N-task plan with explicit dependencies (.json or .toml);\n  \
                  \x20        [--no-deps]                    without depends_on; [--corpus-text] corpus wording, no depends_on (.json)\n  \
                  fuzz [--cases N] [--seed S]      hostile plans and configs against the release binary"

@@ -291,6 +291,9 @@ const SUBORDINATORS: &[&str] = &[
     "when", "until", "till", "if", "while", "once", "unless", "before", "after", "because",
 ];
 
+/// At most this many words of a step's own values are kept (work per step stays bounded).
+const MAX_VALUE_WORDS: usize = 16;
+
 /// Words after a tool's name that introduce what it runs on ("Image Captioning *for*
 /// hero.jpg").
 const INPUT_PREPOSITIONS: &[&str] = &["for", "on", "of", "in", "from", "with"];
@@ -358,9 +361,10 @@ fn numbered_refs<'p>(
     plan: &'p Plan,
 ) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
-    let call = call_of(title).is_some();
+    let call = call_of(title.trim()).is_some();
     for (text, is_title) in [(title, true), (description, false)] {
         let bytes = text.as_bytes();
+        let label_at = text.len() - text.trim_start().len();
         let mut k = 0;
         while k < bytes.len() && out.len() < 8 {
             // Only a sigil or an "s" can start a reference; both are ASCII, so `k` is
@@ -378,7 +382,7 @@ fn numbered_refs<'p>(
                     .is_some_and(|p| p.eq_ignore_ascii_case("step "))
             {
                 let digits = rest[5..].bytes().take_while(u8::is_ascii_digit).count();
-                let leading = is_title && k == text.len() - text.trim_start().len();
+                let leading = is_title && k == label_at;
                 if digits > 0 && digits <= 6 && !leading {
                     let n: usize = rest[5..5 + digits].parse().unwrap_or(0);
                     hit = n.checked_sub(1).map(|t| (t, 5 + digits));
@@ -408,7 +412,9 @@ fn numbered_refs<'p>(
                     .strip_prefix("node-")
                     .and_then(|n| n.parse::<usize>().ok())
                     .filter(|_| sigil == '<');
-                if word_start && closed && !name.is_empty() {
+                // "$5" and "#42" are a price and an issue, even where a task's id is "5".
+                let digits_only = name.bytes().all(|b| b.is_ascii_digit());
+                if word_start && closed && !name.is_empty() && (numbers_count || !digits_only) {
                     let ids = ids.get_or_insert_with(|| {
                         let mut m = HashMap::with_capacity(plan.tasks.len());
                         for (i, t) in plan.tasks.iter().enumerate() {
@@ -459,6 +465,7 @@ fn call_of(title: &str) -> Option<(&str, &str)> {
 /// (and returned, for the lookup rule); an `<angle placeholder>` names what fills it, so it
 /// reads as a definite reference ("the net amounts").
 fn call_text(title: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
+    let title = title.trim();
     let Some((_, args)) = call_of(title) else {
         return (title.into(), Vec::new());
     };
@@ -488,7 +495,9 @@ fn call_text(title: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
                 }
             }
             c if c.is_ascii_digit()
-                && (i == 0 || !args[..i].ends_with(|p: char| p.is_alphanumeric() || p == '_')) =>
+                && (i == 0
+                    || !args[..i]
+                        .ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '[')) =>
             {
                 let end = args[i..]
                     .find(|d: char| !(d.is_ascii_alphanumeric() || d == '-' || d == '.'))
@@ -546,10 +555,15 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     let tokens: Vec<&str> = t.split_whitespace().collect();
     let first = tokens.first()?;
     // "Text-to-Image for panel 2" is the tool "text-to-image".
+    // "end-to-end" or "up-to-date" is not a tool: the parts of "Text-to-Image" are names.
     if lower.contains("-to-")
-        && let Some(tool) = lower.split_whitespace().find(|w| w.contains("-to-"))
+        && let Some(tool) = t.split_whitespace().find(|w| {
+            w.split_once("-to-").is_some_and(|(a, b)| {
+                a.starts_with(char::is_uppercase) && b.starts_with(char::is_uppercase)
+            })
+        })
     {
-        return Some(tool.to_owned());
+        return Some(tool.to_lowercase());
     }
     if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(first)
         || tokens.len() == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
@@ -632,9 +646,11 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         .flat_map(|v| {
             v.split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty())
+                .take(MAX_VALUE_WORDS)
                 .map(str::to_lowercase)
                 .collect::<Vec<_>>()
         })
+        .take(MAX_VALUE_WORDS)
         .collect();
     let call_things = match tool.as_deref() {
         Some(name) if name.contains('_') && !name.contains(' ') => {
@@ -995,8 +1011,10 @@ fn infer(plan: &Plan) -> Inference {
                         .max()
                 };
                 let found = match best(false) {
+                    // Only a step that worked on the noun's maker changed it ("Translation"
+                    // of the transcript, not another "Download").
                     Some((t, vague)) => match changed() {
-                        Some(c) if c > t => Some((c, false)),
+                        Some(c) if c > t && evidenced[c].contains(&t) => Some((c, false)),
                         _ => Some((t, vague)),
                     },
                     None => best(true),
@@ -1007,8 +1025,11 @@ fn infer(plan: &Plan) -> Inference {
                     let words: Vec<&str> =
                         me.words[i..end].iter().map(|w| w.raw.as_ref()).collect();
                     let t = carry.find(t);
+                    // Not "for a while, the dough …".
                     let ongoing = i > 0
                         && &*me.words[i - 1].raw == "while"
+                        && !me.words[i].starts_clause
+                        && (i < 2 || &*me.words[i - 2].raw != "a")
                         && !me.words[start..(end + 1).min(me.words.len())]
                             .iter()
                             .any(|w| STATE_WORDS.contains(&&*w.raw));
@@ -1025,16 +1046,13 @@ fn infer(plan: &Plan) -> Inference {
                 i = end.max(i + 1);
             }
             // Subjects: distinctive title words of earlier steps. A lookup given its own
-            // value ("search_hotels: Hotels in Porto") names its own subject.
+            // value ("search_hotels: Hotels in Porto") looks up its own subject: it takes
+            // none from earlier titles.
             for (k, w) in me.words.iter().enumerate() {
                 if in_phrase[k]
                     || me.lookup.is_some()
                     || (me.tool && w.in_title)
                     || me.values.iter().any(|v| *v == *w.raw)
-                    || me
-                        .lookup
-                        .as_deref()
-                        .is_some_and(|v| v.eq_ignore_ascii_case(&w.raw))
                     || w.stop
                     || w.is(class::ORDINAL)
                     || w.generic
@@ -1050,8 +1068,6 @@ fn infer(plan: &Plan) -> Inference {
                     }
                 }
             }
-            // Steps named by number or by variable ("from step 2", "$1", "#E1",
-            // "<node-0>", "$fetch") are named exactly.
             // A function acting on the thing an earlier function found ("book_hotel" after
             // "search_hotels", "add_tracks" after "get_top_tracks") takes its result,
             // unless it is a lookup of its own value.
@@ -1064,6 +1080,8 @@ fn infer(plan: &Plan) -> Inference {
                     }
                 }
             }
+            // Steps named by number or by variable ("from step 2", "$1", "#E1",
+            // "<node-0>", "$fetch") are named exactly.
             let named = numbered_refs(&task.title, &task.description, j, &mut ids, plan);
             // Named only by number or variable: the plan spelled out its inputs.
             let spelled_out = !named.is_empty() && refs.is_empty();
@@ -1148,7 +1166,10 @@ fn infer(plan: &Plan) -> Inference {
                         plan.tasks[prev].id
                     ));
                 }
-            } else if let Some((t, word)) = during.take().filter(|_| then.is_none()) {
+            } else if let Some((t, word)) = during
+                .take()
+                .filter(|_| then.is_none() && pronoun.is_none())
+            {
                 // Timed against a step that is still going on, not after it.
                 beside = Some(t);
                 confidence = Rule::Parallel.confidence();
@@ -1169,7 +1190,7 @@ fn infer(plan: &Plan) -> Inference {
                 confidence = Rule::Parallel.confidence();
                 // Beside a data step it reads the same inputs; in a plain procedure
                 // ("Meanwhile, heat the griddle") it needs only what it names.
-                if data_steps {
+                if data_steps || pronoun.is_some() {
                     deps.extend(
                         lists[prev]
                             .iter()
@@ -2011,6 +2032,72 @@ mod tests {
         let d = deps(&p);
         assert!(d[3].contains(&0), "{d:?}");
         assert_eq!(d[4], Vec::<usize>::new(), "{d:?}");
+    }
+
+    #[test]
+    fn reviewed_edge_cases_of_the_new_rules() {
+        // "them" still refers even in a "while" clause or after "meanwhile".
+        let p = plan(
+            "Rice",
+            &[
+                ("Cook the onions", ""),
+                ("Boil the rice", ""),
+                ("Fry them while the rice cooks", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
+        let p = plan(
+            "Potatoes",
+            &[
+                ("Peel the potatoes", ""),
+                ("Boil water", ""),
+                ("Meanwhile, cut them into cubes", ""),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&0), "{:?}", deps(&p));
+        // "For a while" is a time, not a step going on.
+        let p = plan(
+            "Dough",
+            &[
+                ("Mix flour and water into a dough", ""),
+                ("Knead for a while, the dough should turn smooth", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
+        // A participle names a later step only if that step worked on the noun's maker.
+        let p = plan(
+            "Data",
+            &[
+                ("Download the census CSV", ""),
+                ("Download the county shapefile", ""),
+                ("Clean the downloaded CSV", ""),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&0), "{:?}", deps(&p));
+        // Numeric ids are not named by a price or an issue number.
+        let mut p = plan(
+            "Dinner",
+            &[
+                ("Pick a menu", ""),
+                ("Shop", "Keep it under $1 a head; see issue #1."),
+            ],
+        );
+        for (i, t) in p.tasks.iter_mut().enumerate() {
+            t.id = (i + 1).to_string().into();
+        }
+        assert!(
+            infer(&p).edges.iter().all(|e| e.rule != Rule::Reference),
+            "{:?}",
+            infer(&p).edges
+        );
+        // "End-to-end" is not a tool.
+        let mut words = Words::new();
+        assert_eq!(tool_name("Run end-to-end tests", &mut words), None);
+        assert!(tool_name("Text-to-Image for panel 2", &mut words).is_some());
+        // A title's leading "Step" label is found once, however much space precedes it.
+        let title = format!("{}{}", " ".repeat(200_000), "step 9 ".repeat(200_000));
+        let p = plan("Spaces", &[("x", ""), (title.as_str(), "")]);
+        assert!(deps(&p)[1].iter().all(|&d| d == 0));
     }
 
     #[test]

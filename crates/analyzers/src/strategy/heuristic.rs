@@ -551,45 +551,61 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     if let Some((name, _)) = call_of(t) {
         return Some(name.to_lowercase());
     }
-    let lower = t.to_lowercase();
-    let tokens: Vec<&str> = t.split_whitespace().collect();
-    let first = tokens.first()?;
-    // "Text-to-Image for panel 2" is the tool "text-to-image".
-    // "end-to-end" or "up-to-date" is not a tool: the parts of "Text-to-Image" are names.
-    if lower.contains("-to-")
+    // "Text-to-Image for panel 2" is the tool "text-to-image"; "end-to-end" or "up-to-date"
+    // is not a tool: the parts of "Text-to-Image" are names.
+    if (t.contains("-to-") || t.contains("-To-"))
         && let Some(tool) = t.split_whitespace().find(|w| {
-            w.split_once("-to-").is_some_and(|(a, b)| {
+            let lower_to = w.split_once("-to-").or_else(|| w.split_once("-To-"));
+            lower_to.is_some_and(|(a, b)| {
                 a.starts_with(char::is_uppercase) && b.starts_with(char::is_uppercase)
             })
         })
     {
         return Some(tool.to_lowercase());
     }
-    if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(first)
-        || tokens.len() == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
+    // The first few words are all that is needed (no allocation for long titles).
+    let mut first = [""; 4];
+    let mut count = 0;
+    for w in t.split_whitespace() {
+        if count < first.len() {
+            first[count] = w;
+        }
+        count += 1;
+        if count > first.len() {
+            break;
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&first[0])
+        || count == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
     {
-        return Some(lower);
+        return Some(t.to_lowercase());
     }
     // The name may be followed by what it is run on: "Image Captioning for hero.jpg".
-    let name_len = tokens
+    let shown = count.min(first.len());
+    let name_len = first[..shown]
         .iter()
         .position(|w| INPUT_PREPOSITIONS.contains(w))
         .filter(|&k| k > 0)
-        .unwrap_or(tokens.len());
-    let tokens = &tokens[..name_len];
-    let title_case = (1..=3).contains(&tokens.len())
-        && tokens
+        .unwrap_or(count);
+    let title_case = (1..=3).contains(&name_len)
+        && first[..name_len]
             .iter()
             .all(|w| w.chars().next().is_some_and(char::is_uppercase));
-    let last = tokens.last()?.to_lowercase();
+    if !title_case {
+        return None;
+    }
+    let last = first[name_len - 1].to_lowercase();
     // One word alone must be a process noun ("Translation", "Analysis"): "Reading" or
     // "Planning" is more often a plain step.
-    let suffixes: &[&str] = if tokens.len() == 1 {
+    let suffixes: &[&str] = if name_len == 1 {
         &["ion", "sis"]
     } else {
         &["ing", "ion", "ment", "sis", "er", "or"]
     };
-    if title_case && suffixes.iter().any(|s| last.ends_with(s)) {
+    if suffixes.iter().any(|s| last.ends_with(s)) {
         return words.of(&last, "").first().map(|w| w.stem.to_string());
     }
     None
@@ -609,15 +625,17 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
     let ordinal = ws.iter().filter(|w| w.in_title).any(|w| {
         w.is(class::ORDINAL) || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3
     }) && !title.trim_start().to_lowercase().starts_with("step");
-    let lower = title.to_lowercase();
-    let output = lower.split_once("-to-").map(|(_, y)| {
-        let y: String = y.chars().take_while(|c| c.is_alphanumeric()).collect();
-        words
-            .of(&y, "")
-            .first()
-            .map(|w| w.stem.to_string())
-            .unwrap_or(y)
-    });
+    let output = tool
+        .as_deref()
+        .and_then(|t| t.split_once("-to-"))
+        .map(|(_, y)| {
+            let y: String = y.chars().take_while(|c| c.is_alphanumeric()).collect();
+            words
+                .of(&y, "")
+                .first()
+                .map(|w| w.stem.to_string())
+                .unwrap_or(y)
+        });
     let read_call = tool.as_deref().is_some_and(|name| {
         let verb = name
             .split(|c: char| !c.is_alphanumeric())
@@ -638,7 +656,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
     // that mention them nor something it makes.
     // So are the words of a file it is given ("dashcam_frame.jpg"): two steps run on the
     // same file share an input, not a subject.
-    let literal = literal_input(&format!("{title} {description}"));
+    let literal = literal_input(title).or_else(|| literal_input(description));
     let file = literal.as_ref().filter(|l| !l.starts_with('"'));
     let values = call_values
         .iter()
@@ -666,6 +684,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         }
         _ => Vec::new(),
     };
+    let model_tool = tool.is_some() && !title.contains(['_', '(', '/']);
     let placeholders = [title, description]
         .iter()
         .flat_map(|t| placeholders_of(t))
@@ -681,14 +700,18 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         lookup,
         values,
         call_things,
-        model_tool: tool.is_some() && !title.contains(['_', '(', '/']),
-        tool_key: title
-            .split_whitespace()
-            .take_while(|w| !INPUT_PREPOSITIONS.contains(w))
-            .take(3)
-            .map(str::to_lowercase)
-            .collect::<Vec<_>>()
-            .join(" "),
+        model_tool,
+        tool_key: if model_tool {
+            title
+                .split_whitespace()
+                .take_while(|w| !INPUT_PREPOSITIONS.contains(w))
+                .take(3)
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            String::new()
+        },
         read_call,
         output,
     }

@@ -144,6 +144,21 @@ impl Respond for Stub {
     }
 }
 
+/// A loopback provider answering every chat request with `content` and the given usage.
+async fn chat_server(model: &str, content: &str, prompt: u64, completion: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": model,
+            "choices": [{ "message": { "role": "assistant", "content": content },
+                "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": prompt, "completion_tokens": completion }
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
 impl Stub {
     async fn start(delay: Duration) -> (MockServer, Self) {
         let server = MockServer::start().await;
@@ -684,17 +699,13 @@ fn only_dagent_shared_depends_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dependency_analysis_by_a_model_is_charged_to_the_shared_budget() {
     let redis = Redis::start();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "model": "m",
-            "choices": [{ "message": { "role": "assistant",
-                "content": r#"{"tokyo": [], "paris": [], "compare": ["tokyo", "paris"]}"# },
-                "finish_reason": "stop" }],
-            "usage": { "prompt_tokens": 200, "completion_tokens": 30 }
-        })))
-        .mount(&server)
-        .await;
+    let server = chat_server(
+        "m",
+        r#"{"tokyo": [], "paris": [], "compare": ["tokyo", "paris"]}"#,
+        200,
+        30,
+    )
+    .await;
     let dir = scratch("shared-analyzer");
     std::fs::write(
         dir.join("plan.toml"),
@@ -749,19 +760,15 @@ async fn dependency_analysis_by_a_model_is_charged_to_the_shared_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_planners_call_is_charged_to_the_shared_budget() {
     let redis = Redis::start();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "model": "m",
-            "choices": [{ "message": { "role": "assistant",
-                "content": r#"{"title": "Tea", "tasks": [
+    let server = chat_server(
+        "m",
+        r#"{"title": "Tea", "tasks": [
                     {"id": "research", "title": "Research the history of tea", "depends_on": []},
-                    {"id": "write", "title": "Write the summary", "depends_on": ["research"]}]}"# },
-                "finish_reason": "stop" }],
-            "usage": { "prompt_tokens": 400, "completion_tokens": 60 }
-        })))
-        .mount(&server)
-        .await;
+                    {"id": "write", "title": "Write the summary", "depends_on": ["research"]}]}"#,
+        400,
+        60,
+    )
+    .await;
     let dir = scratch("shared-planner");
     std::fs::write(
         dir.join("dagent.toml"),
@@ -810,16 +817,7 @@ async fn the_planners_call_is_charged_to_the_shared_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_sent_to_an_endpoint_counts_in_the_shared_limit_failovers_included() {
     let redis = Redis::start();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "model": "vendor/m",
-            "choices": [{ "message": { "role": "assistant", "content": "Done." },
-                "finish_reason": "stop" }],
-            "usage": { "prompt_tokens": 10, "completion_tokens": 5 }
-        })))
-        .mount(&server)
-        .await;
+    let server = chat_server("vendor/m", "Done.", 10, 5).await;
     // A closed loopback port: the first endpoint refuses every connection.
     let dead = TcpListener::bind("127.0.0.1:0")
         .unwrap()

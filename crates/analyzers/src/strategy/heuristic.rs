@@ -401,7 +401,7 @@ fn numbered_refs<'p>(
                     .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
                     .unwrap_or(body.len());
                 let name = &body[..name_len];
-                let closed = sigil != '<' || body[name_len..].starts_with('>');
+                let closed = sigil != '<' || body[name_len..].starts_with(['>', '.']);
                 let consumed = rest.len() - body.len() + name_len;
                 let numbered = name
                     .parse::<usize>()
@@ -415,19 +415,33 @@ fn numbered_refs<'p>(
                 // "$5" and "#42" are a price and an issue, even where a task's id is "5".
                 let digits_only = name.bytes().all(|b| b.is_ascii_digit());
                 if word_start && closed && !name.is_empty() && (numbers_count || !digits_only) {
-                    let ids = ids.get_or_insert_with(|| {
-                        let mut m = HashMap::with_capacity(plan.tasks.len());
-                        for (i, t) in plan.tasks.iter().enumerate() {
-                            m.entry(t.id.as_str()).or_insert(i);
-                        }
-                        m
-                    });
+                    let ids = ids.get_or_insert_with(|| task_ids(plan));
                     hit = ids
                         .get(name)
                         .copied()
                         .or(node)
                         .or(numbered)
                         .map(|t| (t, consumed));
+                }
+                // "<sha from s2>", "<ids from find_rooms>": the step or call named after
+                // "from" or "of" inside the placeholder.
+                if hit.is_none()
+                    && sigil == '<'
+                    && word_start
+                    && let Some((name, len)) = placeholder_source(rest)
+                {
+                    let ids = ids.get_or_insert_with(|| task_ids(plan));
+                    hit = ids
+                        .get(name)
+                        .copied()
+                        .filter(|&t| t < j)
+                        .or_else(|| {
+                            // The latest of the calls just before, by name.
+                            (j.saturating_sub(SCAN)..j).rev().find(|&t| {
+                                call_of(plan.tasks[t].title.trim()).is_some_and(|(f, _)| f == name)
+                            })
+                        })
+                        .map(|t| (t, len));
                 }
             }
             match hit {
@@ -443,6 +457,33 @@ fn numbered_refs<'p>(
         }
     }
     out
+}
+
+/// Each task's index by id (the first, if ids repeat).
+fn task_ids(plan: &Plan) -> HashMap<&str, usize> {
+    let mut m = HashMap::with_capacity(plan.tasks.len());
+    for (i, t) in plan.tasks.iter().enumerate() {
+        m.entry(t.id.as_str()).or_insert(i);
+    }
+    m
+}
+
+/// What a placeholder says it comes from (`<sha from s2>`, `<ids from find_rooms>`): the
+/// word after "from" or "of" (a task's id or a call's name, not a number), and the
+/// placeholder's length.
+fn placeholder_source(rest: &str) -> Option<(&str, usize)> {
+    let inner = rest.get(1..)?;
+    let close = inner.get(..inner.len().min(120))?.find('>')?;
+    let mut words = inner[..close]
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .filter(|w| !w.is_empty());
+    let name = loop {
+        let w = words.next()?;
+        if w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("of") {
+            break words.next()?;
+        }
+    };
+    (!name.bytes().all(|b| b.is_ascii_digit())).then_some((name, close + 2))
 }
 
 /// A title written as a function call, `name(args)`: the name and the arguments.
@@ -820,6 +861,18 @@ fn infer(plan: &Plan) -> Inference {
     let mut ids: Option<HashMap<&str, usize>> = None;
     // The latest function named after each thing ("search_hotels" → "hotel"), with its name.
     let mut call_things: HashMap<Rc<str>, (usize, String)> = HashMap::new();
+    // The latest call that changed something, by the words of the values it was given
+    // (`create_branch(name="fix-typos")` → "fix", "typos").
+    let mut written: HashMap<String, usize> = HashMap::new();
+    // Every step so far is a plain action (no kind, tool, call or value of its own).
+    let mut plain_steps = true;
+    // The latest step that heats the oven ("Preheat the oven to 180°C").
+    let mut last_warm: Option<usize> = None;
+    // Per step: it readies equipment ("Preheat the oven", "Grease a tin").
+    let mut readies: Vec<bool> = Vec::with_capacity(n);
+    // Steps whose title names its object with an article ("water *the* plants", "put *a*
+    // lamp on a timer"): chores, where one-word titles ("Measure", "Cut") are a process.
+    let mut object_titles = 0usize;
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
         let me = &me_info;
@@ -933,7 +986,8 @@ fn infer(plan: &Plan) -> Inference {
                 && (!(me.model_tool && p.model_tool) || me.tool_key == p.tool_key);
             // Preheating runs while the next steps are done; the step that uses the
             // heat names it ("Put the tray in the oven").
-            let warm_up = p.head == "preheat";
+            let warm_up = readies_equipment(p);
+            let me_warms = readies_equipment(me);
             let both_research = me.kind == TaskKind::Research && p.kind == TaskKind::Research;
             // Words a sibling pair shares are their template, not references.
             let sibling_candidate = same_verb || both_research;
@@ -1103,6 +1157,10 @@ fn infer(plan: &Plan) -> Inference {
                     }
                 }
             }
+            // Baking or roasting uses the oven an earlier step heated.
+            if let Some(t) = last_warm.filter(|_| OVEN_VERBS.contains(&me.head.as_str())) {
+                refs.push((t, Rule::Reference, first_word(&task.title).to_owned()));
+            }
             // Steps named by number or by variable ("from step 2", "$1", "#E1",
             // "<node-0>", "$fetch") are named exactly.
             let named = numbered_refs(&task.title, &task.description, j, &mut ids, plan);
@@ -1110,6 +1168,15 @@ fn infer(plan: &Plan) -> Inference {
             let spelled_out = !named.is_empty() && refs.is_empty();
             // "The output of step 1" is step 1's output, not the previous step's.
             let pronoun = pronoun.filter(|_| named.is_empty());
+            // A placeholder that names its source (`<number from s4>`) is not also a
+            // reference through its words ("the number").
+            refs.retain(|r| {
+                let phrase = r.2.strip_prefix("the ").unwrap_or(&r.2);
+                r.1 != Rule::Reference
+                    || !named
+                        .iter()
+                        .any(|(_, w)| w.starts_with('<') && w.contains(phrase))
+            });
             for (t, words) in named {
                 refs.push((t, Rule::Reference, words));
             }
@@ -1148,6 +1215,16 @@ fn infer(plan: &Plan) -> Inference {
                 why = Some(format!(
                     "the plan is a list of independent items (its title: \"{}\")",
                     plan.title.as_deref().unwrap_or_default()
+                ));
+            } else if me_warms && then.is_none() && pronoun.is_none() && !refers_prev {
+                // Readying equipment waits for nothing: it runs beside the work before it,
+                // which the next step carries on.
+                beside = Some(prev);
+                confidence = Rule::Parallel.confidence();
+                deps.append(&mut refs);
+                why = Some(format!(
+                    "readying the oven or a tin waits for nothing; it runs beside {}",
+                    plan.tasks[prev].id
                 ));
             } else if sibling_candidate
                 && !refers_prev
@@ -1290,7 +1367,7 @@ fn infer(plan: &Plan) -> Inference {
                         plan.tasks[prev].id, refs[0].2
                     ));
                 } else if warm_up {
-                    why = Some(preheat_why(plan.tasks[prev].id.as_str()));
+                    why = Some(ready_why(plan.tasks[prev].id.as_str()));
                 } else if params_only && !refers_prev {
                     why = Some(format!(
                         "its {} comes from {}, not from {}",
@@ -1329,6 +1406,20 @@ fn infer(plan: &Plan) -> Inference {
                 why = Some(format!(
                     "a lookup given its own value ({value}) that refers to no earlier step"
                 ));
+            } else if let Some((t, value)) = (!me.read_call && call_of(task.title.trim()).is_some())
+                .then(|| {
+                    me.values
+                        .iter()
+                        .filter_map(|v| written.get(v).map(|&t| (t, v)))
+                        .max_by_key(|(t, _)| *t)
+                })
+                .flatten()
+            {
+                // A call given only its own values, one of which an earlier change made or
+                // named (`create_pull_request(head="fix-typos")` after a commit to that
+                // branch), changes what that change made.
+                confidence = Rule::Reference.confidence();
+                deps.push((t, Rule::Reference, value.clone()));
             } else if let Some(lit) = me.literal.as_ref().filter(|_| group_len < 2) {
                 confidence = 0.7;
                 why = Some(format!(
@@ -1341,13 +1432,21 @@ fn infer(plan: &Plan) -> Inference {
                         .iter()
                         .map(|&d| (d, Rule::Parallel, format!("beside {}", plan.tasks[prev].id))),
                 );
-                why = Some(preheat_why(plan.tasks[prev].id.as_str()));
+                // The work the readying ran beside goes on here.
+                if let Some(b) = rejoin.filter(|&b| !readies[b]) {
+                    deps.push((b, Rule::ListedOrder, String::new()));
+                }
+                why = Some(ready_why(plan.tasks[prev].id.as_str()));
             } else {
                 confidence = Rule::ListedOrder.confidence();
                 deps.push((prev, Rule::ListedOrder, String::new()));
             }
-            // The work after a step that ran beside another needs both.
-            if let Some(b) = rejoin.filter(|_| deps.iter().any(|d| d.0 == prev)) {
+            // The work after a step that ran beside another needs both; readied equipment
+            // only where it is used (which names it, or bakes).
+            if let Some(b) = rejoin
+                .filter(|_| deps.iter().any(|d| d.0 == prev))
+                .filter(|&b| !readies[b])
+            {
                 deps.push((
                     b,
                     Rule::Join,
@@ -1467,10 +1566,51 @@ fn infer(plan: &Plan) -> Inference {
         for thing in &me.call_things {
             call_things.insert(Rc::clone(thing), (j, me.head.clone()));
         }
+        if !me.read_call && call_of(task.title.trim()).is_some() {
+            for v in &me.values {
+                written.insert(v.clone(), j);
+            }
+        }
         if let Some(out) = &me.output {
             mentions.add(j, &Rc::from(out.as_str()));
         }
+        object_titles += usize::from(
+            me.words
+                .iter()
+                .any(|w| w.in_title && w.is(class::DETERMINER | class::ARTICLE)),
+        );
+        if warms_up(me) {
+            last_warm = Some(j);
+        }
+        readies.push(readies_equipment(me));
+        plain_steps &= me.kind == TaskKind::Unspecified
+            && !me.tool
+            && me.placeholders.is_empty()
+            && me.literal.is_none();
         prev_info = Some(me_info);
+    }
+    // A checklist: four or more plain actions none of which names, points back to or waits
+    // for another ("water the plants", "call grandma", "sort the post"). Nothing but the
+    // listed order links them, and a list of chores has no order.
+    if n >= 4
+        && plain_steps
+        && object_titles + 1 >= n
+        && edges.len() == n - 1
+        && edges
+            .iter()
+            .all(|e| e.rule == Rule::ListedOrder && e.from + 1 == e.to)
+    {
+        edges.clear();
+        independent = (1..n)
+            .map(|task| Independence {
+                task,
+                reason: "no step of this checklist names, points back to or waits for another"
+                    .to_owned(),
+            })
+            .collect();
+        for l in &mut lists {
+            l.clear();
+        }
     }
     #[allow(clippy::cast_precision_loss)]
     let confidence = if n <= 1 {
@@ -1538,8 +1678,24 @@ fn superlative(words: &[Word]) -> Option<&str> {
     })
 }
 
-fn preheat_why(prev: &str) -> String {
-    format!("{prev} preheats, which runs while this step is done (nothing here uses the heat)")
+/// Verbs (stems) of cooking in an oven.
+const OVEN_VERBS: &[&str] = &["bake", "roast"];
+
+/// Heats the oven: "Preheat …", or "Heat the oven …".
+fn warms_up(info: &Info) -> bool {
+    info.head == "preheat"
+        || info.head == "heat" && info.words.iter().any(|w| w.in_title && &*w.stem == "oven")
+}
+
+/// Readies equipment: heats the oven, or greases a tin.
+fn readies_equipment(info: &Info) -> bool {
+    warms_up(info) || matches!(info.head.as_str(), "greas" | "grease")
+}
+
+fn ready_why(prev: &str) -> String {
+    format!(
+        "{prev} readies the oven or a tin, which runs while this step is done (nothing here uses it)"
+    )
 }
 
 fn first_word(title: &str) -> &str {
@@ -2121,6 +2277,128 @@ mod tests {
         let title = format!("{}{}", " ".repeat(200_000), "step 9 ".repeat(200_000));
         let p = plan("Spaces", &[("x", ""), (title.as_str(), "")]);
         assert!(deps(&p)[1].iter().all(|&d| d == 0));
+    }
+
+    #[test]
+    fn a_checklist_of_unrelated_chores_has_no_order_and_short_titles_keep_it() {
+        let p = plan(
+            "Sunday chores",
+            &[
+                ("water the plants", ""),
+                ("change the bed sheets", ""),
+                ("take out the recycling", ""),
+                ("sort the post", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![Vec::<usize>::new(); 4]);
+        let why = infer(&p).independent;
+        assert_eq!(why.len(), 3, "{why:?}");
+        assert!(why[0].reason.contains("checklist"), "{why:?}");
+        // One-word titles are a process, not a checklist.
+        let p = plan(
+            "Bookshelf",
+            &[("Measure", ""), ("Cut", ""), ("Sand", ""), ("Oil", "")],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1], vec![2]]);
+        // Three chores are too few to call it a checklist.
+        let p = plan(
+            "Errands",
+            &[
+                ("water the plants", ""),
+                ("change the bed sheets", ""),
+                ("take out the recycling", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1]]);
+        // One reference anywhere makes it a procedure.
+        let p = plan(
+            "Chores",
+            &[
+                ("water the plants", ""),
+                ("change the bed sheets", ""),
+                ("wash the sheets", ""),
+                ("sort the post", ""),
+            ],
+        );
+        assert!(deps(&p)[3].contains(&2), "{:?}", deps(&p));
+    }
+
+    #[test]
+    fn readied_equipment_waits_for_nothing_and_baking_uses_the_oven() {
+        let p = plan(
+            "Cake",
+            &[
+                ("Preheat the oven to 180°C", ""),
+                ("Grease a round tin", ""),
+                ("Mix the flour and sugar", ""),
+                ("Pour the batter into the tin", ""),
+                ("Bake for 30 minutes", ""),
+            ],
+        );
+        assert_eq!(
+            deps(&p),
+            vec![vec![], vec![], vec![], vec![1, 2], vec![0, 3]]
+        );
+        // Heating the oven in the middle runs beside the work, which goes on after it.
+        let p = plan(
+            "Bread",
+            &[
+                ("Shape the loaf", ""),
+                ("Heat the oven", ""),
+                ("Slash the top", ""),
+                ("Bake the loaf", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], Vec::<usize>::new());
+        assert_eq!(d[2], vec![0]);
+        assert!(d[3].contains(&1) && d[3].contains(&2), "{d:?}");
+        // A pan heated on the stove is cooking, not readying.
+        let p = plan(
+            "Stir-fry",
+            &[("Slice the chicken", ""), ("Heat the wok", "")],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
+    }
+
+    #[test]
+    fn placeholders_naming_their_source_and_calls_changing_what_a_change_made() {
+        let p = plan(
+            "Fix a typo",
+            &[
+                ("create_branch(name=\"fix-typo\")", ""),
+                ("get_file(path=\"README.md\")", ""),
+                (
+                    "update_file(content=<corrected text of s2>, branch=\"fix-typo\")",
+                    "",
+                ),
+                ("create_pull_request(head=\"fix-typo\", title=\"Typo\")", ""),
+                (
+                    "request_reviewers(pr=<number from s4>, reviewers=[\"ana\"])",
+                    "",
+                ),
+                ("add_labels(issue=<number from s4>, labels=[\"docs\"])", ""),
+                ("close_issue(issue=<id from create_branch>)", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], Vec::<usize>::new(), "{d:?}");
+        assert!(d[2].contains(&1), "{d:?}");
+        // Only its own values, one of them the branch the update wrote to.
+        assert_eq!(d[3], vec![2]);
+        assert_eq!(d[4], vec![3]);
+        assert_eq!(d[5], vec![3]);
+        assert_eq!(d[6], vec![0]);
+        // A number or an unknown name after "from" names nothing.
+        let p = plan(
+            "Numbers",
+            &[
+                ("create_list(name=\"a\")", ""),
+                ("add_item(item=<one from 1>)", ""),
+                ("add_item(item=<one from nowhere>)", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
     }
 
     #[test]

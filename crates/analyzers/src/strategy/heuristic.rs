@@ -232,6 +232,8 @@ struct Info {
     read_call: bool,
     /// The lower-case words of the values a call was given (`"USD"`, `2024-06`).
     values: Vec<String>,
+    /// A call's values whole, lower case (`"fix-typos"`), those of 3 to 120 characters.
+    whole_values: Vec<String>,
     /// Named after a model or tool task ("Text Summarization of the transcript"), not a
     /// function or endpoint: what it names is its input.
     model_tool: bool,
@@ -357,7 +359,7 @@ fn numbered_refs<'p>(
     title: &str,
     description: &str,
     j: usize,
-    ids: &mut Option<HashMap<&'p str, usize>>,
+    names: &mut Option<Names<'p>>,
     plan: &'p Plan,
 ) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
@@ -415,8 +417,9 @@ fn numbered_refs<'p>(
                 // "$5" and "#42" are a price and an issue, even where a task's id is "5".
                 let digits_only = name.bytes().all(|b| b.is_ascii_digit());
                 if word_start && closed && !name.is_empty() && (numbers_count || !digits_only) {
-                    let ids = ids.get_or_insert_with(|| task_ids(plan));
-                    hit = ids
+                    let names = names.get_or_insert_with(|| Names::new(plan));
+                    hit = names
+                        .ids
                         .get(name)
                         .copied()
                         .or(node)
@@ -430,16 +433,17 @@ fn numbered_refs<'p>(
                     && word_start
                     && let Some((name, len)) = placeholder_source(rest)
                 {
-                    let ids = ids.get_or_insert_with(|| task_ids(plan));
-                    hit = ids
+                    let names = names.get_or_insert_with(|| Names::new(plan));
+                    hit = names
+                        .ids
                         .get(name)
                         .copied()
                         .filter(|&t| t < j)
                         .or_else(|| {
-                            // The latest of the calls just before, by name.
-                            (j.saturating_sub(SCAN)..j).rev().find(|&t| {
-                                call_of(plan.tasks[t].title.trim()).is_some_and(|(f, _)| f == name)
-                            })
+                            // The latest earlier call of that name.
+                            let calls = names.calls.get(name)?;
+                            let before = calls.partition_point(|&t| t < j);
+                            before.checked_sub(1).map(|k| calls[k])
                         })
                         .map(|t| (t, len));
                 }
@@ -459,13 +463,25 @@ fn numbered_refs<'p>(
     out
 }
 
-/// Each task's index by id (the first, if ids repeat).
-fn task_ids(plan: &Plan) -> HashMap<&str, usize> {
-    let mut m = HashMap::with_capacity(plan.tasks.len());
-    for (i, t) in plan.tasks.iter().enumerate() {
-        m.entry(t.id.as_str()).or_insert(i);
+/// Tasks by id (the first, if ids repeat) and by the name of the call their title makes:
+/// built once per plan, the first time a step names another.
+struct Names<'p> {
+    ids: HashMap<&'p str, usize>,
+    calls: HashMap<&'p str, Vec<usize>>,
+}
+
+impl<'p> Names<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let mut ids = HashMap::with_capacity(plan.tasks.len());
+        let mut calls: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, t) in plan.tasks.iter().enumerate() {
+            ids.entry(t.id.as_str()).or_insert(i);
+            if let Some((name, _)) = call_of(t.title.trim()) {
+                calls.entry(name).or_default().push(i);
+            }
+        }
+        Self { ids, calls }
     }
-    m
 }
 
 /// What a placeholder says it comes from (`<sha from s2>`, `<ids from find_rooms>`): the
@@ -473,7 +489,8 @@ fn task_ids(plan: &Plan) -> HashMap<&str, usize> {
 /// placeholder's length.
 fn placeholder_source(rest: &str) -> Option<(&str, usize)> {
     let inner = rest.get(1..)?;
-    let close = inner.get(..inner.len().min(120))?.find('>')?;
+    // '>' is ASCII, so its byte position is a character boundary.
+    let close = inner.bytes().take(120).position(|b| b == b'>')?;
     let mut words = inner[..close]
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
         .filter(|w| !w.is_empty());
@@ -730,7 +747,13 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         .iter()
         .flat_map(|t| placeholders_of(t))
         .collect();
+    let whole_values = call_values
+        .iter()
+        .filter(|v| (3..=120).contains(&v.trim_matches(['"', '\'']).chars().count()))
+        .map(|v| v.to_lowercase())
+        .collect();
     Info {
+        whole_values,
         words: ws,
         head,
         tool: tool.is_some(),
@@ -858,7 +881,7 @@ fn infer(plan: &Plan) -> Inference {
     let mut rejoin: Option<usize> = None;
 
     // Task ids, for "$id" references: built the first time a step has a sigil.
-    let mut ids: Option<HashMap<&str, usize>> = None;
+    let mut names: Option<Names> = None;
     // The latest function named after each thing ("search_hotels" → "hotel"), with its name.
     let mut call_things: HashMap<Rc<str>, (usize, String)> = HashMap::new();
     // The latest call that changed something, by the words of the values it was given
@@ -1163,20 +1186,24 @@ fn infer(plan: &Plan) -> Inference {
             }
             // Steps named by number or by variable ("from step 2", "$1", "#E1",
             // "<node-0>", "$fetch") are named exactly.
-            let named = numbered_refs(&task.title, &task.description, j, &mut ids, plan);
+            let named = numbered_refs(&task.title, &task.description, j, &mut names, plan);
+            // A placeholder that names its source (`<number from s4>`) is not also a
+            // reference through its words ("the number").
+            if named.iter().any(|(_, w)| w.starts_with('<')) {
+                let sourced: Vec<String> = named
+                    .iter()
+                    .filter(|(_, w)| w.starts_with('<'))
+                    .map(|(_, w)| w.to_lowercase())
+                    .collect();
+                refs.retain(|r| {
+                    let phrase = r.2.strip_prefix("the ").unwrap_or(&r.2);
+                    r.1 != Rule::Reference || !sourced.iter().any(|w| w.contains(phrase))
+                });
+            }
             // Named only by number or variable: the plan spelled out its inputs.
             let spelled_out = !named.is_empty() && refs.is_empty();
             // "The output of step 1" is step 1's output, not the previous step's.
             let pronoun = pronoun.filter(|_| named.is_empty());
-            // A placeholder that names its source (`<number from s4>`) is not also a
-            // reference through its words ("the number").
-            refs.retain(|r| {
-                let phrase = r.2.strip_prefix("the ").unwrap_or(&r.2);
-                r.1 != Rule::Reference
-                    || !named
-                        .iter()
-                        .any(|(_, w)| w.starts_with('<') && w.contains(phrase))
-            });
             for (t, words) in named {
                 refs.push((t, Rule::Reference, words));
             }
@@ -1216,10 +1243,21 @@ fn infer(plan: &Plan) -> Inference {
                     "the plan is a list of independent items (its title: \"{}\")",
                     plan.title.as_deref().unwrap_or_default()
                 ));
-            } else if me_warms && then.is_none() && pronoun.is_none() && !refers_prev {
+            } else if me_warms
+                && then.is_none()
+                && pronoun.is_none()
+                && !refers_prev
+                // Not while a step beside the previous one still waits to be rejoined.
+                && (readies[prev] || rejoin.is_none_or(|b| readies[b]))
+            {
                 // Readying equipment waits for nothing: it runs beside the work before it,
-                // which the next step carries on.
-                beside = Some(prev);
+                // which the next step carries on (after two readying steps, the work before
+                // both).
+                beside = if readies[prev] {
+                    rejoin.or(Some(prev))
+                } else {
+                    Some(prev)
+                };
                 confidence = Rule::Parallel.confidence();
                 deps.append(&mut refs);
                 why = Some(format!(
@@ -1367,6 +1405,10 @@ fn infer(plan: &Plan) -> Inference {
                         plan.tasks[prev].id, refs[0].2
                     ));
                 } else if warm_up {
+                    // The work the readying ran beside goes on here.
+                    if let Some(b) = rejoin.filter(|&b| !readies[b]) {
+                        deps.push((b, Rule::ListedOrder, String::new()));
+                    }
                     why = Some(ready_why(plan.tasks[prev].id.as_str()));
                 } else if params_only && !refers_prev {
                     why = Some(format!(
@@ -1408,7 +1450,7 @@ fn infer(plan: &Plan) -> Inference {
                 ));
             } else if let Some((t, value)) = (!me.read_call && call_of(task.title.trim()).is_some())
                 .then(|| {
-                    me.values
+                    me.whole_values
                         .iter()
                         .filter_map(|v| written.get(v).map(|&t| (t, v)))
                         .max_by_key(|(t, _)| *t)
@@ -1566,8 +1608,8 @@ fn infer(plan: &Plan) -> Inference {
         for thing in &me.call_things {
             call_things.insert(Rc::clone(thing), (j, me.head.clone()));
         }
-        if !me.read_call && call_of(task.title.trim()).is_some() {
-            for v in &me.values {
+        if !me.read_call {
+            for v in &me.whole_values {
                 written.insert(v.clone(), j);
             }
         }
@@ -1681,15 +1723,27 @@ fn superlative(words: &[Word]) -> Option<&str> {
 /// Verbs (stems) of cooking in an oven.
 const OVEN_VERBS: &[&str] = &["bake", "roast"];
 
-/// Heats the oven: "Preheat …", or "Heat the oven …".
-fn warms_up(info: &Info) -> bool {
-    info.head == "preheat"
-        || info.head == "heat" && info.words.iter().any(|w| w.in_title && &*w.stem == "oven")
+/// Names one of `stems` in its title.
+fn names_in_title(info: &Info, stems: &[&str]) -> bool {
+    info.words
+        .iter()
+        .any(|w| w.in_title && stems.contains(&&*w.stem))
 }
 
-/// Readies equipment: heats the oven, or greases a tin.
+/// Heats the oven: "Preheat the oven …", or "Heat the oven …".
+fn warms_up(info: &Info) -> bool {
+    matches!(info.head.as_str(), "preheat" | "heat") && names_in_title(info, &["oven"])
+}
+
+/// Readies equipment: preheats (an oven, a grill, a pan), or greases a tin, a tray, a dish.
 fn readies_equipment(info: &Info) -> bool {
-    warms_up(info) || matches!(info.head.as_str(), "greas" | "grease")
+    warms_up(info)
+        || info.head == "preheat"
+        || matches!(info.head.as_str(), "greas" | "grease")
+            && names_in_title(
+                info,
+                &["tin", "pan", "tray", "dish", "mould", "mold", "sheet"],
+            )
 }
 
 fn ready_why(prev: &str) -> String {
@@ -1708,7 +1762,7 @@ fn first_word(title: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dagent_core::Task;
+    use dagent_core::{Task, TaskId};
 
     fn plan(title: &str, steps: &[(&str, &str)]) -> Plan {
         let mut p = Plan::new(
@@ -2291,7 +2345,10 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p), vec![Vec::<usize>::new(); 4]);
-        let why = infer(&p).independent;
+        let inf = infer(&p);
+        assert!(inf.edges.is_empty(), "{:?}", inf.edges);
+        assert!(inf.confidence < LOW_CONFIDENCE, "{}", inf.confidence);
+        let why = inf.independent;
         assert_eq!(why.len(), 3, "{why:?}");
         assert!(why[0].reason.contains("checklist"), "{why:?}");
         // One-word titles are a process, not a checklist.
@@ -2353,12 +2410,62 @@ mod tests {
         assert_eq!(d[1], Vec::<usize>::new());
         assert_eq!(d[2], vec![0]);
         assert!(d[3].contains(&1) && d[3].contains(&2), "{d:?}");
-        // A pan heated on the stove is cooking, not readying.
+        // A pan heated on the stove is cooking, not readying; greasing a chain is upkeep.
         let p = plan(
             "Stir-fry",
             &[("Slice the chicken", ""), ("Heat the wok", "")],
         );
         assert_eq!(deps(&p)[1], vec![0]);
+        let p = plan(
+            "Bike chain",
+            &[
+                ("Clean the chain", ""),
+                ("Dry the chain", ""),
+                ("Grease the chain", ""),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        // Two readying steps in the middle: the work before both goes on after them.
+        let p = plan(
+            "Cake",
+            &[
+                ("Cream the butter and sugar", ""),
+                ("Preheat the oven", ""),
+                ("Grease a tin", ""),
+                ("Beat in the eggs", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!((d[1].clone(), d[2].clone()), (vec![], vec![]), "{d:?}");
+        assert_eq!(d[3], vec![0]);
+        // The step after a readying step that names something still carries the work on.
+        let p = plan(
+            "Bread",
+            &[
+                ("Knead the dough", ""),
+                ("Shape a loaf", ""),
+                ("Heat the oven", ""),
+                ("Brush the dough with egg", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert!(d[3].contains(&0) && d[3].contains(&1), "{d:?}");
+        // Right after a step that ran beside another, heating the oven waits in line, so the
+        // line of work it ran beside is rejoined.
+        let p = plan(
+            "Dinner",
+            &[
+                ("Chop the onions", ""),
+                ("Meanwhile, boil the kettle", ""),
+                ("Preheat the oven", ""),
+                ("Fry the onions", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert!(
+            d[2].contains(&0) || d[3].contains(&0),
+            "the chopped onions are lost: {d:?}"
+        );
     }
 
     #[test]
@@ -2389,16 +2496,29 @@ mod tests {
         assert_eq!(d[4], vec![3]);
         assert_eq!(d[5], vec![3]);
         assert_eq!(d[6], vec![0]);
-        // A number or an unknown name after "from" names nothing.
-        let p = plan(
+        // A number after "from" names nothing (a step is named by number only as "step 1"
+        // or in a call's `$1`), so neither does an unknown name; a placeholder naming its
+        // source needs nothing else.
+        let mut p = plan(
             "Numbers",
             &[
-                ("create_list(name=\"a\")", ""),
-                ("add_item(item=<one from 1>)", ""),
-                ("add_item(item=<one from nowhere>)", ""),
+                ("create_list(name=\"shopping\")", ""),
+                ("get_weather(city=\"Oslo\")", ""),
+                ("add_item(item=<one from 1>, size=\"large\")", ""),
+                ("add_item(item=<one from nowhere>, size=\"small\")", ""),
+                ("open_ticket(title=\"Bug\")", ""),
+                ("post_message(channel=\"dev\", text=\"Heads up\")", ""),
+                ("escalate(ticket=<number from s5>)", ""),
             ],
         );
-        assert_eq!(deps(&p)[1], vec![0]);
+        for (i, t) in p.tasks.iter_mut().enumerate() {
+            t.id = TaskId::new((i + 1).to_string());
+        }
+        let d = deps(&p);
+        assert!(!d[2].contains(&0), "{d:?}");
+        p.tasks[4].id = TaskId::new("s5");
+        let d = deps(&p);
+        assert_eq!(d[6], vec![4], "{d:?}");
     }
 
     #[test]

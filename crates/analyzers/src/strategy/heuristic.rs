@@ -219,6 +219,12 @@ struct Info {
     head: String,
     /// Named after a tool or function ("Speech-to-Text", "get_weather").
     tool: bool,
+    /// Its title is a call, `name(args)`.
+    call: bool,
+    /// Heats the oven ("Preheat the oven", "Heat the oven").
+    heats_oven: bool,
+    /// Readies equipment: heats the oven or a grill, greases a tin.
+    readies: bool,
     /// Its `{placeholders}`, each with the path segment before it ("movie/{id}"): values
     /// an earlier step fills in, unless an earlier path already had them.
     placeholders: Vec<String>,
@@ -354,16 +360,18 @@ fn single_quoted(text: &str) -> Option<String> {
 
 /// Steps a step names by number or by variable: "step 2" (not a title's own leading
 /// "Step 2:"), "$1" and "#E1" (1-based), "<node-0>" (0-based), "$id", "${id}", "#id" or
-/// "<id>" for an earlier task's id. At most 8, each before `j`.
+/// "<id>" for an earlier task's id, and `<x from id>` or `<x from call_name>`. `call`: the
+/// title is a call, the only place where "$1" is a step and not a price. At most 8, each
+/// before `j`.
 fn numbered_refs<'p>(
     title: &str,
     description: &str,
+    call: bool,
     j: usize,
     names: &mut Option<Names<'p>>,
     plan: &'p Plan,
 ) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
-    let call = call_of(title.trim()).is_some();
     for (text, is_title) in [(title, true), (description, false)] {
         let bytes = text.as_bytes();
         let label_at = text.len() - text.trim_start().len();
@@ -752,11 +760,14 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         .filter(|v| (3..=120).contains(&v.trim_matches(['"', '\'']).chars().count()))
         .map(|v| v.to_lowercase())
         .collect();
-    Info {
+    let mut info = Info {
         whole_values,
         words: ws,
         head,
         tool: tool.is_some(),
+        call: call_of(title.trim()).is_some(),
+        heats_oven: false,
+        readies: false,
         placeholders,
         kind: kind.clone(),
         ordinal,
@@ -778,7 +789,10 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         },
         read_call,
         output,
-    }
+    };
+    info.heats_oven = warms_up(&info);
+    info.readies = readies_equipment(&info);
+    info
 }
 
 /// Mentions: stem key → (task, stem), in plan order.
@@ -880,12 +894,13 @@ fn infer(plan: &Plan) -> Inference {
     // line of work after it rejoins.
     let mut rejoin: Option<usize> = None;
 
-    // Task ids, for "$id" references: built the first time a step has a sigil.
+    // Task ids and call names, for "$id" and "<x from s2>": built the first time a step
+    // has a sigil.
     let mut names: Option<Names> = None;
     // The latest function named after each thing ("search_hotels" → "hotel"), with its name.
     let mut call_things: HashMap<Rc<str>, (usize, String)> = HashMap::new();
-    // The latest call that changed something, by the words of the values it was given
-    // (`create_branch(name="fix-typos")` → "fix", "typos").
+    // The latest call that changed something, by each whole value it was given
+    // (`create_branch(name="fix-typos")` → `"fix-typos"`).
     let mut written: HashMap<String, usize> = HashMap::new();
     // Every step so far is a plain action (no kind, tool, call or value of its own).
     let mut plain_steps = true;
@@ -1009,8 +1024,12 @@ fn infer(plan: &Plan) -> Inference {
                 && (!(me.model_tool && p.model_tool) || me.tool_key == p.tool_key);
             // Preheating runs while the next steps are done; the step that uses the
             // heat names it ("Put the tray in the oven").
-            let warm_up = readies_equipment(p);
-            let me_warms = readies_equipment(me);
+            let warm_up = p.readies;
+            let me_warms = me.readies;
+            // After a readying step, the work it ran beside goes on here.
+            let carried_on = rejoin
+                .filter(|&b| warm_up && !readies[b])
+                .map(|b| (b, Rule::ListedOrder, String::new()));
             let both_research = me.kind == TaskKind::Research && p.kind == TaskKind::Research;
             // Words a sibling pair shares are their template, not references.
             let sibling_candidate = same_verb || both_research;
@@ -1186,7 +1205,7 @@ fn infer(plan: &Plan) -> Inference {
             }
             // Steps named by number or by variable ("from step 2", "$1", "#E1",
             // "<node-0>", "$fetch") are named exactly.
-            let named = numbered_refs(&task.title, &task.description, j, &mut names, plan);
+            let named = numbered_refs(&task.title, &task.description, me.call, j, &mut names, plan);
             // A placeholder that names its source (`<number from s4>`) is not also a
             // reference through its words ("the number").
             if named.iter().any(|(_, w)| w.starts_with('<')) {
@@ -1405,10 +1424,7 @@ fn infer(plan: &Plan) -> Inference {
                         plan.tasks[prev].id, refs[0].2
                     ));
                 } else if warm_up {
-                    // The work the readying ran beside goes on here.
-                    if let Some(b) = rejoin.filter(|&b| !readies[b]) {
-                        deps.push((b, Rule::ListedOrder, String::new()));
-                    }
+                    deps.extend(carried_on.clone());
                     why = Some(ready_why(plan.tasks[prev].id.as_str()));
                 } else if params_only && !refers_prev {
                     why = Some(format!(
@@ -1448,7 +1464,7 @@ fn infer(plan: &Plan) -> Inference {
                 why = Some(format!(
                     "a lookup given its own value ({value}) that refers to no earlier step"
                 ));
-            } else if let Some((t, value)) = (!me.read_call && call_of(task.title.trim()).is_some())
+            } else if let Some((t, value)) = (!me.read_call && me.call)
                 .then(|| {
                     me.whole_values
                         .iter()
@@ -1474,10 +1490,7 @@ fn infer(plan: &Plan) -> Inference {
                         .iter()
                         .map(|&d| (d, Rule::Parallel, format!("beside {}", plan.tasks[prev].id))),
                 );
-                // The work the readying ran beside goes on here.
-                if let Some(b) = rejoin.filter(|&b| !readies[b]) {
-                    deps.push((b, Rule::ListedOrder, String::new()));
-                }
+                deps.extend(carried_on);
                 why = Some(ready_why(plan.tasks[prev].id.as_str()));
             } else {
                 confidence = Rule::ListedOrder.confidence();
@@ -1621,10 +1634,10 @@ fn infer(plan: &Plan) -> Inference {
                 .iter()
                 .any(|w| w.in_title && w.is(class::DETERMINER | class::ARTICLE)),
         );
-        if warms_up(me) {
+        if me.heats_oven {
             last_warm = Some(j);
         }
-        readies.push(readies_equipment(me));
+        readies.push(me.readies);
         plain_steps &= me.kind == TaskKind::Unspecified
             && !me.tool
             && me.placeholders.is_empty()

@@ -337,21 +337,53 @@ impl TaskGraph {
     /// kept one marks its ancestors, and the search never goes below the earliest
     /// dependency's position (no ancestor there can be a dependency of the task).
     ///
-    /// Two things keep this near-linear however the graph is shaped. A spanning forest
+    /// Three things keep this near-linear however the graph is shaped. A spanning forest
     /// (each task's latest dependency is its parent, with entry and exit times) answers
     /// "is `d` an ancestor of `k` along the forest" in O(1), which settles the common case —
-    /// a long chain plus a reference far back — without walking the chain. And the search
-    /// for one task looks at most `budget` edges: past that, the dependencies it could not
-    /// settle are kept. A kept implied edge changes no reachability (the graph schedules the
-    /// same), so the result is always correct and, within the budget, minimal.
+    /// a long chain plus a reference far back — without walking the chain. Two interval
+    /// labellings ([`Labels`]) answer "`d` is certainly not an ancestor of `k`" in O(1): a
+    /// dependency they prove is no ancestor of the others is kept without a search, and a
+    /// search does not go above a task none of the open dependencies can be an ancestor of.
+    /// And the search for one task looks at most `budget` edges: past that, the
+    /// dependencies it could not settle are kept. A kept implied edge changes no
+    /// reachability (the graph schedules the same), so the result is always correct and,
+    /// within the budget, minimal.
     fn windowed_reduction(&self, budget: usize) -> DependencyMap {
         let n = self.len();
+        // Every per-task number below fits in a `u32` (forest times reach 2n); a graph too
+        // large for that could not be held in memory anyway, and keeps its edges.
+        if u32::try_from(n.saturating_mul(2)).is_err() {
+            return self.deps.clone();
+        }
         let pos = self.plan_order_topological_positions();
         let (tin, tout) = self.forest_times(&pos);
-        let forest_ancestor = |a: usize, b: usize| tin[a] <= tin[b] && tout[b] <= tout[a];
-        let mut stamp = vec![usize::MAX; n];
-        let mut candidate = vec![usize::MAX; n];
-        let mut stack = Vec::new();
+        let labels = [self.interval_labels(false), self.interval_labels(true)];
+        // What the searches read about a task, in one place, so that each task a search
+        // reaches costs one cache miss rather than one per array.
+        let mut node: Vec<Node> = (0..n)
+            .map(|t| Node {
+                pos: pos[t] as u32,
+                stamp: u32::MAX,
+                candidate: u32::MAX,
+                sure: u32::MAX,
+                tin: tin[t] as u32,
+                tout: tout[t] as u32,
+                labels: [
+                    (labels[0].low[t], labels[0].rank[t]),
+                    (labels[1].low[t], labels[1].rank[t]),
+                ],
+            })
+            .collect();
+        drop((pos, tin, tout, labels));
+        // Dependencies in one flat array (contiguous, so the searches stay in cache).
+        let mut start = Vec::with_capacity(n + 1);
+        let mut flat = Vec::with_capacity(self.deps.edge_count());
+        for (_, list) in self.deps.iter() {
+            start.push(flat.len());
+            flat.extend(list.iter().map(|&d| d as u32));
+        }
+        start.push(flat.len());
+        let mut stack: Vec<u32> = Vec::new();
         let mut lists = Vec::with_capacity(n);
         for v in 0..n {
             let deps = self.deps_of(v);
@@ -359,60 +391,137 @@ impl TaskGraph {
                 lists.push(deps.to_vec());
                 continue;
             }
-            let mut ds = deps.to_vec();
-            ds.sort_unstable_by_key(|&d| std::cmp::Reverse(pos[d]));
-            let floor = ds.last().map_or(0, |&d| pos[d]);
-            let mut kept: Vec<usize> = Vec::with_capacity(ds.len());
+            let me = v as u32;
+            let mut ds: Vec<u32> = deps.iter().map(|&d| d as u32).collect();
+            ds.sort_unstable_by_key(|&d| std::cmp::Reverse(node[d as usize].pos));
+            let floor = ds.last().map_or(0, |&d| node[d as usize].pos);
+            let mut kept: Vec<u32> = Vec::with_capacity(ds.len());
             let mut left = budget;
-            // Dependencies not yet known to be implied: the search stops when none is.
-            for &d in &ds {
-                candidate[d] = v;
+            // Dependencies not yet known to be implied or kept: the search stops when none
+            // is. One the labels prove is no ancestor of any other is kept without a search.
+            let mut open = 0;
+            for (i, &d) in ds.iter().enumerate() {
+                let sure = ds.len() <= LABEL_PROBES
+                    && ds[..i]
+                        .iter()
+                        .all(|&later| !node[d as usize].may_be_ancestor(&node[later as usize]));
+                let slot = &mut node[d as usize];
+                slot.candidate = me;
+                if sure {
+                    slot.sure = me;
+                } else {
+                    open += 1;
+                }
             }
-            let mut open = ds.len();
-            for &d in &ds {
-                if stamp[d] == v {
+            for (i, &d) in ds.iter().enumerate() {
+                let dn = node[d as usize];
+                if dn.stamp == me {
                     continue; // an ancestor of a dependency already kept (counted)
                 }
-                open -= 1;
+                if dn.sure != me {
+                    open -= 1;
+                }
                 if kept
                     .iter()
                     .take(FOREST_PROBES)
-                    .any(|&k| forest_ancestor(d, k))
+                    .any(|&k| dn.forest_ancestor(&node[k as usize]))
                 {
                     continue;
                 }
                 kept.push(d);
                 stack.clear();
                 stack.push(d);
+                let rest = &ds[i + 1..];
                 // Every edge looked at costs one unit of the budget.
                 'search: while let Some(u) = stack.pop() {
-                    for &a in self.deps_of(u) {
+                    let u = u as usize;
+                    for &a in &flat[start[u]..start[u + 1]] {
                         if open == 0 || left == 0 {
                             break 'search;
                         }
                         left -= 1;
-                        if pos[a] >= floor && stamp[a] != v {
-                            stamp[a] = v;
-                            if candidate[a] == v {
+                        let an = node[a as usize];
+                        if an.pos < floor || an.stamp == me {
+                            continue;
+                        }
+                        // Nothing to find above `a` when no open dependency can be an
+                        // ancestor of it (checked while few are left to check).
+                        if rest.len() <= LABEL_PROBES
+                            && an.candidate != me
+                            && rest.iter().all(|&c| {
+                                let cn = &node[c as usize];
+                                cn.stamp == me || cn.sure == me || !cn.may_be_ancestor(&an)
+                            })
+                        {
+                            continue;
+                        }
+                        node[a as usize].stamp = me;
+                        if an.candidate == me {
+                            open -= 1;
+                        }
+                        stack.push(a);
+                        // A dependency on `a`'s forest path is implied as well, and so is
+                        // everything above it: searched like `a`.
+                        for &c in ds.iter().take(FOREST_PROBES) {
+                            let cn = &mut node[c as usize];
+                            if cn.stamp != me && cn.forest_ancestor(&an) {
+                                cn.stamp = me;
                                 open -= 1;
-                            }
-                            stack.push(a);
-                            // A dependency on `a`'s forest path is implied as well, and so
-                            // is everything above it: searched like `a`.
-                            for &c in ds.iter().take(FOREST_PROBES) {
-                                if stamp[c] != v && forest_ancestor(c, a) {
-                                    stamp[c] = v;
-                                    open -= 1;
-                                    stack.push(c);
-                                }
+                                stack.push(c);
                             }
                         }
                     }
                 }
             }
-            lists.push(kept);
+            lists.push(kept.into_iter().map(|d| d as usize).collect());
         }
         DependencyMap::from_lists(lists)
+    }
+
+    /// Interval labels of one depth-first walk along dependents (see [`Labels`]), visiting
+    /// roots and dependents in plan order, or both in reverse, in O(V + E).
+    fn interval_labels(&self, reverse: bool) -> Labels {
+        let n = self.len();
+        let unset = u32::MAX;
+        let mut rank = vec![unset; n];
+        let mut low = vec![unset; n];
+        let mut visited = vec![false; n];
+        let mut clock = 0u32;
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        let mut roots: Vec<usize> = (0..n).filter(|&v| self.deps_of(v).is_empty()).collect();
+        if reverse {
+            roots.reverse();
+        }
+        let child = |u: usize, i: usize| {
+            let list = &self.dependents[u];
+            if reverse {
+                list.len().checked_sub(i + 1).map(|j| list[j])
+            } else {
+                list.get(i).copied()
+            }
+        };
+        for root in roots {
+            visited[root] = true;
+            stack.push((root, 0));
+            while let Some(top) = stack.last_mut() {
+                let (u, i) = *top;
+                if let Some(c) = child(u, i) {
+                    top.1 += 1;
+                    if !visited[c] {
+                        visited[c] = true;
+                        stack.push((c, 0));
+                    }
+                } else {
+                    // Every dependent is finished first (a DAG has no back edges).
+                    let below = self.dependents[u].iter().map(|&w| low[w]).min();
+                    rank[u] = clock;
+                    low[u] = below.map_or(clock, |b| b.min(clock));
+                    clock = clock.saturating_add(1);
+                    stack.pop();
+                }
+            }
+        }
+        Labels { rank, low }
     }
 
     /// Entry and exit times of a depth-first walk of the spanning forest in which each
@@ -460,6 +569,49 @@ const SEARCH_BUDGET: usize = 1024;
 
 /// Dependencies of one task checked against the spanning forest at each step of its search.
 const FOREST_PROBES: usize = 8;
+
+/// Dependencies of one task checked against the interval labels: a task with more is
+/// searched without them.
+const LABEL_PROBES: usize = 16;
+
+/// Interval labels of a depth-first walk along dependents (GRAIL: Yildirim, Chaoji and
+/// Zaki, 2010): `rank` is a task's post-order number and `low` the least rank among it and
+/// its descendants. When `a` is an ancestor of `b`, `b`'s interval `[low, rank]` lies
+/// inside `a`'s, so an interval outside proves `a` is not an ancestor of `b`; an interval
+/// inside proves nothing.
+struct Labels {
+    rank: Vec<u32>,
+    low: Vec<u32>,
+}
+
+/// One task as the windowed reduction sees it: its position, the fan-in task whose search
+/// last reached it (`stamp`), whose dependency it is (`candidate`) or which keeps it for
+/// sure (`sure`), its spanning-forest times and its two interval labels.
+#[derive(Clone, Copy)]
+struct Node {
+    pos: u32,
+    stamp: u32,
+    candidate: u32,
+    sure: u32,
+    tin: u32,
+    tout: u32,
+    labels: [(u32, u32); 2],
+}
+
+impl Node {
+    /// `self` is an ancestor of `other` along the spanning forest (so in the graph).
+    fn forest_ancestor(&self, other: &Node) -> bool {
+        self.tin <= other.tin && other.tout <= self.tout
+    }
+
+    /// False when the interval labels prove `self` is not an ancestor of `other`.
+    fn may_be_ancestor(&self, other: &Node) -> bool {
+        self.labels
+            .iter()
+            .zip(&other.labels)
+            .all(|(&(low, rank), &(other_low, other_rank))| low <= other_low && other_rank <= rank)
+    }
+}
 
 /// Graphs up to this many tasks are reduced with petgraph's `algo::tred` (its transitive
 /// closure then takes at most ~8 million entries); larger ones with the windowed search.
@@ -694,6 +846,34 @@ mod tests {
                 assert_eq!(naive_reduction(&again), expected);
             }
         }
+    }
+
+    #[test]
+    fn interval_labels_spare_the_search_branches_that_cannot_hold_a_dependency() {
+        // `x` needs `p` (which needs `d` and, later in the plan, `q`, so the spanning forest
+        // runs through `q`) and the ends of three long independent chains; `v` needs `x` and
+        // `d`, implied through `p`. Walking any chain would spend the whole search budget
+        // before reaching `p`; the labels prove no chain holds `d`.
+        let len = 1_500;
+        let mut lists: Vec<Vec<usize>> = vec![vec![], vec![], vec![0, 1]];
+        let mut ends = Vec::new();
+        for _ in 0..3 {
+            let first = lists.len();
+            lists.push(vec![]);
+            for t in first + 1..first + len {
+                lists.push(vec![t - 1]);
+            }
+            ends.push(lists.len() - 1);
+        }
+        let x = lists.len();
+        lists.push([vec![2], ends.clone()].concat());
+        let v = lists.len();
+        lists.push(vec![x, 0]);
+        let g = graph(lists);
+        assert!(3 * len > SEARCH_BUDGET);
+        let reduced = g.reduce(0);
+        assert_eq!(reduced.deps_of(v), &[x]);
+        assert_eq!(reduced, naive_reduction(&g));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! pronouns, ordering, parallel and aggregation words). Work per task is bounded: at most
 //! [`MAX_WORDS`] words of title and description are read.
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::OnceLock;
 

@@ -229,7 +229,9 @@ struct Info {
     /// an earlier step fills in, unless an earlier path already had them.
     placeholders: Vec<String>,
     kind: TaskKind,
-    ordinal: bool,
+    /// The title's ordinals and small numbers ("part 2", "the second coat", "12–13 April"),
+    /// empty for a title beginning with "Step".
+    ordinals: Vec<String>,
     literal: Option<String>,
     /// A read-only call ("get_weather", "search_flights", `GET /…`) given a concrete value
     /// of its own ("for Barcelona", "INV-2291"): the value it was given.
@@ -678,8 +680,21 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
 }
 
 fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> Info {
-    let (call_title, call_values) = call_text(title);
-    let ws = words.of(&call_title, description);
+    let (call_title, mut call_values) = call_text(title);
+    // A description that is one call (`rooms.search(start=slot.start)`) reads like a title
+    // that is one: its variables name earlier results, its literals are its own.
+    let whole_call = |d: &str| {
+        let d = d.trim().trim_end_matches(['.', ';']);
+        d.ends_with(')') && call_of(d).is_some()
+    };
+    let call_description = if call_of(title.trim()).is_none() && whole_call(description) {
+        let (text, values) = call_text(description);
+        call_values.extend(values);
+        text
+    } else {
+        description.into()
+    };
+    let ws = words.of(&call_title, &call_description);
     let tool = tool_name(title, words);
     let head = tool.clone().unwrap_or_else(|| {
         ws.iter()
@@ -688,9 +703,18 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             .map(|w| w.stem.to_string())
             .unwrap_or_default()
     });
-    let ordinal = ws.iter().filter(|w| w.in_title).any(|w| {
-        w.is(class::ORDINAL) || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3
-    }) && !title.trim_start().to_lowercase().starts_with("step");
+    let ordinals: Vec<String> = if title.trim_start().to_lowercase().starts_with("step") {
+        Vec::new()
+    } else {
+        ws.iter()
+            .filter(|w| {
+                w.in_title
+                    && (w.is(class::ORDINAL)
+                        || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3)
+            })
+            .map(|w| w.raw.to_string())
+            .collect()
+    };
     let output = tool
         .as_deref()
         .and_then(|t| t.split_once("-to-"))
@@ -770,7 +794,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         readies: false,
         placeholders,
         kind: kind.clone(),
-        ordinal,
+        ordinals,
         literal,
         lookup,
         values,
@@ -1019,7 +1043,9 @@ fn infer(plan: &Plan) -> Inference {
                 && me.kind == p.kind
                 // Numbered parts of a text continue each other ("Write part 2"); a tool
                 // run on numbered items ("Text-to-Image for panel 2") does each on its own.
-                && (!(me.ordinal || p.ordinal) || me.tool && p.tool)
+                // The same numbers in both ("for Lisbon, 12–13 April", "for Nice, 12–13
+                // April") are shared details, not parts.
+                && (me.ordinals == p.ordinals || me.tool && p.tool)
                 // "Token Classification" and "Tabular Classification" are two tools.
                 && (!(me.model_tool && p.model_tool) || me.tool_key == p.tool_key);
             // Preheating runs while the next steps are done; the step that uses the
@@ -1050,6 +1076,15 @@ fn infer(plan: &Plan) -> Inference {
                 Vec::new()
             };
             let in_template = |w: &Word| template.iter().any(|t| Rc::ptr_eq(t, &w.stem));
+            // But a definite phrase naming what the previous step's title names and this
+            // one's does not ("Find a common *slot*", then "Find a room" with
+            // `start=slot.start`) refers to its result.
+            let in_title = |info: &Info, w: &Word| {
+                info.words
+                    .iter()
+                    .any(|x| x.in_title && Rc::ptr_eq(&x.stem, &w.stem))
+            };
+            let template_phrase = |w: &Word| in_template(w) && (!in_title(p, w) || in_title(me, w));
             // References: definite noun phrases resolved to their latest maker.
             let mut refs: Vec<(usize, Rule, String)> = Vec::new();
             let mut in_phrase = vec![false; me.words.len()];
@@ -1099,7 +1134,7 @@ fn infer(plan: &Plan) -> Inference {
                     phrase
                         .iter()
                         .rev()
-                        .filter(|w| !in_template(w))
+                        .filter(|w| !template_phrase(w))
                         .filter(|w| !w.is(class::TIME))
                 };
                 let best = |generic_words: bool| {
@@ -1796,6 +1831,55 @@ mod tests {
     fn deps(p: &Plan) -> Vec<Vec<usize>> {
         let inf = infer(p);
         (0..p.len()).map(|i| inf.deps.deps_of(i).to_vec()).collect()
+    }
+
+    #[test]
+    fn shared_dates_are_details_and_a_described_call_names_what_it_takes() {
+        // The same numbers in both titles are details they share, not part numbers.
+        let p = plan(
+            "Sunny day out",
+            &[
+                ("Call get_forecast for Oslo, 3–4 May", ""),
+                ("Call get_forecast for Bergen, 3–4 May", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
+        let p = plan(
+            "Chapters",
+            &[("Draft chapter 3", ""), ("Draft chapter 4", "")],
+        );
+        assert_eq!(deps(&p)[1], vec![0], "different numbers are parts in order");
+        // A description that is one call reads its variables as references: the desk
+        // search takes the slot found before it, so it is no sibling of that search.
+        let p = plan(
+            "Meeting",
+            &[
+                (
+                    "Find a free slot",
+                    "calendar.free(user=\"ana\", week=\"next\")",
+                ),
+                (
+                    "Find a desk",
+                    "desks.search(from=slot.start, until=slot.end)",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
+        // Literals and parameter names are the call's own: two searches stay siblings.
+        let p = plan(
+            "Trip",
+            &[
+                (
+                    "Find flights",
+                    "search_flights(to=\"Rome\", date=\"2026-05-03\")",
+                ),
+                (
+                    "Find hotels",
+                    "search_hotels(city=\"Rome\", date=\"2026-05-03\")",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
     }
 
     #[test]

@@ -680,20 +680,20 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
 }
 
 fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> Info {
-    let (call_title, mut call_values) = call_text(title);
+    let (call_title, call_values) = call_text(title);
     // A description that is one call (`rooms.search(start=slot.start)`) reads like a title
-    // that is one: its variables name earlier results, its literals are its own.
+    // that is one: its variables name earlier results, its literals are its own values
+    // (but only a titled call counts as changing what it is given).
     let whole_call = |d: &str| {
         let d = d.trim().trim_end_matches(['.', ';']);
-        d.ends_with(')') && call_of(d).is_some()
+        call_of(d).is_some_and(|(name, args)| name.len() + args.len() + 2 == d.len())
     };
-    let call_description = if call_of(title.trim()).is_none() && whole_call(description) {
-        let (text, values) = call_text(description);
-        call_values.extend(values);
-        text
-    } else {
-        description.into()
-    };
+    let (call_description, description_values) =
+        if call_of(title.trim()).is_none() && whole_call(description) {
+            call_text(description)
+        } else {
+            (description.into(), Vec::new())
+        };
     let ws = words.of(&call_title, &call_description);
     let tool = tool_name(title, words);
     let head = tool.clone().unwrap_or_else(|| {
@@ -750,6 +750,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
     let file = literal.as_ref().filter(|l| !l.starts_with('"'));
     let values = call_values
         .iter()
+        .chain(&description_values)
         .chain(file)
         .flat_map(|v| {
             v.split(|c: char| !c.is_alphanumeric())
@@ -1880,6 +1881,22 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[1], Vec::<usize>::new());
+        // A described lookup changes nothing: a booking given the same city does not
+        // follow it as it would follow a change.
+        let p = plan(
+            "Trip",
+            &[
+                (
+                    "Find flights",
+                    "search_flights(to=\"Rome\", date=\"2026-05-03\")",
+                ),
+                ("book_hotel(city=\"Rome\", nights=\"three\")", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new());
+        // Only a description that is one call whole: "g(a) then h(b)" is prose.
+        let (text, _) = call_text("g(a=x.y)");
+        assert!(text.contains("the x y"));
     }
 
     #[test]

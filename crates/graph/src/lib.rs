@@ -341,7 +341,7 @@ impl TaskGraph {
     /// (each task's latest dependency is its parent, with entry and exit times) answers
     /// "is `d` an ancestor of `k` along the forest" in O(1), which settles the common case —
     /// a long chain plus a reference far back — without walking the chain. Two interval
-    /// labellings ([`Labels`]) answer "`d` is certainly not an ancestor of `k`" in O(1): a
+    /// labellings ([`Node::labels`]) answer "`d` is certainly not an ancestor of `k`" in O(1): a
     /// dependency they prove is no ancestor of the others is kept without a search, and a
     /// search does not go above a task none of the open dependencies can be an ancestor of.
     /// And the search for one task looks at most `budget` edges: past that, the
@@ -368,10 +368,7 @@ impl TaskGraph {
                 sure: u32::MAX,
                 tin: tin[t] as u32,
                 tout: tout[t] as u32,
-                labels: [
-                    (labels[0].low[t], labels[0].rank[t]),
-                    (labels[1].low[t], labels[1].rank[t]),
-                ],
+                labels: [labels[0][t], labels[1][t]],
             })
             .collect();
         drop((pos, tin, tout, labels));
@@ -478,13 +475,12 @@ impl TaskGraph {
         DependencyMap::from_lists(lists)
     }
 
-    /// Interval labels of one depth-first walk along dependents (see [`Labels`]), visiting
-    /// roots and dependents in plan order, or both in reverse, in O(V + E).
-    fn interval_labels(&self, reverse: bool) -> Labels {
+    /// Each task's interval label `(low, rank)` from one depth-first walk along dependents
+    /// (see [`Node::labels`]), visiting roots and dependents in plan order, or both in
+    /// reverse, in O(V + E).
+    fn interval_labels(&self, reverse: bool) -> Vec<(u32, u32)> {
         let n = self.len();
-        let unset = u32::MAX;
-        let mut rank = vec![unset; n];
-        let mut low = vec![unset; n];
+        let mut label = vec![(u32::MAX, u32::MAX); n];
         let mut visited = vec![false; n];
         let mut clock = 0u32;
         let mut stack: Vec<(usize, usize)> = Vec::new();
@@ -513,15 +509,14 @@ impl TaskGraph {
                     }
                 } else {
                     // Every dependent is finished first (a DAG has no back edges).
-                    let below = self.dependents[u].iter().map(|&w| low[w]).min();
-                    rank[u] = clock;
-                    low[u] = below.map_or(clock, |b| b.min(clock));
+                    let below = self.dependents[u].iter().map(|&w| label[w].0).min();
+                    label[u] = (below.map_or(clock, |b| b.min(clock)), clock);
                     clock = clock.saturating_add(1);
                     stack.pop();
                 }
             }
         }
-        Labels { rank, low }
+        label
     }
 
     /// Entry and exit times of a depth-first walk of the spanning forest in which each
@@ -574,16 +569,6 @@ const FOREST_PROBES: usize = 8;
 /// searched without them.
 const LABEL_PROBES: usize = 16;
 
-/// Interval labels of a depth-first walk along dependents (GRAIL: Yildirim, Chaoji and
-/// Zaki, 2010): `rank` is a task's post-order number and `low` the least rank among it and
-/// its descendants. When `a` is an ancestor of `b`, `b`'s interval `[low, rank]` lies
-/// inside `a`'s, so an interval outside proves `a` is not an ancestor of `b`; an interval
-/// inside proves nothing.
-struct Labels {
-    rank: Vec<u32>,
-    low: Vec<u32>,
-}
-
 /// One task as the windowed reduction sees it: its position, the fan-in task whose search
 /// last reached it (`stamp`), whose dependency it is (`candidate`) or which keeps it for
 /// sure (`sure`), its spanning-forest times and its two interval labels.
@@ -595,6 +580,11 @@ struct Node {
     sure: u32,
     tin: u32,
     tout: u32,
+    /// `(low, rank)` of two depth-first walks along dependents (GRAIL: Yildirim, Chaoji
+    /// and Zaki, 2010): `rank` is the task's post-order number, `low` the least rank among
+    /// it and its descendants. When `a` is an ancestor of `b`, `b`'s interval `[low, rank]`
+    /// lies inside `a`'s, so an interval outside proves `a` is not an ancestor of `b`; an
+    /// interval inside proves nothing.
     labels: [(u32, u32); 2],
 }
 

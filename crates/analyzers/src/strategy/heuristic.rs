@@ -231,7 +231,7 @@ struct Info {
     kind: TaskKind,
     /// The title's ordinals and small numbers ("part 2", "the second coat", "12–13 April"),
     /// empty for a title beginning with "Step".
-    ordinals: Vec<String>,
+    ordinals: Vec<Rc<str>>,
     literal: Option<String>,
     /// A read-only call ("get_weather", "search_flights", `GET /…`) given a concrete value
     /// of its own ("for Barcelona", "INV-2291"): the value it was given.
@@ -703,7 +703,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             .map(|w| w.stem.to_string())
             .unwrap_or_default()
     });
-    let ordinals: Vec<String> = if title.trim_start().to_lowercase().starts_with("step") {
+    let ordinals: Vec<Rc<str>> = if title.trim_start().to_lowercase().starts_with("step") {
         Vec::new()
     } else {
         ws.iter()
@@ -712,7 +712,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
                     && (w.is(class::ORDINAL)
                         || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3)
             })
-            .map(|w| w.raw.to_string())
+            .map(|w| Rc::clone(&w.raw))
             .collect()
     };
     let output = tool

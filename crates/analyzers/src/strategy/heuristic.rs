@@ -1161,7 +1161,10 @@ fn infer(plan: &Plan) -> Inference {
                 // output: the thing as it was last changed.
                 let changed = || {
                     candidates()
-                        .filter(|w| w.raw.len() >= 6 && w.raw.ends_with("ed"))
+                        .filter(|w| {
+                            w.raw.len() >= 6 && w.raw.ends_with("ed")
+                                || !w.stop && doc_freq.get(&w.stem) == Some(&1)
+                        })
                         .filter_map(|w| mentions.latest(&w.stem, j))
                         .max()
                 };
@@ -2168,6 +2171,37 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[3], vec![1]);
+        // So is "the Spanish caption": the one step that names "Spanish" worked on the
+        // caption. A word many steps name ("each panel's dialogue") picks no one of them.
+        let p = plan(
+            "Spoken caption",
+            &[
+                ("Image-to-Text on photo.jpg", ""),
+                ("Grammar correction of the caption", ""),
+                ("Translate the corrected caption into Spanish", ""),
+                ("Text-to-Speech: read the Spanish caption aloud", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[3], vec![2]);
+        let p = plan(
+            "Comic",
+            &[
+                (
+                    "Split the story into panel scripts",
+                    "Each has a line of dialogue.",
+                ),
+                (
+                    "Text-to-Image for panel 1",
+                    "Render panel 1 from its script.",
+                ),
+                (
+                    "Text-to-Image for panel 2",
+                    "Render panel 2 from its script.",
+                ),
+                ("Add speech bubbles", "Overlay each panel's dialogue."),
+            ],
+        );
+        assert_eq!(deps(&p)[3], vec![0, 1, 2], "{:?}", deps(&p));
         // A tool named before what it runs on; its own name is not a later step's subject.
         let p = plan(
             "Checks",

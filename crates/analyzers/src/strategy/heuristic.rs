@@ -696,9 +696,14 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         };
     let ws = words.of(&call_title, &call_description);
     let tool = tool_name(title, words);
+    // A title opening with an article names its subject first ("the barber trims the
+    // hair"): its verb is not known, so it has none to share with a sibling.
+    let subject_first = ws
+        .first()
+        .is_some_and(|w| w.in_title && matches!(&*w.raw, "the" | "a" | "an"));
     let head = tool.clone().unwrap_or_else(|| {
         ws.iter()
-            .take_while(|w| w.in_title)
+            .take_while(|w| w.in_title && !subject_first)
             .find(|w| !w.is(class::FILLER) && !w.raw.chars().all(|c| c.is_ascii_digit()))
             .map(|w| w.stem.to_string())
             .unwrap_or_default()
@@ -1104,13 +1109,21 @@ fn infer(plan: &Plan) -> Inference {
             // fruit macerates") runs beside it; "while the paint is still soft" is a state
             // after it, an ordinary reference.
             let mut during: Option<(usize, String)> = None;
+            // A definite phrase naming the plan's own input ("the original video").
+            let mut given: Option<String> = None;
             let mut i = 0;
             while i < me.words.len() {
                 if !me.words[i].is(class::DETERMINER) {
                     i += 1;
                     continue;
                 }
-                let start = i + 1;
+                // "The per-frame counts": "per" makes a modifier of the noun after it.
+                let mut start = i + 1;
+                while start < i + 3 && me.words.get(start).is_some_and(|w| &*w.raw == "per") {
+                    start += 2;
+                }
+                let start = start.min(me.words.len());
+                in_phrase[i + 1..start].fill(true);
                 let mut end = start;
                 while end < me.words.len()
                     && end - start < 3
@@ -1168,6 +1181,19 @@ fn infer(plan: &Plan) -> Inference {
                         .filter_map(|w| mentions.latest(&w.stem, j))
                         .max()
                 };
+                // "The original video", "the uploaded photo": the plan's own input, which
+                // no step made.
+                if phrase
+                    .first()
+                    .is_some_and(|w| GIVEN_INPUT.contains(&&*w.raw))
+                {
+                    in_phrase[start..end].fill(true);
+                    let words: Vec<&str> =
+                        me.words[i..end].iter().map(|w| w.raw.as_ref()).collect();
+                    given.get_or_insert_with(|| words.join(" "));
+                    i = end.max(i + 1);
+                    continue;
+                }
                 let found = match best(false) {
                     // Only a step that worked on the noun's maker changed it ("Translation"
                     // of the transcript, not another "Download").
@@ -1175,6 +1201,15 @@ fn infer(plan: &Plan) -> Inference {
                         Some(c) if c > t && evidenced[c].contains(&t) => Some((c, false)),
                         _ => Some((t, vague)),
                     },
+                    // A process word whose modifier names nothing earlier ("the *slide*
+                    // text") is something new, not the latest text.
+                    None if phrase.len() >= 2
+                        && phrase[phrase.len() - 1].generic
+                        && !phrase[phrase.len() - 2].generic
+                        && !phrase[phrase.len() - 2].stop =>
+                    {
+                        None
+                    }
                     None => best(true),
                 };
                 if let Some((t, vague_word)) = found {
@@ -1517,7 +1552,12 @@ fn infer(plan: &Plan) -> Inference {
                 // branch), changes what that change made.
                 confidence = Rule::Reference.confidence();
                 deps.push((t, Rule::Reference, value.clone()));
-            } else if let Some(lit) = me.literal.as_ref().filter(|_| group_len < 2) {
+            } else if let Some(lit) = me
+                .literal
+                .as_ref()
+                .or(given.as_ref())
+                .filter(|_| group_len < 2)
+            {
                 confidence = 0.7;
                 why = Some(format!(
                     "starts from its own input {lit} and refers to no earlier step"
@@ -1667,6 +1707,10 @@ fn infer(plan: &Plan) -> Inference {
         }
         if let Some(out) = &me.output {
             mentions.add(j, &Rc::from(out.as_str()));
+            // What it makes goes by other names too ("the picture" a Text-to-Image made).
+            for (_, other) in OUTPUT_NAMES.iter().filter(|(o, _)| *o == out.as_str()) {
+                mentions.add(j, &Rc::from(*other));
+            }
         }
         object_titles += usize::from(
             me.words
@@ -1773,6 +1817,23 @@ fn superlative(words: &[Word]) -> Option<&str> {
 }
 
 /// Verbs (stems) of cooking in an oven.
+/// Other names (stems) for what an "X-to-Y" tool makes, by Y's stem.
+const OUTPUT_NAMES: &[(&str, &str)] = &[
+    ("imag", "pictur"),
+    ("imag", "photo"),
+    ("imag", "illustr"),
+    ("video", "clip"),
+    ("video", "footag"),
+    ("speech", "audio"),
+    ("speech", "record"),
+    ("speech", "narrat"),
+    ("speech", "voiceov"),
+    ("audio", "record"),
+];
+
+/// First words of a definite phrase that names the plan's own input, not a step's result.
+const GIVEN_INPUT: &[&str] = &["original", "uploaded", "provided", "supplied", "attached"];
+
 const OVEN_VERBS: &[&str] = &["bake", "roast"];
 
 /// Names one of `stems` in its title.
@@ -1900,6 +1961,87 @@ mod tests {
         // Only a description that is one call whole: "g(a) then h(b)" is prose.
         let (text, _) = call_text("g(a=x.y)");
         assert!(text.contains("the x y"));
+    }
+
+    #[test]
+    fn other_names_for_outputs_given_inputs_and_subjects_named_first() {
+        // "The picture" is what Text-to-Image made; "the narration" what Text-to-Speech made.
+        let p = plan(
+            "Ad",
+            &[
+                ("Text Generation", "Write a blurb."),
+                ("Text-to-Image", "Illustrate the blurb."),
+                (
+                    "Image Editing",
+                    "Put logo.png in the corner of the picture.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
+        let p = plan(
+            "Story",
+            &[
+                ("Text-to-Speech", "Read story.txt aloud."),
+                ("Text-to-Image", "Draw a lighthouse."),
+                ("Video Editing", "Lay the narration under the drawing."),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![0, 1]);
+        // "The original video" is the plan's input: the frames do not wait for the audio.
+        let p = plan(
+            "Lecture",
+            &[
+                (
+                    "Audio Extraction",
+                    "Pull the audio out of the lecture video.",
+                ),
+                ("Speech-to-Text", "Transcribe the extracted audio."),
+                ("Frame Extraction", "Grab frames from the original video."),
+            ],
+        );
+        assert_eq!(deps(&p)[2], Vec::<usize>::new());
+        // "The slide text" names something new, not the transcript (a text); "the per-frame
+        // counts" are the counts, not the frames.
+        let p = plan(
+            "Notes",
+            &[
+                ("Speech-to-Text", "Transcribe lecture.mp3."),
+                ("Frame Extraction", "Grab frames from lecture.mp4."),
+                ("OCR", "Read the slide text from the extracted frames."),
+                (
+                    "Summarization",
+                    "Write notes from the transcript and the slide text.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
+        assert_eq!(deps(&p)[3], vec![0, 2]);
+        let p = plan(
+            "Traffic",
+            &[
+                ("Video Frame Extraction", "Extract frames from cam.mp4."),
+                (
+                    "Object Counting",
+                    "Count the cars per frame in the extracted frames.",
+                ),
+                (
+                    "Text Generation",
+                    "Write a report from the per-frame counts.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
+        // Titles that name their subject first share no verb: the barber's two steps are
+        // done in turn, not side by side.
+        let p = plan(
+            "Haircut",
+            &[
+                ("sitting down in the chair", ""),
+                ("the barber trims the hair", ""),
+                ("the barber brushes the loose hair off the neck", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
     }
 
     #[test]

@@ -1487,8 +1487,12 @@ fn infer(plan: &Plan) -> Inference {
                 deps.append(&mut refs);
             } else if !refs.is_empty() {
                 confidence = Rule::Reference.confidence();
+                // Two calls in a row that change the same thing (`charge(booking_id)`,
+                // `issue_ticket(booking_id)`) change it in turn.
+                let two_changes = me.call && !me.read_call && p.call && !p.read_call;
                 let shares_input = data_steps
                     && !refers_prev
+                    && !two_changes
                     && refs.iter().all(|r| evidenced[prev].contains(&r.0));
                 if let Some(word) = pronoun.or(then) {
                     deps.push((prev, Rule::Ordering, word.to_owned()));
@@ -2042,6 +2046,26 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[2], vec![1]);
+        // Two calls in a row that change the booking change it in turn; two reads of it
+        // run side by side.
+        let p = plan(
+            "Flight",
+            &[
+                ("bookings.create(offer_id)", "Returns a booking_id."),
+                ("payments.charge(booking_id, amount)", ""),
+                ("bookings.issue_ticket(booking_id)", ""),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        let p = plan(
+            "Flight",
+            &[
+                ("bookings.create(offer_id)", "Returns a booking_id."),
+                ("get_seat_map(booking_id)", ""),
+                ("get_baggage_allowance(booking_id)", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![0]);
     }
 
     #[test]

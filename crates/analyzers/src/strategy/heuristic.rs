@@ -1027,12 +1027,24 @@ fn infer(plan: &Plan) -> Inference {
                         .then_some("after that")
                 });
             let finally = has(class::FINALLY);
-            let parallel = has(class::PARALLEL).or_else(|| {
-                me.words
-                    .windows(3)
-                    .any(|w| &*w[0].raw == "at" && &*w[1].raw == "the" && &*w[2].raw == "same")
-                    .then_some("at the same time")
-            });
+            let parallel = has(class::PARALLEL)
+                .or_else(|| {
+                    me.words
+                        .windows(3)
+                        .any(|w| &*w[0].raw == "at" && &*w[1].raw == "the" && &*w[2].raw == "same")
+                        .then_some("at the same time")
+                })
+                // "In a separate bowl", "in another pan": beside the work in the first one.
+                .or_else(|| {
+                    me.words
+                        .windows(3)
+                        .any(|w| {
+                            &*w[0].raw == "in"
+                                && (&*w[1].raw == "another"
+                                    || &*w[1].raw == "a" && &*w[2].raw == "separate")
+                        })
+                        .then_some("in a separate one")
+                });
             let ahead = ahead_of_time(&me.words);
             let aggregation = me
                 .words
@@ -1250,6 +1262,10 @@ fn infer(plan: &Plan) -> Inference {
                     || w.is(class::ORDINAL)
                     || w.generic
                     || in_template(w)
+                    // "Baking soda": a word in -ing before a noun only says which one.
+                    || w.raw.len() > 5
+                        && w.raw.ends_with("ing")
+                        && me.words.get(k + 1).is_some_and(|x| !x.stop && !x.starts_clause)
                 {
                     continue;
                 }
@@ -1437,9 +1453,11 @@ fn infer(plan: &Plan) -> Inference {
             {
                 confidence = Rule::Aggregation.confidence();
                 frontier.retain(|&i| !consumed[i]);
+                // Readied equipment is used where it is named, not gathered.
                 deps.extend(
                     frontier
                         .iter()
+                        .filter(|&&d| !readies[d])
                         .map(|&d| (d, Rule::Aggregation, word.clone())),
                 );
                 deps.append(&mut refs);
@@ -1852,11 +1870,12 @@ fn warms_up(info: &Info) -> bool {
     matches!(info.head.as_str(), "preheat" | "heat") && names_in_title(info, &["oven"])
 }
 
-/// Readies equipment: preheats (an oven, a grill, a pan), or greases a tin, a tray, a dish.
+/// Readies equipment: preheats (an oven, a grill, a pan), or greases or lines a tin, a tray,
+/// a dish.
 fn readies_equipment(info: &Info) -> bool {
     warms_up(info)
         || info.head == "preheat"
-        || matches!(info.head.as_str(), "greas" | "grease")
+        || matches!(info.head.as_str(), "greas" | "grease" | "line")
             && names_in_title(
                 info,
                 &["tin", "pan", "tray", "dish", "mould", "mold", "sheet"],
@@ -2066,6 +2085,44 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[2], vec![0]);
+    }
+
+    #[test]
+    fn a_second_bowl_runs_beside_and_readied_trays_are_not_gathered() {
+        let p = plan(
+            "Muffins",
+            &[
+                ("Preheat the oven to 200°C", ""),
+                ("Line a muffin tray with paper cases", ""),
+                ("Melt the butter with both sugars", ""),
+                ("Beat in the eggs", ""),
+                ("Sift the flour and baking powder in a separate bowl", ""),
+                ("Fold the flour into the butter mixture", ""),
+                ("Spoon the batter into the tray", ""),
+                ("Bake for 20 minutes", ""),
+            ],
+        );
+        let d = deps(&p);
+        // Lining the tray readies it, and "both sugars" gathers neither readied thing.
+        assert_eq!(d[1], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
+        // "In a separate bowl" runs beside the eggs; the batter goes into the lined tray
+        // and the oven is used where it bakes.
+        assert_eq!(d[4], Vec::<usize>::new(), "{d:?}");
+        assert!(d[5].contains(&3) && d[5].contains(&4), "{d:?}");
+        assert!(d[6].contains(&1) && d[6].contains(&5), "{d:?}");
+        assert!(d[7].contains(&0), "{d:?}");
+        // A word in -ing before a noun says which one: "baking soda" is not the baking
+        // trays' subject.
+        let p = plan(
+            "Cookies",
+            &[
+                ("Cream the butter and sugar", ""),
+                ("Line two baking trays", ""),
+                ("Stir in flour and baking soda", ""),
+            ],
+        );
+        assert!(!deps(&p)[2].contains(&1), "{:?}", deps(&p));
     }
 
     #[test]

@@ -1309,6 +1309,8 @@ fn infer(plan: &Plan) -> Inference {
                     r.1 != Rule::Reference || !sourced.iter().any(|w| w.contains(phrase))
                 });
             }
+            // Only words link it to earlier steps: nothing named by number, variable or path.
+            let words_only = named.is_empty() && param_refs.is_empty();
             // Named only by number or variable: the plan spelled out its inputs.
             let spelled_out = !named.is_empty() && refs.is_empty();
             // "The output of step 1" is step 1's output, not the previous step's.
@@ -1344,9 +1346,10 @@ fn infer(plan: &Plan) -> Inference {
             let mut confidence;
             let mut why = None;
             let mut sibling = false;
-            // In a list of tips, "it" and a shared word are the plan's topic ("Store it
-            // indoors" in bike-care tips), not an earlier tip's result.
-            if list_plan && refs.iter().all(|r| r.1 == Rule::Subject) && then.is_none() {
+            // In a list of tips, "it", a shared word and a thing another tip names ("the
+            // tap") are the plan's topic ("Store it indoors" in bike-care tips), not an
+            // earlier tip's result.
+            if list_plan && words_only && then.is_none() {
                 confidence = 0.6;
                 why = Some(format!(
                     "the plan is a list of independent items (its title: \"{}\")",
@@ -1755,10 +1758,16 @@ fn infer(plan: &Plan) -> Inference {
     if n >= 4
         && plain_steps
         && object_titles + 1 >= n
-        && edges.len() == n - 1
+        // Each step follows the one before it by listed order alone; a word shared with
+        // an earlier item ("the sink") is the checklist's topic.
         && edges
             .iter()
-            .all(|e| e.rule == Rule::ListedOrder && e.from + 1 == e.to)
+            .filter(|e| e.rule == Rule::ListedOrder && e.from + 1 == e.to)
+            .count()
+            == n - 1
+        && edges
+            .iter()
+            .all(|e| e.rule == Rule::ListedOrder && e.from + 1 == e.to || e.rule == Rule::Subject)
     {
         edges.clear();
         independent = (1..n)
@@ -2303,6 +2312,27 @@ mod tests {
             &[("Rinse the frame", ""), ("Then dry it with a cloth", "")],
         );
         assert_eq!(deps(&p)[1], vec![0]);
+        // A thing another tip names ("the tap") is the topic too.
+        let p = plan(
+            "Ways to save water",
+            &[
+                ("Fix dripping taps", ""),
+                ("Take shorter showers", ""),
+                ("Turn off the tap while brushing your teeth", ""),
+            ],
+        );
+        assert!(deps(&p).iter().all(Vec::is_empty), "{:?}", deps(&p));
+        // A checklist stays one where two chores share a word ("thing").
+        let p = plan(
+            "Kitchen",
+            &[
+                ("Wipe the counters", ""),
+                ("Empty the dishwasher first thing", ""),
+                ("Clear out the fridge", ""),
+                ("Put away one thing while the kettle boils", ""),
+            ],
+        );
+        assert!(deps(&p).iter().all(Vec::is_empty), "{:?}", deps(&p));
     }
 
     #[test]

@@ -441,21 +441,25 @@ fn numbered_refs<'p>(
                 if hit.is_none()
                     && sigil == '<'
                     && word_start
-                    && let Some((name, len)) = placeholder_source(rest)
+                    && let Some((sources, len)) = placeholder_source(rest)
                 {
                     let names = names.get_or_insert_with(|| Names::new(plan));
-                    hit = names
-                        .ids
-                        .get(name)
-                        .copied()
-                        .filter(|&t| t < j)
-                        .or_else(|| {
+                    let found = sources.iter().filter_map(|name| {
+                        names.ids.get(name).copied().filter(|&t| t < j).or_else(|| {
                             // The latest earlier call of that name.
                             let calls = names.calls.get(name)?;
                             let before = calls.partition_point(|&t| t < j);
                             before.checked_sub(1).map(|k| calls[k])
                         })
-                        .map(|t| (t, len));
+                    });
+                    // Every source it names: `<results of s1, s2 and s3>` needs all three.
+                    for t in found {
+                        if hit.is_none() {
+                            hit = Some((t, len));
+                        } else if !out.iter().any(|(o, _)| *o == t) {
+                            out.push((t, text[k..k + len].to_owned()));
+                        }
+                    }
                 }
             }
             match hit {
@@ -488,29 +492,34 @@ impl<'p> Names<'p> {
             ids.entry(t.id.as_str()).or_insert(i);
             if let Some((name, _)) = call_of(t.title.trim()) {
                 calls.entry(name).or_default().push(i);
+                // "music.search" is also "the search".
+                if let Some((_, last)) = name.rsplit_once('.') {
+                    calls.entry(last).or_default().push(i);
+                }
             }
         }
         Self { ids, calls }
     }
 }
 
-/// What a placeholder says it comes from (`<sha from s2>`, `<ids from find_rooms>`): the
-/// word after "from" or "of" (a task's id or a call's name, not a number), and the
-/// placeholder's length.
-fn placeholder_source(rest: &str) -> Option<(&str, usize)> {
+/// What a placeholder says it comes from (`<sha from s2>`, `<ids from find_rooms>`,
+/// `<results of s1, s2 and s3>`): the words after "from" or "of" (task ids or call names,
+/// not numbers or articles, at most six), and the placeholder's length.
+fn placeholder_source(rest: &str) -> Option<(Vec<&str>, usize)> {
     let inner = rest.get(1..)?;
     // '>' is ASCII, so its byte position is a character boundary.
     let close = inner.bytes().take(120).position(|b| b == b'>')?;
     let mut words = inner[..close]
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .map(|w| w.trim_matches('.'))
         .filter(|w| !w.is_empty());
-    let name = loop {
-        let w = words.next()?;
-        if w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("of") {
-            break words.next()?;
-        }
-    };
-    (!name.bytes().all(|b| b.is_ascii_digit())).then_some((name, close + 2))
+    words.find(|w| w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("of"))?;
+    let names: Vec<&str> = words
+        .filter(|w| !w.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|w| !["the", "a", "an", "and", "or"].contains(&w.to_ascii_lowercase().as_str()))
+        .take(6)
+        .collect();
+    (!names.is_empty()).then_some((names, close + 2))
 }
 
 /// A title written as a function call, `name(args)`: the name and the arguments.
@@ -2897,6 +2906,25 @@ mod tests {
         assert_eq!(d[4], vec![3]);
         assert_eq!(d[5], vec![3]);
         assert_eq!(d[6], vec![0]);
+        // A placeholder naming several sources needs them all; "the artist search" is the
+        // latest `….search` call.
+        let p = plan(
+            "Scores and tracks",
+            &[
+                ("get_scores(league=\"NBA\")", ""),
+                ("get_scores(league=\"NHL\")", ""),
+                ("email.send(body=<results of s1 and s2 as one table>)", ""),
+                ("music.search(q=\"Radiohead\", type=\"artist\")", ""),
+                ("music.create_playlist(name=\"Mix\")", ""),
+                (
+                    "music.get_top_tracks(artist_id=<id from the artist search>)",
+                    "",
+                ),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], vec![0, 1], "{d:?}");
+        assert!(d[5].contains(&3), "{d:?}");
         // A number after "from" names nothing (a step is named by number only as "step 1"
         // or in a call's `$1`), so neither does an unknown name; a placeholder naming its
         // source needs nothing else.

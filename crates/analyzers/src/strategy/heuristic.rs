@@ -444,20 +444,23 @@ fn numbered_refs<'p>(
                     && let Some((sources, len)) = placeholder_source(rest)
                 {
                     let names = names.get_or_insert_with(|| Names::new(plan));
-                    let found = sources.iter().filter_map(|name| {
-                        names.ids.get(name).copied().filter(|&t| t < j).or_else(|| {
+                    // Every task it names (`<results of s1, s2 and s3>` needs all three), but
+                    // one call at most: words such as "search" also name calls.
+                    let mut call_named = false;
+                    for name in &sources {
+                        let t = names.ids.get(name).copied().filter(|&t| t < j).or_else(|| {
                             // The latest earlier call of that name.
-                            let calls = names.calls.get(name)?;
+                            let calls = names.calls.get(name).filter(|_| !call_named)?;
                             let before = calls.partition_point(|&t| t < j);
+                            call_named = before > 0;
                             before.checked_sub(1).map(|k| calls[k])
-                        })
-                    });
-                    // Every source it names: `<results of s1, s2 and s3>` needs all three.
-                    for t in found {
-                        if hit.is_none() {
-                            hit = Some((t, len));
-                        } else if !out.iter().any(|(o, _)| *o == t) {
-                            out.push((t, text[k..k + len].to_owned()));
+                        });
+                        match t {
+                            Some(t) if hit.is_none() => hit = Some((t, len)),
+                            Some(t) if out.len() + 1 < 8 && !out.iter().any(|(o, _)| *o == t) => {
+                                out.push((t, text[k..k + len].to_owned()));
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -503,18 +506,20 @@ impl<'p> Names<'p> {
 }
 
 /// What a placeholder says it comes from (`<sha from s2>`, `<ids from find_rooms>`,
-/// `<results of s1, s2 and s3>`): the words after "from" or "of" (task ids or call names,
-/// not numbers or articles, at most six), and the placeholder's length.
+/// `<results of s1, s2 and s3>`, `<title from s1.output>`): the words after "from" or "of"
+/// up to the next preposition (task ids or call names; not numbers, articles or "and", at
+/// most six), and the placeholder's length.
 fn placeholder_source(rest: &str) -> Option<(Vec<&str>, usize)> {
     let inner = rest.get(1..)?;
     // '>' is ASCII, so its byte position is a character boundary.
     let close = inner.bytes().take(120).position(|b| b == b'>')?;
     let mut words = inner[..close]
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
-        .map(|w| w.trim_matches('.'))
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
         .filter(|w| !w.is_empty());
     words.find(|w| w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("of"))?;
     let names: Vec<&str> = words
+        // "<address of the user to send to>": the source ends where a preposition begins.
+        .take_while(|w| !text::PREPOSITIONS.contains(&w.to_ascii_lowercase().as_str()))
         .filter(|w| !w.bytes().all(|b| b.is_ascii_digit()))
         .filter(|w| !["the", "a", "an", "and", "or"].contains(&w.to_ascii_lowercase().as_str()))
         .take(6)
@@ -1761,9 +1766,10 @@ fn infer(plan: &Plan) -> Inference {
             && me.literal.is_none();
         prev_info = Some(me_info);
     }
-    // A checklist: four or more plain actions none of which names, points back to or waits
-    // for another ("water the plants", "call grandma", "sort the post"). Nothing but the
-    // listed order links them, and a list of chores has no order.
+    // A checklist: four or more plain actions none of which refers back to or waits for
+    // another ("water the plants", "call grandma", "sort the post"). Nothing but the listed
+    // order and a shared title word ("first thing", "one thing") links them, and a list of
+    // chores has no order.
     if n >= 4
         && plain_steps
         && object_titles + 1 >= n
@@ -1782,8 +1788,7 @@ fn infer(plan: &Plan) -> Inference {
         independent = (1..n)
             .map(|task| Independence {
                 task,
-                reason: "no step of this checklist names, points back to or waits for another"
-                    .to_owned(),
+                reason: "no step of this checklist refers back to or waits for another".to_owned(),
             })
             .collect();
         for l in &mut lists {
@@ -1856,7 +1861,6 @@ fn superlative(words: &[Word]) -> Option<&str> {
     })
 }
 
-/// Verbs (stems) of cooking in an oven.
 /// Other names (stems) for what an "X-to-Y" tool makes, by Y's stem.
 const OUTPUT_NAMES: &[(&str, &str)] = &[
     ("imag", "pictur"),
@@ -1874,6 +1878,7 @@ const OUTPUT_NAMES: &[(&str, &str)] = &[
 /// First words of a definite phrase that names the plan's own input, not a step's result.
 const GIVEN_INPUT: &[&str] = &["original", "uploaded", "provided", "supplied", "attached"];
 
+/// Verbs (stems) of cooking in an oven.
 const OVEN_VERBS: &[&str] = &["bake", "roast"];
 
 /// Names one of `stems` in its title.
@@ -2925,6 +2930,33 @@ mod tests {
         let d = deps(&p);
         assert_eq!(d[2], vec![0, 1], "{d:?}");
         assert!(d[5].contains(&3), "{d:?}");
+        // A source with a field (`s1.output`) is that task; the source ends at a
+        // preposition, so "send" in "the user to send to" names no `….send` call.
+        let p = plan(
+            "Fields",
+            &[
+                ("fetch_page(url=\"https://a.example\")", ""),
+                ("get_weather(city=\"Oslo\")", ""),
+                ("post(body=<title from s1.output>)", ""),
+                ("users.get(id=7)", ""),
+                ("slack.send(channel=\"ops\", text=\"deploying\")", ""),
+                ("mail.compose(to=<address of the user to send to>)", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], vec![0], "{d:?}");
+        assert!(!d[5].contains(&4) || d[5].contains(&3), "{d:?}");
+        // However many sources a step names, it keeps at most eight.
+        let mut steps: Vec<(String, &str)> =
+            (1..=20).map(|i| (format!("get_item(n={i})"), "")).collect();
+        steps.push((
+            "merge($s1 $s2 $s3 $s4 $s5 $s6 $s7 <r of s8, s9, s10, s11, s12, s13>)".to_owned(),
+            "",
+        ));
+        let steps: Vec<(&str, &str)> = steps.iter().map(|(t, d)| (t.as_str(), *d)).collect();
+        let many = plan("Many", &steps);
+        let named = numbered_refs(steps[20].0, "", true, 20, &mut None, &many);
+        assert_eq!(named.len(), 8, "{named:?}");
         // A number after "from" names nothing (a step is named by number only as "step 1"
         // or in a call's `$1`), so neither does an unknown name; a placeholder naming its
         // source needs nothing else.

@@ -519,9 +519,13 @@ fn placeholder_source(rest: &str) -> Option<(Vec<&str>, usize)> {
     words.find(|w| w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("of"))?;
     let names: Vec<&str> = words
         // "<address of the user to send to>": the source ends where a preposition begins.
-        .take_while(|w| !text::PREPOSITIONS.contains(&w.to_ascii_lowercase().as_str()))
+        .take_while(|w| !text::PREPOSITIONS.iter().any(|p| w.eq_ignore_ascii_case(p)))
         .filter(|w| !w.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|w| !["the", "a", "an", "and", "or"].contains(&w.to_ascii_lowercase().as_str()))
+        .filter(|w| {
+            !["the", "a", "an", "and", "or"]
+                .iter()
+                .any(|a| w.eq_ignore_ascii_case(a))
+        })
         .take(6)
         .collect();
     (!names.is_empty()).then_some((names, close + 2))
@@ -1160,6 +1164,14 @@ fn infer(plan: &Plan) -> Inference {
                     end += 1;
                 }
                 let phrase = &me.words[start..end];
+                // The phrase as written, with its determiner ("the original video").
+                let said = || {
+                    me.words[i..end]
+                        .iter()
+                        .map(|w| w.raw.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
                 // A sibling's template words ("Review *the draft* for tone") name the same
                 // thing the sibling refers to: consumed, not made here.
                 for (flag, w) in in_phrase[start..end].iter_mut().zip(phrase) {
@@ -1214,9 +1226,7 @@ fn infer(plan: &Plan) -> Inference {
                     .is_some_and(|w| GIVEN_INPUT.contains(&&*w.raw))
                 {
                     in_phrase[start..end].fill(true);
-                    let words: Vec<&str> =
-                        me.words[i..end].iter().map(|w| w.raw.as_ref()).collect();
-                    given.get_or_insert_with(|| words.join(" "));
+                    given.get_or_insert_with(said);
                     i = end.max(i + 1);
                     continue;
                 }
@@ -1241,8 +1251,7 @@ fn infer(plan: &Plan) -> Inference {
                 if let Some((t, vague_word)) = found {
                     // What a step refers to, it consumes: not indexed as something it makes.
                     in_phrase[start..end].fill(true);
-                    let words: Vec<&str> =
-                        me.words[i..end].iter().map(|w| w.raw.as_ref()).collect();
+                    let words = said();
                     let t = carry.find(t);
                     // Not "for a while, the dough …".
                     let ongoing = i > 0
@@ -1253,11 +1262,11 @@ fn infer(plan: &Plan) -> Inference {
                             .iter()
                             .any(|w| STATE_WORDS.contains(&&*w.raw));
                     if ongoing && during.is_none() {
-                        during = Some((t, format!("while {}", words.join(" "))));
+                        during = Some((t, format!("while {words}")));
                     } else if vague_word {
-                        vague.push((t, Rule::Reference, words.join(" ")));
+                        vague.push((t, Rule::Reference, words));
                     } else {
-                        refs.push((t, Rule::Reference, words.join(" ")));
+                        refs.push((t, Rule::Reference, words));
                     }
                 } else if end > start && (i == 0 || !me.words[i - 1].is(class::PREPOSITION)) {
                     fresh_object = true;
@@ -1770,19 +1779,14 @@ fn infer(plan: &Plan) -> Inference {
     // another ("water the plants", "call grandma", "sort the post"). Nothing but the listed
     // order and a shared title word ("first thing", "one thing") links them, and a list of
     // chores has no order.
+    let in_order = |e: &Evidence| e.rule == Rule::ListedOrder && e.from + 1 == e.to;
     if n >= 4
         && plain_steps
         && object_titles + 1 >= n
         // Each step follows the one before it by listed order alone; a word shared with
         // an earlier item ("the sink") is the checklist's topic.
-        && edges
-            .iter()
-            .filter(|e| e.rule == Rule::ListedOrder && e.from + 1 == e.to)
-            .count()
-            == n - 1
-        && edges
-            .iter()
-            .all(|e| e.rule == Rule::ListedOrder && e.from + 1 == e.to || e.rule == Rule::Subject)
+        && edges.iter().filter(|e| in_order(e)).count() == n - 1
+        && edges.iter().all(|e| in_order(e) || e.rule == Rule::Subject)
     {
         edges.clear();
         independent = (1..n)

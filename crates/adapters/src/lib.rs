@@ -23,6 +23,7 @@ mod format;
 mod native;
 mod source;
 pub mod templates;
+mod toml_sections;
 mod writeback;
 mod writer;
 

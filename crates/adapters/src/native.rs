@@ -80,21 +80,21 @@ pub(crate) fn json_string(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPlan<I, D> {
-    title: Option<String>,
+pub(crate) struct RawPlan<I, D> {
+    pub(crate) title: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<String>,
     #[serde(default = "Vec::new")]
-    tasks: Vec<RawTask<I, D>>,
+    pub(crate) tasks: Vec<RawTask<I, D>>,
     #[serde(default = "Vec::new")]
-    loops: Vec<RawLoop<I>>,
+    pub(crate) loops: Vec<RawLoop<I>>,
 }
 
 /// A `[[loops]]` entry (checked against the graph later, by `dagent_graph::LoopSet`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLoop<I> {
+pub(crate) struct RawLoop<I> {
     id: I,
     tasks: Vec<String>,
     repeat_until: String,
@@ -104,8 +104,8 @@ struct RawLoop<I> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTask<I, D> {
-    id: I,
+pub(crate) struct RawTask<I, D> {
+    pub(crate) id: I,
     title: Option<String>,
     #[serde(default)]
     description: String,
@@ -113,7 +113,7 @@ struct RawTask<I, D> {
     kind: Option<String>,
     role: Option<String>,
     estimate: Option<RawEstimate>,
-    depends_on: Option<Vec<D>>,
+    pub(crate) depends_on: Option<Vec<D>>,
     model: Option<String>,
     simulate: Option<RawSimulate>,
     output_file: Option<String>,
@@ -301,6 +301,23 @@ fn build<I: RawId, D: RawId>(
 }
 
 pub(crate) fn parse_toml(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
+    parse_toml_in_groups(text, origin, crate::toml_sections::GROUP_BYTES)
+}
+
+/// [`parse_toml`], deserialising task sections in groups of about `group_bytes` where the
+/// document allows (see [`crate::toml_sections`]), whole otherwise and for every error.
+pub(crate) fn parse_toml_in_groups(
+    text: &str,
+    origin: &str,
+    group_bytes: usize,
+) -> Result<(Plan, SourceMap), PlanError> {
+    match crate::toml_sections::parse(text, group_bytes) {
+        Some(raw) => build(raw, origin, text),
+        None => parse_toml_whole(text, origin),
+    }
+}
+
+fn parse_toml_whole(text: &str, origin: &str) -> Result<(Plan, SourceMap), PlanError> {
     let raw: RawPlan<toml::Spanned<String>, toml::Spanned<String>> =
         toml::from_str(text).map_err(|e| {
             let msg = e.message().trim().to_owned();

@@ -318,6 +318,16 @@ const LOOKUP_VERBS: &[&str] = &[
     "get", "search", "fetch", "find", "lookup", "list", "query", "retrieve", "read",
 ];
 
+/// Opens with a verb of reading something up ("Look up", "Check", "Find").
+fn reads(info: &Info) -> bool {
+    info.read_call || READ_VERBS.contains(&info.head.as_str())
+}
+
+/// Verbs (stems) of reading something up, in plain words.
+const READ_VERBS: &[&str] = &[
+    "look", "check", "find", "get", "fetch", "search", "retriev", "queri", "verifi", "confirm",
+];
+
 /// A concrete value in a description: a capitalised word that does not open a sentence
 /// ("Barcelona", "NVDA"; not "I") or a token with a digit ("INV-2291", "2024-05-03").
 fn concrete_value(text: &str) -> Option<String> {
@@ -362,7 +372,8 @@ fn single_quoted(text: &str) -> Option<String> {
 
 /// Steps a step names by number or by variable: "step 2" (not a title's own leading
 /// "Step 2:"), "$1" and "#E1" (1-based), "<node-0>" (0-based), "$id", "${id}", "#id" or
-/// "<id>" for an earlier task's id, and `<x from id>` or `<x from call_name>`. `call`: the
+/// "<id>" for an earlier task's id, `<x from id>` or `<x from call_name>`, and in a call's
+/// arguments an earlier id before a field (`get.mobile`, `{{find.slots[0]}}`). `call`: the
 /// title is a call, the only place where "$1" is a step and not a price. At most 8, each
 /// before `j`.
 fn numbered_refs<'p>(
@@ -377,16 +388,39 @@ fn numbered_refs<'p>(
     for (text, is_title) in [(title, true), (description, false)] {
         let bytes = text.as_bytes();
         let label_at = text.len() - text.trim_start().len();
+        let args = (is_title && call)
+            .then(|| call_of(text.trim()))
+            .flatten()
+            .map(|(_, a)| arg_bytes(text, a));
         let mut k = 0;
         while k < bytes.len() && out.len() < 8 {
-            // Only a sigil or an "s" can start a reference; both are ASCII, so `k` is
-            // then a character boundary.
+            let word_start = k == 0 || !bytes[k - 1].is_ascii_alphanumeric();
+            // `to=get.mobile`: an argument read from a field of an earlier step's result.
+            if let Some(len) = args
+                .as_ref()
+                .filter(|_| word_start)
+                .and_then(|a| a.field_of(bytes, k))
+            {
+                let name = &text[k..k + len];
+                let names = names.get_or_insert_with(|| Names::new(plan));
+                match names.ids.get(name) {
+                    Some(&t) if t < j => {
+                        if !out.iter().any(|(o, _)| *o == t) {
+                            out.push((t, name.to_owned()));
+                        }
+                        k += len;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            // Otherwise only a sigil or an "s" can start a reference; both are ASCII, so
+            // `k` is then a character boundary.
             if !matches!(bytes[k], b'$' | b'#' | b'<' | b's' | b'S') {
                 k += 1;
                 continue;
             }
             let rest = &text[k..];
-            let word_start = k == 0 || !bytes[k - 1].is_ascii_alphanumeric();
             let mut hit: Option<(usize, usize)> = None; // (task, bytes consumed)
             if word_start
                 && rest
@@ -502,6 +536,61 @@ impl<'p> Names<'p> {
             }
         }
         Self { ids, calls }
+    }
+}
+
+/// Where a call's arguments are in its title, and which of their bytes are quoted.
+struct ArgBytes {
+    start: usize,
+    quoted: Vec<bool>,
+}
+
+fn arg_bytes(text: &str, args: &str) -> ArgBytes {
+    // `args` is a slice of `text`.
+    let start = args.as_ptr().addr() - text.as_ptr().addr();
+    let mut open: Option<u8> = None;
+    let quoted = args
+        .bytes()
+        .map(|b| match open {
+            Some(q) if b == q => {
+                open = None;
+                true
+            }
+            Some(_) => true,
+            None if b == b'"' || b == b'\'' => {
+                open = Some(b);
+                true
+            }
+            None => false,
+        })
+        .collect();
+    ArgBytes { start, quoted }
+}
+
+impl ArgBytes {
+    /// The length of the name at `k` when it opens an unquoted argument value and a field
+    /// or an index follows it: `id=find.results[0].id`, `track_ids={{tracks.ids}}`.
+    fn field_of(&self, bytes: &[u8], k: usize) -> Option<usize> {
+        let at = k.checked_sub(self.start)?;
+        if at >= self.quoted.len() || self.quoted[at] || !bytes[k].is_ascii_alphabetic() {
+            return None;
+        }
+        let before = bytes[self.start..k]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+            .unwrap_or(&b'(');
+        if !b"=(,[{:".contains(before) {
+            return None;
+        }
+        let len = bytes[k..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-')
+            .count();
+        let after = bytes.get(k + len..k + len + 2)?;
+        (after[0] == b'.' && (after[1].is_ascii_alphabetic() || after[1] == b'_')
+            || after[0] == b'[')
+            .then_some(len)
     }
 }
 
@@ -673,7 +762,7 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     let shown = count.min(first.len());
     let name_len = first[..shown]
         .iter()
-        .position(|w| INPUT_PREPOSITIONS.contains(w))
+        .position(|w| INPUT_PREPOSITIONS.contains(w) || w.starts_with('('))
         .filter(|&k| k > 0)
         .unwrap_or(count);
     let title_case = (1..=3).contains(&name_len)
@@ -748,7 +837,8 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
                 .first()
                 .map(|w| w.stem.to_string())
                 .unwrap_or(y)
-        });
+        })
+        .or_else(|| tool.as_ref().and_then(|_| medium_made(title)));
     let read_call = tool.as_deref().is_some_and(|name| {
         let verb = name
             .split(|c: char| !c.is_alphanumeric())
@@ -1100,7 +1190,10 @@ fn infer(plan: &Plan) -> Inference {
             // the water"), so there it takes a kind or a tool to say so.
             let data_steps = me.tool
                 || p.tool
-                || me.kind != TaskKind::Unspecified && p.kind != TaskKind::Unspecified;
+                || me.kind != TaskKind::Unspecified && p.kind != TaskKind::Unspecified
+                // Two lookups in plain words ("Look up the tracking status for that
+                // order", "Check whether the order is refundable") read, like calls.
+                || reads(me) && reads(p);
             // Stems are interned, so comparing them is comparing pointers.
             let template: Vec<&Rc<str>> = if sibling_candidate {
                 me.words
@@ -1726,6 +1819,8 @@ fn infer(plan: &Plan) -> Inference {
             if !w.stop
                 && !consumed_words.get(k).copied().unwrap_or(false)
                 && !me.values.iter().any(|v| *v == *w.raw)
+                // "One score per review": a unit, not something this step makes.
+                && (k == 0 || &*me.words[k - 1].raw != "per")
             {
                 if !me.words[..k].iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)) {
                     *doc_freq.entry(Rc::clone(&w.stem)).or_default() += 1;
@@ -1864,6 +1959,57 @@ fn superlative(words: &[Word]) -> Option<&str> {
         (&*words[k - 1].raw == "the" && picks && !time).then_some(w)
     })
 }
+
+/// What a tool named after a medium and a change to it makes: the medium ("Image
+/// Colorization", "Video Editing", "Audio Noise Reduction" make an image, a video, audio).
+/// Tools that read a medium ("Image Captioning", "Video Classification") make something else.
+fn medium_made(title: &str) -> Option<String> {
+    let name: Vec<String> = title
+        .split_whitespace()
+        .take(4)
+        .take_while(|w| !INPUT_PREPOSITIONS.contains(w) && !w.starts_with('('))
+        .map(str::to_lowercase)
+        .collect();
+    let made = match name.first()?.as_str() {
+        "image" | "photo" => "imag",
+        "video" => "video",
+        "audio" => "audio",
+        "speech" => "speech",
+        _ => return None,
+    };
+    let change = name.len() >= 2 && CHANGES.iter().any(|c| name[name.len() - 1].starts_with(c));
+    change.then(|| made.to_owned())
+}
+
+/// Words (prefixes) naming a change to a medium that gives the medium back.
+const CHANGES: &[&str] = &[
+    "edit",
+    "color",
+    "colour",
+    "restor",
+    "enhanc",
+    "inpaint",
+    "denois",
+    "upscal",
+    "super",
+    "resol",
+    "styl",
+    "stitch",
+    "retouch",
+    "sharpen",
+    "reduc",
+    "trim",
+    "crop",
+    "resiz",
+    "compress",
+    "stabili",
+    "mix",
+    "generat",
+    "synthes",
+    "manipul",
+    "transform",
+    "remov",
+];
 
 /// Other names (stems) for what an "X-to-Y" tool makes, by Y's stem.
 const OUTPUT_NAMES: &[(&str, &str)] = &[
@@ -2244,6 +2390,32 @@ mod tests {
 
     #[test]
     fn the_step_after_independent_lookups_gathers_them_unless_it_names_one() {
+        // Two lookups in plain words on the same order read it side by side; in a
+        // procedure, a step naming an earlier thing still follows the step before it.
+        let p = plan(
+            "Parcel complaint",
+            &[
+                ("Find the user's most recent order", ""),
+                ("Look up the courier tracking status for that order", ""),
+                ("Check whether the order is inside the refund window", ""),
+                (
+                    "Open a ticket with the tracking status and the refund window",
+                    "",
+                ),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], vec![0], "{d:?}");
+        assert_eq!(d[3], vec![1, 2], "{d:?}");
+        let p = plan(
+            "Invoice",
+            &[
+                ("Find the old invoice", ""),
+                ("Print the invoice", ""),
+                ("Check the invoice total", ""),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
         let p = plan(
             "Picnic",
             &[
@@ -2340,6 +2512,17 @@ mod tests {
             ],
         );
         assert!(deps(&p).iter().all(Vec::is_empty), "{:?}", deps(&p));
+        // Errands are a list too, however short their titles.
+        let p = plan(
+            "Sat errands",
+            &[
+                ("Post office - parcel", ""),
+                ("Dry cleaning pickup", ""),
+                ("Pay in cheque", ""),
+                ("Lightbulbs x3", ""),
+            ],
+        );
+        assert!(deps(&p).iter().all(Vec::is_empty), "{:?}", deps(&p));
         // A checklist stays one where two chores share a word ("thing").
         let p = plan(
             "Kitchen",
@@ -2410,6 +2593,47 @@ mod tests {
 
     #[test]
     fn tool_steps_on_numbered_items_and_changed_results() {
+        // A tool that changes a medium ("Image Colorization", "Image Super-Resolution
+        // (4x)") gives the medium back: "the restored photo" is the latest one. A tool
+        // that reads it ("Image Classification") makes something else.
+        let p = plan(
+            "Restore",
+            &[
+                ("Image-to-Image: remove scratches from old.jpg", ""),
+                ("Image Colorization on the cleaned photo", ""),
+                ("Image Super-Resolution (4x) on the colorized photo", ""),
+                ("Image Classification on the sharp photo", ""),
+                ("Image Captioning on the restored photo", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], vec![1], "{d:?}");
+        assert_eq!(d[3], vec![2], "{d:?}");
+        assert_eq!(d[4], vec![2], "{d:?}");
+        // "One score per review" makes scores, not reviews: "the translated reviews" are
+        // still the translation's.
+        let p = plan(
+            "Reviews",
+            &[
+                ("Translation: the French reviews into English", ""),
+                (
+                    "Sentiment Analysis on the translated reviews",
+                    "One score per review.",
+                ),
+                ("Summarization of the translated reviews", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![0], "{:?}", deps(&p));
+        assert_eq!(
+            super::medium_made("Video Editing"),
+            Some("video".to_owned())
+        );
+        assert_eq!(
+            super::medium_made("Audio Noise Reduction for a.wav"),
+            Some("audio".to_owned())
+        );
+        assert_eq!(super::medium_made("Image Captioning"), None);
+        assert_eq!(super::medium_made("Editing"), None);
         let p = plan(
             "Comic",
             &[
@@ -2776,9 +3000,10 @@ mod tests {
             &[("Measure", ""), ("Cut", ""), ("Sand", ""), ("Oil", "")],
         );
         assert_eq!(deps(&p), vec![vec![], vec![0], vec![1], vec![2]]);
-        // Three chores are too few to call it a checklist.
+        // Three chores are too few to call it a checklist (where the title does not say
+        // it is a list of errands).
         let p = plan(
-            "Errands",
+            "Saturday",
             &[
                 ("water the plants", ""),
                 ("change the bed sheets", ""),
@@ -2984,6 +3209,31 @@ mod tests {
         p.tasks[4].id = TaskId::new("s5");
         let d = deps(&p);
         assert_eq!(d[6], vec![4], "{d:?}");
+        // An argument read from a field of an earlier step's result names that step, in
+        // any notation, but not inside a quoted value and not where no step has that id.
+        let mut p = plan(
+            "Fields by id",
+            &[
+                ("contacts.search(query=\"Dana\")", ""),
+                ("weather.now(city=\"Oslo\")", ""),
+                ("contacts.get(id=find.results[0].id)", ""),
+                ("messages.send(to=get.mobile, text=\"late\")", ""),
+                ("notes.add(text=\"ask get.mobile\", tag=geo.lat)", ""),
+                ("calendar.add(when={{ weather.day }}, who=[get.name])", ""),
+            ],
+        );
+        for (t, id) in p
+            .tasks
+            .iter_mut()
+            .zip(["find", "weather", "get", "send", "note", "cal"])
+        {
+            t.id = TaskId::new(id);
+        }
+        let d = deps(&p);
+        assert_eq!(d[2], vec![0], "{d:?}");
+        assert_eq!(d[3], vec![2], "{d:?}");
+        assert!(!d[4].contains(&2), "{d:?}");
+        assert!(d[5].contains(&1) && d[5].contains(&2), "{d:?}");
     }
 
     #[test]

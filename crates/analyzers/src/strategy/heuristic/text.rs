@@ -401,7 +401,7 @@ pub(super) const ORDINALS: &[&str] = &[
 
 /// Title words that say a plan is a list of independent tips.
 pub(super) const LIST_TITLES: &[&str] = &[
-    "tips", "ways", "things", "ideas", "habits", "hacks", "tricks",
+    "tips", "ways", "things", "ideas", "habits", "hacks", "tricks", "errands",
 ];
 
 /// Words that open a title without being its verb ("Step 1:", "We will", "How many").

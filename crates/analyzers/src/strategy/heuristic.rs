@@ -238,6 +238,11 @@ struct Info {
     lookup: Option<String>,
     /// Named after a call that only reads (`get_…`, `search_…`, `GET …`).
     read_call: bool,
+    /// A call with nothing between its parentheses (`home.get_presence()`).
+    bare_call: bool,
+    /// A call with an `<angle placeholder>` among its arguments: something filled in from
+    /// earlier, even where the words do not say from where (`lat=<lat>`).
+    filled_in: bool,
     /// The lower-case words of the values a call was given (`"USD"`, `2024-06`).
     values: Vec<String>,
     /// A call's values whole, lower case (`"fix-typos"`), those of 3 to 120 characters.
@@ -403,8 +408,13 @@ fn numbered_refs<'p>(
             {
                 let name = &text[k..k + len];
                 let names = names.get_or_insert_with(|| Names::new(plan));
-                match names.ids.get(name) {
-                    Some(&t) if t < j => {
+                match names
+                    .ids
+                    .get(name)
+                    .copied()
+                    .or_else(|| step_numbered(name, j))
+                {
+                    Some(t) if t < j => {
                         if !out.iter().any(|(o, _)| *o == t) {
                             out.push((t, name.to_owned()));
                         }
@@ -453,7 +463,8 @@ fn numbered_refs<'p>(
                     .parse::<usize>()
                     .ok()
                     .filter(|_| numbers_count)
-                    .and_then(|n| n.checked_sub(1));
+                    .and_then(|n| n.checked_sub(1))
+                    .or_else(|| step_numbered(name, j));
                 let node = name
                     .strip_prefix("node-")
                     .and_then(|n| n.parse::<usize>().ok())
@@ -482,13 +493,24 @@ fn numbered_refs<'p>(
                     // one call at most: words such as "search" also name calls.
                     let mut call_named = false;
                     for name in &sources {
-                        let t = names.ids.get(name).copied().filter(|&t| t < j).or_else(|| {
-                            // The latest earlier call of that name.
-                            let calls = names.calls.get(name).filter(|_| !call_named)?;
-                            let before = calls.partition_point(|&t| t < j);
-                            call_named = before > 0;
-                            before.checked_sub(1).map(|k| calls[k])
-                        });
+                        let latest = |list: &Vec<usize>| {
+                            let before = list.partition_point(|&t| t < j);
+                            before.checked_sub(1).map(|k| list[k])
+                        };
+                        let t = names
+                            .ids
+                            .get(name)
+                            .copied()
+                            .filter(|&t| t < j)
+                            .or_else(|| {
+                                // The latest earlier call of that name.
+                                let found = latest(names.calls.get(name).filter(|_| !call_named)?);
+                                call_named = found.is_some();
+                                found
+                            })
+                            // The latest earlier call given that value (`<from outdoor_temp>`
+                            // after `get_sensor("outdoor_temp")`).
+                            .or_else(|| latest(names.values.get(*name)?));
                         match t {
                             Some(t) if hit.is_none() => hit = Some((t, len)),
                             Some(t) if out.len() + 1 < 8 && !out.iter().any(|(o, _)| *o == t) => {
@@ -519,12 +541,16 @@ fn numbered_refs<'p>(
 struct Names<'p> {
     ids: HashMap<&'p str, usize>,
     calls: HashMap<&'p str, Vec<usize>>,
+    /// Calls by the literal values they were given (`get_sensor("outdoor_temp")`), for
+    /// `<from outdoor_temp>`.
+    values: HashMap<String, Vec<usize>>,
 }
 
 impl<'p> Names<'p> {
     fn new(plan: &'p Plan) -> Self {
         let mut ids = HashMap::with_capacity(plan.tasks.len());
         let mut calls: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut values: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, t) in plan.tasks.iter().enumerate() {
             ids.entry(t.id.as_str()).or_insert(i);
             if let Some((name, _)) = call_of(t.title.trim()) {
@@ -533,10 +559,35 @@ impl<'p> Names<'p> {
                 if let Some((_, last)) = name.rsplit_once('.') {
                     calls.entry(last).or_default().push(i);
                 }
+                for v in call_text(&t.title).1 {
+                    let v = v.trim_matches(['"', '\'']);
+                    if v.len() >= 3 {
+                        let list = values.entry(v.to_owned()).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
             }
         }
-        Self { ids, calls }
+        Self { ids, calls, values }
     }
+}
+
+/// A step named by its place rather than its id, in a placeholder or a variable:
+/// `<result_2>`, `step1`, `output_3` (1-based), `prev` (the step before step `j`).
+fn step_numbered(name: &str, j: usize) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    if lower == "prev" || lower == "previous" {
+        return j.checked_sub(1);
+    }
+    let digits = ["result", "step", "output", "res", "out"]
+        .iter()
+        .find_map(|p| lower.strip_prefix(p))?
+        .trim_start_matches(['_', '-']);
+    (!digits.is_empty() && digits.len() <= 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse::<usize>().ok()?.checked_sub(1))
+        .flatten()
 }
 
 /// Where a call's arguments are in its title, and which of their bytes are quoted.
@@ -840,7 +891,16 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         })
         .or_else(|| tool.as_ref().and_then(|_| medium_made(title)));
     let read_call = tool.as_deref().is_some_and(|name| {
-        let verb = name
+        // `home.get_sensor`: the verb is the last part's ("get"), not the namespace's.
+        let last = match name.split_once('(') {
+            Some((n, _)) => n,
+            None => name,
+        };
+        let last = match last.rsplit_once('.') {
+            Some((_, l)) if !l.is_empty() && !last.contains(' ') => l,
+            _ => name,
+        };
+        let verb = last
             .split(|c: char| !c.is_alphanumeric())
             .find(|w| !w.is_empty())
             .unwrap_or_default();
@@ -926,6 +986,8 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             String::new()
         },
         read_call,
+        bare_call: call_of(title.trim()).is_some_and(|(_, args)| args.trim().is_empty()),
+        filled_in: call_of(title.trim()).is_some_and(|(_, args)| args.contains('<')),
         output,
     };
     info.heats_oven = warms_up(&info);
@@ -1332,10 +1394,15 @@ fn infer(plan: &Plan) -> Inference {
                     },
                     // A process word whose modifier names nothing earlier ("the *slide*
                     // text") is something new, not the latest text.
+                    // But a participle says how it was made ("the *extracted* receipt
+                    // text"): that is a result, the latest one.
                     None if phrase.len() >= 2
                         && phrase[phrase.len() - 1].generic
                         && !phrase[phrase.len() - 2].generic
-                        && !phrase[phrase.len() - 2].stop =>
+                        && !phrase[phrase.len() - 2].stop
+                        && !phrase
+                            .iter()
+                            .any(|w| w.raw.len() >= 6 && w.raw.ends_with("ed")) =>
                     {
                         None
                     }
@@ -1452,8 +1519,12 @@ fn infer(plan: &Plan) -> Inference {
             // Not when it picks among results ("details of the top hit"): those came from
             // the step before. ("Find the top sites" picks among its own, so this only
             // holds a lookup back; it makes no edge.)
-            let fresh_lookup = me.lookup.is_some()
+            // A lookup given nothing at all (`home.get_presence()`) after another lookup
+            // reads beside it.
+            let bare_lookup = me.read_call && me.bare_call && p.read_call;
+            let fresh_lookup = (me.lookup.is_some() || bare_lookup)
                 && refs.is_empty()
+                && !me.filled_in
                 && pronoun.is_none()
                 && then.is_none()
                 && superlative(&me.words).is_none();
@@ -1679,6 +1750,12 @@ fn infer(plan: &Plan) -> Inference {
                 why = Some(format!(
                     "a lookup given its own value ({value}) that refers to no earlier step"
                 ));
+            } else if fresh_lookup {
+                confidence = 0.7;
+                why = Some(format!(
+                    "a lookup given no arguments, after the lookup {}",
+                    plan.tasks[prev].id
+                ));
             } else if let Some((t, value)) = (!me.read_call && me.call)
                 .then(|| {
                     me.whole_values
@@ -1697,7 +1774,7 @@ fn infer(plan: &Plan) -> Inference {
                 .literal
                 .as_ref()
                 .or(given.as_ref())
-                .filter(|_| group_len < 2)
+                .filter(|_| group_len < 2 && !me.filled_in)
             {
                 confidence = 0.7;
                 why = Some(format!(
@@ -2610,6 +2687,25 @@ mod tests {
         assert_eq!(d[2], vec![1], "{d:?}");
         assert_eq!(d[3], vec![2], "{d:?}");
         assert_eq!(d[4], vec![2], "{d:?}");
+        // "The extracted text" is a result ("extracted" says how it was made), not
+        // something new the way "the slide text" is.
+        let p = plan(
+            "Receipt",
+            &[
+                ("Image-to-Text", "Read the text off receipt.jpg."),
+                (
+                    "Token Classification",
+                    "Pull the total out of the extracted text.",
+                ),
+                (
+                    "Text Classification",
+                    "Classify the extracted receipt text.",
+                ),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], vec![0], "{d:?}");
+        assert_eq!(d[2], vec![0], "{d:?}");
         // "One score per review" makes scores, not reviews: "the translated reviews" are
         // still the translation's.
         let p = plan(
@@ -3234,6 +3330,43 @@ mod tests {
         assert_eq!(d[3], vec![2], "{d:?}");
         assert!(!d[4].contains(&2), "{d:?}");
         assert!(d[5].contains(&1) && d[5].contains(&2), "{d:?}");
+        // Steps named by their place (`<result_2>`, `{{step1.x}}`, `$prev`), a placeholder
+        // naming a value an earlier call was given (`<from outdoor_temp>`), and dotted
+        // lookups (`home.get_presence()`, read beside the lookup before it).
+        let p = plan(
+            "Places",
+            &[
+                ("home.get_sensor(\"outdoor_temp\")", ""),
+                ("home.get_presence()", ""),
+                (
+                    "home.set_thermostat(target=<from outdoor_temp>, away=<result_2>.away)",
+                    "",
+                ),
+                ("weather.today(city=\"Oslo\")", ""),
+                ("notes.add(text={{ step1.value }})", ""),
+                ("notes.pin(id=$prev.id)", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[2], vec![0, 1], "{d:?}");
+        assert_eq!(d[4], vec![0], "{d:?}");
+        assert_eq!(d[5], vec![4], "{d:?}");
+        assert_eq!(super::step_numbered("result_12", 20), Some(11));
+        assert_eq!(super::step_numbered("Step3", 20), Some(2));
+        assert_eq!(super::step_numbered("prev", 0), None);
+        assert_eq!(super::step_numbered("results", 5), None);
+        assert_eq!(super::step_numbered("result_0", 5), None);
+        // A lookup given a placeholder takes it from earlier, even where its words name
+        // nothing: not a fresh lookup, and not a step that starts from its own input.
+        let p = plan(
+            "Pharmacy",
+            &[
+                ("get_current_location()", ""),
+                ("places.search_nearby(lat=<lat>, type=\"pharmacy\")", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0], "{:?}", deps(&p));
     }
 
     #[test]

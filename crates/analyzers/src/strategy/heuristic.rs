@@ -14,7 +14,7 @@
 //!   links), the reference goes to the latest of them. **Subjects**: a distinctive word of an
 //!   earlier title ("Analyze the *technology* sector") links to the steps it names. Steps
 //!   named by number or variable ("from step 2", `#E1`, `$1` in a call, `<node-0>`,
-//!   `$fetch`) are named exactly.
+//!   `<result_2>`, `$fetch`, `get.mobile` in a call's arguments) are named exactly.
 //! * **Siblings** — consecutive steps with the same verb and kind ("Research X", "Research
 //!   Y"; "get_weather" twice; "Translate to French/German"), or consecutive research steps,
 //!   run side by side and share their inputs, unless they are numbered parts ("Write act
@@ -256,6 +256,8 @@ struct Info {
     call_things: Vec<Rc<str>>,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
+    /// What an "X-to-Y" tool takes (X's stem): a word of its name that it does not make.
+    tool_input: Option<String>,
 }
 
 /// A file name ("beach.jpg") or a quoted string in the text.
@@ -290,7 +292,8 @@ fn placeholders_of(text: &str) -> Vec<String> {
     let mut rest = text;
     while let Some(a) = rest.find('{') {
         let Some(b) = rest[a..].find('}') else { break };
-        if b > 1 && out.len() < 8 {
+        // A JSON body (`{"name": "Mix"}`) holds values, not a placeholder.
+        if b > 1 && out.len() < 8 && !rest[a..a + b].contains(['"', '\'']) {
             let before = rest[..a].trim_end_matches('/');
             let segment = before.rsplit(['/', ' ']).next().unwrap_or_default();
             out.push(format!("{segment}/{}", &rest[a..=a + b]));
@@ -320,7 +323,8 @@ const STATE_WORDS: &[&str] = &[
 
 /// Verbs of calls that only read: such a call given its own concrete value is a new branch.
 const LOOKUP_VERBS: &[&str] = &[
-    "get", "search", "fetch", "find", "lookup", "list", "query", "retrieve", "read",
+    "get", "search", "fetch", "find", "lookup", "list", "query", "retrieve", "read", "forecast",
+    "quote", "geocode", "track",
 ];
 
 /// Opens with a verb of reading something up ("Look up", "Check", "Find").
@@ -477,7 +481,7 @@ fn numbered_refs<'p>(
                         .ids
                         .get(name)
                         .copied()
-                        .or(node)
+                        .or(node.and_then(|n| n.checked_sub(names.node_base)))
                         .or(numbered)
                         .map(|t| (t, consumed));
                 }
@@ -544,6 +548,10 @@ struct Names<'p> {
     /// Calls by the literal values they were given (`get_sensor("outdoor_temp")`), for
     /// `<from outdoor_temp>`.
     values: HashMap<String, Vec<usize>>,
+    /// What `<node-N>` counts from: 0 as in TaskBench, 1 where the plan's own references
+    /// show it (a step naming `<node-N>` with N at least its own 0-based place, and no
+    /// `<node-0>` anywhere).
+    node_base: usize,
 }
 
 impl<'p> Names<'p> {
@@ -551,7 +559,20 @@ impl<'p> Names<'p> {
         let mut ids = HashMap::with_capacity(plan.tasks.len());
         let mut calls: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut values: HashMap<String, Vec<usize>> = HashMap::new();
+        let (mut from_one, mut node_zero) = (false, false);
         for (i, t) in plan.tasks.iter().enumerate() {
+            for text in [t.title.as_str(), t.description.as_str()] {
+                for (at, _) in text.match_indices("<node-") {
+                    let n = text[at + 6..]
+                        .bytes()
+                        .take(7)
+                        .take_while(u8::is_ascii_digit)
+                        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+                    let digits = text[at + 6..].starts_with(|c: char| c.is_ascii_digit());
+                    node_zero |= digits && n == 0;
+                    from_one |= digits && n >= i;
+                }
+            }
             ids.entry(t.id.as_str()).or_insert(i);
             if let Some((name, _)) = call_of(t.title.trim()) {
                 calls.entry(name).or_default().push(i);
@@ -570,8 +591,22 @@ impl<'p> Names<'p> {
                 }
             }
         }
-        Self { ids, calls, values }
+        Self {
+            ids,
+            calls,
+            values,
+            node_base: usize::from(from_one && !node_zero),
+        }
     }
+}
+
+/// A REST request line (`POST /v1/playlists/{$3.id}/tracks`): its `$3` is a step, as in
+/// a call's arguments.
+fn rest_call(title: &str) -> bool {
+    let t = title.trim_start();
+    ["GET ", "POST ", "PUT ", "PATCH ", "DELETE "]
+        .iter()
+        .any(|v| t.starts_with(v))
 }
 
 /// A step named by its place rather than its id, in a placeholder or a variable:
@@ -890,6 +925,13 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
                 .unwrap_or(y)
         })
         .or_else(|| tool.as_ref().and_then(|_| medium_made(title)));
+    let tool_input = tool
+        .as_deref()
+        .and_then(|t| t.split_once("-to-"))
+        .and_then(|(x, _)| {
+            let x = x.rsplit(|c: char| !c.is_alphanumeric()).next()?;
+            words.of(x, "").first().map(|w| w.stem.to_string())
+        });
     let read_call = tool.as_deref().is_some_and(|name| {
         // `home.get_sensor`: the verb is the last part's ("get"), not the namespace's.
         let last = match name.split_once('(') {
@@ -986,9 +1028,12 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             String::new()
         },
         read_call,
-        bare_call: call_of(title.trim()).is_some_and(|(_, args)| args.trim().is_empty()),
-        filled_in: call_of(title.trim()).is_some_and(|(_, args)| args.contains('<')),
+        bare_call: call_of(title.trim()).is_some_and(|(_, args)| args.trim().is_empty())
+            || title.trim_start().starts_with("GET ") && !title.contains(['{', '<', '$']),
+        filled_in: call_of(title.trim()).is_some_and(|(_, args)| args.contains('<'))
+            || rest_call(title) && title.contains('<'),
         output,
+        tool_input,
     };
     info.heats_oven = warms_up(&info);
     info.readies = readies_equipment(&info);
@@ -1163,18 +1208,26 @@ fn infer(plan: &Plan) -> Inference {
             let pronoun = me
                 .words
                 .iter()
-                .find(|w| {
+                .enumerate()
+                .find(|&(k, w)| {
                     let part = usize::from(w.in_title);
                     let personal = matches!(w.raw.as_ref(), "it" | "them");
                     let subordinate = SUBORDINATORS.contains(&after);
+                    // "Above 27 C" is a comparison, not "the results above".
+                    let comparison = &*w.raw == "above"
+                        && me
+                            .words
+                            .get(k + 1)
+                            .is_some_and(|n| n.raw.starts_with(|c: char| c.is_ascii_digit()));
                     let found = w.is(class::PRONOUN)
                         && (!w.starts_clause || personal)
-                        && !(personal && noun_before[part] && subordinate);
+                        && !(personal && noun_before[part] && subordinate)
+                        && !comparison;
                     noun_before[part] |= w.is(class::DETERMINER | class::ARTICLE);
                     after = w.raw.as_ref();
                     found
                 })
-                .map(|w| w.raw.as_ref())
+                .map(|(_, w)| w.raw.as_ref())
                 .or(new_placeholder);
             // Waiting ("Wait 30 seconds", "Let the glue dry") is waiting after something.
             // "Next, …" orders; "next week" is a time.
@@ -1478,7 +1531,14 @@ fn infer(plan: &Plan) -> Inference {
             }
             // Steps named by number or by variable ("from step 2", "$1", "#E1",
             // "<node-0>", "$fetch") are named exactly.
-            let named = numbered_refs(&task.title, &task.description, me.call, j, &mut names, plan);
+            let named = numbered_refs(
+                &task.title,
+                &task.description,
+                me.call || rest_call(&task.title),
+                j,
+                &mut names,
+                plan,
+            );
             // A placeholder that names its source (`<number from s4>`) is not also a
             // reference through its words ("the number").
             if named.iter().any(|(_, w)| w.starts_with('<')) {
@@ -1898,6 +1958,8 @@ fn infer(plan: &Plan) -> Inference {
                 && !me.values.iter().any(|v| *v == *w.raw)
                 // "One score per review": a unit, not something this step makes.
                 && (k == 0 || &*me.words[k - 1].raw != "per")
+                // "Image-to-Video" takes an image: it makes no image.
+                && !(w.in_title && me.tool_input.as_deref() == Some(&*w.stem))
             {
                 if !me.words[..k].iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)) {
                     *doc_freq.entry(Rc::clone(&w.stem)).or_default() += 1;
@@ -3367,6 +3429,82 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[1], vec![0], "{:?}", deps(&p));
+    }
+
+    #[test]
+    fn rest_lines_json_bodies_and_nodes_counted_from_one() {
+        // A JSON body holds values, not a placeholder; `$3` in a request line is step 3;
+        // a GET of its own after a GET reads beside it.
+        let mut p = plan(
+            "Playlist",
+            &[
+                ("GET /v1/search?q=Mac&type=artist", ""),
+                ("GET /v1/artists/{$1.items[0].id}/top-tracks", ""),
+                (
+                    "POST /v1/me/playlists  {\"name\": \"Mac\", \"public\": false}",
+                    "",
+                ),
+                (
+                    "POST /v1/playlists/{$3.id}/tracks  {\"uris\": $2.tracks}",
+                    "",
+                ),
+                ("GET /users/me/addresses?default=true", ""),
+                ("GET /carts/current", ""),
+            ],
+        );
+        for (i, t) in p.tasks.iter_mut().enumerate() {
+            t.id = TaskId::new((i + 1).to_string());
+        }
+        let d = deps(&p);
+        assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[3], vec![1, 2], "{d:?}");
+        assert_eq!(d[5], Vec::<usize>::new(), "{d:?}");
+        // `<node-N>` counts from 1 where a step names its own place or a later one (and
+        // no `<node-0>` appears), from 0 otherwise.
+        let from_one = plan(
+            "Dog",
+            &[
+                ("Image Classification: image: dog.jpg", ""),
+                (
+                    "Text Generation: text: 'a fact about the <node-1> breed'",
+                    "",
+                ),
+                ("Text-to-Image: text: 'a cartoon of a <node-1>'", ""),
+            ],
+        );
+        assert_eq!(deps(&from_one)[2], vec![0], "{:?}", deps(&from_one));
+        let from_zero = plan(
+            "Dog",
+            &[
+                ("Image Classification: image: dog.jpg", ""),
+                (
+                    "Text Generation: text: 'a fact about the <node-0> breed'",
+                    "",
+                ),
+                ("Text-to-Speech: text: <node-1>", ""),
+            ],
+        );
+        assert_eq!(deps(&from_zero)[2], vec![1], "{:?}", deps(&from_zero));
+        // "Above 27 C" compares; a noun-named call (`weather.forecast`) is a lookup, so
+        // the choice after two lookups takes both. An "Image-to-Video" makes no image.
+        let p = plan(
+            "Hotel",
+            &[
+                ("weather.forecast(city=\"Lisbon\", days=4)", ""),
+                ("hotels.search(city=\"Lisbon\", guests=2)", ""),
+                ("Choose one: if highs are above 27 C prefer a pool", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![0, 1], "{:?}", deps(&p));
+        let p = plan(
+            "Street",
+            &[
+                ("Image Inpainting", "Erase the people from street.jpg."),
+                ("Image-to-Video", "Animate the empty street image."),
+                ("Image Captioning", "Caption the inpainted image."),
+            ],
+        );
+        assert!(!deps(&p)[2].contains(&1), "{:?}", deps(&p));
     }
 
     #[test]

@@ -1953,13 +1953,15 @@ fn infer(plan: &Plan) -> Inference {
         );
         // Index this step for the steps after it.
         for (k, w) in me.words.iter().enumerate() {
+            // "One score per review": a unit, not something this step makes.
+            let unit = k > 0 && &*me.words[k - 1].raw == "per";
+            // "Image-to-Video" takes an image: it makes no image.
+            let taken = w.in_title && me.tool_input.as_deref() == Some(&*w.stem);
             if !w.stop
                 && !consumed_words.get(k).copied().unwrap_or(false)
                 && !me.values.iter().any(|v| *v == *w.raw)
-                // "One score per review": a unit, not something this step makes.
-                && (k == 0 || &*me.words[k - 1].raw != "per")
-                // "Image-to-Video" takes an image: it makes no image.
-                && !(w.in_title && me.tool_input.as_deref() == Some(&*w.stem))
+                && !unit
+                && !taken
             {
                 if !me.words[..k].iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)) {
                     *doc_freq.entry(Rc::clone(&w.stem)).or_default() += 1;

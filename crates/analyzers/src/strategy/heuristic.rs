@@ -815,11 +815,15 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     // "Text-to-Image for panel 2" is the tool "text-to-image"; "end-to-end" or "up-to-date"
     // is not a tool: the parts of "Text-to-Image" are names.
     if (t.contains("-to-") || t.contains("-To-"))
-        && let Some(tool) = t.split_whitespace().find(|w| {
+        && let Some(tool) = t.split_whitespace().enumerate().find_map(|(k, w)| {
             let lower_to = w.split_once("-to-").or_else(|| w.split_once("-To-"));
-            lower_to.is_some_and(|(a, b)| {
-                a.starts_with(char::is_uppercase) && b.starts_with(char::is_uppercase)
-            })
+            lower_to
+                .is_some_and(|(a, b)| {
+                    a.starts_with(char::is_uppercase) && b.starts_with(char::is_uppercase)
+                    // "Text-to-image" opening a title: media on both sides.
+                    || k == 0 && is_medium(a) && is_medium(b.trim_end_matches([':', ',', '.']))
+                })
+                .then_some(w)
         })
     {
         return Some(tool.to_lowercase());
@@ -852,9 +856,15 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
         .filter(|&k| k > 0)
         .unwrap_or(count);
     let title_case = (1..=3).contains(&name_len)
-        && first[..name_len]
+        && (first[..name_len]
             .iter()
-            .all(|w| w.chars().next().is_some_and(char::is_uppercase));
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase))
+            // "Text generation", "Sentiment analysis": a model task in sentence case, as
+            // the whole title.
+            || name_len >= 2
+                && count == name_len
+                && first[0].starts_with(char::is_uppercase)
+                && MODEL_SUBJECTS.contains(&first[0].to_lowercase().as_str()));
     if !title_case {
         return None;
     }
@@ -887,7 +897,10 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         } else {
             (description.into(), Vec::new())
         };
-    let ws = words.of(&call_title, &call_description);
+    let ws = words.of(
+        &without_json_keys(&call_title),
+        &without_json_keys(&call_description),
+    );
     let tool = tool_name(title, words);
     // A title opening with an article names its subject first ("the barber trims the
     // hair"): its verb is not known, so it has none to share with a sibling.
@@ -1758,9 +1771,15 @@ fn infer(plan: &Plan) -> Inference {
                 // Two calls in a row that change the same thing (`charge(booking_id)`,
                 // `issue_ticket(booking_id)`) change it in turn.
                 let two_changes = me.call && !me.read_call && p.call && !p.read_call;
+                // A change after a read of the same thing acts on what the read found
+                // (`submit_request(employee_id=emp.id)` after `get_balance(emp.id)`).
+                let act_on_read = me.call && !me.read_call && p.call && p.read_call;
                 let shares_input = data_steps
                     && !refers_prev
                     && !two_changes
+                    && !act_on_read
+                    // Picking "the best" is picking among what the step before returned.
+                    && superlative(&me.words).is_none()
                     && refs.iter().all(|r| evidenced[prev].contains(&r.0));
                 if let Some(word) = pronoun.or(then) {
                     deps.push((prev, Rule::Ordering, word.to_owned()));
@@ -2016,7 +2035,16 @@ fn infer(plan: &Plan) -> Inference {
     // order and a shared title word ("first thing", "one thing") links them, and a list of
     // chores has no order.
     let in_order = |e: &Evidence| e.rule == Rule::ListedOrder && e.from + 1 == e.to;
+    // Only where the plan's title says it is a collection ("Sunday chores", "Before the
+    // holiday"): a procedure whose steps name no earlier step ("Clean windows without
+    // streaks": fill, dip, scrub, squeegee, wipe) is still done in order.
+    let collection_title = plan.title.as_deref().is_some_and(|t| {
+        t.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| text::LIST_TITLES.contains(&w) || text::COLLECTION_TITLES.contains(&w))
+    });
     if n >= 4
+        && collection_title
         && plain_steps
         && object_titles + 1 >= n
         // Each step follows the one before it by listed order alone; a word shared with
@@ -2100,6 +2128,63 @@ fn superlative(words: &[Word]) -> Option<&str> {
         (&*words[k - 1].raw == "the" && picks && !time).then_some(w)
     })
 }
+
+/// The text with the keys of JSON objects blanked (`{"image": "street.jpg"}`): a key
+/// names a parameter, like `image=` in a call, not something earlier.
+fn without_json_keys(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('{') || !text.contains('"') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        let Some(len) = rest[open + 1..].find('"') else {
+            break;
+        };
+        let close = open + 1 + len;
+        let key = rest[close + 1..].trim_start().starts_with(':');
+        out.push_str(&rest[..open]);
+        if key {
+            out.push(' ');
+        } else {
+            out.push_str(&rest[open..=close]);
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// A medium a model takes or makes ("text", "image" in "Text-to-image").
+fn is_medium(word: &str) -> bool {
+    [
+        "text", "image", "video", "audio", "speech", "voice", "music", "sound", "3d",
+    ]
+    .iter()
+    .any(|m| word.eq_ignore_ascii_case(m))
+}
+
+/// First words of model tasks written in sentence case ("Text generation", "Sentiment
+/// analysis", "Object detection").
+const MODEL_SUBJECTS: &[&str] = &[
+    "text",
+    "image",
+    "video",
+    "audio",
+    "speech",
+    "sentiment",
+    "object",
+    "token",
+    "question",
+    "document",
+    "visual",
+    "depth",
+    "named",
+    "entity",
+    "zero-shot",
+    "tabular",
+    "sentence",
+];
 
 /// What a tool named after a medium and a change to it makes: the medium ("Image
 /// Colorization", "Video Editing", "Audio Noise Reduction" make an image, a video, audio).
@@ -2666,7 +2751,7 @@ mod tests {
         assert!(deps(&p).iter().all(Vec::is_empty), "{:?}", deps(&p));
         // A checklist stays one where two chores share a word ("thing").
         let p = plan(
-            "Kitchen",
+            "Kitchen chores",
             &[
                 ("Wipe the counters", ""),
                 ("Empty the dishwasher first thing", ""),
@@ -3154,6 +3239,18 @@ mod tests {
         let why = inf.independent;
         assert_eq!(why.len(), 3, "{why:?}");
         assert!(why[0].reason.contains("checklist"), "{why:?}");
+        // A procedure titled as one goal stays in order, however little its steps say
+        // about each other.
+        let p = plan(
+            "Clean windows without streaks",
+            &[
+                ("Fill a bucket with warm water", ""),
+                ("Dip the scrubber and wet the whole pane", ""),
+                ("Scrub the glass", ""),
+                ("Wipe the edges with a cloth", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1], vec![2]]);
         // One-word titles are a process, not a checklist.
         let p = plan(
             "Bookshelf",
@@ -3507,6 +3604,78 @@ mod tests {
             ],
         );
         assert!(!deps(&p)[2].contains(&1), "{:?}", deps(&p));
+    }
+
+    #[test]
+    fn tool_names_in_sentence_case_use_json_keys_and_picks() {
+        // "Use X to …" names X, not "use": three such steps are no siblings.
+        let p = plan(
+            "Receipt",
+            &[
+                ("Use an OCR model to read the text from receipt.png", ""),
+                ("Use a question-answering model on the extracted text", ""),
+                (
+                    "Use the currency converter tool to express that total in dollars",
+                    "",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1]]);
+        // Model tasks in sentence case are tools ("Text-to-image", "Video generation"),
+        // so they are not siblings by their first word.
+        let p = plan(
+            "Story video",
+            &[
+                ("Text generation", "Write a bedtime story about an owl."),
+                ("Text-to-image", "Illustrate the story's opening scene."),
+                ("Text-to-speech", "Read the story aloud."),
+                (
+                    "Video generation",
+                    "Combine the illustration and the narration.",
+                ),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], vec![0], "{d:?}");
+        assert_eq!(d[2], vec![0], "{d:?}");
+        assert!(d[3].contains(&1) && d[3].contains(&2), "{d:?}");
+        // A JSON key names a parameter: two tools given the same file share no subject.
+        let p = plan(
+            "Street",
+            &[
+                ("Image Captioning", "{\"image\": \"street.jpg\"}"),
+                ("Object Detection", "{\"image\": \"street.jpg\"}"),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new(), "{:?}", deps(&p));
+        assert_eq!(
+            super::without_json_keys("{\"text\": \"a: b\", \"n\" : 2}"),
+            "{ : \"a: b\",   : 2}"
+        );
+        // Picking the best is picking among what the step before returned, and a change
+        // after a read of the same thing acts on what the read found.
+        let p = plan(
+            "Hub",
+            &[
+                ("shop.search(query=\"usb-c hub\")", "Returns product ids."),
+                ("shop.get_reviews(ids=<ids from s1>)", ""),
+                (
+                    "cart.add(product_id=<best>)",
+                    "Pick the product with the best score.",
+                ),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        let mut p = plan(
+            "Leave",
+            &[
+                ("hr.get_employee(email=\"t@corp.example\")", ""),
+                ("leave.get_balance(employee_id=emp.employee_id)", ""),
+                ("leave.submit_request(employee_id=emp.employee_id)", ""),
+            ],
+        );
+        p.tasks[0].id = TaskId::new("emp");
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
     }
 
     #[test]

@@ -404,12 +404,26 @@ pub(super) const LIST_TITLES: &[&str] = &[
     "tips", "ways", "things", "ideas", "habits", "hacks", "tricks", "errands",
 ];
 
+/// Title words that say a plan is a collection of chores, not one procedure (a checklist
+/// needs one of these or a [`LIST_TITLES`] word).
+pub(super) const COLLECTION_TITLES: &[&str] = &[
+    "chores",
+    "jobs",
+    "tasks",
+    "todo",
+    "todos",
+    "prep",
+    "checklist",
+    "before",
+    "errands",
+];
+
 /// Words that open a title without being its verb ("Step 1:", "We will", "How many").
 pub(super) const TITLE_FILLER: &[&str] = &[
     "step", "we", "will", "i", "to", "please", "the", "a", "an", "how", "what", "which", "who",
     "she", "he", "they", "you", "someone", "should", "must", "can", "shall", "is", "are", "do",
     "does", "many", "much", "let", "us", "let's", "now", "then", "next", "first", "finally",
-    "call",
+    "call", "use", "using",
 ];
 
 #[cfg(test)]

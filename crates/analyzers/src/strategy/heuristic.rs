@@ -430,7 +430,7 @@ fn numbered_refs<'p>(
             }
             // Otherwise only a sigil or an "s" can start a reference; both are ASCII, so
             // `k` is then a character boundary.
-            if !matches!(bytes[k], b'$' | b'#' | b'<' | b's' | b'S') {
+            if !matches!(bytes[k], b'$' | b'#' | b'<' | b'{' | b's' | b'S') {
                 k += 1;
                 continue;
             }
@@ -447,9 +447,13 @@ fn numbered_refs<'p>(
                     let n: usize = rest[5..5 + digits].parse().unwrap_or(0);
                     hit = n.checked_sub(1).map(|t| (t, 5 + digits));
                 }
-            } else if let Some(sigil) = rest.chars().next().filter(|c| matches!(c, '$' | '#' | '<'))
+            } else if let Some(sigil) = rest
+                .chars()
+                .next()
+                .filter(|c| matches!(c, '$' | '#' | '<') || rest.starts_with("{{"))
             {
-                let body = rest[1..].trim_start_matches('{');
+                // `{{2.slots[0].id}}`, `{{ fetch.body }}`: a template naming a step.
+                let body = rest[1..].trim_start_matches('{').trim_start_matches(' ');
                 // "#E1" is ReWOO's evidence 1; a bare "#42" is an issue number, and "$5"
                 // outside a call's arguments is a price.
                 let evidence = body
@@ -473,8 +477,11 @@ fn numbered_refs<'p>(
                     .strip_prefix("node-")
                     .and_then(|n| n.parse::<usize>().ok())
                     .filter(|_| sigil == '<');
-                // "$5" and "#42" are a price and an issue, even where a task's id is "5".
-                let digits_only = name.bytes().all(|b| b.is_ascii_digit());
+                // "$5" and "#42" are a price and an issue, even where a task's id is "5";
+                // "<1>" is a placeholder naming task "1".
+                let digits_only = name.bytes().all(|b| b.is_ascii_digit())
+                    && !(sigil == '<' && body[name_len..].starts_with('>'))
+                    && sigil != '{';
                 if word_start && closed && !name.is_empty() && (numbers_count || !digits_only) {
                     let names = names.get_or_insert_with(|| Names::new(plan));
                     hit = names
@@ -907,7 +914,22 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
     let subject_first = ws
         .first()
         .is_some_and(|w| w.in_title && matches!(&*w.raw, "the" | "a" | "an"));
-    let head = tool.clone().unwrap_or_else(|| {
+    // "Use a depth estimation model to …": the tool it names is its verb.
+    let used = ws
+        .first()
+        .filter(|w| w.in_title && matches!(&*w.raw, "use" | "using"))
+        .map(|_| {
+            ws[1..]
+                .iter()
+                .skip_while(|w| w.is(class::ARTICLE))
+                .take_while(|w| w.in_title && !w.is(class::PREPOSITION) && !w.starts_clause)
+                .take(6)
+                .map(|w| &*w.stem)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|name| !name.is_empty());
+    let head = tool.clone().or(used).unwrap_or_else(|| {
         ws.iter()
             .take_while(|w| w.in_title && !subject_first)
             .find(|w| !w.is(class::FILLER) && !w.raw.chars().all(|c| c.is_ascii_digit()))
@@ -1506,6 +1528,9 @@ fn infer(plan: &Plan) -> Inference {
                 if in_phrase[k]
                     || me.lookup.is_some()
                     || (me.tool && w.in_title)
+                    // Two steps in a row with the same verb ("Extract …") share no
+                    // subject by it.
+                    || *w.stem == *me.head && me.head == p.head
                     || me.values.iter().any(|v| *v == *w.raw)
                     || w.stop
                     || w.is(class::ORDINAL)
@@ -3604,6 +3629,46 @@ mod tests {
             ],
         );
         assert!(!deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        // `<1>` and `{{2.slots[0].id}}` (even inside a quoted JSON value) name tasks.
+        let mut p = plan(
+            "Viewing",
+            &[
+                ("text-to-image: prompt = \"a lighthouse\"", ""),
+                ("GET /weather?city=Oslo", ""),
+                ("image-to-video: image = <1>, motion = \"waves\"", ""),
+                (
+                    "POST /v2/viewings  {\"slot_id\": \"{{2.slots[0].id}}\"}",
+                    "",
+                ),
+            ],
+        );
+        for (i, t) in p.tasks.iter_mut().enumerate() {
+            t.id = TaskId::new((i + 1).to_string());
+        }
+        let d = deps(&p);
+        assert_eq!(d[2], vec![0], "{d:?}");
+        assert_eq!(d[3], vec![1], "{d:?}");
+        // "Use X to …" takes X as its verb: two different models are not siblings, and
+        // two steps with the same verb share no subject by it.
+        let p = plan(
+            "Restyle",
+            &[
+                ("Use a depth estimation model on room.jpg", ""),
+                (
+                    "Use a depth-conditioned text-to-image model on that depth map",
+                    "",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0], "{:?}", deps(&p));
+        let p = plan(
+            "Lecture",
+            &[
+                ("Extract a keyframe every 10 seconds from lecture.mp4", ""),
+                ("Extract the audio track from lecture.mp4", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new(), "{:?}", deps(&p));
     }
 
     #[test]

@@ -3585,28 +3585,22 @@ mod tests {
         assert_eq!(d[5], Vec::<usize>::new(), "{d:?}");
         // `<node-N>` counts from 1 where a step names its own place or a later one (and
         // no `<node-0>` appears), from 0 otherwise.
-        let from_one = plan(
-            "Dog",
-            &[
+        let dog = |second: &str, third: &str| {
+            let steps = [
                 ("Image Classification: image: dog.jpg", ""),
-                (
-                    "Text Generation: text: 'a fact about the <node-1> breed'",
-                    "",
-                ),
-                ("Text-to-Image: text: 'a cartoon of a <node-1>'", ""),
-            ],
+                (second, ""),
+                (third, ""),
+            ];
+            plan("Dog", &steps)
+        };
+        let from_one = dog(
+            "Text Generation: text: 'a fact about the <node-1> breed'",
+            "Text-to-Image: text: 'a cartoon of a <node-1>'",
         );
         assert_eq!(deps(&from_one)[2], vec![0], "{:?}", deps(&from_one));
-        let from_zero = plan(
-            "Dog",
-            &[
-                ("Image Classification: image: dog.jpg", ""),
-                (
-                    "Text Generation: text: 'a fact about the <node-0> breed'",
-                    "",
-                ),
-                ("Text-to-Speech: text: <node-1>", ""),
-            ],
+        let from_zero = dog(
+            "Text Generation: text: 'a fact about the <node-0> breed'",
+            "Text-to-Speech: text: <node-1>",
         );
         assert_eq!(deps(&from_zero)[2], vec![1], "{:?}", deps(&from_zero));
         // "Above 27 C" compares; a noun-named call (`weather.forecast`) is a lookup, so

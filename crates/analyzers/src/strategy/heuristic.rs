@@ -337,6 +337,131 @@ const READ_VERBS: &[&str] = &[
     "look", "check", "find", "get", "fetch", "search", "retriev", "queri", "verifi", "confirm",
 ];
 
+/// Verbs of calls that change something (a booking, a message sent, a setting): any other
+/// call reads or computes.
+const CHANGE_VERBS: &[&str] = &[
+    "create",
+    "add",
+    "update",
+    "delete",
+    "remove",
+    "send",
+    "post",
+    "put",
+    "patch",
+    "book",
+    "buy",
+    "pay",
+    "set",
+    "cancel",
+    "schedule",
+    "reserve",
+    "order",
+    "charge",
+    "upload",
+    "write",
+    "move",
+    "transfer",
+    "share",
+    "assign",
+    "publish",
+    "submit",
+    "apply",
+    "start",
+    "stop",
+    "turn",
+    "enable",
+    "disable",
+    "notify",
+    "reply",
+    "invite",
+    "follow",
+    "mark",
+    "save",
+    "insert",
+    "make",
+    "place",
+    "issue",
+    "register",
+    "subscribe",
+    "edit",
+    "rename",
+    "archive",
+    "close",
+    "open",
+    "approve",
+    "reject",
+    "confirm",
+    "like",
+    "comment",
+    "tag",
+    "print",
+    "play",
+    "pause",
+    "lock",
+    "unlock",
+    "call",
+    "text",
+    "message",
+    "email",
+    "push",
+    "refund",
+    "checkout",
+    "return",
+    "request",
+    "complete",
+    "run",
+    "trigger",
+    "deploy",
+    "merge",
+    "commit",
+    "sign",
+    "attach",
+    "upgrade",
+    "renew",
+    "respond",
+    "accept",
+    "decline",
+    "join",
+    "leave",
+    "hold",
+    "release",
+    "install",
+    "restart",
+    "reset",
+    "clear",
+    "fill",
+    "import",
+    "export",
+    "sync",
+    "draft",
+    "compose",
+    "dispatch",
+    "ship",
+    "block",
+    "unblock",
+    "vote",
+    "claim",
+    "redeem",
+    "withdraw",
+    "deposit",
+    "escalate",
+    "resolve",
+    "reopen",
+    "upvote",
+    "retweet",
+    "tweet",
+    "dm",
+    "ping",
+    "alert",
+    "remind",
+    "snooze",
+    "mute",
+    "unmute",
+    "grant",
+    "revoke",
+];
+
 /// A concrete value in a description: a capitalised word that does not open a sentence
 /// ("Barcelona", "NVDA"; not "I") or a token with a digit ("INV-2291", "2024-05-03").
 fn concrete_value(text: &str) -> Option<String> {
@@ -982,6 +1107,10 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             .find(|w| !w.is_empty())
             .unwrap_or_default();
         LOOKUP_VERBS.contains(&verb)
+            // A call named by a noun (`fx.rate`, `calendar.free_busy`) reads; a call that
+            // changes something says so with its verb.
+            || call_of(title.trim()).is_some()
+                && !CHANGE_VERBS.contains(&verb)
     });
     let lookup = read_call
         .then(|| {
@@ -3623,6 +3752,21 @@ mod tests {
             ],
         );
         assert!(!deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        // A call named by a noun reads (`fx.rate`); a call whose verb changes something
+        // (`bookings.issue_ticket` after `payments.charge`) does not.
+        let p = plan(
+            "Portfolio",
+            &[
+                ("finance.quote(symbol=\"AAPL\")", ""),
+                ("finance.quote(symbol=\"MSFT\")", ""),
+                ("fx.rate(base=\"USD\", quote=\"EUR\")", ""),
+                ("payments.charge(booking_id=\"B-1\", amount=40)", ""),
+                ("bookings.issue_ticket(booking_id=\"B-1\")", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[2], Vec::<usize>::new(), "{d:?}");
+        assert_eq!(d[4], vec![3], "{d:?}");
         // `<1>` and `{{2.slots[0].id}}` (even inside a quoted JSON value) name tasks.
         let mut p = plan(
             "Viewing",

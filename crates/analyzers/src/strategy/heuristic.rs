@@ -258,6 +258,8 @@ struct Info {
     output: Option<String>,
     /// What an "X-to-Y" tool takes (X's stem): a word of its name that it does not make.
     tool_input: Option<String>,
+    /// A tool that changes a medium and gives it back ("Image Editing").
+    medium_change: bool,
 }
 
 /// A file name ("beach.jpg") or a quoted string in the text.
@@ -940,7 +942,8 @@ fn call_text(title: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
 /// The name of the tool or function a step is named after, which then stands for its verb:
 /// "Speech-to-Text", "get_weather", "GET /movie/{id}", "Image Captioning" (→ "caption").
 fn tool_name(title: &str, words: &mut Words) -> Option<String> {
-    let t = title.trim();
+    // "Step 3: Image Inpainting" is the tool after its label.
+    let t = strip_step_label(title.trim());
     if let Some((name, _)) = call_of(t) {
         return Some(name.to_lowercase());
     }
@@ -975,8 +978,15 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
     if count == 0 {
         return None;
     }
+    // "image-segmentation", "text-to-speech": a model task written as one word.
+    let hyphenated = count == 1
+        && t.split_once('-').is_some_and(|(a, rest)| {
+            !rest.is_empty()
+                && (is_medium(a) || MODEL_SUBJECTS.contains(&a.to_lowercase().as_str()))
+        });
     if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&first[0])
         || count == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
+        || hyphenated
     {
         return Some(t.to_lowercase());
     }
@@ -1031,7 +1041,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         };
     let ws = words.of(
         &without_json_keys(&call_title),
-        &without_json_keys(&call_description),
+        &without_argument_names(&without_json_keys(&call_description)),
     );
     let tool = tool_name(title, words);
     // A title opening with an article names its subject first ("the barber trims the
@@ -1085,6 +1095,9 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
                 .unwrap_or(y)
         })
         .or_else(|| tool.as_ref().and_then(|_| medium_made(title)));
+    let medium_change = tool.as_deref().is_some_and(|t| !t.contains("-to-"))
+        && output.is_some()
+        && medium_made(title).is_some();
     let tool_input = tool
         .as_deref()
         .and_then(|t| t.split_once("-to-"))
@@ -1198,6 +1211,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             || rest_call(title) && title.contains('<'),
         output,
         tool_input,
+        medium_change,
     };
     info.heats_oven = warms_up(&info);
     info.readies = readies_equipment(&info);
@@ -1281,6 +1295,8 @@ fn infer(plan: &Plan) -> Inference {
     let mut doc_freq: HashMap<Rc<str>, usize> = HashMap::new();
     let mut titles: HashMap<Rc<str>, Vec<usize>> = HashMap::new();
     let mut seen_placeholders: HashMap<String, usize> = HashMap::new();
+    // The latest step making each kind of output ("imag", "speech"), for tools that take one.
+    let mut made: HashMap<String, usize> = HashMap::new();
     let mut carry = Carry {
         next: (0..n).collect(),
     };
@@ -1928,6 +1944,10 @@ fn infer(plan: &Plan) -> Inference {
                 // A change after a read of the same thing acts on what the read found
                 // (`submit_request(employee_id=emp.id)` after `get_balance(emp.id)`).
                 let act_on_read = me.call && !me.read_call && p.call && p.read_call;
+                // "Image Inpainting" after "Image Editing" changes the edited image, whatever
+                // in it the step names ("remove the lamp").
+                let changes_prev_medium =
+                    me.medium_change && p.output.is_some() && p.output == me.output;
                 let shares_input = data_steps
                     && !refers_prev
                     && !two_changes
@@ -1937,6 +1957,12 @@ fn infer(plan: &Plan) -> Inference {
                     && refs.iter().all(|r| evidenced[prev].contains(&r.0));
                 if let Some(word) = pronoun.or(then) {
                     deps.push((prev, Rule::Ordering, word.to_owned()));
+                } else if changes_prev_medium && !refers_prev {
+                    deps.push((
+                        prev,
+                        Rule::Reference,
+                        format!("changes what {} made", plan.tasks[prev].id),
+                    ));
                 } else if shares_input {
                     why = Some(format!(
                         "uses the same input as {} ({}) and not its output",
@@ -2022,6 +2048,30 @@ fn infer(plan: &Plan) -> Inference {
                 );
                 deps.extend(carried_on);
                 why = Some(ready_why(plan.tasks[prev].id.as_str()));
+            } else if let Some(takes) = me
+                .tool_input
+                .as_deref()
+                .filter(|a| p.output.as_deref().is_some_and(|y| !same_medium(a, y)))
+            {
+                // "Text-to-Speech" after "Text-to-Video": it takes text, which the step
+                // before does not make; the latest step that does, if any.
+                confidence = 0.7;
+                let maker = made
+                    .iter()
+                    .filter(|(m, _)| same_medium(takes, m))
+                    .map(|(_, &t)| t)
+                    .max();
+                match maker {
+                    Some(t) => {
+                        deps.push((t, Rule::Reference, format!("makes the {takes} it takes")))
+                    }
+                    None => {
+                        why = Some(format!(
+                            "takes {takes}, which {} does not make",
+                            plan.tasks[prev].id
+                        ));
+                    }
+                }
             } else {
                 confidence = Rule::ListedOrder.confidence();
                 deps.push((prev, Rule::ListedOrder, String::new()));
@@ -2163,6 +2213,9 @@ fn infer(plan: &Plan) -> Inference {
             }
         }
         if let Some(out) = &me.output {
+            if made.len() < 16 || made.contains_key(out) {
+                made.insert(out.clone(), j);
+            }
             mentions.add(j, &Rc::from(out.as_str()));
             // What it makes goes by other names too ("the picture" a Text-to-Image made).
             for (_, other) in OUTPUT_NAMES.iter().filter(|(o, _)| *o == out.as_str()) {
@@ -2309,6 +2362,57 @@ fn without_json_keys(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// A description written as arguments (`image: "kitchen.jpg", question: …`) without the
+/// argument names: each names a parameter, not something earlier.
+fn without_argument_names(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_name = |w: &str| {
+        !w.is_empty() && w.len() <= 24 && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    // Only where the description opens with one.
+    match text.trim_start().split_once(':') {
+        Some((first, _)) if is_name(first) => {}
+        _ => return text.into(),
+    }
+    let mut out = String::with_capacity(text.len());
+    for (k, part) in text.split(',').enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        match part.split_once(':') {
+            Some((name, value)) if is_name(name.trim()) => {
+                out.push(' ');
+                out.push_str(value);
+            }
+            _ => out.push_str(part),
+        }
+    }
+    out.into()
+}
+
+/// Whether a tool taking `a` can take what makes `y` (stems; "audio" is speech too).
+fn same_medium(a: &str, y: &str) -> bool {
+    a == y
+        || OUTPUT_NAMES
+            .iter()
+            .any(|&(o, other)| o == y && other == a || o == a && other == y)
+}
+
+/// A title without its leading "Step 3:" or "Step 3." label.
+fn strip_step_label(t: &str) -> &str {
+    let Some(rest) = t
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("step"))
+        .map(|_| t[4..].trim_start())
+    else {
+        return t;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    match rest[digits..].strip_prefix([':', '.', ')']) {
+        Some(after) if digits > 0 => after.trim_start(),
+        _ => t,
+    }
+}
+
 /// A medium a model takes or makes ("text", "image" in "Text-to-image").
 fn is_medium(word: &str) -> bool {
     [
@@ -2344,11 +2448,13 @@ const MODEL_SUBJECTS: &[&str] = &[
 /// Colorization", "Video Editing", "Audio Noise Reduction" make an image, a video, audio).
 /// Tools that read a medium ("Image Captioning", "Video Classification") make something else.
 fn medium_made(title: &str) -> Option<String> {
-    let name: Vec<String> = title
+    let name: Vec<String> = strip_step_label(title.trim())
         .split_whitespace()
         .take(4)
         .take_while(|w| !INPUT_PREPOSITIONS.contains(w) && !w.starts_with('('))
-        .map(str::to_lowercase)
+        .flat_map(|w| w.split('-'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.trim_end_matches(':').to_lowercase())
         .collect();
     let made = match name.first()?.as_str() {
         "image" | "photo" => "imag",
@@ -3807,6 +3913,66 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[1], Vec::<usize>::new(), "{:?}", deps(&p));
+    }
+
+    #[test]
+    fn tool_steps_written_as_benchmarks_write_them() {
+        // Hyphenated model tasks are tools, not siblings by "image"; after its "Step 3:"
+        // label a title still names its tool; an edit after an edit changes the edited
+        // image, whatever in it the step names.
+        let p = plan(
+            "Beach",
+            &[
+                ("image-segmentation", "find the person in beach.png"),
+                ("image-inpainting", "fill in the masked area"),
+                ("image-to-image", "sunset lighting"),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1]]);
+        let p = plan(
+            "Cat",
+            &[
+                ("Step 1: Text-to-Image", "a cat on a sofa next to a lamp"),
+                ("Step 2: Image Editing", "make it a watercolor"),
+                ("Step 3: Image Inpainting", "remove the lamp"),
+                ("Step 4: Image Captioning", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], vec![0], "{d:?}");
+        assert!(d[2].contains(&1), "{d:?}");
+        assert_eq!(d[3], vec![2], "{d:?}");
+        assert_eq!(super::strip_step_label("Step 12: OCR"), "OCR");
+        assert_eq!(super::strip_step_label("Steps to take"), "Steps to take");
+        // A tool taking text does not take the video made before it; a merger gathers.
+        let p = plan(
+            "Rocket",
+            &[
+                ("Text-to-Video", ""),
+                ("Text-to-Speech", ""),
+                ("Video Merger", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[1], Vec::<usize>::new(), "{d:?}");
+        assert!(d[2].contains(&0) && d[2].contains(&1), "{d:?}");
+        // Argument names in a description (`image: "kitchen.jpg"`) name parameters.
+        let p = plan(
+            "Kitchen",
+            &[
+                ("Image Classification", "image: \"kitchen.jpg\""),
+                ("Object Detection", "image: \"kitchen.jpg\", threshold: 0.5"),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new(), "{:?}", deps(&p));
+        assert_eq!(
+            super::without_argument_names("image: <node-0>, question: how many?"),
+            "  <node-0>,  how many?"
+        );
+        assert_eq!(
+            super::without_argument_names("Note: keep it short"),
+            "  keep it short"
+        );
     }
 
     #[test]

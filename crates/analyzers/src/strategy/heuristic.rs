@@ -263,15 +263,51 @@ struct Info {
 }
 
 /// A file name ("beach.jpg") or a quoted string in the text.
-fn literal_input(text: &str) -> Option<String> {
-    for chunk in text.split_whitespace() {
+/// A file name without its folders: "reports/q3/summary.pdf" is "summary.pdf".
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The file a text says a step writes: one after "to", "into" or "as" ("Export the rows to
+/// churned.csv").
+fn destination_file(text: &str) -> Option<String> {
+    let mut before = "";
+    for chunk in text.split_whitespace().take(MAX_WORDS_SCANNED) {
         let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
-        if let Some((stem, ext)) = c.rsplit_once('.')
-            && !stem.is_empty()
+        let destination = matches!(before, "to" | "into" | "as");
+        before = chunk;
+        if destination && !c.contains('@') && looks_like_file(c) {
+            return Some(c.to_owned());
+        }
+    }
+    None
+}
+
+/// "photo.jpg", "q3/summary.pdf": a name, a dot and a short extension with a letter.
+fn looks_like_file(c: &str) -> bool {
+    c.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
             && (2..=4).contains(&ext.len())
             && ext.chars().all(|ch| ch.is_ascii_alphanumeric())
             && ext.chars().any(|ch| ch.is_ascii_alphabetic())
-        {
+    })
+}
+
+/// Words a scan for a destination file reads at most (work per step stays bounded).
+const MAX_WORDS_SCANNED: usize = 200;
+
+fn literal_input(text: &str) -> Option<String> {
+    let mut before = "";
+    for chunk in text.split_whitespace() {
+        let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
+        // "marketing@acme.com" is an address, and "to churned.csv" is where the step
+        // writes, not what it reads.
+        let destination = matches!(before, "to" | "into" | "as");
+        before = chunk;
+        if c.contains('@') || destination {
+            continue;
+        }
+        if looks_like_file(c) {
             return Some(c.to_owned());
         }
     }
@@ -524,6 +560,15 @@ fn numbered_refs<'p>(
     for (text, is_title) in [(title, true), (description, false)] {
         let bytes = text.as_bytes();
         let label_at = text.len() - text.trim_start().len();
+        // "$1.offers[0].id" reads a field: where a text does that, its "$N" are steps,
+        // never prices.
+        let dollar_fields = text.match_indices('$').take(64).any(|(at, _)| {
+            let rest = &text[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            digits > 0
+                && rest[digits..].starts_with('.')
+                && rest[digits + 1..].starts_with(|c: char| c.is_ascii_alphabetic())
+        });
         let args = (is_title && call)
             .then(|| call_of(text.trim()))
             .flatten()
@@ -586,7 +631,8 @@ fn numbered_refs<'p>(
                 let evidence = body
                     .strip_prefix('E')
                     .filter(|b| sigil == '#' && b.starts_with(|c: char| c.is_ascii_digit()));
-                let numbers_count = evidence.is_some() || sigil == '$' && is_title && call;
+                let numbers_count =
+                    evidence.is_some() || sigil == '$' && (is_title && call || dollar_fields);
                 let body = evidence.unwrap_or(body);
                 let name_len = body
                     .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
@@ -807,10 +853,14 @@ impl ArgBytes {
             .iter()
             .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-')
             .count();
-        let after = bytes.get(k + len..k + len + 2)?;
-        (after[0] == b'.' && (after[1].is_ascii_alphabetic() || after[1] == b'_')
-            || after[0] == b'[')
-            .then_some(len)
+        let after = bytes.get(k + len..k + len + 2).unwrap_or(b"))");
+        let field = after[0] == b'.' && (after[1].is_ascii_alphabetic() || after[1] == b'_')
+            || after[0] == b'[';
+        // `find_common_slot(alice, bob)`, `location=loc`: a bare value that may be an id
+        // (the caller checks), not a parameter name (`loc=`) or a call (`now()`).
+        let rest = bytes[k + len..].iter().find(|b| !b.is_ascii_whitespace());
+        let bare = matches!(rest, None | Some(b',' | b')' | b']' | b'}'));
+        (field || bare).then_some(len)
     }
 }
 
@@ -1297,6 +1347,8 @@ fn infer(plan: &Plan) -> Inference {
     let mut seen_placeholders: HashMap<String, usize> = HashMap::new();
     // The latest step making each kind of output ("imag", "speech"), for tools that take one.
     let mut made: HashMap<String, usize> = HashMap::new();
+    // The latest step writing each file, by its name without folders ("summary.pdf").
+    let mut files: HashMap<String, usize> = HashMap::new();
     let mut carry = Carry {
         next: (0..n).collect(),
     };
@@ -2029,6 +2081,16 @@ fn infer(plan: &Plan) -> Inference {
                 // branch), changes what that change made.
                 confidence = Rule::Reference.confidence();
                 deps.push((t, Rule::Reference, value.clone()));
+            } else if let Some((t, file)) = me
+                .literal
+                .as_ref()
+                .filter(|l| !l.starts_with('"'))
+                .and_then(|l| files.get(file_name(l)).map(|&t| (t, l)))
+            {
+                // A file an earlier step wrote, uploaded or exported ("Export the rows to
+                // churned.csv", `s3.put_object` of summary.pdf) is that step's result.
+                confidence = Rule::Reference.confidence();
+                deps.push((t, Rule::Reference, file.clone()));
             } else if let Some(lit) = me
                 .literal
                 .as_ref()
@@ -2211,6 +2273,22 @@ fn infer(plan: &Plan) -> Inference {
             for v in &me.whole_values {
                 written.insert(v.clone(), j);
             }
+        }
+        // Files it writes: where it says so ("to churned.csv"), or any file a step that
+        // changes things names.
+        for text in [task.title.as_str(), task.description.as_str()] {
+            if let Some(dest) = destination_file(text) {
+                files.insert(file_name(&dest).to_owned(), j);
+            }
+        }
+        let changes = !me.read_call && (me.call || me.tool && me.head.contains(['_', '.']))
+            || CHANGE_VERBS.contains(&me.head.as_str());
+        if let Some(lit) = me
+            .literal
+            .as_ref()
+            .filter(|l| changes && !l.starts_with('"'))
+        {
+            files.insert(file_name(lit).to_owned(), j);
         }
         if let Some(out) = &me.output {
             if made.len() < 16 || made.contains_key(out) {
@@ -3973,6 +4051,49 @@ mod tests {
             super::without_argument_names("Note: keep it short"),
             "  keep it short"
         );
+    }
+
+    #[test]
+    fn files_written_earlier_bare_ids_and_dollar_fields() {
+        // "to churned.csv" is written, not read; an address is no file; a file an earlier
+        // step wrote is that step's result.
+        let p = plan(
+            "Churn",
+            &[
+                ("Run the churn query", ""),
+                ("Export the rows to churned.csv", ""),
+                ("Upload churned.csv to Google Drive", ""),
+                ("Share the file link with marketing@acme.com", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![1], vec![2]]);
+        let p = plan(
+            "Report",
+            &[
+                ("s3.put_object", "Bucket 'reports', key 'q3/summary.pdf'."),
+                (
+                    "s3.generate_presigned_url",
+                    "GET link for reports/q3/summary.pdf.",
+                ),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0], "{:?}", deps(&p));
+        // A bare earlier id as an argument, and `$1.offers` in a JSON title, name steps.
+        let mut p = plan(
+            "One to one",
+            &[
+                ("calendar.get_free_busy(user='alice')", ""),
+                ("calendar.get_free_busy(user='bob')", ""),
+                ("scheduler.find_common_slot(alice, bob, duration=30)", ""),
+                ("price_offer {\"offer_id\": \"$1.offers[0].id\"}", ""),
+            ],
+        );
+        for (t, id) in p.tasks.iter_mut().zip(["alice", "bob", "slot", "offer"]) {
+            t.id = TaskId::new(id);
+        }
+        let d = deps(&p);
+        assert_eq!(d[2], vec![0, 1], "{d:?}");
+        assert!(d[3].contains(&0), "{d:?}");
     }
 
     #[test]

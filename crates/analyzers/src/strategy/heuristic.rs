@@ -233,6 +233,8 @@ struct Info {
     /// empty for a title beginning with "Step".
     ordinals: Vec<Rc<str>>,
     literal: Option<String>,
+    /// A file it says it writes ("Export the rows to churned.csv").
+    writes: Option<String>,
     /// A read-only call ("get_weather", "search_flights", `GET /…`) given a concrete value
     /// of its own ("for Barcelona", "INV-2291"): the value it was given.
     lookup: Option<String>,
@@ -268,21 +270,6 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The file a text says a step writes: one after "to", "into" or "as" ("Export the rows to
-/// churned.csv").
-fn destination_file(text: &str) -> Option<String> {
-    let mut before = "";
-    for chunk in text.split_whitespace().take(MAX_WORDS_SCANNED) {
-        let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
-        let destination = matches!(before, "to" | "into" | "as");
-        before = chunk;
-        if destination && !c.contains('@') && looks_like_file(c) {
-            return Some(c.to_owned());
-        }
-    }
-    None
-}
-
 /// "photo.jpg", "q3/summary.pdf": a name, a dot and a short extension with a letter.
 fn looks_like_file(c: &str) -> bool {
     c.rsplit_once('.').is_some_and(|(stem, ext)| {
@@ -293,35 +280,49 @@ fn looks_like_file(c: &str) -> bool {
     })
 }
 
-/// Words a scan for a destination file reads at most (work per step stays bounded).
-const MAX_WORDS_SCANNED: usize = 200;
-
-fn literal_input(text: &str) -> Option<String> {
+/// The input a text names (a file, else a quoted string) and the file it says it writes
+/// (one after "to", "into" or "as": "Export the rows to churned.csv"), in one pass.
+fn literal_input(text: &str) -> (Option<String>, Option<String>) {
+    let mut input = None;
+    let mut writes = None;
     let mut before = "";
-    for chunk in text.split_whitespace() {
-        let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
-        // "marketing@acme.com" is an address, and "to churned.csv" is where the step
-        // writes, not what it reads.
-        let destination = matches!(before, "to" | "into" | "as");
-        before = chunk;
-        if c.contains('@') || destination {
-            continue;
-        }
-        if looks_like_file(c) {
-            return Some(c.to_owned());
-        }
-    }
-    for (open, close) in [('"', '"'), ('“', '”')] {
-        if let Some(start) = text.find(open) {
-            let rest = &text[start + open.len_utf8()..];
-            if let Some(end) = rest.find(close)
-                && end > 0
-            {
-                return Some(format!("\"{}\"", &rest[..end]));
+    if text.contains('.') {
+        for chunk in text.split_whitespace() {
+            let destination = matches!(before, "to" | "into" | "as");
+            before = chunk;
+            if !chunk.contains('.') || chunk.contains('@') {
+                continue;
+            }
+            // "marketing@acme.com" is an address, and "to churned.csv" is where the step
+            // writes, not what it reads.
+            let c = chunk.trim_matches(|ch: char| !ch.is_alphanumeric());
+            if !looks_like_file(c) {
+                continue;
+            }
+            if destination {
+                writes.get_or_insert_with(|| c.to_owned());
+            } else {
+                input.get_or_insert_with(|| c.to_owned());
+            }
+            if input.is_some() && writes.is_some() {
+                break;
             }
         }
     }
-    None
+    if input.is_none() {
+        for (open, close) in [('"', '"'), ('“', '”')] {
+            if let Some(start) = text.find(open) {
+                let rest = &text[start + open.len_utf8()..];
+                if let Some(end) = rest.find(close)
+                    && end > 0
+                {
+                    input = Some(format!("\"{}\"", &rest[..end]));
+                    break;
+                }
+            }
+        }
+    }
+    (input, writes)
 }
 
 /// The `{placeholders}` of a text with the segment before each ("movie/{id}"), at most 8.
@@ -681,20 +682,15 @@ fn numbered_refs<'p>(
                             let before = list.partition_point(|&t| t < j);
                             before.checked_sub(1).map(|k| list[k])
                         };
-                        let t = names
-                            .ids
-                            .get(name)
-                            .copied()
-                            .filter(|&t| t < j)
-                            .or_else(|| {
-                                // The latest earlier call of that name.
-                                let found = latest(names.calls.get(name).filter(|_| !call_named)?);
-                                call_named = found.is_some();
-                                found
-                            })
-                            // The latest earlier call given that value (`<from outdoor_temp>`
-                            // after `get_sensor("outdoor_temp")`).
-                            .or_else(|| latest(names.values.get(*name)?));
+                        let t = names.ids.get(name).copied().filter(|&t| t < j).or_else(|| {
+                            // The latest earlier call of that name.
+                            let found = latest(names.calls.get(name).filter(|_| !call_named)?);
+                            call_named = found.is_some();
+                            found
+                        });
+                        // The latest earlier call given that value (`<from outdoor_temp>`
+                        // after `get_sensor("outdoor_temp")`).
+                        let t = t.or_else(|| latest(names.values(plan).get(*name)?));
                         match t {
                             Some(t) if hit.is_none() => hit = Some((t, len)),
                             Some(t) if out.len() + 1 < 8 && !out.iter().any(|(o, _)| *o == t) => {
@@ -727,7 +723,7 @@ struct Names<'p> {
     calls: HashMap<&'p str, Vec<usize>>,
     /// Calls by the literal values they were given (`get_sensor("outdoor_temp")`), for
     /// `<from outdoor_temp>`.
-    values: HashMap<String, Vec<usize>>,
+    values: Option<HashMap<String, Vec<usize>>>,
     /// What `<node-N>` counts from: 0 as in TaskBench, 1 where the plan's own references
     /// show it (a step naming `<node-N>` with N at least its own 0-based place, and no
     /// `<node-0>` anywhere).
@@ -738,7 +734,6 @@ impl<'p> Names<'p> {
     fn new(plan: &'p Plan) -> Self {
         let mut ids = HashMap::with_capacity(plan.tasks.len());
         let mut calls: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut values: HashMap<String, Vec<usize>> = HashMap::new();
         let (mut from_one, mut node_zero) = (false, false);
         for (i, t) in plan.tasks.iter().enumerate() {
             for text in [t.title.as_str(), t.description.as_str()] {
@@ -760,6 +755,24 @@ impl<'p> Names<'p> {
                 if let Some((_, last)) = name.rsplit_once('.') {
                     calls.entry(last).or_default().push(i);
                 }
+            }
+        }
+        Self {
+            ids,
+            calls,
+            values: None,
+            node_base: usize::from(from_one && !node_zero),
+        }
+    }
+
+    /// Calls by the literal values they were given, built the first time one is asked for.
+    fn values(&mut self, plan: &Plan) -> &HashMap<String, Vec<usize>> {
+        self.values.get_or_insert_with(|| {
+            let mut values: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, t) in plan.tasks.iter().enumerate() {
+                if call_of(t.title.trim()).is_none() {
+                    continue;
+                }
                 for v in call_text(&t.title).1 {
                     let v = v.trim_matches(['"', '\'']);
                     if v.len() >= 3 {
@@ -770,13 +783,8 @@ impl<'p> Names<'p> {
                     }
                 }
             }
-        }
-        Self {
-            ids,
-            calls,
-            values,
-            node_base: usize::from(from_one && !node_zero),
-        }
+            values
+        })
     }
 }
 
@@ -792,13 +800,16 @@ fn rest_call(title: &str) -> bool {
 /// A step named by its place rather than its id, in a placeholder or a variable:
 /// `<result_2>`, `step1`, `output_3` (1-based), `prev` (the step before step `j`).
 fn step_numbered(name: &str, j: usize) -> Option<usize> {
-    let lower = name.to_ascii_lowercase();
-    if lower == "prev" || lower == "previous" {
+    if name.eq_ignore_ascii_case("prev") || name.eq_ignore_ascii_case("previous") {
         return j.checked_sub(1);
     }
     let digits = ["result", "step", "output", "res", "out"]
         .iter()
-        .find_map(|p| lower.strip_prefix(p))?
+        .find_map(|p| {
+            name.get(..p.len())
+                .filter(|head| head.eq_ignore_ascii_case(p))
+                .map(|_| &name[p.len()..])
+        })?
         .trim_start_matches(['_', '-']);
     (!digits.is_empty() && digits.len() <= 6 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse::<usize>().ok()?.checked_sub(1))
@@ -1143,11 +1154,12 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
                 .first()
                 .map(|w| w.stem.to_string())
                 .unwrap_or(y)
-        })
-        .or_else(|| tool.as_ref().and_then(|_| medium_made(title)));
-    let medium_change = tool.as_deref().is_some_and(|t| !t.contains("-to-"))
-        && output.is_some()
-        && medium_made(title).is_some();
+        });
+    let medium = tool.as_ref().and_then(|_| medium_made(title));
+    let medium_change = output.is_none()
+        && medium.is_some()
+        && tool.as_deref().is_some_and(|t| !t.contains("-to-"));
+    let output = output.or(medium);
     let tool_input = tool
         .as_deref()
         .and_then(|t| t.split_once("-to-"))
@@ -1188,7 +1200,10 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
     // that mention them nor something it makes.
     // So are the words of a file it is given ("dashcam_frame.jpg"): two steps run on the
     // same file share an input, not a subject.
-    let literal = literal_input(title).or_else(|| literal_input(description));
+    let (title_input, title_writes) = literal_input(title);
+    let (description_input, description_writes) = literal_input(description);
+    let literal = title_input.or(description_input);
+    let writes = title_writes.or(description_writes);
     let file = literal.as_ref().filter(|l| !l.starts_with('"'));
     let values = call_values
         .iter()
@@ -1239,6 +1254,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         kind: kind.clone(),
         ordinals,
         literal,
+        writes,
         lookup,
         values,
         call_things,
@@ -2276,10 +2292,8 @@ fn infer(plan: &Plan) -> Inference {
         }
         // Files it writes: where it says so ("to churned.csv"), or any file a step that
         // changes things names.
-        for text in [task.title.as_str(), task.description.as_str()] {
-            if let Some(dest) = destination_file(text) {
-                files.insert(file_name(&dest).to_owned(), j);
-            }
+        if let Some(dest) = &me.writes {
+            files.insert(file_name(dest).to_owned(), j);
         }
         let changes = !me.read_call && (me.call || me.tool && me.head.contains(['_', '.']))
             || CHANGE_VERBS.contains(&me.head.as_str());
@@ -2526,23 +2540,30 @@ const MODEL_SUBJECTS: &[&str] = &[
 /// Colorization", "Video Editing", "Audio Noise Reduction" make an image, a video, audio).
 /// Tools that read a medium ("Image Captioning", "Video Classification") make something else.
 fn medium_made(title: &str) -> Option<String> {
-    let name: Vec<String> = strip_step_label(title.trim())
+    let mut parts = strip_step_label(title.trim())
         .split_whitespace()
         .take(4)
         .take_while(|w| !INPUT_PREPOSITIONS.contains(w) && !w.starts_with('('))
         .flat_map(|w| w.split('-'))
-        .filter(|w| !w.is_empty())
-        .map(|w| w.trim_end_matches(':').to_lowercase())
-        .collect();
-    let made = match name.first()?.as_str() {
-        "image" | "photo" => "imag",
-        "video" => "video",
-        "audio" => "audio",
-        "speech" => "speech",
-        _ => return None,
-    };
-    let change = name.len() >= 2 && CHANGES.iter().any(|c| name[name.len() - 1].starts_with(c));
-    change.then(|| made.to_owned())
+        .map(|w| w.trim_end_matches(':'))
+        .filter(|w| !w.is_empty());
+    let first = parts.next()?;
+    let made = ["image", "photo", "video", "audio", "speech"]
+        .into_iter()
+        .find(|m| first.eq_ignore_ascii_case(m))?;
+    let last = parts.last()?;
+    let change = CHANGES.iter().any(|c| {
+        last.get(..c.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(c))
+    });
+    change.then(|| {
+        if made == "photo" || made == "image" {
+            "imag"
+        } else {
+            made
+        }
+        .to_owned()
+    })
 }
 
 /// Words (prefixes) naming a change to a medium that gives the medium back.

@@ -366,6 +366,22 @@ const LOOKUP_VERBS: &[&str] = &[
     "quote", "geocode", "track",
 ];
 
+/// The verb of a tool or call name: `home.get_sensor` → "get" (the last part's, not the
+/// namespace's), `scene_detect` → "scene".
+fn call_verb(name: &str) -> &str {
+    let last = match name.split_once('(') {
+        Some((n, _)) => n,
+        None => name,
+    };
+    let last = match last.rsplit_once('.') {
+        Some((_, l)) if !l.is_empty() && !last.contains(' ') => l,
+        _ => name,
+    };
+    last.split(|c: char| !c.is_alphanumeric())
+        .find(|w| !w.is_empty())
+        .unwrap_or_default()
+}
+
 /// Opens with a verb of reading something up ("Look up", "Check", "Find").
 fn reads(info: &Info) -> bool {
     info.read_call || READ_VERBS.contains(&info.head.as_str())
@@ -1168,19 +1184,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             words.of(x, "").first().map(|w| w.stem.to_string())
         });
     let read_call = tool.as_deref().is_some_and(|name| {
-        // `home.get_sensor`: the verb is the last part's ("get"), not the namespace's.
-        let last = match name.split_once('(') {
-            Some((n, _)) => n,
-            None => name,
-        };
-        let last = match last.rsplit_once('.') {
-            Some((_, l)) if !l.is_empty() && !last.contains(' ') => l,
-            _ => name,
-        };
-        let verb = last
-            .split(|c: char| !c.is_alphanumeric())
-            .find(|w| !w.is_empty())
-            .unwrap_or_default();
+        let verb = call_verb(name);
         LOOKUP_VERBS.contains(&verb)
             // A call named by a noun (`fx.rate`, `calendar.free_busy`) reads; a call that
             // changes something says so with its verb.
@@ -2295,8 +2299,10 @@ fn infer(plan: &Plan) -> Inference {
         if let Some(dest) = &me.writes {
             files.insert(file_name(dest).to_owned(), j);
         }
-        let changes = !me.read_call && (me.call || me.tool && me.head.contains(['_', '.']))
-            || CHANGE_VERBS.contains(&me.head.as_str());
+        // Only a step whose verb changes things writes the file it names
+        // (`s3.put_object`, "Upload …"); `scene_detect` of vlog.mp4 reads it.
+        let changes =
+            CHANGE_VERBS.contains(&call_verb(&me.head)) || CHANGE_VERBS.contains(&me.head.as_str());
         if let Some(lit) = me
             .literal
             .as_ref()
@@ -4099,6 +4105,15 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[1], vec![0], "{:?}", deps(&p));
+        // A tool that reads a file (`scene_detect`) does not write it for the next one.
+        let p = plan(
+            "Vlog",
+            &[
+                ("scene_detect", "Split vlog.mp4 into scenes."),
+                ("speech_to_text", "Transcribe the audio of vlog.mp4."),
+            ],
+        );
+        assert_eq!(deps(&p)[1], Vec::<usize>::new(), "{:?}", deps(&p));
         // A bare earlier id as an argument, and `$1.offers` in a JSON title, name steps.
         let mut p = plan(
             "One to one",

@@ -1485,9 +1485,15 @@ default_model = "cheap"
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigterm_mid_loop_cancels_it_and_still_reports() {
+        // Every review of iteration 2 hangs, so none can finish before the signal lands
+        // (the correctness review answers as the stub's default would the first time).
         let stub = Stub::new(&[
             ("Review security", &["VERDICT: CHANGES", "HANG"]),
             ("Review style", &["VERDICT: APPROVED", "HANG"]),
+            (
+                "Review correctness",
+                &["Review correctness, version 1", "HANG"],
+            ),
         ]);
         let server = MockServer::start().await;
         Mock::given(method("POST"))

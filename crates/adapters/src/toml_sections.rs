@@ -31,7 +31,7 @@ pub(crate) fn parse(text: &str, group_bytes: usize) -> Option<Raw> {
     let groups = task_groups(text, group_bytes)?;
     let first = groups.first()?.start;
     // Everything outside the task sections, at its own offsets.
-    let rest_raw: Raw = if groups.last().is_some_and(|g| g.end == text.len())
+    let mut raw: Raw = if groups.last().is_some_and(|g| g.end == text.len())
         && groups.windows(2).all(|w| w[0].end == w[1].start)
     {
         toml::from_str(&text[..first]).ok()?
@@ -43,7 +43,6 @@ pub(crate) fn parse(text: &str, group_bytes: usize) -> Option<Raw> {
         }
         toml::from_str(&String::from_utf8(bytes).ok()?).ok()?
     };
-    let mut raw = rest_raw;
     if !raw.tasks.is_empty() {
         return None;
     }

@@ -594,38 +594,29 @@ fn numbered_refs<'p>(
         while k < bytes.len() && out.len() < 8 {
             let word_start = k == 0 || !bytes[k - 1].is_ascii_alphanumeric();
             // `to=get.mobile`: an argument read from a field of an earlier step's result.
-            if let Some(len) = args
+            // (task, bytes consumed)
+            let mut hit: Option<(usize, usize)> = args
                 .as_ref()
                 .filter(|_| word_start)
                 .and_then(|a| a.field_of(bytes, k))
-            {
-                let name = &text[k..k + len];
-                let names = names.get_or_insert_with(|| Names::new(plan));
-                match names
-                    .ids
-                    .get(name)
-                    .copied()
-                    .or_else(|| step_numbered(name, j))
-                {
-                    Some(t) if t < j => {
-                        if !out.iter().any(|(o, _)| *o == t) {
-                            out.push((t, name.to_owned()));
-                        }
-                        k += len;
-                        continue;
-                    }
-                    _ => {}
-                }
-            }
+                .and_then(|len| {
+                    let name = &text[k..k + len];
+                    let names = names.get_or_insert_with(|| Names::new(plan));
+                    let t = names.ids.get(name).copied();
+                    t.or_else(|| step_numbered(name, j))
+                        .filter(|&t| t < j)
+                        .map(|t| (t, len))
+                });
             // Otherwise only a sigil or an "s" can start a reference; both are ASCII, so
             // `k` is then a character boundary.
-            if !matches!(bytes[k], b'$' | b'#' | b'<' | b'{' | b's' | b'S') {
+            if hit.is_none() && !matches!(bytes[k], b'$' | b'#' | b'<' | b'{' | b's' | b'S') {
                 k += 1;
                 continue;
             }
             let rest = &text[k..];
-            let mut hit: Option<(usize, usize)> = None; // (task, bytes consumed)
-            if word_start
+            if hit.is_some() {
+                // Named by the argument already.
+            } else if word_start
                 && rest
                     .get(..5)
                     .is_some_and(|p| p.eq_ignore_ascii_case("step "))
@@ -642,7 +633,14 @@ fn numbered_refs<'p>(
                 .filter(|c| matches!(c, '$' | '#' | '<') || rest.starts_with("{{"))
             {
                 // `{{2.slots[0].id}}`, `{{ fetch.body }}`: a template naming a step.
-                let body = rest[1..].trim_start_matches('{').trim_start_matches(' ');
+                // At most two braces: every '{' is itself a place to look from, so
+                // trimming a whole run of them at each would be quadratic.
+                let body = &rest[1..];
+                let body = body.strip_prefix('{').unwrap_or(body);
+                let body = body
+                    .strip_prefix('{')
+                    .unwrap_or(body)
+                    .trim_start_matches(' ');
                 // "#E1" is ReWOO's evidence 1; a bare "#42" is an issue number, and "$5"
                 // outside a call's arguments is a price.
                 let evidence = body
@@ -807,11 +805,14 @@ impl<'p> Names<'p> {
 /// A REST request line (`POST /v1/playlists/{$3.id}/tracks`): its `$3` is a step, as in
 /// a call's arguments.
 fn rest_call(title: &str) -> bool {
-    let t = title.trim_start();
-    ["GET ", "POST ", "PUT ", "PATCH ", "DELETE "]
-        .iter()
-        .any(|v| t.starts_with(v))
+    title
+        .split_whitespace()
+        .next()
+        .is_some_and(|verb| HTTP_VERBS.contains(&verb))
 }
+
+/// The verbs that open a REST request line.
+const HTTP_VERBS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// A step named by its place rather than its id, in a placeholder or a variable:
 /// `<result_2>`, `step1`, `output_3` (1-based), `prev` (the step before step `j`).
@@ -1061,7 +1062,7 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
             !rest.is_empty()
                 && (is_medium(a) || MODEL_SUBJECTS.contains(&a.to_lowercase().as_str()))
         });
-    if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&first[0])
+    if HTTP_VERBS.contains(&first[0])
         || count == 1 && (t.contains('_') || t.contains('.') && !t.ends_with('.'))
         || hyphenated
     {
@@ -1102,6 +1103,8 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
 }
 
 fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> Info {
+    // The title as a call, `name(args)`: its arguments, parsed once.
+    let call_args = call_of(title.trim()).map(|(_, args)| args);
     let (call_title, call_values) = call_text(title);
     // A description that is one call (`rooms.search(start=slot.start)`) reads like a title
     // that is one: its variables name earlier results, its literals are its own values
@@ -1110,12 +1113,11 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         let d = d.trim().trim_end_matches(['.', ';']);
         call_of(d).is_some_and(|(name, args)| name.len() + args.len() + 2 == d.len())
     };
-    let (call_description, description_values) =
-        if call_of(title.trim()).is_none() && whole_call(description) {
-            call_text(description)
-        } else {
-            (description.into(), Vec::new())
-        };
+    let (call_description, description_values) = if call_args.is_none() && whole_call(description) {
+        call_text(description)
+    } else {
+        (description.into(), Vec::new())
+    };
     let ws = words.of(
         &without_json_keys(&call_title),
         &without_argument_names(&without_json_keys(&call_description)),
@@ -1188,8 +1190,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         LOOKUP_VERBS.contains(&verb)
             // A call named by a noun (`fx.rate`, `calendar.free_busy`) reads; a call that
             // changes something says so with its verb.
-            || call_of(title.trim()).is_some()
-                && !CHANGE_VERBS.contains(&verb)
+            || call_args.is_some() && !CHANGE_VERBS.contains(&verb)
     });
     let lookup = read_call
         .then(|| {
@@ -1251,7 +1252,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         words: ws,
         head,
         tool: tool.is_some(),
-        call: call_of(title.trim()).is_some(),
+        call: call_args.is_some(),
         heats_oven: false,
         readies: false,
         placeholders,
@@ -1275,9 +1276,9 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             String::new()
         },
         read_call,
-        bare_call: call_of(title.trim()).is_some_and(|(_, args)| args.trim().is_empty())
+        bare_call: call_args.is_some_and(|args| args.trim().is_empty())
             || title.trim_start().starts_with("GET ") && !title.contains(['{', '<', '$']),
-        filled_in: call_of(title.trim()).is_some_and(|(_, args)| args.contains('<'))
+        filled_in: call_args.is_some_and(|args| args.contains('<'))
             || rest_call(title) && title.contains('<'),
         output,
         tool_input,
@@ -2301,8 +2302,7 @@ fn infer(plan: &Plan) -> Inference {
         }
         // Only a step whose verb changes things writes the file it names
         // (`s3.put_object`, "Upload …"); `scene_detect` of vlog.mp4 reads it.
-        let changes =
-            CHANGE_VERBS.contains(&call_verb(&me.head)) || CHANGE_VERBS.contains(&me.head.as_str());
+        let changes = CHANGE_VERBS.contains(&call_verb(&me.head));
         if let Some(lit) = me
             .literal
             .as_ref()
@@ -3583,6 +3583,10 @@ mod tests {
         // A title's leading "Step" label is found once, however much space precedes it.
         let title = format!("{}{}", " ".repeat(200_000), "step 9 ".repeat(200_000));
         let p = plan("Spaces", &[("x", ""), (title.as_str(), "")]);
+        assert!(deps(&p)[1].iter().all(|&d| d == 0));
+        // So is each template brace of a long run ("{{{{…"), not the whole run each time.
+        let braces = "{{".repeat(100_000);
+        let p = plan("Braces", &[("x", ""), (braces.as_str(), "")]);
         assert!(deps(&p)[1].iter().all(|&d| d == 0));
     }
 

@@ -21,6 +21,10 @@ mod sched_bench;
 
 use std::process::ExitCode;
 
+/// The allocator of the `dagent` binary, so that timings here are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

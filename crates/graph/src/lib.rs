@@ -268,7 +268,12 @@ impl TaskGraph {
         {
             return reduced;
         }
-        self.windowed_reduction(SEARCH_BUDGET)
+        let threads = if self.len() >= PARALLEL_MIN_TASKS {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        } else {
+            1
+        };
+        self.windowed_reduction(SEARCH_BUDGET, threads.min(MAX_THREADS))
     }
 
     /// petgraph's `algo::tred` over the graph in topological order (`None` past `u32`).
@@ -348,7 +353,11 @@ impl TaskGraph {
     /// dependencies it could not settle are kept. A kept implied edge changes no
     /// reachability (the graph schedules the same), so the result is always correct and,
     /// within the budget, minimal.
-    fn windowed_reduction(&self, budget: usize) -> DependencyMap {
+    ///
+    /// The searches of different tasks share only what they read, so the tasks are split
+    /// into `threads` ranges, each searched on its own thread with its own copy of the
+    /// per-task marks; the result does not depend on the split.
+    fn windowed_reduction(&self, budget: usize, threads: usize) -> DependencyMap {
         let n = self.len();
         // Every per-task number below fits in a `u32` (forest times reach 2n); a graph too
         // large for that could not be held in memory anyway, and keeps its edges.
@@ -380,10 +389,140 @@ impl TaskGraph {
             flat.extend(list.iter().map(|&d| d as u32));
         }
         start.push(flat.len());
-        let mut stack: Vec<u32> = Vec::new();
+        let search = Search {
+            graph: self,
+            flat: &flat,
+            start: &start,
+            budget,
+        };
+        let chunk = n.div_ceil(threads.max(1));
         let mut lists = Vec::with_capacity(n);
+        std::thread::scope(|scope| {
+            let mut rest = Vec::new();
+            for t in 1..threads.max(1) {
+                let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
+                let mut marks = node.clone();
+                let spawned = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || search.lists(range, &mut marks));
+                rest.push(spawned.ok());
+            }
+            lists.extend(search.lists(0..chunk.min(n), &mut node));
+            for handle in rest {
+                // A range whose thread could not start, or failed, is searched here.
+                let done = handle.and_then(|h| h.join().ok());
+                let range = lists.len()..(lists.len() + chunk).min(n);
+                lists.extend(done.unwrap_or_else(|| search.lists(range, &mut node)));
+            }
+        });
+        DependencyMap::from_lists(lists)
+    }
+
+    /// Each task's interval label `(low, rank)` from one depth-first walk along dependents
+    /// (see [`Node::labels`]), visiting roots and dependents in plan order, or both in
+    /// reverse, in O(V + E).
+    fn interval_labels(&self, reverse: bool) -> Vec<(u32, u32)> {
+        let n = self.len();
+        let mut label = vec![(u32::MAX, u32::MAX); n];
+        let mut visited = vec![false; n];
+        let mut clock = 0u32;
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        let mut roots: Vec<usize> = (0..n).filter(|&v| self.deps_of(v).is_empty()).collect();
+        if reverse {
+            roots.reverse();
+        }
+        let child = |u: usize, i: usize| {
+            let list = &self.dependents[u];
+            if reverse {
+                list.len().checked_sub(i + 1).map(|j| list[j])
+            } else {
+                list.get(i).copied()
+            }
+        };
+        for root in roots {
+            visited[root] = true;
+            stack.push((root, 0));
+            while let Some(top) = stack.last_mut() {
+                let (u, i) = *top;
+                if let Some(c) = child(u, i) {
+                    top.1 += 1;
+                    if !visited[c] {
+                        visited[c] = true;
+                        stack.push((c, 0));
+                    }
+                } else {
+                    // Every dependent is finished first (a DAG has no back edges).
+                    let below = self.dependents[u].iter().map(|&w| label[w].0).min();
+                    label[u] = (below.map_or(clock, |b| b.min(clock)), clock);
+                    clock = clock.saturating_add(1);
+                    stack.pop();
+                }
+            }
+        }
+        label
+    }
+
+    /// Entry and exit times of a depth-first walk of the spanning forest in which each
+    /// task's parent is its latest dependency (by `pos`): `a` is a forest ancestor of `b`
+    /// (so a graph ancestor) exactly when `a`'s interval holds `b`'s.
+    fn forest_times(&self, pos: &[usize]) -> (Vec<usize>, Vec<usize>) {
+        let n = self.len();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut roots = Vec::new();
         for v in 0..n {
-            let deps = self.deps_of(v);
+            match self.deps_of(v).iter().max_by_key(|&&d| pos[d]) {
+                Some(&parent) => children[parent].push(v),
+                None => roots.push(v),
+            }
+        }
+        let (mut tin, mut tout) = (vec![0; n], vec![0; n]);
+        let mut clock = 0;
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for root in roots {
+            tin[root] = clock;
+            clock += 1;
+            stack.push((root, 0));
+            while let Some(top) = stack.last_mut() {
+                let (u, i) = *top;
+                if let Some(&c) = children[u].get(i) {
+                    top.1 += 1;
+                    tin[c] = clock;
+                    clock += 1;
+                    stack.push((c, 0));
+                } else {
+                    tout[u] = clock;
+                    clock += 1;
+                    stack.pop();
+                }
+            }
+        }
+        (tin, tout)
+    }
+}
+
+/// What every reduction search reads: the graph and its dependencies in one flat array.
+#[derive(Clone, Copy)]
+struct Search<'g> {
+    graph: &'g TaskGraph,
+    flat: &'g [u32],
+    start: &'g [usize],
+    budget: usize,
+}
+
+impl Search<'_> {
+    /// The reduced dependency lists of the tasks in `range` (see `windowed_reduction`).
+    /// `node` holds the per-task marks, set only to the searching task's number, so any
+    /// copy of the starting state gives the same result.
+    fn lists(self, range: std::ops::Range<usize>, node: &mut [Node]) -> Vec<Vec<usize>> {
+        let Self {
+            graph,
+            flat,
+            start,
+            budget,
+        } = self;
+        let mut stack: Vec<u32> = Vec::new();
+        let mut lists = Vec::with_capacity(range.len());
+        for v in range {
+            let deps = graph.deps_of(v);
             if deps.len() < 2 {
                 lists.push(deps.to_vec());
                 continue;
@@ -472,90 +611,15 @@ impl TaskGraph {
             }
             lists.push(kept.into_iter().map(|d| d as usize).collect());
         }
-        DependencyMap::from_lists(lists)
-    }
-
-    /// Each task's interval label `(low, rank)` from one depth-first walk along dependents
-    /// (see [`Node::labels`]), visiting roots and dependents in plan order, or both in
-    /// reverse, in O(V + E).
-    fn interval_labels(&self, reverse: bool) -> Vec<(u32, u32)> {
-        let n = self.len();
-        let mut label = vec![(u32::MAX, u32::MAX); n];
-        let mut visited = vec![false; n];
-        let mut clock = 0u32;
-        let mut stack: Vec<(usize, usize)> = Vec::new();
-        let mut roots: Vec<usize> = (0..n).filter(|&v| self.deps_of(v).is_empty()).collect();
-        if reverse {
-            roots.reverse();
-        }
-        let child = |u: usize, i: usize| {
-            let list = &self.dependents[u];
-            if reverse {
-                list.len().checked_sub(i + 1).map(|j| list[j])
-            } else {
-                list.get(i).copied()
-            }
-        };
-        for root in roots {
-            visited[root] = true;
-            stack.push((root, 0));
-            while let Some(top) = stack.last_mut() {
-                let (u, i) = *top;
-                if let Some(c) = child(u, i) {
-                    top.1 += 1;
-                    if !visited[c] {
-                        visited[c] = true;
-                        stack.push((c, 0));
-                    }
-                } else {
-                    // Every dependent is finished first (a DAG has no back edges).
-                    let below = self.dependents[u].iter().map(|&w| label[w].0).min();
-                    label[u] = (below.map_or(clock, |b| b.min(clock)), clock);
-                    clock = clock.saturating_add(1);
-                    stack.pop();
-                }
-            }
-        }
-        label
-    }
-
-    /// Entry and exit times of a depth-first walk of the spanning forest in which each
-    /// task's parent is its latest dependency (by `pos`): `a` is a forest ancestor of `b`
-    /// (so a graph ancestor) exactly when `a`'s interval holds `b`'s.
-    fn forest_times(&self, pos: &[usize]) -> (Vec<usize>, Vec<usize>) {
-        let n = self.len();
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
-        let mut roots = Vec::new();
-        for v in 0..n {
-            match self.deps_of(v).iter().max_by_key(|&&d| pos[d]) {
-                Some(&parent) => children[parent].push(v),
-                None => roots.push(v),
-            }
-        }
-        let (mut tin, mut tout) = (vec![0; n], vec![0; n]);
-        let mut clock = 0;
-        let mut stack: Vec<(usize, usize)> = Vec::new();
-        for root in roots {
-            tin[root] = clock;
-            clock += 1;
-            stack.push((root, 0));
-            while let Some(top) = stack.last_mut() {
-                let (u, i) = *top;
-                if let Some(&c) = children[u].get(i) {
-                    top.1 += 1;
-                    tin[c] = clock;
-                    clock += 1;
-                    stack.push((c, 0));
-                } else {
-                    tout[u] = clock;
-                    clock += 1;
-                    stack.pop();
-                }
-            }
-        }
-        (tin, tout)
+        lists
     }
 }
+
+/// Graphs from this many tasks have their reduction searches split across threads.
+const PARALLEL_MIN_TASKS: usize = 16_384;
+
+/// At most this many threads share the reduction searches.
+const MAX_THREADS: usize = 4;
 
 /// Edges one reduction search may look at for a single fan-in task (see
 /// `windowed_reduction`): with at most [`FOREST_PROBES`] forest checks per edge, the work
@@ -822,11 +886,16 @@ mod tests {
             let expected = naive_reduction(&g);
             assert_eq!(g.transitive_reduction(), expected);
             assert_eq!(g.reduce(0), expected, "the windowed search agrees");
+            assert_eq!(
+                g.windowed_reduction(SEARCH_BUDGET, 3),
+                expected,
+                "searches split across threads agree"
+            );
             assert_eq!(g.reduce(usize::MAX), expected, "petgraph's tred agrees");
             // Out of search budget, implied edges may stay, but only original edges do,
             // every necessary one does, and reachability is unchanged.
             for budget in [0, 1, 2] {
-                let partial = g.windowed_reduction(budget);
+                let partial = g.windowed_reduction(budget, 1 + budget);
                 for v in 0..n {
                     let kept = partial.deps_of(v);
                     assert!(kept.iter().all(|d| g.deps_of(v).contains(d)));
@@ -864,6 +933,41 @@ mod tests {
         let reduced = g.reduce(0);
         assert_eq!(reduced.deps_of(v), &[x]);
         assert_eq!(reduced, naive_reduction(&g));
+    }
+
+    #[test]
+    fn a_large_graph_is_reduced_alike_on_one_thread_and_on_several() {
+        // 40,000 tasks, each needing one to four of the 300 before it: past
+        // `PARALLEL_MIN_TASKS`, so `transitive_reduction` splits the searches.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |m: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m as u64) as usize
+        };
+        let n = 40_000;
+        let lists: Vec<Vec<usize>> = (0..n)
+            .map(|v| {
+                let mut d: Vec<usize> = (0..next(5).min(v))
+                    .map(|_| v - 1 - next(v.min(300)))
+                    .collect();
+                d.sort_unstable();
+                d.dedup();
+                d
+            })
+            .collect();
+        let g = graph(lists);
+        assert!(n >= PARALLEL_MIN_TASKS);
+        let one = g.windowed_reduction(SEARCH_BUDGET, 1);
+        assert!(
+            one.edge_count() < g.deps().edge_count(),
+            "some edges are implied"
+        );
+        for threads in [2, 3, MAX_THREADS] {
+            assert_eq!(g.windowed_reduction(SEARCH_BUDGET, threads), one);
+        }
+        assert_eq!(g.transitive_reduction(), one);
     }
 
     #[test]

@@ -387,6 +387,50 @@ fn reads(info: &Info) -> bool {
     info.read_call || READ_VERBS.contains(&info.head.as_str())
 }
 
+/// Opens with a verb that makes something new from what it reads ("Summarise the
+/// transcript", "Run sentiment analysis on it", "Extract the action items").
+fn derives(info: &Info) -> bool {
+    !info.head.is_empty() && DERIVE_VERBS.iter().any(|v| info.head.starts_with(v))
+}
+
+/// Verbs (stems) that make something new from what they read, leaving it as it was.
+const DERIVE_VERBS: &[&str] = &[
+    "summar", "analy", "extract", "classifi", "detect", "describ", "translat", "identifi",
+    "caption", "tag", "count", "run",
+];
+
+/// A reference to something steps read without changing it ("the transcript", "the
+/// photo"), by the last word of the phrase.
+fn read_only_thing(phrase: &str) -> bool {
+    let last = phrase
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .find(|w| !w.is_empty())
+        .unwrap_or_default()
+        .to_lowercase();
+    READ_ONLY_THINGS.iter().any(|t| last.starts_with(t))
+}
+
+/// Things a step reads without changing them (prefixes).
+const READ_ONLY_THINGS: &[&str] = &[
+    "transcript",
+    "text",
+    "image",
+    "photo",
+    "picture",
+    "audio",
+    "recording",
+    "video",
+    "footage",
+    "clip",
+    "document",
+    "scan",
+    "article",
+    "dataset",
+    "spreadsheet",
+    "csv",
+    "pdf",
+];
+
 /// Verbs (stems) of reading something up, in plain words.
 const READ_VERBS: &[&str] = &[
     "look", "check", "find", "get", "fetch", "search", "retriev", "queri", "verifi", "confirm",
@@ -1409,9 +1453,12 @@ fn infer(plan: &Plan) -> Inference {
     // Steps whose title names its object with an article ("water *the* plants", "put *a*
     // lamp on a timer"): chores, where one-word titles ("Measure", "Cut") are a process.
     let mut object_titles = 0usize;
+    // The previous step's `<inputs>` no earlier step names (`lat=<lat>` after a geocode).
+    let mut prev_unfilled: Vec<String> = Vec::new();
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
         let me = &me_info;
+        let mut unfilled: Vec<String> = Vec::new();
         let step = if let Some(p) = prev_info.as_ref() {
             let prev = j - 1;
             let has = |bit: u16| -> Option<&str> {
@@ -1734,6 +1781,14 @@ fn infer(plan: &Plan) -> Inference {
                     } else {
                         refs.push((t, Rule::Reference, words));
                     }
+                } else if me.call && end > start && me.words.get(start).is_some_and(|w| w.in_title)
+                {
+                    // A call's `<lat>` is filled in from earlier even where no step names
+                    // it: an input, not something the call makes.
+                    in_phrase[start..end].fill(true);
+                    if unfilled.len() < 8 {
+                        unfilled.push(said());
+                    }
                 } else if end > start && (i == 0 || !me.words[i - 1].is(class::PREPOSITION)) {
                     fresh_object = true;
                 }
@@ -2021,7 +2076,12 @@ fn infer(plan: &Plan) -> Inference {
                 // in it the step names ("remove the lamp").
                 let changes_prev_medium =
                     me.medium_change && p.output.is_some() && p.output == me.output;
-                let shares_input = data_steps
+                // Steps that each make something new from one transcript or photo
+                // ("Summarise the transcript", "Run sentiment analysis on the transcript")
+                // read it side by side, tool names or not.
+                let derived_readers =
+                    derives(me) && derives(p) && refs.iter().all(|r| read_only_thing(&r.2));
+                let shares_input = (data_steps || derived_readers)
                     && !refers_prev
                     && !two_changes
                     && !act_on_read
@@ -2057,7 +2117,19 @@ fn infer(plan: &Plan) -> Inference {
             } else if let Some(word) = pronoun.or(then) {
                 confidence = Rule::Ordering.confidence();
                 deps.push((prev, Rule::Ordering, word.to_owned()));
-            } else if let Some(s) = same_params.filter(|&s| lists[s].len() <= SHARE_CAP) {
+            } else if let Some(s) = same_params
+                .or_else(|| {
+                    // Calls given the same unnamed inputs as the call before
+                    // (`search_restaurants(lat=<lat>)` after `search_hotels(lat=<lat>)`)
+                    // take them from where it did, unless this one changes something.
+                    (p.call
+                        && !unfilled.is_empty()
+                        && unfilled.iter().all(|u| prev_unfilled.contains(u))
+                        && !CHANGE_VERBS.contains(&call_verb(&me.head)))
+                    .then_some(prev)
+                })
+                .filter(|&s| lists[s].len() <= SHARE_CAP)
+            {
                 confidence = 0.7;
                 deps.extend(lists[s].iter().map(|&d| {
                     (
@@ -2334,6 +2406,7 @@ fn infer(plan: &Plan) -> Inference {
             && me.placeholders.is_empty()
             && me.literal.is_none();
         prev_info = Some(me_info);
+        prev_unfilled = unfilled;
     }
     // A checklist: four or more plain actions none of which refers back to or waits for
     // another ("water the plants", "call grandma", "sort the post"). Nothing but the listed
@@ -4479,6 +4552,60 @@ mod tests {
         );
         assert_eq!(inf.deps.deps_of(1001), &[1000]);
         assert!(inf.deps.edge_count() < 3000, "{}", inf.deps.edge_count());
+    }
+
+    #[test]
+    fn steps_that_each_derive_something_from_one_transcript_read_it_side_by_side() {
+        let p = plan(
+            "Meeting",
+            &[
+                ("Transcribe meeting.mp3 with a speech-to-text model", ""),
+                ("Summarise the transcript into five bullet points", ""),
+                ("Run sentiment analysis on the transcript", ""),
+                ("Extract the action items from the transcript", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![0], vec![0]]);
+        // What the step before made, or changed, is waited for.
+        let p = plan(
+            "Shelf",
+            &[
+                ("Take a photo of the shelf", ""),
+                ("Crop the photo to the top shelf", ""),
+                ("Describe the photo in one sentence", ""),
+                ("Translate the description into French", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert!(d[2].contains(&1), "{d:?}");
+        assert!(d[3].contains(&2), "{d:?}");
+    }
+
+    #[test]
+    fn calls_given_the_same_unnamed_inputs_take_them_from_the_same_step() {
+        let p = plan(
+            "Around an address",
+            &[
+                ("geocode(address=\"Rua Augusta 100, Lisbon\")", ""),
+                ("search_hotels(lat=<lat>, lng=<lng>, radius_km=1)", ""),
+                (
+                    "search_restaurants(lat=<lat>, lng=<lng>, cuisine=\"seafood\")",
+                    "",
+                ),
+                ("get_transit_stops(lat=<lat>, lng=<lng>)", ""),
+            ],
+        );
+        assert_eq!(deps(&p), vec![vec![], vec![0], vec![0], vec![0]]);
+        // A call that changes something with them waits for the call before it.
+        let p = plan(
+            "Book near an address",
+            &[
+                ("geocode(address=\"Rua Augusta 100, Lisbon\")", ""),
+                ("search_hotels(lat=<lat>, lng=<lng>)", ""),
+                ("create_booking(lat=<lat>, lng=<lng>)", ""),
+            ],
+        );
+        assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
     }
 
     #[test]

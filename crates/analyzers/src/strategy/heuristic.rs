@@ -699,12 +699,7 @@ fn numbered_refs<'p>(
                 let name = &body[..name_len];
                 let closed = sigil != '<' || body[name_len..].starts_with(['>', '.']);
                 let consumed = rest.len() - body.len() + name_len;
-                let numbered = name
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|_| numbers_count)
-                    .and_then(|n| n.checked_sub(1))
-                    .or_else(|| step_numbered(name, j));
+                let number = name.parse::<usize>().ok().filter(|_| numbers_count);
                 let node = name
                     .strip_prefix("node-")
                     .and_then(|n| n.parse::<usize>().ok())
@@ -716,13 +711,20 @@ fn numbered_refs<'p>(
                     && sigil != '{';
                 if word_start && closed && !name.is_empty() && (numbers_count || !digits_only) {
                     let names = names.get_or_insert_with(|| Names::new(plan));
-                    hit = names
-                        .ids
-                        .get(name)
-                        .copied()
-                        .or(node.and_then(|n| n.checked_sub(names.node_base)))
-                        .or(numbered)
-                        .map(|t| (t, consumed));
+                    // Where the plan writes `$0.output`, its `$N` count from 0 and name
+                    // places, whatever the tasks' ids.
+                    let from_zero = sigil == '$' && names.dollar_zero;
+                    let numbered = number
+                        .and_then(|n| n.checked_sub(usize::from(!from_zero)))
+                        .or_else(|| step_numbered(name, j));
+                    let id = names.ids.get(name).copied();
+                    hit = if from_zero && number.is_some() {
+                        numbered
+                    } else {
+                        id.or(node.and_then(|n| n.checked_sub(names.node_base)))
+                            .or(numbered)
+                    }
+                    .map(|t| (t, consumed));
                 }
                 // "<sha from s2>", "<ids from find_rooms>": the step or call named after
                 // "from" or "of" inside the placeholder.
@@ -786,15 +788,20 @@ struct Names<'p> {
     /// show it (a step naming `<node-N>` with N at least its own 0-based place, and no
     /// `<node-0>` anywhere).
     node_base: usize,
+    /// Some step names `$0.field`: the plan's `$N` count from 0.
+    dollar_zero: bool,
 }
 
 impl<'p> Names<'p> {
     fn new(plan: &'p Plan) -> Self {
         let mut ids = HashMap::with_capacity(plan.tasks.len());
         let mut calls: HashMap<&str, Vec<usize>> = HashMap::new();
-        let (mut from_one, mut node_zero) = (false, false);
+        let (mut from_one, mut node_zero, mut dollar_zero) = (false, false, false);
         for (i, t) in plan.tasks.iter().enumerate() {
             for text in [t.title.as_str(), t.description.as_str()] {
+                dollar_zero |= text
+                    .match_indices("$0.")
+                    .any(|(at, _)| text[at + 3..].starts_with(|c: char| c.is_ascii_alphabetic()));
                 for (at, _) in text.match_indices("<node-") {
                     let n = text[at + 6..]
                         .bytes()
@@ -820,6 +827,7 @@ impl<'p> Names<'p> {
             calls,
             values: None,
             node_base: usize::from(from_one && !node_zero),
+            dollar_zero,
         }
     }
 
@@ -1063,7 +1071,29 @@ fn call_text(title: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
 
 /// The name of the tool or function a step is named after, which then stands for its verb:
 /// "Speech-to-Text", "get_weather", "GET /movie/{id}", "Image Captioning" (→ "caption").
+/// The tool of a step written as JSON (`{"tool": "Sentiment Analysis", …}`,
+/// `{"task": "image-to-text", …}`).
+fn json_tool(title: &str) -> Option<&str> {
+    let t = title.trim_start();
+    if !t.starts_with('{') {
+        return None;
+    }
+    ["\"tool\"", "\"task\""].iter().find_map(|key| {
+        let at = t.find(key)?;
+        let value = t[at + key.len()..]
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start()
+            .strip_prefix('"')?;
+        let name = &value[..value.find('"')?];
+        (!name.is_empty() && name.len() <= 60).then_some(name)
+    })
+}
+
 fn tool_name(title: &str, words: &mut Words) -> Option<String> {
+    if let Some(name) = json_tool(title) {
+        return Some(name.to_lowercase());
+    }
     // "Step 3: Image Inpainting" is the tool after its label.
     let t = strip_step_label(title.trim());
     if let Some((name, _)) = call_of(t) {
@@ -1281,7 +1311,8 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         }
         _ => Vec::new(),
     };
-    let model_tool = tool.is_some() && !title.contains(['_', '(', '/']);
+    let json = json_tool(title);
+    let model_tool = json.is_some() || tool.is_some() && !title.contains(['_', '(', '/']);
     let placeholders = [title, description]
         .iter()
         .flat_map(|t| placeholders_of(t))
@@ -1308,7 +1339,9 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         values,
         call_things,
         model_tool,
-        tool_key: if model_tool {
+        tool_key: if let Some(name) = json {
+            name.to_lowercase()
+        } else if model_tool {
             title
                 .split_whitespace()
                 .take_while(|w| !INPUT_PREPOSITIONS.contains(w))
@@ -1807,6 +1840,10 @@ fn infer(plan: &Plan) -> Inference {
                     || me.values.iter().any(|v| *v == *w.raw)
                     || w.stop
                     || w.is(class::ORDINAL)
+                    // A number ("id": 0, "12 May") is a detail, and "output" or
+                    // "results" name no subject.
+                    || w.raw.bytes().all(|b| b.is_ascii_digit())
+                    || w.is(class::PRONOUN)
                     || w.generic
                     || in_template(w)
                     // "Baking soda": a word in -ing before a noun only says which one.
@@ -4606,6 +4643,47 @@ mod tests {
             ],
         );
         assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
+    }
+
+    #[test]
+    fn json_tool_steps_counting_their_dollar_references_from_zero() {
+        // The steps' own ids count from 0 (`$0.output` is the first step), whatever the
+        // tasks' ids are; the shared "output" and numbers are no subjects.
+        let p = plan(
+            "Support call",
+            &[
+                (
+                    r#"{"id": 0, "tool": "Automatic Speech Recognition", "input": {"audio": "call.wav"}}"#,
+                    "",
+                ),
+                (
+                    r#"{"id": 1, "tool": "Sentiment Analysis", "input": {"text": "$0.output"}}"#,
+                    "",
+                ),
+                (
+                    r#"{"id": 2, "tool": "Named Entity Recognition", "input": {"text": "$0.output"}}"#,
+                    "",
+                ),
+                (
+                    r#"{"id": 3, "tool": "Summarization", "input": {"text": "$0.output"}}"#,
+                    "",
+                ),
+                (
+                    r#"{"id": 4, "tool": "Text Generation", "input": {"prompt": "A ticket from $3.output, $1.output and $2.output"}}"#,
+                    "",
+                ),
+            ],
+        );
+        assert_eq!(
+            deps(&p),
+            vec![vec![], vec![0], vec![0], vec![0], vec![1, 2, 3]]
+        );
+        assert_eq!(
+            super::json_tool(r#"{"task": "image-to-text", "args": {"image": "a.jpg"}}"#),
+            Some("image-to-text")
+        );
+        assert_eq!(super::json_tool(r#"{"city": "Oslo"}"#), None);
+        assert_eq!(super::json_tool(r#"{"tool": "#), None);
     }
 
     #[test]

@@ -671,6 +671,20 @@ fn numbered_refs<'p>(
                     let n: usize = rest[5..5 + digits].parse().unwrap_or(0);
                     hit = n.checked_sub(1).map(|t| (t, 5 + digits));
                 }
+            } else if word_start
+                && rest
+                    .get(..4)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("step"))
+            {
+                // `step5.output`: a field of step 5's result.
+                let digits = rest[4..].bytes().take_while(u8::is_ascii_digit).count();
+                let field = rest[4 + digits..].strip_prefix('.');
+                if (1..=6).contains(&digits)
+                    && field.is_some_and(|f| f.starts_with(|c: char| c.is_ascii_alphabetic()))
+                {
+                    let n: usize = rest[4..4 + digits].parse().unwrap_or(0);
+                    hit = n.checked_sub(1).map(|t| (t, 4 + digits));
+                }
             } else if let Some(sigil) = rest
                 .chars()
                 .next()
@@ -862,6 +876,27 @@ fn rest_call(title: &str) -> bool {
         .next()
         .is_some_and(|verb| HTTP_VERBS.contains(&verb))
 }
+
+/// The literal values of a request line's query (`?base=EUR&symbols=USD` → `EUR`, `USD`),
+/// leaving out those filled in from elsewhere (`{id}`, `<id>`, `$1`), at most 8.
+fn query_values(title: &str) -> Vec<String> {
+    let path = title.split_whitespace().nth(1).unwrap_or_default();
+    let Some((_, query)) = path.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').map(|(_, v)| v))
+        .filter(|v| !v.is_empty() && !v.contains(['{', '<', '$', '}', '>']))
+        .take(8)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Numbers of things ("the three translations"), from two.
+const COUNT_WORDS: &[&str] = &[
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+];
 
 /// The verbs that open a REST request line.
 const HTTP_VERBS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -1179,7 +1214,11 @@ fn tool_name(title: &str, words: &mut Words) -> Option<String> {
 fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> Info {
     // The title as a call, `name(args)`: its arguments, parsed once.
     let call_args = call_of(title.trim()).map(|(_, args)| args);
-    let (call_title, call_values) = call_text(title);
+    let (call_title, mut call_values) = call_text(title);
+    // A request line's query gives it values of its own (`GET /fx/rates?base=EUR`).
+    if call_values.is_empty() && rest_call(title) {
+        call_values = query_values(title);
+    }
     // A description that is one call (`rooms.search(start=slot.start)`) reads like a title
     // that is one: its variables name earlier results, its literals are its own values
     // (but only a titled call counts as changing what it is given).
@@ -1488,6 +1527,8 @@ fn infer(plan: &Plan) -> Inference {
     let mut object_titles = 0usize;
     // The previous step's `<inputs>` no earlier step names (`lat=<lat>` after a geocode).
     let mut prev_unfilled: Vec<String> = Vec::new();
+    // How many steps in a row, ending with the previous one, open with its verb.
+    let mut head_run = 0usize;
     for (j, task) in plan.tasks.iter().enumerate() {
         let me_info = info(&mut words, &task.title, &task.description, &task.kind);
         let me = &me_info;
@@ -1950,6 +1991,16 @@ fn infer(plan: &Plan) -> Inference {
                     "the plan is a list of independent items (its title: \"{}\")",
                     plan.title.as_deref().unwrap_or_default()
                 ));
+            } else if let Some((count, word)) = me.words.windows(2).find_map(|w| {
+                // "The three translations" after three "Translate …" steps: all three.
+                let count = COUNT_WORDS.iter().position(|c| *c == &*w[0].raw)? + 2;
+                (count <= head_run && !p.head.is_empty() && same_stem(&w[1].stem, &p.head))
+                    .then(|| (count, format!("{} {}", w[0].raw, w[1].raw)))
+            }) {
+                confidence = Rule::Aggregation.confidence();
+                refs.retain(|r| r.0 < j - count);
+                deps.extend((j - count..j).map(|d| (d, Rule::Aggregation, word.clone())));
+                deps.append(&mut refs);
             } else if me_warms
                 && then.is_none()
                 && pronoun.is_none()
@@ -2442,6 +2493,14 @@ fn infer(plan: &Plan) -> Inference {
             && !me.tool
             && me.placeholders.is_empty()
             && me.literal.is_none();
+        head_run = if prev_info
+            .as_ref()
+            .is_some_and(|p| !p.head.is_empty() && p.head == me_info.head)
+        {
+            head_run + 1
+        } else {
+            1
+        };
         prev_info = Some(me_info);
         prev_unfilled = unfilled;
     }
@@ -4684,6 +4743,66 @@ mod tests {
         );
         assert_eq!(super::json_tool(r#"{"city": "Oslo"}"#), None);
         assert_eq!(super::json_tool(r#"{"tool": "#), None);
+    }
+
+    #[test]
+    fn request_lines_with_their_own_query_and_fields_of_numbered_steps() {
+        let p = plan(
+            "Spending in USD",
+            &[
+                ("GET /accounts?customer_id=8812", ""),
+                (
+                    "GET /accounts/{step1.output.accounts[0].id}/transactions",
+                    "",
+                ),
+                (
+                    "Group the transactions by category and total each group",
+                    "",
+                ),
+                ("GET /fx/rates?base=EUR&symbols=USD", ""),
+                (
+                    "Convert the category totals to USD using the rate from step 4",
+                    "",
+                ),
+                (r#"POST /reports with body {"totals": step5.output}"#, ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(
+            d[3],
+            Vec::<usize>::new(),
+            "a lookup of its own values: {d:?}"
+        );
+        assert_eq!(d[5], vec![4], "{d:?}");
+        assert_eq!(
+            super::query_values("GET /fx?base=EUR&to={cur}&n=3"),
+            ["EUR", "3"]
+        );
+        assert!(super::query_values("GET /fx/rates").is_empty());
+    }
+
+    #[test]
+    fn the_three_results_of_three_steps_in_a_row_are_all_three() {
+        let p = plan(
+            "Captions",
+            &[
+                ("Caption product_photo.png", ""),
+                ("Translate the caption from step 1 into French", ""),
+                ("Translate the caption from step 1 into German", ""),
+                ("Translate the caption from step 1 into Japanese", ""),
+                ("Write the three translations to captions.json", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[4], vec![1, 2, 3]);
+        // Not more steps than ran in a row, and not a count of something else.
+        let p = plan(
+            "Shelf",
+            &[
+                ("Measure the wall", ""),
+                ("Cut the board into three pieces", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[1], vec![0]);
     }
 
     #[test]

@@ -37,12 +37,14 @@
 //! Each step's decision carries a confidence; the plan's confidence is their mean, so a plan
 //! decided mostly by listed order scores low, and `--strategy auto` can ask a model instead.
 //! Work per step is bounded: at most [`text::MAX_WORDS`] words are read and every lookup goes
-//! through an index with a bounded scan, so 100,000 steps take well under a second.
+//! through an index with a bounded scan. On plans of thousands of steps a second thread reads
+//! the steps' words ahead of the one linking them (same result, tested), so 100,000 steps take
+//! well under a second.
 
 mod text;
 
 use foldhash::{HashMap, HashMapExt};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use dagent_core::{AnalyzeError, BoxFuture, DependencyAnalyzer, DependencyMap, Plan, TaskKind};
 
@@ -231,7 +233,7 @@ struct Info {
     kind: TaskKind,
     /// The title's ordinals and small numbers ("part 2", "the second coat", "12–13 April"),
     /// empty for a title beginning with "Step".
-    ordinals: Vec<Rc<str>>,
+    ordinals: Vec<Arc<str>>,
     literal: Option<String>,
     /// A file it says it writes ("Export the rows to churned.csv").
     writes: Option<String>,
@@ -255,7 +257,7 @@ struct Info {
     /// A model tool's whole name, lower case ("token classification").
     tool_key: String,
     /// The stems of what a function is named after, past its verb ("book_hotel" → "hotel").
-    call_things: Vec<Rc<str>>,
+    call_things: Vec<Arc<str>>,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
     /// What an "X-to-Y" tool takes (X's stem): a word of its name that it does not make.
@@ -1263,7 +1265,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
             .map(|w| w.stem.to_string())
             .unwrap_or_default()
     });
-    let ordinals: Vec<Rc<str>> = if title.trim_start().to_lowercase().starts_with("step") {
+    let ordinals: Vec<Arc<str>> = if title.trim_start().to_lowercase().starts_with("step") {
         Vec::new()
     } else {
         ws.iter()
@@ -1272,7 +1274,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
                     && (w.is(class::ORDINAL)
                         || w.raw.chars().all(|c| c.is_ascii_digit()) && w.raw.len() <= 3)
             })
-            .map(|w| Rc::clone(&w.raw))
+            .map(|w| Arc::clone(&w.raw))
             .collect()
     };
     let output = tool
@@ -1408,11 +1410,11 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
 /// Mentions: stem key → (task, stem), in plan order.
 #[derive(Default)]
 struct Mentions {
-    by_key: HashMap<Box<str>, Vec<(usize, Rc<str>)>>,
+    by_key: HashMap<Box<str>, Vec<(usize, Arc<str>)>>,
 }
 
 impl Mentions {
-    fn add(&mut self, task: usize, stem: &Rc<str>) {
+    fn add(&mut self, task: usize, stem: &Arc<str>) {
         let key = stem_key(stem);
         let list = match self.by_key.get_mut(key) {
             Some(list) => list,
@@ -1421,7 +1423,7 @@ impl Mentions {
         if list.last().is_some_and(|(t, s)| *t == task && s == stem) {
             return;
         }
-        list.push((task, Rc::clone(stem)));
+        list.push((task, Arc::clone(stem)));
     }
 
     /// The most recent task before `before` that mentions `stem`.
@@ -1464,12 +1466,59 @@ struct Step {
     independent: Option<String>,
 }
 
-#[allow(clippy::too_many_lines)]
 fn infer(plan: &Plan) -> Inference {
+    if plan.tasks.len() < PIPELINE_MIN_TASKS {
+        let mut words = Words::new();
+        let infos = plan
+            .tasks
+            .iter()
+            .map(|t| info(&mut words, &t.title, &t.description, &t.kind));
+        return infer_from(plan, infos);
+    }
+    // Reading a step's words does not depend on the steps before it, so a second thread
+    // reads them ahead (a few batches at most) while this one links the steps.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Info>>(PIPELINE_DEPTH);
+        let reader = std::thread::Builder::new().spawn_scoped(scope, move || {
+            let mut words = Words::new();
+            for batch in plan.tasks.chunks(PIPELINE_BATCH) {
+                let infos = batch
+                    .iter()
+                    .map(|t| info(&mut words, &t.title, &t.description, &t.kind))
+                    .collect();
+                if tx.send(infos).is_err() {
+                    break;
+                }
+            }
+        });
+        let Ok(_reader) = reader else {
+            // No thread to be had: read the words here.
+            let mut words = Words::new();
+            let infos = plan
+                .tasks
+                .iter()
+                .map(|t| info(&mut words, &t.title, &t.description, &t.kind));
+            return infer_from(plan, infos);
+        };
+        infer_from(plan, rx.into_iter().flatten())
+    })
+}
+
+/// Plans from this many steps have their words read on a second thread.
+const PIPELINE_MIN_TASKS: usize = 4096;
+/// Steps per batch handed from the reading thread, and batches it may read ahead.
+const PIPELINE_BATCH: usize = 512;
+const PIPELINE_DEPTH: usize = 4;
+
+/// Links the steps of `plan`, given each step's [`Info`] in plan order.
+#[allow(clippy::too_many_lines)]
+fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
     let n = plan.tasks.len();
+    // For the words of `{placeholder}` paths only; the steps' own are read into `infos`.
     let mut words = Words::new();
     // Only a step and the one before it are looked at in full: words are read one step
-    // at a time, so memory holds two steps' words, not the plan's.
+    // at a time, so memory holds two steps' words (and a few batches read ahead), not the
+    // plan's.
     let mut prev_info: Option<Info> = None;
     let list_plan = plan.title.as_deref().is_some_and(|t| {
         let t = t.to_lowercase();
@@ -1479,8 +1528,8 @@ fn infer(plan: &Plan) -> Inference {
 
     let mut mentions = Mentions::default();
     // How many steps mention each stem (as something they make or name).
-    let mut doc_freq: HashMap<Rc<str>, usize> = HashMap::new();
-    let mut titles: HashMap<Rc<str>, Vec<usize>> = HashMap::new();
+    let mut doc_freq: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut titles: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
     let mut seen_placeholders: HashMap<String, usize> = HashMap::new();
     // The latest step making each kind of output ("imag", "speech"), for tools that take one.
     let mut made: HashMap<String, usize> = HashMap::new();
@@ -1512,7 +1561,7 @@ fn infer(plan: &Plan) -> Inference {
     // has a sigil.
     let mut names: Option<Names> = None;
     // The latest function named after each thing ("search_hotels" → "hotel"), with its name.
-    let mut call_things: HashMap<Rc<str>, (usize, String)> = HashMap::new();
+    let mut call_things: HashMap<Arc<str>, (usize, String)> = HashMap::new();
     // The latest call that changed something, by each whole value it was given
     // (`create_branch(name="fix-typos")` → `"fix-typos"`).
     let mut written: HashMap<String, usize> = HashMap::new();
@@ -1530,7 +1579,10 @@ fn infer(plan: &Plan) -> Inference {
     // How many steps in a row, ending with the previous one, open with its verb.
     let mut head_run = 0usize;
     for (j, task) in plan.tasks.iter().enumerate() {
-        let me_info = info(&mut words, &task.title, &task.description, &task.kind);
+        // (Read here should the reading thread have stopped short.)
+        let me_info = infos
+            .next()
+            .unwrap_or_else(|| info(&mut words, &task.title, &task.description, &task.kind));
         let me = &me_info;
         let mut unfilled: Vec<String> = Vec::new();
         let step = if let Some(p) = prev_info.as_ref() {
@@ -1684,23 +1736,23 @@ fn infer(plan: &Plan) -> Inference {
                 // order", "Check whether the order is refundable") read, like calls.
                 || reads(me) && reads(p);
             // Stems are interned, so comparing them is comparing pointers.
-            let template: Vec<&Rc<str>> = if sibling_candidate {
+            let template: Vec<&Arc<str>> = if sibling_candidate {
                 me.words
                     .iter()
-                    .filter(|w| p.words.iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)))
+                    .filter(|w| p.words.iter().any(|x| Arc::ptr_eq(&x.stem, &w.stem)))
                     .map(|w| &w.stem)
                     .collect()
             } else {
                 Vec::new()
             };
-            let in_template = |w: &Word| template.iter().any(|t| Rc::ptr_eq(t, &w.stem));
+            let in_template = |w: &Word| template.iter().any(|t| Arc::ptr_eq(t, &w.stem));
             // But a definite phrase naming what the previous step's title names and this
             // one's does not ("Find a common *slot*", then "Find a room" with
             // `start=slot.start`) refers to its result.
             let in_title = |info: &Info, w: &Word| {
                 info.words
                     .iter()
-                    .any(|x| x.in_title && Rc::ptr_eq(&x.stem, &w.stem))
+                    .any(|x| x.in_title && Arc::ptr_eq(&x.stem, &w.stem))
             };
             let template_phrase = |w: &Word| in_template(w) && (!in_title(p, w) || in_title(me, w));
             // References: definite noun phrases resolved to their latest maker.
@@ -2429,8 +2481,8 @@ fn infer(plan: &Plan) -> Inference {
                 && !unit
                 && !taken
             {
-                if !me.words[..k].iter().any(|x| Rc::ptr_eq(&x.stem, &w.stem)) {
-                    *doc_freq.entry(Rc::clone(&w.stem)).or_default() += 1;
+                if !me.words[..k].iter().any(|x| Arc::ptr_eq(&x.stem, &w.stem)) {
+                    *doc_freq.entry(Arc::clone(&w.stem)).or_default() += 1;
                 }
                 mentions.add(j, &w.stem);
             }
@@ -2438,7 +2490,7 @@ fn infer(plan: &Plan) -> Inference {
             // later steps come back to ("closed captions" for another video).
             let own_name = me.tool && *w.stem == *me.head;
             if w.in_title && !w.stop && !w.generic && !own_name {
-                let list = titles.entry(Rc::clone(&w.stem)).or_default();
+                let list = titles.entry(Arc::clone(&w.stem)).or_default();
                 if list.last() != Some(&j) {
                     list.push(j);
                 }
@@ -2448,7 +2500,7 @@ fn infer(plan: &Plan) -> Inference {
             seen_placeholders.insert(k.clone(), j);
         }
         for thing in &me.call_things {
-            call_things.insert(Rc::clone(thing), (j, me.head.clone()));
+            call_things.insert(Arc::clone(thing), (j, me.head.clone()));
         }
         if !me.read_call {
             for v in &me.whole_values {
@@ -2474,10 +2526,10 @@ fn infer(plan: &Plan) -> Inference {
             if made.len() < 16 || made.contains_key(out) {
                 made.insert(out.clone(), j);
             }
-            mentions.add(j, &Rc::from(out.as_str()));
+            mentions.add(j, &Arc::from(out.as_str()));
             // What it makes goes by other names too ("the picture" a Text-to-Image made).
             for (_, other) in OUTPUT_NAMES.iter().filter(|(o, _)| *o == out.as_str()) {
-                mentions.add(j, &Rc::from(*other));
+                mentions.add(j, &Arc::from(*other));
             }
         }
         object_titles += usize::from(
@@ -4803,6 +4855,57 @@ mod tests {
             ],
         );
         assert_eq!(deps(&p)[1], vec![0]);
+    }
+
+    #[test]
+    fn a_large_plan_read_on_a_second_thread_is_linked_as_when_read_inline() {
+        let kinds = [
+            "Research EV sales in Germany",
+            "Research EV sales in France",
+            "Compare the sales figures of both countries",
+            "Write the market report",
+            "get_weather(city=\"Oslo\")",
+            "search_hotels(lat=<lat>, lng=<lng>)",
+            "Transcribe meeting.mp3 with a speech-to-text model",
+            "Summarise the transcript into five bullet points",
+            "Translate the summary into French",
+            "Text-to-Image: a fox in the snow",
+            "Image-to-Video: animate the generated image",
+            "Preheat the oven to 180C",
+            "Whisk the eggs and sugar",
+            "Bake the cake for 30 minutes",
+            "Review the draft",
+            "Then publish it",
+            "{\"id\": 3, \"tool\": \"Summarization\", \"input\": {\"text\": \"$0.output\"}}",
+            "Combine <node-2> and <node-3>",
+        ];
+        let n = PIPELINE_MIN_TASKS + 700;
+        let titles: Vec<String> = (0..n)
+            .map(|i| format!("{} {}", kinds[i % kinds.len()], i / 97))
+            .collect();
+        let steps: Vec<(&str, &str)> = titles.iter().map(|t| (t.as_str(), "")).collect();
+        let p = plan("Many", &steps);
+        let piped = infer(&p);
+        let mut words = Words::new();
+        let inline = infer_from(
+            &p,
+            p.tasks
+                .iter()
+                .map(|t| info(&mut words, &t.title, &t.description, &t.kind)),
+        );
+        assert!(piped.deps.edge_count() > n / 2);
+        assert_eq!(piped.deps, inline.deps);
+        assert_eq!(piped.edges.len(), inline.edges.len());
+        assert!(
+            piped
+                .edges
+                .iter()
+                .zip(&inline.edges)
+                .all(|(a, b)| a.from == b.from
+                    && a.to == b.to
+                    && a.rule == b.rule
+                    && a.words == b.words)
+        );
     }
 
     #[test]

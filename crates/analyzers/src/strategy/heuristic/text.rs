@@ -5,7 +5,7 @@
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -18,9 +18,9 @@ pub(super) const MAX_WORDS: usize = 160;
 #[derive(Clone, Debug)]
 pub(super) struct Word {
     /// Lower-cased (shared: plans repeat their words).
-    pub(super) raw: Rc<str>,
+    pub(super) raw: Arc<str>,
     /// Snowball English stem of `raw`.
-    pub(super) stem: Rc<str>,
+    pub(super) stem: Arc<str>,
     /// In the title (not the description).
     pub(super) in_title: bool,
     /// First word of its text or after clause punctuation (".", ",", ";", …).
@@ -85,8 +85,8 @@ fn classes() -> &'static HashMap<&'static str, u16> {
 /// A word's lower-cased form, stem and classes, computed once.
 #[derive(Clone)]
 struct Cached {
-    raw: Rc<str>,
-    stem: Rc<str>,
+    raw: Arc<str>,
+    stem: Arc<str>,
     generic: bool,
     class: u16,
 }
@@ -97,7 +97,7 @@ pub(super) struct Words {
     /// Stems already computed (plans repeat their words).
     cache: HashMap<Box<str>, Cached>,
     /// One shared copy of each stem, so equal stems are the same pointer.
-    stems: HashSet<Rc<str>>,
+    stems: HashSet<Arc<str>>,
 }
 
 impl std::fmt::Debug for Words {
@@ -129,10 +129,10 @@ impl Words {
             class |= class::VAGUE;
         }
         let stem = match self.stems.get(stem.as_str()) {
-            Some(shared) => Rc::clone(shared),
+            Some(shared) => Arc::clone(shared),
             None => {
-                let shared: Rc<str> = stem.into();
-                self.stems.insert(Rc::clone(&shared));
+                let shared: Arc<str> = stem.into();
+                self.stems.insert(Arc::clone(&shared));
                 shared
             }
         };

@@ -354,9 +354,9 @@ impl TaskGraph {
     /// reachability (the graph schedules the same), so the result is always correct and,
     /// within the budget, minimal.
     ///
-    /// The searches of different tasks share only what they read, so the tasks are split
-    /// into `threads` ranges, each searched on its own thread with its own copy of the
-    /// per-task marks; the result does not depend on the split.
+    /// The searches of different tasks share only what they read, so `threads` threads take
+    /// ranges of tasks in turn, each with its own copy of the per-task marks; the result
+    /// does not depend on the split.
     fn windowed_reduction(&self, budget: usize, threads: usize) -> DependencyMap {
         let n = self.len();
         // Every per-task number below fits in a `u32` (forest times reach 2n); a graph too
@@ -395,25 +395,46 @@ impl TaskGraph {
             start: &start,
             budget,
         };
-        let chunk = n.div_ceil(threads.max(1));
-        let mut lists = Vec::with_capacity(n);
-        std::thread::scope(|scope| {
-            let mut rest = Vec::new();
-            for t in 1..threads.max(1) {
-                let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
-                let mut marks = node.clone();
-                let spawned = std::thread::Builder::new()
-                    .spawn_scoped(scope, move || search.lists(range, &mut marks));
-                rest.push(spawned.ok());
+        // Threads take ranges of tasks in turn, so that one with heavy searches does not
+        // hold the others up; the lists are put back in plan order.
+        let chunks = n.div_ceil(SEARCH_CHUNK);
+        let range = |c: usize| c * SEARCH_CHUNK..((c + 1) * SEARCH_CHUNK).min(n);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = |node: &mut [Node]| {
+            let mut done = Vec::new();
+            loop {
+                let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if c >= chunks {
+                    return done;
+                }
+                done.push((c, search.lists(range(c), node)));
             }
-            lists.extend(search.lists(0..chunk.min(n), &mut node));
-            for handle in rest {
-                // A range whose thread could not start, or failed, is searched here.
-                let done = handle.and_then(|h| h.join().ok());
-                let range = lists.len()..(lists.len() + chunk).min(n);
-                lists.extend(done.unwrap_or_else(|| search.lists(range, &mut node)));
+        };
+        let work = &work;
+        let mut parts: Vec<Option<Vec<Vec<usize>>>> = vec![None; chunks];
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads.max(1))
+                .filter_map(|_| {
+                    let mut marks = node.clone();
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, move || work(&mut marks))
+                        .ok()
+                })
+                .collect();
+            for (c, lists) in work(&mut node) {
+                parts[c] = Some(lists);
+            }
+            for done in helpers.into_iter().filter_map(|h| h.join().ok()) {
+                for (c, lists) in done {
+                    parts[c] = Some(lists);
+                }
             }
         });
+        let mut lists = Vec::with_capacity(n);
+        for (c, part) in parts.into_iter().enumerate() {
+            // A range a failed thread took is searched here.
+            lists.extend(part.unwrap_or_else(|| search.lists(range(c), &mut node)));
+        }
         DependencyMap::from_lists(lists)
     }
 
@@ -614,6 +635,9 @@ impl Search<'_> {
         lists
     }
 }
+
+/// Tasks a reduction thread takes at a time.
+const SEARCH_CHUNK: usize = 512;
 
 /// Graphs from this many tasks have their reduction searches split across threads.
 const PARALLEL_MIN_TASKS: usize = 16_384;

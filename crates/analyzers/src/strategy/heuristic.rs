@@ -260,6 +260,9 @@ struct Info {
     call_things: Vec<Arc<str>>,
     /// Output of a tool named "X-to-Y": Y's stem.
     output: Option<String>,
+    /// Earlier steps it names by number or variable, with the words that name them (see
+    /// [`numbered_refs`]); filled in by [`read_step`].
+    named: Vec<(usize, String)>,
     /// What an "X-to-Y" tool takes (X's stem): a word of its name that it does not make.
     tool_input: Option<String>,
     /// A tool that changes a medium and gives it back ("Image Editing").
@@ -1379,6 +1382,7 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         lookup,
         values,
         call_things,
+        named: Vec::new(),
         model_tool,
         tool_key: if let Some(name) = json {
             name.to_lowercase()
@@ -1466,13 +1470,33 @@ struct Step {
     independent: Option<String>,
 }
 
+/// What step `j` says, read without looking at the steps before it.
+fn read_step<'p>(
+    words: &mut Words,
+    names: &mut Option<Names<'p>>,
+    plan: &'p Plan,
+    j: usize,
+) -> Info {
+    let t = &plan.tasks[j];
+    let mut step = info(words, &t.title, &t.description, &t.kind);
+    // Steps named by number or by variable ("from step 2", "$1", "#E1", "<node-0>",
+    // "$fetch") are named exactly.
+    step.named = numbered_refs(
+        &t.title,
+        &t.description,
+        step.call || rest_call(&t.title),
+        j,
+        names,
+        plan,
+    );
+    step
+}
+
 fn infer(plan: &Plan) -> Inference {
-    if plan.tasks.len() < PIPELINE_MIN_TASKS {
-        let mut words = Words::new();
-        let infos = plan
-            .tasks
-            .iter()
-            .map(|t| info(&mut words, &t.title, &t.description, &t.kind));
+    let n = plan.tasks.len();
+    if n < PIPELINE_MIN_TASKS {
+        let (mut words, mut names) = (Words::new(), None);
+        let infos = (0..n).map(|j| read_step(&mut words, &mut names, plan, j));
         return infer_from(plan, infos);
     }
     // Reading a step's words does not depend on the steps before it, so a second thread
@@ -1480,11 +1504,10 @@ fn infer(plan: &Plan) -> Inference {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Info>>(PIPELINE_DEPTH);
         let reader = std::thread::Builder::new().spawn_scoped(scope, move || {
-            let mut words = Words::new();
-            for batch in plan.tasks.chunks(PIPELINE_BATCH) {
-                let infos = batch
-                    .iter()
-                    .map(|t| info(&mut words, &t.title, &t.description, &t.kind))
+            let (mut words, mut names) = (Words::new(), None);
+            for start in (0..n).step_by(PIPELINE_BATCH) {
+                let infos = (start..(start + PIPELINE_BATCH).min(n))
+                    .map(|j| read_step(&mut words, &mut names, plan, j))
                     .collect();
                 if tx.send(infos).is_err() {
                     break;
@@ -1493,11 +1516,8 @@ fn infer(plan: &Plan) -> Inference {
         });
         let Ok(_reader) = reader else {
             // No thread to be had: read the words here.
-            let mut words = Words::new();
-            let infos = plan
-                .tasks
-                .iter()
-                .map(|t| info(&mut words, &t.title, &t.description, &t.kind));
+            let (mut words, mut names) = (Words::new(), None);
+            let infos = (0..n).map(|j| read_step(&mut words, &mut names, plan, j));
             return infer_from(plan, infos);
         };
         infer_from(plan, rx.into_iter().flatten())
@@ -1516,6 +1536,7 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
     let n = plan.tasks.len();
     // For the words of `{placeholder}` paths only; the steps' own are read into `infos`.
     let mut words = Words::new();
+    let mut names: Option<Names> = None;
     // Only a step and the one before it are looked at in full: words are read one step
     // at a time, so memory holds two steps' words (and a few batches read ahead), not the
     // plan's.
@@ -1557,9 +1578,6 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
     // line of work after it rejoins.
     let mut rejoin: Option<usize> = None;
 
-    // Task ids and call names, for "$id" and "<x from s2>": built the first time a step
-    // has a sigil.
-    let mut names: Option<Names> = None;
     // The latest function named after each thing ("search_hotels" → "hotel"), with its name.
     let mut call_things: HashMap<Arc<str>, (usize, String)> = HashMap::new();
     // The latest call that changed something, by each whole value it was given
@@ -1582,7 +1600,7 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
         // (Read here should the reading thread have stopped short.)
         let me_info = infos
             .next()
-            .unwrap_or_else(|| info(&mut words, &task.title, &task.description, &task.kind));
+            .unwrap_or_else(|| read_step(&mut words, &mut names, plan, j));
         let me = &me_info;
         let mut unfilled: Vec<String> = Vec::new();
         let step = if let Some(p) = prev_info.as_ref() {
@@ -1970,16 +1988,7 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
             if let Some(t) = last_warm.filter(|_| OVEN_VERBS.contains(&me.head.as_str())) {
                 refs.push((t, Rule::Reference, first_word(&task.title).to_owned()));
             }
-            // Steps named by number or by variable ("from step 2", "$1", "#E1",
-            // "<node-0>", "$fetch") are named exactly.
-            let named = numbered_refs(
-                &task.title,
-                &task.description,
-                me.call || rest_call(&task.title),
-                j,
-                &mut names,
-                plan,
-            );
+            let named = &me.named;
             // A placeholder that names its source (`<number from s4>`) is not also a
             // reference through its words ("the number").
             if named.iter().any(|(_, w)| w.starts_with('<')) {
@@ -2000,7 +2009,7 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
             // "The output of step 1" is step 1's output, not the previous step's.
             let pronoun = pronoun.filter(|_| named.is_empty());
             for (t, words) in named {
-                refs.push((t, Rule::Reference, words));
+                refs.push((*t, Rule::Reference, words.clone()));
             }
             let params_only = refs.is_empty() && !param_refs.is_empty();
             refs.append(&mut param_refs);
@@ -4886,12 +4895,10 @@ mod tests {
         let steps: Vec<(&str, &str)> = titles.iter().map(|t| (t.as_str(), "")).collect();
         let p = plan("Many", &steps);
         let piped = infer(&p);
-        let mut words = Words::new();
+        let (mut words, mut names) = (Words::new(), None);
         let inline = infer_from(
             &p,
-            p.tasks
-                .iter()
-                .map(|t| info(&mut words, &t.title, &t.description, &t.kind)),
+            (0..p.len()).map(|j| read_step(&mut words, &mut names, &p, j)),
         );
         assert!(piped.deps.edge_count() > n / 2);
         assert_eq!(piped.deps, inline.deps);

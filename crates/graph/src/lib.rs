@@ -867,15 +867,19 @@ mod tests {
         assert_eq!(g.transitive_reduction(), chain);
     }
 
-    #[test]
-    fn reduction_matches_the_definition_on_random_dags() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |m: usize| {
+    /// A deterministic generator of numbers below `m` (xorshift64).
+    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |m| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state % m as u64) as usize
-        };
+        }
+    }
+
+    #[test]
+    fn reduction_matches_the_definition_on_random_dags() {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         // The smallest graph where an implied dependency is found through another one the
         // forest already settled (0 → 2 → 3 → 4): 5 keeps only 4.
         let g = graph(vec![
@@ -963,13 +967,7 @@ mod tests {
     fn a_large_graph_is_reduced_alike_on_one_thread_and_on_several() {
         // 40,000 tasks, each needing one to four of the 300 before it: past
         // `PARALLEL_MIN_TASKS`, so `transitive_reduction` splits the searches.
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |m: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % m as u64) as usize
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let n = 40_000;
         let lists: Vec<Vec<usize>> = (0..n)
             .map(|v| {

@@ -387,6 +387,14 @@ fn call_verb(name: &str) -> &str {
         .unwrap_or_default()
 }
 
+/// A call whose verb changes something (`update_email`, `send_message`); an "X-to-Y" tool
+/// (`text_to_image`) makes something new instead.
+fn changes_things(info: &Info) -> bool {
+    CHANGE_VERBS.contains(&call_verb(&info.head))
+        && !info.head.contains("_to_")
+        && !info.head.contains("-to-")
+}
+
 /// Opens with a verb of reading something up ("Look up", "Check", "Find").
 fn reads(info: &Info) -> bool {
     info.read_call || READ_VERBS.contains(&info.head.as_str())
@@ -681,11 +689,22 @@ fn numbered_refs<'p>(
                     .get(..4)
                     .is_some_and(|p| p.eq_ignore_ascii_case("step"))
             {
-                // `step5.output`: a field of step 5's result.
+                // `step5.output`: a field of step 5's result; not a file or a path part
+                // (`docs/step2.html`, `step3.png`, `README_step1.txt`).
                 let digits = rest[4..].bytes().take_while(u8::is_ascii_digit).count();
-                let field = rest[4 + digits..].strip_prefix('.');
+                let field = rest[4 + digits..].strip_prefix('.').map(|f| {
+                    let len = f
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(f.len());
+                    &f[..len]
+                });
+                let in_path = k > 0 && matches!(bytes[k - 1], b'/' | b'\\' | b'_' | b'.' | b'-');
                 if (1..=6).contains(&digits)
-                    && field.is_some_and(|f| f.starts_with(|c: char| c.is_ascii_alphabetic()))
+                    && !in_path
+                    && field.is_some_and(|f| {
+                        f.starts_with(|c: char| c.is_ascii_alphabetic())
+                            && !FILE_EXTENSIONS.contains(&f.to_ascii_lowercase().as_str())
+                    })
                 {
                     let n: usize = rest[4..4 + digits].parse().unwrap_or(0);
                     hit = n.checked_sub(1).map(|t| (t, 4 + digits));
@@ -897,6 +916,13 @@ fn query_values(title: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// File extensions: `step3.png` is a file, not a field of step 3's result.
+const FILE_EXTENSIONS: &[&str] = &[
+    "html", "htm", "png", "jpg", "jpeg", "gif", "webp", "svg", "txt", "md", "pdf", "csv", "json",
+    "xml", "yaml", "yml", "toml", "mp3", "mp4", "wav", "mov", "zip", "py", "rs", "js", "docx",
+    "xlsx", "pptx",
+];
 
 /// Numbers of things ("the three translations"), from two.
 const COUNT_WORDS: &[&str] = &[
@@ -1514,13 +1540,17 @@ fn infer(plan: &Plan) -> Inference {
                 }
             }
         });
-        let Ok(_reader) = reader else {
+        let Ok(reader) = reader else {
             // No thread to be had: read the words here.
             let (mut words, mut names) = (Words::new(), None);
             let infos = (0..n).map(|j| read_step(&mut words, &mut names, plan, j));
             return infer_from(plan, infos);
         };
-        infer_from(plan, rx.into_iter().flatten())
+        let inference = infer_from(plan, rx.into_iter().flatten());
+        // Should the reading thread have stopped short (a panic), the steps it did not
+        // hand over were read inline; joined here, its panic does not end the scope's.
+        let _ = reader.join();
+        inference
     })
 }
 
@@ -1534,7 +1564,8 @@ const PIPELINE_DEPTH: usize = 4;
 #[allow(clippy::too_many_lines)]
 fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
     let n = plan.tasks.len();
-    // For the words of `{placeholder}` paths only; the steps' own are read into `infos`.
+    // For the words of `{placeholder}` paths (and any step the reading thread did not hand
+    // over); the steps' own are read into `infos`.
     let mut words = Words::new();
     let mut names: Option<Names> = None;
     // Only a step and the one before it are looked at in full: words are read one step
@@ -2270,11 +2301,14 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
                 .or_else(|| {
                     // Calls given the same unnamed inputs as the call before
                     // (`search_restaurants(lat=<lat>)` after `search_hotels(lat=<lat>)`)
-                    // take them from where it did, unless this one changes something.
+                    // take them from where it did, unless either changes something
+                    // (`get_user(user_id=<user_id>)` after `update_email(user_id=<user_id>)`
+                    // reads what the update left).
                     (p.call
                         && !unfilled.is_empty()
                         && unfilled.iter().all(|u| prev_unfilled.contains(u))
-                        && !CHANGE_VERBS.contains(&call_verb(&me.head)))
+                        && !changes_things(me)
+                        && !changes_things(p))
                     .then_some(prev)
                 })
                 .filter(|&s| lists[s].len() <= SHARE_CAP)
@@ -4763,6 +4797,16 @@ mod tests {
             ],
         );
         assert!(deps(&p)[2].contains(&1), "{:?}", deps(&p));
+        // Nor does a read of what the call before changed.
+        let p = plan(
+            "Change an e-mail address",
+            &[
+                ("get_session()", ""),
+                ("update_email(user_id=<user_id>, email=\"a@b.c\")", ""),
+                ("get_user(user_id=<user_id>)", ""),
+            ],
+        );
+        assert_eq!(deps(&p)[2], vec![1]);
     }
 
     #[test]
@@ -4840,6 +4884,21 @@ mod tests {
             ["EUR", "3"]
         );
         assert!(super::query_values("GET /fx/rates").is_empty());
+        // A file or a path part named "step2" is not step 2.
+        let p = plan(
+            "Fence",
+            &[
+                ("Install the toolkit", ""),
+                ("Configure the toolkit", ""),
+                ("Buy paint", ""),
+                ("Paint the fence", ""),
+                ("Open the guide at docs/step2.html and follow it", ""),
+                ("Print step3.png and README_step1.txt", ""),
+            ],
+        );
+        let d = deps(&p);
+        assert_eq!(d[4], vec![3], "{d:?}");
+        assert!(!d[5].contains(&2) && !d[5].contains(&0), "{d:?}");
     }
 
     #[test]

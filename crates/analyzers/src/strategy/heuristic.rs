@@ -1157,9 +1157,6 @@ fn json_tool(title: &str) -> Option<&str> {
 }
 
 fn tool_name(title: &str, words: &mut Words) -> Option<String> {
-    if let Some(name) = json_tool(title) {
-        return Some(name.to_lowercase());
-    }
     // "Step 3: Image Inpainting" is the tool after its label.
     let t = strip_step_label(title.trim());
     if let Some((name, _)) = call_of(t) {
@@ -1266,7 +1263,10 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         &without_json_keys(&call_title),
         &without_argument_names(&without_json_keys(&call_description)),
     );
-    let tool = tool_name(title, words);
+    let json = json_tool(title);
+    let tool = json
+        .map(str::to_lowercase)
+        .or_else(|| tool_name(title, words));
     // A title opening with an article names its subject first ("the barber trims the
     // hair"): its verb is not known, so it has none to share with a sibling.
     let subject_first = ws
@@ -1381,7 +1381,6 @@ fn info(words: &mut Words, title: &str, description: &str, kind: &TaskKind) -> I
         }
         _ => Vec::new(),
     };
-    let json = json_tool(title);
     let model_tool = json.is_some() || tool.is_some() && !title.contains(['_', '(', '/']);
     let placeholders = [title, description]
         .iter()
@@ -1520,10 +1519,15 @@ fn read_step<'p>(
 
 fn infer(plan: &Plan) -> Inference {
     let n = plan.tasks.len();
-    if n < PIPELINE_MIN_TASKS {
+    let inline = || {
         let (mut words, mut names) = (Words::new(), None);
-        let infos = (0..n).map(|j| read_step(&mut words, &mut names, plan, j));
-        return infer_from(plan, infos);
+        infer_from(
+            plan,
+            (0..n).map(move |j| read_step(&mut words, &mut names, plan, j)),
+        )
+    };
+    if n < PIPELINE_MIN_TASKS {
+        return inline();
     }
     // Reading a step's words does not depend on the steps before it, so a second thread
     // reads them ahead (a few batches at most) while this one links the steps.
@@ -1542,9 +1546,7 @@ fn infer(plan: &Plan) -> Inference {
         });
         let Ok(reader) = reader else {
             // No thread to be had: read the words here.
-            let (mut words, mut names) = (Words::new(), None);
-            let infos = (0..n).map(|j| read_step(&mut words, &mut names, plan, j));
-            return infer_from(plan, infos);
+            return inline();
         };
         let inference = infer_from(plan, rx.into_iter().flatten());
         // Should the reading thread have stopped short (a panic), the steps it did not
@@ -1629,9 +1631,10 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
     let mut head_run = 0usize;
     for (j, task) in plan.tasks.iter().enumerate() {
         // (Read here should the reading thread have stopped short.)
-        let me_info = infos
+        let mut me_info = infos
             .next()
             .unwrap_or_else(|| read_step(&mut words, &mut names, plan, j));
+        let named = std::mem::take(&mut me_info.named);
         let me = &me_info;
         let mut unfilled: Vec<String> = Vec::new();
         let step = if let Some(p) = prev_info.as_ref() {
@@ -2019,7 +2022,6 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
             if let Some(t) = last_warm.filter(|_| OVEN_VERBS.contains(&me.head.as_str())) {
                 refs.push((t, Rule::Reference, first_word(&task.title).to_owned()));
             }
-            let named = &me.named;
             // A placeholder that names its source (`<number from s4>`) is not also a
             // reference through its words ("the number").
             if named.iter().any(|(_, w)| w.starts_with('<')) {
@@ -2040,7 +2042,7 @@ fn infer_from(plan: &Plan, mut infos: impl Iterator<Item = Info>) -> Inference {
             // "The output of step 1" is step 1's output, not the previous step's.
             let pronoun = pronoun.filter(|_| named.is_empty());
             for (t, words) in named {
-                refs.push((*t, Rule::Reference, words.clone()));
+                refs.push((t, Rule::Reference, words));
             }
             let params_only = refs.is_empty() && !param_refs.is_empty();
             refs.append(&mut param_refs);
